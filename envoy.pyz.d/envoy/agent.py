@@ -1,0 +1,170 @@
+"""The agent side: the `claude` command line envoy builds, and reading the
+stream-json log it writes (final result, denials, a readable transcript)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import EnvoyError
+
+# What a worker needs to commit on its own branch, whatever the project allows.
+GIT_RULES = [f"Bash(git {verb}:*)" for verb in
+             ("add", "commit", "status", "diff", "log", "show", "rm", "mv", "restore")]
+
+WORKER_PROMPT = """\
+You are envoy worker "{name}", a headless Claude Code session in your own git worktree.
+- Worktree: {path}
+- Branch: {branch} (created from {base} at {base_short})
+Work only inside this worktree. Before you finish, commit your work on branch {branch} \
+with clear commit messages: uncommitted work is not reported as done. Never push, never \
+switch, create or delete branches, never rewrite history that is not yours.{copied_note}
+Do not start other workers: nested `envoy parallel spawn` (or any other way of launching \
+parallel sessions) is refused inside a worker. If the task needs more parallelism, say so.
+End with a short summary of what you did and what is left undone."""
+
+
+def worker_prompt(record: dict[str, Any]) -> str:
+    copied = record.get("copied") or []
+    note = (f"\nThese files were copied in from the main checkout for local use; never commit them: "
+            f"{', '.join(copied[:20])}{' ...' if len(copied) > 20 else ''}") if copied else ""
+    return WORKER_PROMPT.format(base_short=record["base_sha"][:10], copied_note=note, **record)
+
+
+def find(executable: str) -> str:
+    """The agent's path, or a clear `agent_missing` error before anything is created."""
+    path = shutil.which(executable)
+    if path is None:
+        source = "ENVOY_CLAUDE" if executable != "claude" else "claude"
+        raise EnvoyError(
+            "agent_missing",
+            f"cannot find the agent executable {executable!r} ({source}) on PATH",
+            "install Claude Code (npm install -g @anthropic-ai/claude-code) or set ENVOY_CLAUDE to its path",
+        )
+    return os.path.abspath(path)
+
+
+def command(executable: str, *, session_id: str, resume: bool, system_prompt: str,
+            permission_mode: str, allowed_tools: list[str], model: str | None = None,
+            max_turns: int | None = None, budget_usd: float | None = None) -> list[str]:
+    """argv for a headless run. The task is not in it: it goes on stdin, so its
+    size and characters never meet argv limits or a shell."""
+    argv = [executable, "-p", "--output-format", "stream-json", "--verbose",
+            "--resume" if resume else "--session-id", session_id,
+            "--permission-mode", permission_mode,
+            "--append-system-prompt", system_prompt]
+    if model:
+        argv += ["--model", model]
+    if max_turns is not None:
+        argv += ["--max-turns", str(max_turns)]
+    if budget_usd is not None:
+        argv += ["--max-budget-usd", f"{budget_usd:g}"]
+    # Variadic: it would swallow a positional prompt, so it goes last and the
+    # prompt comes on stdin.
+    argv += ["--allowedTools", *allowed_tools]
+    return argv
+
+
+def allowed_tools(project_rules: list[str], extra: list[str]) -> list[str]:
+    rules: list[str] = []
+    for rule in [*project_rules, *extra, *GIT_RULES]:
+        if rule not in rules:
+            rules.append(rule)
+    return rules
+
+
+# -- reading the stream-json log ------------------------------------------
+def messages(log: Path) -> Iterator[dict[str, Any]]:
+    try:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("{"):
+                    try:
+                        message = json.loads(line)
+                    except ValueError:
+                        continue  # a line cut short by a kill
+                    if isinstance(message, dict):
+                        yield message
+    except FileNotFoundError:
+        return
+
+
+def outcome(log: Path) -> dict[str, Any]:
+    """What the run reported: the init's session id and the final `result` message."""
+    found: dict[str, Any] = {"session_id": None, "result": None}
+    for message in messages(log):
+        if message.get("type") == "system" and message.get("subtype") == "init":
+            found["session_id"] = message.get("session_id")
+        elif message.get("type") == "result":
+            found["result"] = message
+    return found
+
+
+def failure_reason(result: dict[str, Any] | None) -> str | None:
+    """Why a run that produced a result failed, as a stable word (None: it did not)."""
+    if result is None:
+        return "no_result"
+    subtype = result.get("subtype", "")
+    if subtype == "error_max_turns":
+        return "max_turns"
+    if subtype == "error_max_budget_usd":
+        return "budget"
+    if result.get("api_error_status"):
+        return "api_error"
+    if result.get("is_error") or subtype != "success":
+        return "agent_error"
+    return None
+
+
+def denials(result: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Tool calls the agent was refused: the usual reason a worker got stuck."""
+    out = []
+    for denial in (result or {}).get("permission_denials") or []:
+        if isinstance(denial, dict):
+            out.append({"tool": denial.get("tool_name"), "input": _tool_summary(denial.get("tool_input"))})
+    return out
+
+
+def _tool_summary(tool_input: Any, limit: int = 200) -> str:
+    if isinstance(tool_input, dict):
+        for key in ("command", "file_path", "pattern", "url", "description", "prompt"):
+            if isinstance(tool_input.get(key), str):
+                text = tool_input[key]
+                break
+        else:
+            text = json.dumps(tool_input, ensure_ascii=False)
+    else:
+        text = str(tool_input)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def transcript(log: Path) -> list[str]:
+    """A readable transcript: assistant text, one line per tool call, errors, the end."""
+    lines: list[str] = []
+    for message in messages(log):
+        kind = message.get("type")
+        if kind == "system" and message.get("subtype") == "init":
+            lines.append(f"== session {message.get('session_id')} ({message.get('model')})")
+        elif kind == "assistant":
+            for block in (message.get("message") or {}).get("content") or []:
+                if block.get("type") == "text" and block.get("text", "").strip():
+                    lines.extend(block["text"].rstrip().splitlines())
+                elif block.get("type") == "tool_use":
+                    lines.append(f"-> {block.get('name')}: {_tool_summary(block.get('input'))}")
+        elif kind == "user":
+            content = (message.get("message") or {}).get("content")
+            for block in content if isinstance(content, list) else []:
+                if isinstance(block, dict) and block.get("type") == "tool_result" and block.get("is_error"):
+                    text = block.get("content")
+                    if isinstance(text, list):
+                        text = " ".join(b.get("text", "") for b in text if isinstance(b, dict))
+                    lines.append(f"   ! {_tool_summary(text)}")
+        elif kind == "result":
+            cost = message.get("total_cost_usd")
+            lines.append(f"== {message.get('subtype')}{' (error)' if message.get('is_error') else ''}: "
+                         f"{message.get('num_turns')} turns, ${cost or 0:.4f}")
+    return lines

@@ -1,0 +1,141 @@
+"""`envoy parallel cleanup`: remove workers' worktrees, branches and records,
+never losing work: dirty or unmerged workers are skipped unless --force, and
+even then their work is kept under refs/envoy/trash/<name> first."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from filelock import Timeout
+
+from . import output, slots, workers
+from .errors import EnvoyError
+from .state import ACTIVE, Record, State
+from .workspace import Workspace, open_workspace
+
+STOP_GRACE = 15.0  # the supervisor itself gives its agent 5 s between TERM and KILL
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = open_workspace()
+    if args.worker and args.all:
+        raise EnvoyError("invalid_input", "--worker and --all cannot be combined",
+                         "use --worker NAME for one worker, --all for every worker")
+    if args.worker:
+        targets = [workers.find(ws.state, args.worker)]
+    elif args.all:
+        targets = workers.all_refreshed(ws.state)
+    else:
+        targets = [r for r in workers.all_refreshed(ws.state) if r["state"] not in (*ACTIVE, "queued")]
+    may_stop = args.all or args.force
+    removed, skipped = [], []
+    for record in targets:
+        outcome = clean_one(ws, record, force=args.force, may_stop=may_stop)
+        (removed if outcome.get("removed") else skipped).append(outcome)
+    if removed:
+        ws.git.worktree_prune()
+    if args.worker and skipped:
+        s = skipped[0]
+        raise EnvoyError(s["reason"], s["message"], s["suggestion"])
+    output.success({"removed": removed, "skipped": skipped}, render)
+    return 0
+
+
+def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> dict[str, Any]:
+    name = record["name"]
+    lock = slots.lock(ws.state, slots.worker(name))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if not may_stop:
+            return skip(record, "still_running", f"worker {name} is running",
+                        f"wait for it (envoy parallel status), or stop and remove it: envoy parallel cleanup --worker {name} --force")
+        stop(ws.state, record)
+        try:
+            lock.acquire(timeout=STOP_GRACE)
+        except Timeout:
+            return skip(record, "still_running", f"worker {name} did not stop", "retry, or kill its processes")
+    try:
+        return remove(ws, ws.state.read(name) or record, force=force)
+    finally:
+        lock.release()
+
+
+def stop(state: State, record: Record) -> None:
+    """TERM the supervisor (it stops its agent's group and records `stopped`)."""
+    fresh = state.read(record["name"]) or record
+    pid = fresh.get("supervisor_pid")
+    if pid:
+        try:
+            os.kill(pid, signal.SIGTERM)  # the lock is held, so this pid is still that supervisor
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + STOP_GRACE
+    while slots.is_held(state, slots.worker(record["name"])) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def remove(ws: Workspace, record: Record, *, force: bool) -> dict[str, Any]:
+    """Remove one worker whose lock we hold, after checking it holds no work to lose."""
+    name, branch, path = record["name"], record["branch"], Path(record["path"])
+    created = record["state"] != "queued"  # a queued worker has no worktree or branch yet
+    has_branch = created and ws.git.branch_exists(branch)
+    dirty = []
+    if created and path.is_dir():
+        copied = set(record.get("copied") or [])
+        dirty = [p for p in ws.git.dirty_paths(path) if p not in copied]
+    unmerged = ws.git.unmerged_count(branch) if has_branch and not record.get("merged") else 0
+    if dirty and not force:
+        return skip(record, "dirty", f"worker {name} has {len(dirty)} uncommitted change(s): {', '.join(dirty[:5])}",
+                    f"commit them in {path}, or envoy parallel cleanup --worker {name} --force (kept in a trash ref)",
+                    files=dirty[:20])
+    if unmerged and not force:
+        return skip(record, "unmerged", f"branch {branch} of worker {name} has {unmerged} commit(s) on no other branch",
+                    f"merge it first (git merge {branch}), or envoy parallel cleanup --worker {name} --force "
+                    "(kept in a trash ref)", commits=unmerged)
+    done: dict[str, Any] = {"name": name, "branch": branch, "removed": True}
+    if dirty or unmerged:
+        done.update(keep_in_trash(ws, record, path, dirty))
+    if created and path.is_dir():
+        ws.git.worktree_remove(path)
+    if has_branch:
+        ws.git.delete_branch(branch)
+    ws.state.delete(name)
+    return done
+
+
+def keep_in_trash(ws: Workspace, record: Record, path: Path, dirty: list[str]) -> dict[str, Any]:
+    """Save the branch tip (plus a commit of uncommitted work) under refs/envoy/trash/."""
+    tip = ws.git.resolve_commit(f"refs/heads/{record['branch']}") or record["base_sha"]
+    if dirty:
+        snap = ws.git.snapshot(path, exclude=record.get("copied") or [],
+                               message=f"envoy: uncommitted work of worker {record['name']} at cleanup")
+        tip = snap or tip
+    ref = f"refs/envoy/trash/{record['name']}"
+    n = 1
+    while ws.git.ref_exists(ref):
+        n += 1
+        ref = f"refs/envoy/trash/{record['name']}-{n}"
+    ws.git.update_ref(ref, tip)
+    return {"trash_ref": ref, "sha": tip, "restore": f"git branch {record['branch']} {tip}"}
+
+
+def skip(record: Record, reason: str, message: str, suggestion: str, **extra: Any) -> dict[str, Any]:
+    return {"name": record["name"], "branch": record["branch"], "removed": False, "reason": reason,
+            "message": message, "suggestion": suggestion, **extra}
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = []
+    for r in data["removed"]:
+        line = f"removed {r['name']} ({r['branch']})"
+        if r.get("trash_ref"):
+            line += f"; work kept at {r['trash_ref']} ({r['sha'][:12]}), restore with: {r['restore']}"
+        lines.append(line)
+    for s in data["skipped"]:
+        lines.append(f"skipped {s['name']}: {s['message']}\n  try: {s['suggestion']}")
+    return "\n".join(lines) or "nothing to clean up"

@@ -1,0 +1,146 @@
+"""Command line: parse, dispatch to the verb's module, turn errors into exit codes.
+
+Verb modules are imported only when their verb runs, so `envoy hook ...`
+(on the hot path of every Claude Code tool call) loads only what it needs.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Any, Sequence
+
+from . import __version__, output
+from .config import PERMISSION_MODES
+from .errors import EnvoyError, UsageError
+
+PARALLEL_EPILOG = """\
+examples:
+  envoy parallel spawn --branch quick/hook-fix --from main --task "Fix the hook validation"
+  envoy parallel status
+  envoy parallel results --worker quick-hook-fix
+  envoy parallel cleanup --worker quick-hook-fix
+
+Output is JSON when piped (or with --json), text on a terminal (or with --text)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse calls this on bad usage
+        raise UsageError(message, f"{self.prog} --help")
+
+
+def _output_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    group.add_argument("--text", action="store_true", default=argparse.SUPPRESS, help="print text")
+
+
+def _verb(sub: Any, name: str, module: str, help_text: str, description: str = "") -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=description or help_text,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(module=module)
+    _output_flags(parser)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="envoy", description="Run Claude Code workers in parallel git worktrees, under a cap.",
+                    formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PARALLEL_EPILOG)
+    parser.add_argument("--version", action="version", version=f"envoy {__version__}")
+    _output_flags(parser)
+    top = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    parallel = top.add_parser("parallel", help="worktree workers: spawn, status, results, cleanup",
+                              description="Worktree workers: each task gets its own git worktree, branch and "
+                              "detached headless Claude Code session.", epilog=PARALLEL_EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    parallel.set_defaults(help_parser=parallel)
+    verbs = parallel.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
+
+    spawn = _verb(verbs, "spawn", "spawn", "create a worktree + branch and start a headless session in it",
+                  "Create a worktree and branch, and start a detached headless Claude Code session on the task.\n"
+                  "Returns once the worker runs; refused (limit_exceeded) when PARALLEL_MAX_WORKERS run.")
+    spawn.add_argument("--branch", required=True, help="new branch for the worker; its name is the branch "
+                       "made safe (quick/hook-fix -> quick-hook-fix)")
+    spawn.add_argument("--task", help="what the worker should do (sent on stdin, never in argv)")
+    spawn.add_argument("--task-file", metavar="PATH", help="read the task from a file, or - for stdin")
+    spawn.add_argument("--from", dest="from_ref", metavar="REF", help="base ref (default: your current branch)")
+    spawn.add_argument("--wait", action="store_true", help="block until the worker ends; exit 0 only if it succeeded")
+    spawn.add_argument("--model", help="model for the session (claude --model)")
+    spawn.add_argument("--permission-mode", choices=PERMISSION_MODES,
+                       help="claude --permission-mode (default PARALLEL_PERMISSION_MODE, else acceptEdits)")
+    spawn.add_argument("--allowed-tools", action="append", metavar="RULE",
+                       help='extra permission rule, repeatable (e.g. "Bash(npm test:*)"); added to the '
+                       "project's permissions.allow and the git commands a worker needs")
+    spawn.add_argument("--max-turns", type=int, metavar="N", help="stop the agent after N turns")
+    spawn.add_argument("--budget", type=float, metavar="USD", help="stop the agent past this cost (--max-budget-usd)")
+    spawn.add_argument("--timeout", type=float, metavar="SECONDS",
+                       help="kill the worker past this long (default PARALLEL_TIMEOUT, 7200)")
+
+    status = _verb(verbs, "status", "status", "list workers and their state")
+    status.add_argument("--worker", metavar="NAME", help="only this worker (name or branch)")
+
+    results = _verb(verbs, "results", "results", "what each worker did: answer, commits, diffstat, transcript")
+    results.add_argument("--worker", metavar="NAME", help="only this worker (name or branch)")
+    results.add_argument("--tail", type=int, default=50, metavar="N", help="transcript lines to show (default 50)")
+
+    cleanup = _verb(verbs, "cleanup", "cleanup", "remove finished workers' worktrees and branches",
+                    "Remove worktrees, branches and records of finished workers. Workers with uncommitted or\n"
+                    "unmerged work are skipped unless --force, which first keeps that work under\n"
+                    "refs/envoy/trash/<name> and prints the command that restores it.")
+    cleanup.add_argument("--worker", metavar="NAME", help="only this worker (name or branch)")
+    cleanup.add_argument("--all", action="store_true", help="every worker, stopping running ones first")
+    cleanup.add_argument("--force", action="store_true",
+                         help="also remove dirty/unmerged work (kept in a trash ref) and stop a running --worker")
+
+    supervise = top.add_parser("_supervise")  # internal: the detached process behind a worker
+    supervise.set_defaults(module="supervisor")
+    for flag in ("--common-dir", "--name"):
+        supervise.add_argument(flag, required=True)
+    for flag in ("--run", "--slot", "--ready-fd"):
+        supervise.add_argument(flag, type=int, required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        output.set_mode(getattr(args, "json", False), getattr(args, "text", False))
+        module = getattr(args, "module", None)
+        if module is None:  # `envoy` or `envoy parallel` alone
+            getattr(args, "help_parser", parser).print_help()
+            return 0
+        if module == "supervisor":
+            from pathlib import Path
+
+            from . import supervisor
+            return supervisor.main(Path(args.common_dir), args.name, args.run, args.slot, args.ready_fd)
+        verb = importlib.import_module(f"envoy.{module}")
+        return int(verb.run(args))
+    except EnvoyError as exc:
+        output.error(exc.as_dict())
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("envoy: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a user mistake: one line here, the traceback in the log
+        where = _log_unexpected()
+        output.error({"type": "internal_error", "message": f"unexpected error: {type(exc).__name__}: {exc}",
+                      "suggestion": f"details in {where}" if where else "please report this"})
+        return 1
+
+
+def _log_unexpected() -> str | None:
+    import traceback
+
+    try:
+        from .git import Git
+        from .state import State
+        from pathlib import Path
+
+        state = State(Git(Path.cwd()).common_dir())
+        state.log("unexpected error:\n" + traceback.format_exc())
+        return str(state.log_file)
+    except Exception:
+        return None

@@ -1,0 +1,120 @@
+"""Settings: process environment, else `.claude/settings.local.json`, else
+`.claude/settings.json` (the `env` block, where the seed says to put them),
+else the default. A bad value names the setting and where it came from."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import EnvoyError
+
+PERMISSION_MODES = ("default", "acceptEdits", "auto", "bypassPermissions", "dontAsk", "plan")
+
+SETTINGS_FILES = (".claude/settings.local.json", ".claude/settings.json")
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:  # also rejects NaN
+        raise ValueError
+    return value
+
+
+def _prefix(raw: str) -> str:
+    if "/" in raw or raw in (".", "..") or "\0" in raw:
+        raise ValueError
+    return raw
+
+
+def _permission_mode(raw: str) -> str:
+    if raw not in PERMISSION_MODES:
+        raise ValueError
+    return raw
+
+
+# name -> (default, parser, what a good value looks like)
+SETTINGS: dict[str, tuple[Any, Callable[[str], Any], str]] = {
+    "PARALLEL_MAX_WORKERS": (3, _positive_int, "a whole number of at least 1, e.g. 3"),
+    "PARALLEL_WORKER_PREFIX": ("claude-worker-", _prefix, "a directory-name prefix without '/', e.g. claude-worker-"),
+    "PARALLEL_WORKTREE_DIR": (None, str, "a directory path"),
+    "PARALLEL_PERMISSION_MODE": ("acceptEdits", _permission_mode, "one of " + ", ".join(PERMISSION_MODES)),
+    "PARALLEL_TIMEOUT": (7200.0, _non_negative_float, "seconds, e.g. 1800 (0 means no limit)"),
+    "PARALLEL_SETUP": (None, str, "a shell command"),
+    "PARALLEL_BUDGET_USD": (None, _non_negative_float, "a dollar amount, e.g. 5"),
+    "ENVOY_CLAUDE": ("claude", str, "the claude executable's name or path"),
+}
+
+
+class Config:
+    """Settings of the checkout at `toplevel`; settings files are read once, lazily."""
+
+    def __init__(self, toplevel: Path, environ: dict[str, str] | None = None) -> None:
+        self.toplevel = toplevel
+        self.environ = os.environ if environ is None else environ
+        self._files: list[tuple[str, dict[str, Any]]] | None = None
+
+    def settings_files(self) -> list[tuple[str, dict[str, Any]]]:
+        """(relative path, parsed JSON) of each settings file that exists, most specific first."""
+        if self._files is None:
+            self._files = []
+            for rel in SETTINGS_FILES:
+                path = self.toplevel / rel
+                try:
+                    data = json.loads(path.read_text(encoding="utf-8"))
+                except FileNotFoundError:
+                    continue
+                except (OSError, ValueError) as exc:
+                    raise EnvoyError(
+                        "invalid_config",
+                        f"{rel} is not valid JSON: {exc}",
+                        f"fix or remove {path}",
+                    ) from None
+                if isinstance(data, dict):
+                    self._files.append((rel, data))
+        return self._files
+
+    def raw(self, name: str) -> tuple[str | None, str]:
+        """The raw value of a setting and where it came from."""
+        if name in self.environ:
+            return self.environ[name], "the environment"
+        for rel, data in self.settings_files():
+            env = data.get("env")
+            if isinstance(env, dict) and name in env:
+                return str(env[name]), f"{rel} (env)"
+        return None, "default"
+
+    def get(self, name: str) -> Any:
+        default, parse, expected = SETTINGS[name]
+        raw, source = self.raw(name)
+        if raw is None or (raw == "" and default is None):
+            return default
+        try:
+            return parse(raw.strip())
+        except ValueError:
+            raise EnvoyError(
+                "invalid_config",
+                f"{name}={raw!r} from {source} is not valid: expected {expected}",
+                f"set {name} to {expected}",
+            ) from None
+
+    def allow_rules(self) -> list[str]:
+        """`permissions.allow` of the project's settings files, in order, without repeats.
+
+        Claude Code ignores these in `-p` mode in a never-trusted directory
+        (every new worktree), so envoy hands them to the worker explicitly."""
+        rules: list[str] = []
+        for _rel, data in reversed(self.settings_files()):
+            perms = data.get("permissions")
+            allow = perms.get("allow") if isinstance(perms, dict) else None
+            if isinstance(allow, list):
+                rules.extend(r for r in allow if isinstance(r, str) and r not in rules)
+        return rules

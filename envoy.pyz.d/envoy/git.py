@@ -1,0 +1,186 @@
+"""Every git call envoy makes, through `sh`.
+
+Failures become `GitError` (an EnvoyError of type `git_error`) carrying
+git's own stderr, so a user sees what git said and what to do about it.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import sh
+
+from .errors import EnvoyError
+
+# Variables git hooks and wrappers export; inherited, they would point our
+# calls at some other repository or index.
+_LEAKY_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_COMMON_DIR",
+               "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES")
+
+
+class GitError(EnvoyError):
+    def __init__(self, args: Iterable[str], stderr: str, exit_code: int) -> None:
+        argv = " ".join(args)
+        detail = stderr.strip().splitlines()
+        message = f"git {argv} failed (exit {exit_code})" + (f": {detail[-1]}" if detail else "")
+        super().__init__("git_error", message, "fix the repository state git reports, then retry")
+        self.stderr = stderr
+        self.exit_code = exit_code
+
+
+def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _LEAKY_VARS}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Git:
+    """git, run in one directory (a worktree or any directory inside one)."""
+
+    def __init__(self, cwd: Path | str) -> None:
+        self.cwd = Path(cwd)
+
+    def run(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            ok: tuple[int, ...] = (0,)) -> str:
+        argv = ["-c", "core.quotepath=off", *args]
+        try:
+            out = sh.git(*argv, _cwd=str(cwd or self.cwd), _env=_environment(env), _tty_out=False,
+                         _ok_code=list(ok), _decode_errors="replace", _truncate_exc=False)
+        except sh.ErrorReturnCode as exc:
+            raise GitError(args, exc.stderr.decode("utf-8", "replace"), exc.exit_code) from None
+        except sh.CommandNotFound:
+            raise EnvoyError("git_missing", "git is not installed or not on PATH",
+                             "install git and retry") from None
+        return str(out)
+
+    def _status(self, *args: str, cwd: Path | None = None) -> int:
+        """Exit code of a git query that answers yes/no by its status."""
+        try:
+            sh.git(*args, _cwd=str(cwd or self.cwd), _env=_environment(), _tty_out=False)
+        except sh.ErrorReturnCode as exc:
+            return int(exc.exit_code)
+        return 0
+
+    # -- the repository -------------------------------------------------
+    def toplevel(self) -> Path:
+        try:
+            out = self.run("rev-parse", "--show-toplevel")
+        except GitError as exc:
+            if "not a git repository" in exc.stderr:
+                raise EnvoyError("not_a_repo", f"{self.cwd} is not inside a git repository",
+                                 "cd into your repository (or run `git init` and make a first commit)") from None
+            raise
+        if not out.strip():  # inside .git, or a bare repository
+            raise EnvoyError("not_a_repo", f"{self.cwd} is not inside a git work tree",
+                             "cd into your repository's working tree")
+        return Path(out.strip())
+
+    def common_dir(self) -> Path:
+        return Path(self.run("rev-parse", "--path-format=absolute", "--git-common-dir").strip())
+
+    def main_worktree(self) -> Path:
+        """The first entry of `git worktree list`: the repository's main checkout."""
+        first = self.run("worktree", "list", "--porcelain").split("\n", 1)[0]
+        return Path(first.removeprefix("worktree "))
+
+    def head_branch(self) -> str | None:
+        out = self.run("symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1)).strip()
+        return out or None
+
+    def resolve_commit(self, ref: str) -> str | None:
+        out = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", ok=(0, 1))
+        return out.strip() or None
+
+    def valid_branch_name(self, name: str) -> bool:
+        return self._status("check-ref-format", "--branch", name) == 0
+
+    def branch_exists(self, branch: str) -> bool:
+        return self.resolve_commit(f"refs/heads/{branch}") is not None
+
+    def ref_exists(self, ref: str) -> bool:
+        return self.run("rev-parse", "--verify", "--quiet", ref, ok=(0, 1)).strip() != ""
+
+    # -- worktrees and branches -----------------------------------------
+    def worktree_add(self, path: Path, branch: str, start: str) -> None:
+        self.run("worktree", "add", "--quiet", "-b", branch, str(path), start)
+
+    def worktree_remove(self, path: Path) -> None:
+        # --force twice: also when locked; callers checked for work to keep first.
+        self.run("worktree", "remove", "--force", "--force", str(path))
+
+    def worktree_prune(self) -> None:
+        self.run("worktree", "prune")
+
+    def delete_branch(self, branch: str) -> None:
+        self.run("branch", "-D", "--", branch)
+
+    def update_ref(self, ref: str, sha: str, old: str | None = None) -> None:
+        self.run("update-ref", ref, sha, *([old] if old is not None else []))
+
+    def untracked(self, toplevel: Path, *paths: str, pattern_file: Path | None = None) -> list[str]:
+        """Untracked files of `toplevel`: those among `paths`, or those matched by a
+        gitignore-syntax `pattern_file` (ignored or not)."""
+        args = ["ls-files", "-z", "--others"]
+        if pattern_file is not None:
+            args += ["--ignored", f"--exclude-from={pattern_file}"]
+        out = self.run(*args, "--", *paths, cwd=toplevel)
+        return [p for p in out.split("\0") if p]
+
+    # -- what a worker did ----------------------------------------------
+    def dirty_paths(self, worktree: Path) -> list[str]:
+        """Modified, staged and untracked paths (not ignored ones) of a worktree."""
+        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=worktree)
+        paths, entries = [], out.split("\0")
+        i = 0
+        while i < len(entries):
+            entry = entries[i]
+            if len(entry) > 3:
+                paths.append(entry[3:])
+                if entry[0] in "RC":  # renames carry their source as the next entry
+                    i += 1
+            i += 1
+        return paths
+
+    def commits(self, base: str, tip: str, limit: int = 100) -> list[dict[str, str]]:
+        out = self.run("log", f"--max-count={limit}", "--format=%H%x1f%s", f"{base}..{tip}", "--")
+        return [dict(zip(("sha", "subject"), line.split("\x1f", 1))) for line in out.splitlines() if line]
+
+    def numstat(self, base: str, tip: str) -> list[dict[str, object]]:
+        out = self.run("diff", "--numstat", "-z", "--no-renames", base, tip, "--")
+        files = []
+        for entry in out.split("\0"):
+            parts = entry.split("\t", 2)
+            if len(parts) == 3:
+                added, deleted, path = parts
+                files.append({"path": path, "added": int(added) if added.isdigit() else None,
+                              "deleted": int(deleted) if deleted.isdigit() else None})
+        return files
+
+    def diff(self, *args: str, cwd: Path | None = None) -> str:
+        return self.run("diff", *args, cwd=cwd)
+
+    def unmerged_count(self, branch: str) -> int:
+        """Commits of `branch` reachable from no other branch, tag or remote ref."""
+        out = self.run("rev-list", "--count", f"refs/heads/{branch}", "--not",
+                       f"--exclude={branch}", "--branches", "--tags", "--remotes")
+        return int(out.strip() or 0)
+
+    def snapshot(self, worktree: Path, exclude: list[str], message: str) -> str | None:
+        """A commit of the worktree's uncommitted state on top of its HEAD, made in a
+        private index so the worktree's own index is untouched. None if clean."""
+        with tempfile.TemporaryDirectory(prefix="envoy-index-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self.run("read-tree", "HEAD", cwd=worktree, env=env)
+            excludes = [f":(exclude,literal){p}" for p in exclude]
+            self.run("add", "--all", "--", ".", *excludes, cwd=worktree, env=env)
+            tree = self.run("write-tree", cwd=worktree, env=env).strip()
+        head = self.run("rev-parse", "HEAD", cwd=worktree).strip()
+        if tree == self.run("rev-parse", "HEAD^{tree}", cwd=worktree).strip():
+            return None
+        return self.run("commit-tree", tree, "-p", head, "-m", message, cwd=worktree,
+                        env={"GIT_AUTHOR_NAME": "envoy", "GIT_AUTHOR_EMAIL": "envoy@localhost",
+                             "GIT_COMMITTER_NAME": "envoy", "GIT_COMMITTER_EMAIL": "envoy@localhost"}).strip()

@@ -1,0 +1,81 @@
+"""Text for people, JSON for programs.
+
+Piped output (Claude Code's Bash tool, CI) is one JSON document in the
+envelope `{"status": "success", "data": ...}` or `{"status": "error",
+"error": {...}}`; a terminal gets readable text. `--json` / `--text` force
+either. JSON is compact: the calling agent pays for every byte it reads.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Callable
+
+_json_mode: bool | None = None
+
+
+def set_mode(force_json: bool, force_text: bool) -> None:
+    global _json_mode
+    if force_json:
+        _json_mode = True
+    elif force_text:
+        _json_mode = False
+    else:
+        _json_mode = not sys.stdout.isatty()
+
+
+def json_mode() -> bool:
+    if _json_mode is None:
+        return not sys.stdout.isatty()
+    return _json_mode
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def success(data: Any, render: Callable[[Any], str]) -> None:
+    """Print a verb's result: the envelope as JSON, or `render(data)` as text."""
+    if json_mode():
+        print(dumps({"status": "success", "data": data}))
+    else:
+        text = render(data)
+        if text:
+            print(text)
+
+
+def error(error: dict[str, Any], data: Any = None) -> None:
+    """Print a refusal: JSON on stdout when piped (the caller parses it), else text on stderr."""
+    if json_mode():
+        envelope: dict[str, Any] = {"status": "error", "error": error}
+        if data is not None:
+            envelope["data"] = data
+        print(dumps(envelope))
+        return
+    print(f"envoy: error: {error['message']}", file=sys.stderr)
+    if error.get("suggestion"):
+        print(f"  try: {error['suggestion']}", file=sys.stderr)
+
+
+def progress(message: str) -> None:
+    """Progress goes to stderr so stdout stays one parseable document."""
+    print(f"[envoy] {message}", file=sys.stderr, flush=True)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def one_line(text: str | None, limit: int) -> str:
+    """First line-ish of a long text, for tables and summaries."""
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,0 +1,87 @@
+"""The cap, and liveness, decided by held locks (filelock, flock underneath).
+
+- `locks/launch.lock`: held while a launcher decides whether a worker may
+  start and hands it a slot, so the count and the take are one atomic step.
+- `locks/slot-<i>.lock`: held by a running worker's supervisor; the number
+  of held slots is the number of running workers. `i` is also the worker's
+  index (distinct among running workers).
+- `locks/worker-<name>.lock`: held by that worker's supervisor for its whole
+  life. Held means a live process; the kernel frees it however the process
+  dies, so no PID file is ever trusted for liveness.
+
+Lock files are never deleted and never hold data.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .errors import EnvoyError
+from .state import State
+
+LAUNCH = "launch"
+
+
+def worker(name: str) -> str:
+    return f"worker-{name}"
+
+
+def slot(index: int) -> str:
+    return f"slot-{index}"
+
+
+def lock(state: State, what: str) -> FileLock:
+    return FileLock(str(state.lock_path(what)), thread_local=False)
+
+
+def is_held(state: State, what: str) -> bool:
+    """Whether some live process holds the lock (probing takes it for an instant)."""
+    probe = lock(state, what)
+    try:
+        probe.acquire(timeout=0)
+    except Timeout:
+        return True
+    probe.release()
+    return False
+
+
+def held_slots(state: State) -> list[int]:
+    held = []
+    try:
+        names = os.listdir(state.locks)
+    except FileNotFoundError:
+        return []
+    for file in names:
+        if file.startswith("slot-") and file.endswith(".lock"):
+            index = file[len("slot-"):-len(".lock")]
+            if index.isdigit() and is_held(state, slot(int(index))):
+                held.append(int(index))
+    return sorted(held)
+
+
+def free_slot(state: State, cap: int) -> int | None:
+    """The lowest free slot below the cap, or None when `cap` workers run."""
+    held = held_slots(state)
+    if len(held) >= cap:
+        return None
+    return next(i for i in range(cap) if i not in held)
+
+
+class launch_mutex:
+    """`with launch_mutex(state):` serialises the decisions to start workers."""
+
+    def __init__(self, state: State, timeout: float = 120.0) -> None:
+        self._lock = lock(state, LAUNCH)
+        self._timeout = timeout
+
+    def __enter__(self) -> None:
+        try:
+            self._lock.acquire(timeout=self._timeout)
+        except Timeout:
+            raise EnvoyError("busy", f"another envoy process has held {Path(self._lock.lock_file).name} "
+                             f"for over {self._timeout:.0f}s", "retry in a moment") from None
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()

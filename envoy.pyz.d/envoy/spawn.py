@@ -1,0 +1,227 @@
+"""`envoy parallel spawn`: a worktree, a branch and a detached headless session.
+
+Everything is validated before anything is created; then, under the launch
+mutex, a free slot is taken (or the spawn is refused at the cap) and the
+worker started. Nothing is left half-made: a failure removes what it made.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from . import agent, output, scheduler, slots, workers
+from .errors import EnvoyError
+from .state import Record, now_iso, worker_name
+from .workspace import Workspace, open_workspace
+
+MAX_TASK_BYTES = 10 * 1024 * 1024
+
+
+def refuse_nesting() -> None:
+    inside = os.environ.get("ENVOY_WORKER") or os.environ.get("PARALLEL_WORKER_DEPTH", "0") not in ("", "0")
+    if inside:
+        raise EnvoyError("nesting_blocked",
+                         f"spawning from inside a worker ({os.environ.get('ENVOY_WORKER') or 'PARALLEL_WORKER_DEPTH set'}) "
+                         "is not allowed: workers do not start workers",
+                         "finish this task yourself, or say in your final answer what should run in parallel")
+
+
+def read_task(args: argparse.Namespace) -> str:
+    if args.task is not None and args.task_file is not None:
+        raise EnvoyError("invalid_input", "give the task once: --task or --task-file, not both",
+                         "drop one of --task / --task-file")
+    if args.task_file is not None:
+        try:
+            if args.task_file == "-":
+                data = sys.stdin.buffer.read(MAX_TASK_BYTES + 1)
+            else:
+                with open(args.task_file, "rb") as f:
+                    data = f.read(MAX_TASK_BYTES + 1)
+        except OSError as exc:
+            raise EnvoyError("invalid_input", f"cannot read --task-file {args.task_file}: {exc.strerror}",
+                             "give a readable file, or - for standard input") from None
+        if len(data) > MAX_TASK_BYTES:
+            raise EnvoyError("invalid_input", "the task is over 10 MiB", "shorten the task")
+        try:
+            task = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise EnvoyError("invalid_input", "the task file is not UTF-8 text", "save it as UTF-8") from None
+    elif args.task is not None:
+        task = args.task
+    else:
+        raise EnvoyError("invalid_input", "no task given", 'add --task "what to do" or --task-file PATH')
+    if not task.strip():
+        raise EnvoyError("invalid_input", "the task is empty", 'say what the worker should do: --task "..."')
+    return task
+
+
+def validate_branch(ws: Workspace, branch: str) -> str:
+    """The worker name for `branch`, or a refusal saying why the branch is unusable."""
+    if not branch or branch.startswith("-") or not ws.git.valid_branch_name(branch):
+        raise EnvoyError("invalid_input", f"{branch!r} is not a valid branch name",
+                         "use letters, digits, '-', '_' and '/' (e.g. --branch fix/login-bug)")
+    name = worker_name(branch)
+    if not name:
+        raise EnvoyError("invalid_input", f"branch {branch!r} gives an empty worker name",
+                         "use a branch name with letters or digits")
+    return name
+
+
+def check_free(ws: Workspace, branch: str, name: str, path: Path) -> None:
+    if ws.state.read(name) is not None:
+        raise EnvoyError("already_exists", f"a worker named {name!r} already exists",
+                         f"envoy parallel cleanup --worker {name}, or pick another --branch")
+    if ws.git.branch_exists(branch):
+        raise EnvoyError("already_exists", f"branch {branch!r} already exists",
+                         "pick another --branch (a worker always starts a new branch)")
+    if path.exists() or path.is_symlink():
+        raise EnvoyError("already_exists", f"{path} already exists",
+                         "remove it, or set PARALLEL_WORKTREE_DIR / PARALLEL_WORKER_PREFIX elsewhere")
+
+
+def resolve_base(ws: Workspace, ref: str | None) -> tuple[str, str]:
+    """(base as named, its commit sha). Default: the caller's current branch."""
+    if ref is not None and (not ref.strip() or ref.startswith("-")):
+        raise EnvoyError("invalid_input", f"--from {ref!r} is not a ref", "use a branch, tag or commit, e.g. --from main")
+    if ref is None:
+        sha = ws.git.resolve_commit("HEAD")
+        if sha is None:
+            raise EnvoyError("no_commits", "the repository has no commits yet, so there is nothing to branch from",
+                             'make a first commit (git commit --allow-empty -m "init"), then spawn')
+        return ws.git.head_branch() or sha, sha
+    sha = ws.git.resolve_commit(ref)
+    if sha is None:
+        raise EnvoyError("not_found", f"--from {ref!r} does not name a commit in this repository",
+                         "use an existing branch, tag or commit (git branch --list shows branches)")
+    return ref, sha
+
+
+def positive(value: Any, flag: str, kind: type = float) -> Any:
+    if value is None:
+        return None
+    if not value > 0:
+        raise EnvoyError("invalid_input", f"{flag} must be greater than 0", f"e.g. {flag} {kind(10)}")
+    return value
+
+
+def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
+    """Validate every input and build the new worker's record; creates nothing."""
+    refuse_nesting()
+    task = read_task(args)
+    name = validate_branch(ws, args.branch)
+    base, base_sha = resolve_base(ws, args.from_ref)
+    agent_path = agent.find(ws.config.get("ENVOY_CLAUDE"))
+    permission_mode = args.permission_mode or ws.config.get("PARALLEL_PERMISSION_MODE")
+    timeout = positive(args.timeout, "--timeout")
+    if timeout is None:
+        timeout = ws.config.get("PARALLEL_TIMEOUT") or None
+    path = scheduler.worktree_path(ws.worktree_dir(), ws.config.get("PARALLEL_WORKER_PREFIX"), name)
+    check_free(ws, args.branch, name, path)
+    options = {
+        "permission_mode": permission_mode,
+        "allowed_tools": agent.allowed_tools(ws.config.allow_rules(), args.allowed_tools or []),
+        "model": args.model,
+        "max_turns": positive(args.max_turns, "--max-turns", int),
+        "budget_usd": positive(args.budget, "--budget"),
+        "timeout_s": timeout,
+    }
+    return {
+        "name": name, "branch": args.branch, "base": base, "base_sha": base_sha, "path": str(path),
+        "state": "starting", "reason": None, "error": None, "session_id": str(uuid.uuid4()),
+        "agent": agent_path, "options": options, "task_chars": len(task), "task": task,
+        "created_at": now_iso(), "run": 0, "runs": [], "copied": [], "cost_usd": 0, "num_turns": 0,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = open_workspace()
+    record = build_record(ws, args)
+    task = record.pop("task")
+    ws.state.ensure()
+    cap = ws.config.get("PARALLEL_MAX_WORKERS")
+    with slots.launch_mutex(ws.state):
+        # Again under the mutex: another spawn may have taken the name meanwhile.
+        check_free(ws, record["branch"], record["name"], Path(record["path"]))
+        slot_index = slots.free_slot(ws.state, cap)
+        if slot_index is None:
+            raise limit_exceeded(ws, cap)
+        record = launch(ws, record, task, slot_index)
+    if args.wait:
+        from .waiting import wait_for
+
+        finished = wait_for(ws.state, [record["name"]], timeout=None)[0]
+        return report_finished(finished)
+    output.success(record_view(record), render)
+    return 0
+
+
+def launch(ws: Workspace, record: Record, task: str, slot_index: int) -> Record:
+    """Create the worktree and start the first run; on failure leave nothing behind."""
+    state = ws.state
+    (state.logs / record["name"]).mkdir(parents=True, exist_ok=True)
+    state.run_file(record["name"], 1, "task").write_text(task, encoding="utf-8")
+    state.write(record)  # first, so even a crash mid-way leaves a record saying so
+    try:
+        scheduler.create_worktree(ws.git, record)
+    except BaseException:
+        state.delete(record["name"])
+        raise
+    state.write(record)
+    try:
+        return scheduler.start(state, record, slot_index)
+    except BaseException:
+        ws.git.worktree_remove(Path(record["path"]))
+        ws.git.delete_branch(record["branch"])
+        state.delete(record["name"])
+        raise
+
+
+def limit_exceeded(ws: Workspace, cap: int) -> EnvoyError:
+    running = [r for r in workers.all_refreshed(ws.state) if r["state"] in ("starting", "running")]
+    names = ", ".join(f"{r['name']} ({r['branch']})" for r in running) or "none recorded"
+    return EnvoyError("limit_exceeded", f"{len(running)} of {cap} workers are running (PARALLEL_MAX_WORKERS={cap}): {names}",
+                      "wait for one to finish (envoy parallel status), stop one (envoy parallel cleanup --worker NAME --force), "
+                      "or raise PARALLEL_MAX_WORKERS", running=[r["name"] for r in running], max_workers=cap)
+
+
+def record_view(record: Record) -> dict[str, Any]:
+    view = workers.short(record)
+    if record.get("result"):
+        view["result"] = record["result"]  # whole, where status cuts it short
+    return view
+
+
+def report_finished(record: Record) -> int:
+    """The end of `spawn --wait`: the record, and exit 0 only for success."""
+    view = record_view(record)
+    if record["state"] == "succeeded":
+        output.success(view, render)
+        return 0
+    error = EnvoyError("worker_failed", f"worker {record['name']} ended {record['state']}"
+                       + (f" ({record.get('reason')}): {record.get('error') or ''}" if record.get("reason") else ""),
+                       f"envoy parallel results --worker {record['name']}")
+    if output.json_mode():
+        output.error(error.as_dict(), data=view)
+    else:
+        print(render(view))
+        output.error(error.as_dict())
+    return 1
+
+
+def render(view: dict[str, Any]) -> str:
+    lines = [f"{view['name']}: {view['state']}" + (f" ({view['reason']})" if view.get("reason") else ""),
+             f"  branch   {view['branch']} (from {view['base']})",
+             f"  worktree {view['path']}",
+             f"  session  {view.get('session_id', '-')}"]
+    if view.get("cost_usd") or view.get("num_turns"):
+        lines.append(f"  cost     ${view.get('cost_usd', 0):.4f}, {view.get('num_turns', 0)} turns, "
+                     f"{output.duration(view.get('duration_s'))}")
+    if view.get("error"):
+        lines.append(f"  error    {view['error']}")
+    if view.get("result"):
+        lines.append("  result   " + output.one_line(view["result"], 400))
+    return "\n".join(lines)

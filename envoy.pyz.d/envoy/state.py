@@ -1,0 +1,137 @@
+"""envoy's bookkeeping under `<git common dir>/envoy/`.
+
+    workers/<name>.json     one record per worker, replaced whole (os.replace)
+    logs/<name>/<run>.jsonl  the raw stream-json of each run of the agent
+    logs/<name>/<run>.err    the agent's stderr (and the setup command's output)
+    logs/<name>/<run>.task   the task text of each run, fed to the agent's stdin
+    locks/                  filelock files: never deleted, never hold data
+    envoy.log               unexpected errors, hook failures
+
+The common dir is the same from every worktree, so every verb sees the same
+state from the main checkout, a subdirectory, or inside a worker; and it is
+never inside a worktree, so a worker cannot commit envoy's bookkeeping.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+Record = dict[str, Any]
+
+ACTIVE = ("starting", "running")
+FINISHED = ("succeeded", "failed", "lost")
+STATES = ("queued", *ACTIVE, *FINISHED)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def worker_name(branch: str) -> str:
+    """A branch made safe as a file and directory name: quick/hook-fix -> quick-hook-fix."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", branch)
+    name = re.sub(r"-{2,}", "-", name)
+    return name.strip("-.")
+
+
+class State:
+    def __init__(self, common_dir: Path) -> None:
+        self.root = common_dir / "envoy"
+        self.workers = self.root / "workers"
+        self.logs = self.root / "logs"
+        self.locks = self.root / "locks"
+        self.log_file = self.root / "envoy.log"
+
+    def ensure(self) -> None:
+        for d in (self.workers, self.logs, self.locks):
+            d.mkdir(parents=True, exist_ok=True)
+
+    # -- records --------------------------------------------------------
+    def record_path(self, name: str) -> Path:
+        return self.workers / f"{name}.json"
+
+    def read(self, name: str) -> Record | None:
+        try:
+            with open(self.record_path(name), encoding="utf-8") as f:
+                return json.load(f)  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            return None
+
+    def write(self, record: Record) -> None:
+        """Write a record whole: a reader sees the old one or the new one, never half."""
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.workers)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(record, f, indent=1, ensure_ascii=False)
+            os.replace(tmp, self.record_path(record["name"]))
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def all(self) -> list[Record]:
+        """Every record, oldest first."""
+        records = []
+        try:
+            entries = list(os.scandir(self.workers))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            if entry.name.endswith(".json") and not entry.name.startswith("."):
+                try:
+                    with open(entry.path, encoding="utf-8") as f:
+                        records.append(json.load(f))
+                except (FileNotFoundError, ValueError):
+                    continue  # removed meanwhile; a half-written file cannot exist
+        records.sort(key=lambda r: (r.get("created_at") or "", r.get("seq", 0), r["name"]))
+        return records
+
+    def delete(self, name: str) -> None:
+        _unlink(self.record_path(name))
+        shutil.rmtree(self.logs / name, ignore_errors=True)
+
+    # -- per-run files --------------------------------------------------
+    def run_file(self, name: str, run: int, suffix: str) -> Path:
+        return self.logs / name / f"{run}.{suffix}"
+
+    # -- locks ----------------------------------------------------------
+    def lock_path(self, what: str) -> Path:
+        return self.locks / f"{what}.lock"
+
+    def log(self, message: str) -> None:
+        """One line in envoy.log; never fails (it is how failures get recorded)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with open(self.log_file, "a", encoding="utf-8") as f:
+                f.write(f"{now_iso()} [{os.getpid()}] {message}\n")
+        except OSError:
+            pass
+
+
+def _unlink(path: Path | str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def elapsed(record: Record) -> float | None:
+    """Seconds the current run took (or has taken so far)."""
+    start = parse_iso(record.get("started_at"))
+    if start is None:
+        return None
+    end = parse_iso(record.get("finished_at")) or time.time()
+    return round(max(0.0, end - start), 1)
+

@@ -1,0 +1,43 @@
+"""`envoy parallel status`: every worker and its exact state."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from . import output, workers
+from .state import STATES, Record
+from .workspace import open_workspace
+
+
+def summary(records: list[Record], cap: int) -> dict[str, Any]:
+    counts: dict[str, Any] = {state: 0 for state in STATES}
+    for record in records:
+        counts[record["state"]] = counts.get(record["state"], 0) + 1
+    counts["total"] = len(records)
+    counts["max_workers"] = cap
+    counts["total_cost_usd"] = round(sum(r.get("cost_usd") or 0 for r in records), 6)
+    return counts
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = open_workspace()
+    if args.worker:
+        records = [workers.find(ws.state, args.worker)]
+    else:
+        records = workers.all_refreshed(ws.state)
+    data = {"workers": [workers.short(r) for r in records],
+            "summary": summary(records, ws.config.get("PARALLEL_MAX_WORKERS"))}
+    output.success(data, render)
+    return 0
+
+
+def render(data: dict[str, Any]) -> str:
+    s = data["summary"]
+    head = (f"{s['running'] + s['starting']}/{s['max_workers']} running, {s['queued']} queued, "
+            f"{s['succeeded']} succeeded, {s['failed']} failed, {s['lost']} lost"
+            + (f"; total cost ${s['total_cost_usd']:.4f}" if s["total_cost_usd"] else ""))
+    if not data["workers"]:
+        return head + "\nno workers (start one: envoy parallel spawn --branch NAME --task \"...\")"
+    lines = [head, f"{'WORKER':<24} {'STATE':<10} {'REASON':<14} {'TIME':>7} {'COST':>9}  BRANCH <- BASE"]
+    lines += [workers.render_line(w) for w in data["workers"]]
+    return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""Blocking until workers end, with progress on stderr (a heartbeat at least
+every 30 s, so CI logs show life), for `spawn --wait` and `wait`."""
+from __future__ import annotations
+
+import sys
+import time
+
+from . import output, workers
+from .errors import EnvoyError
+from .state import FINISHED, Record, State
+
+POLL = 0.2
+HEARTBEAT = 30.0
+
+
+def wait_for(state: State, names: list[str], timeout: float | None) -> list[Record]:
+    """Wait until every named worker has finished; their final records, in order."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    heartbeat = 5.0 if sys.stderr.isatty() else HEARTBEAT
+    last_beat = time.monotonic()
+    seen: dict[str, str] = {}
+    while True:
+        records = [_current(state, name) for name in names]
+        for record in records:
+            if seen.get(record["name"]) != record["state"]:
+                seen[record["name"]] = record["state"]
+                reason = f" ({record['reason']})" if record.get("reason") else ""
+                output.progress(f"{record['name']}: {record['state']}{reason}")
+        pending = [r for r in records if r["state"] not in FINISHED]
+        if not pending:
+            return records
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            raise EnvoyError("timeout", f"still unfinished after {timeout:g}s: "
+                             + ", ".join(r["name"] for r in pending),
+                             "wait longer, or check on them with envoy parallel status",
+                             unfinished=[r["name"] for r in pending])
+        if now - last_beat >= heartbeat:
+            last_beat = now
+            output.progress("waiting for " + ", ".join(
+                f"{r['name']} ({r['state']}, {output.duration(workers.short(r).get('duration_s'))})" for r in pending))
+        time.sleep(POLL)
+
+
+def _current(state: State, name: str) -> Record:
+    record = state.read(name)
+    if record is None:
+        raise EnvoyError("not_found", f"worker {name} was removed while waiting for it",
+                         "envoy parallel status lists the workers")
+    return workers.refresh(state, record)

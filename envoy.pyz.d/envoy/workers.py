@@ -1,0 +1,81 @@
+"""Finding workers, keeping their recorded state exact, and their short view."""
+from __future__ import annotations
+
+from typing import Any
+
+from filelock import Timeout
+
+from . import slots
+from .errors import EnvoyError
+from .output import one_line
+from .state import ACTIVE, Record, State, elapsed, now_iso
+
+LOST_ERROR = "its supervisor ended without recording an end (killed, or the machine restarted)"
+
+
+def find(state: State, key: str) -> Record:
+    """A worker by name or by branch; never by a path built from user text."""
+    record = state.read(key) if _plain_name(key) else None
+    if record is None:
+        record = next((r for r in state.all() if r.get("branch") == key), None)
+    if record is None:
+        names = [r["name"] for r in state.all()]
+        raise EnvoyError("not_found", f"no worker named {key!r}",
+                         f"pick one of: {', '.join(names)}" if names else "envoy parallel status lists the workers")
+    return refresh(state, record)
+
+
+def _plain_name(key: str) -> bool:
+    return bool(key) and "/" not in key and "\0" not in key and key not in (".", "..")
+
+
+def refresh(state: State, record: Record) -> Record:
+    """Turn a `running` record whose supervisor is gone into `lost`. Liveness is the
+    worker lock: held means alive, whatever PIDs say."""
+    if record.get("state") not in ACTIVE or slots.is_held(state, slots.worker(record["name"])):
+        return record
+    if record["state"] == "starting" and slots.is_held(state, slots.LAUNCH):
+        return record  # a launcher is still bringing it up
+    lock = slots.lock(state, slots.worker(record["name"]))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return state.read(record["name"]) or record  # a supervisor just took it
+    try:
+        fresh = state.read(record["name"])
+        if fresh is None or fresh.get("state") not in ACTIVE:
+            return fresh or record
+        fresh.update(state="lost", reason="lost", error=LOST_ERROR, finished_at=now_iso())
+        fresh["duration_s"] = elapsed(fresh)
+        state.write(fresh)
+        return fresh
+    finally:
+        lock.release()
+
+
+def all_refreshed(state: State) -> list[Record]:
+    return [refresh(state, r) for r in state.all()]
+
+
+SHORT_FIELDS = ("name", "branch", "state", "reason", "base", "path", "session_id", "exit_code", "cost_usd",
+                "num_turns", "created_at", "started_at", "finished_at", "duration_s", "result", "error")
+
+
+def short(record: Record) -> dict[str, Any]:
+    """The record as `status` shows it: stable names, no empty fields, long texts cut."""
+    view = {k: record.get(k) for k in SHORT_FIELDS}
+    if record.get("state") in ACTIVE:
+        view["duration_s"] = elapsed(record)
+    view["result"] = one_line(record.get("result"), 160) or None
+    view["error"] = one_line(record.get("error"), 200) or None
+    return {k: v for k, v in view.items() if v is not None}
+
+
+def render_line(record: Record) -> str:
+    from .output import duration
+
+    cost = record.get("cost_usd")
+    extra = record.get("reason") or ""
+    return (f"{record['name']:<24} {record['state']:<10} {extra:<14} "
+            f"{duration(record.get('duration_s') if record.get('state') not in ACTIVE else elapsed(record)):>7} "
+            f"{'$%.4f' % cost if cost else '-':>9}  {record.get('branch')} <- {record.get('base')}")

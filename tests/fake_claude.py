@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""A stand-in for `claude -p --output-format stream-json --verbose`.
+
+It reads the task from stdin (as envoy sends it) and obeys directive lines in
+it, printing stream-json shaped like the real CLI's (../shared/claude-samples):
+
+    @sleep SECONDS          wait (a tool call that takes time)
+    @write PATH TEXT        write a file in the cwd (a Write tool call)
+    @commit MESSAGE         git add -A && git commit (a Bash tool call)
+    @run COMMAND            run a shell command (a Bash tool call)
+    @deny TOOL INPUT        report a permission denial
+    @result TEXT            the final answer (default "done")
+    @fail SUBTYPE           end with that result subtype (error_max_turns, ...) and exit 1
+    @api-error STATUS       end like an API failure (is_error, api_error_status) and exit 1
+    @crash CODE             exit with CODE without printing a result
+    @stamp DIR              write DIR/<session>.start and .end (time.time()) for overlap checks
+
+If FAKE_CLAUDE_RECORD names a directory, argv, cwd, selected env and the task
+are saved there as <session-id>.json, so tests can assert what envoy passed.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+
+def emit(message):
+    print(json.dumps(message), flush=True)
+
+
+def main():
+    argv = sys.argv[1:]
+    task = sys.stdin.buffer.read().decode("utf-8")
+    session = None
+    for flag in ("--session-id", "--resume"):
+        if flag in argv:
+            session = argv[argv.index(flag) + 1]
+    session = session or str(uuid.uuid4())
+    record_dir = os.environ.get("FAKE_CLAUDE_RECORD")
+    if record_dir:
+        env = {k: v for k, v in os.environ.items() if k.startswith(("ENVOY_", "PARALLEL_", "CLAUDE"))}
+        run = 1 + sum(1 for f in os.listdir(record_dir) if f.startswith(session))
+        with open(os.path.join(record_dir, f"{session}.{run}.json"), "w", encoding="utf-8") as f:
+            json.dump({"argv": argv, "cwd": os.getcwd(), "env": env, "task": task, "pid": os.getpid()}, f)
+    emit({"type": "system", "subtype": "init", "session_id": session, "cwd": os.getcwd(),
+          "tools": ["Bash", "Edit", "Read", "Write"], "model": "fake-model", "permissionMode": "acceptEdits"})
+    result, denials, turns, stamp = "done", [], 1, None
+    for line in task.splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if word == "@stamp":
+            stamp = rest
+            with open(os.path.join(stamp, f"{session}.start"), "w") as f:
+                f.write(repr(time.time()))
+        elif word == "@sleep":
+            time.sleep(float(rest))
+        elif word == "@write":
+            path, _, text = rest.partition(" ")
+            tool_use("Write", {"file_path": path, "content": text}, session)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+            turns += 1
+        elif word in ("@commit", "@run"):
+            command = f"git add -A && git commit -qm {json.dumps(rest)}" if word == "@commit" else rest
+            tool_use("Bash", {"command": command}, session)
+            subprocess.run(command, shell=True, check=False)
+            turns += 1
+        elif word == "@deny":
+            tool, _, tool_input = rest.partition(" ")
+            denials.append({"tool_name": tool, "tool_use_id": "toolu_x", "tool_input": {"command": tool_input}})
+        elif word == "@result":
+            result = rest
+        elif word == "@crash":
+            sys.exit(int(rest or 1))
+        elif word == "@fail":
+            finish(session, turns, None, denials, subtype=rest, stamp=stamp)
+            sys.exit(1)
+        elif word == "@api-error":
+            finish(session, turns, f"API Error: {rest} scripted failure", denials, api_status=int(rest), stamp=stamp)
+            sys.exit(1)
+    emit({"type": "assistant", "message": {"id": "msg_1", "type": "message", "role": "assistant",
+          "content": [{"type": "text", "text": result}]}, "session_id": session})
+    finish(session, turns, result, denials, stamp=stamp)
+
+
+def tool_use(name, tool_input, session):
+    emit({"type": "assistant", "message": {"id": "msg_1", "type": "message", "role": "assistant", "content": [
+        {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": name, "input": tool_input}]},
+        "session_id": session})
+
+
+def finish(session, turns, result, denials, subtype="success", api_status=None, stamp=None):
+    message = {"type": "result", "subtype": subtype, "is_error": subtype != "success" or api_status is not None,
+               "api_error_status": api_status, "duration_ms": 10, "num_turns": turns, "session_id": session,
+               "total_cost_usd": 0.0011 * turns, "permission_denials": denials,
+               "terminal_reason": "completed" if subtype == "success" else subtype.replace("error_", "")}
+    if result is not None:
+        message["result"] = result
+    else:
+        message["errors"] = [f"scripted {subtype}"]
+    emit(message)
+    if stamp:
+        with open(os.path.join(stamp, f"{session}.end"), "w") as f:
+            f.write(repr(time.time()))
+
+
+if __name__ == "__main__":
+    main()
