@@ -1,0 +1,222 @@
+"""spawn: the worktree, the branch, the detached agent and what it is given."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import FAKE_CLAUDE, git, run_envoy, wait_finished
+
+
+def recorded_runs(directory: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))]
+
+
+def test_side_fix_from_main_while_on_a_feature_branch(repo, envoy, tmp_path):
+    git(repo, "switch", "-qc", "feature")
+    (repo / "feature.txt").write_text("wip\n")
+    git(repo, "add", "feature.txt")
+    git(repo, "commit", "-qm", "feature work")
+
+    spawned = envoy("parallel", "spawn", "--branch", "quick/hook-fix", "--from", "main",
+                    "--task", "@write fix.txt fixed\n@commit fix the hook\n@result Fixed it.")
+    assert spawned.code == 0, spawned.stderr
+    record = spawned.data
+    assert record["name"] == "quick-hook-fix"
+    assert record["branch"] == "quick/hook-fix"
+    assert record["base"] == "main"
+    assert record["state"] in ("running", "succeeded")
+    worktree = tmp_path / "claude-worker-quick-hook-fix"
+    assert record["path"] == str(worktree)
+
+    final = wait_finished(envoy, "quick-hook-fix")
+    assert final["state"] == "succeeded"
+    assert final["session_id"] == record["session_id"]
+    assert final["exit_code"] == 0 and final["num_turns"] == 3 and final["cost_usd"] > 0
+    assert final["result"] == "Fixed it."
+    # The worker branched from main, not from the feature branch the caller is on.
+    assert not (worktree / "feature.txt").exists()
+    assert (worktree / "fix.txt").read_text() == "fixed\n"
+    assert git(repo, "log", "-1", "--format=%s", "quick/hook-fix").strip() == "fix the hook"
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "feature"  # caller untouched
+
+
+def test_default_base_is_the_current_branch(repo, envoy):
+    git(repo, "switch", "-qc", "feature")
+    record = envoy("parallel", "spawn", "--branch", "w1", "--task", "@result ok").data
+    assert record["base"] == "feature"
+
+
+def test_agent_gets_task_on_stdin_and_the_expected_command_line(repo, envoy, tmp_path):
+    record_dir = tmp_path / "runs"
+    record_dir.mkdir()
+    claude_dir = repo / ".claude"
+    claude_dir.mkdir()
+    (claude_dir / "settings.json").write_text(json.dumps({"permissions": {"allow": ["Bash(npm test:*)", "Edit"]}}))
+    (claude_dir / "settings.local.json").write_text(json.dumps({"permissions": {"allow": ["Bash(make:*)"]}}))
+    task = ("quote ' \" `backtick` $(rm -rf /) ${HOME} \\ \n" + "naïve 日本語 🚀\n" * 25000 + "-- --help\n")
+    assert len(task.encode()) > 500_000
+    task_file = tmp_path / "task.txt"
+    task_file.write_text(task, encoding="utf-8")
+
+    result = envoy("parallel", "spawn", "--branch", "feat/x", "--task-file", str(task_file),
+                   "--model", "sonnet", "--max-turns", "7", "--budget", "1.5", "--allowed-tools", "Bash(pytest:*)",
+                   env={"FAKE_CLAUDE_RECORD": str(record_dir), "CLAUDECODE": "1", "CLAUDE_CODE_ENTRYPOINT": "cli"})
+    assert result.code == 0, result.stdout
+    wait_finished(envoy, "feat-x")
+    (run,) = recorded_runs(record_dir)
+    assert run["task"] == task  # byte for byte, through stdin
+    argv = run["argv"]
+    assert task not in " ".join(argv)
+    assert argv[:4] == ["-p", "--output-format", "stream-json", "--verbose"]
+    assert argv[argv.index("--session-id") + 1] == result.data["session_id"]
+    assert argv[argv.index("--permission-mode") + 1] == "acceptEdits"
+    assert argv[argv.index("--model") + 1] == "sonnet"
+    assert argv[argv.index("--max-turns") + 1] == "7"
+    assert argv[argv.index("--max-budget-usd") + 1] == "1.5"
+    allowed = argv[argv.index("--allowedTools") + 1:]
+    for rule in ("Bash(npm test:*)", "Edit", "Bash(make:*)", "Bash(pytest:*)", "Bash(git commit:*)", "Bash(git add:*)"):
+        assert rule in allowed
+    prompt = argv[argv.index("--append-system-prompt") + 1]
+    assert str(result.data["path"]) in prompt and "feat/x" in prompt and "commit" in prompt
+    assert "spawn" in prompt  # nested spawning is forbidden
+    assert run["cwd"] == result.data["path"]
+    assert run["env"]["ENVOY_WORKER"] == "feat-x"
+    assert run["env"]["PARALLEL_WORKER_DEPTH"] == "1"
+    assert "CLAUDECODE" not in run["env"] and "CLAUDE_CODE_ENTRYPOINT" not in run["env"]
+
+
+def test_task_from_stdin(repo, envoy, tmp_path):
+    record_dir = tmp_path / "runs"
+    record_dir.mkdir()
+    result = envoy("parallel", "spawn", "--branch", "w", "--task-file", "-", input="from stdin ✓\n@result ok",
+                   env={"FAKE_CLAUDE_RECORD": str(record_dir)})
+    assert result.code == 0, result.stdout
+    wait_finished(envoy, "w")
+    assert recorded_runs(record_dir)[0]["task"] == "from stdin ✓\n@result ok"
+
+
+def test_permission_mode_from_settings_and_flag(repo, envoy, tmp_path):
+    record_dir = tmp_path / "runs"
+    record_dir.mkdir()
+    (repo / ".claude").mkdir()
+    (repo / ".claude" / "settings.json").write_text(json.dumps({"env": {"PARALLEL_PERMISSION_MODE": "dontAsk"}}))
+    env = {"FAKE_CLAUDE_RECORD": str(record_dir)}
+    envoy("parallel", "spawn", "--branch", "a", "--task", "@result ok", env=env)
+    envoy("parallel", "spawn", "--branch", "b", "--task", "@result ok", "--permission-mode", "plan", env=env)
+    wait_finished(envoy, "a"), wait_finished(envoy, "b")
+    modes = sorted(r["argv"][r["argv"].index("--permission-mode") + 1] for r in recorded_runs(record_dir))
+    assert modes == ["dontAsk", "plan"]
+
+
+def test_env_and_worktreeinclude_files_are_copied(repo, envoy, tmp_path):
+    (repo / ".gitignore").write_text(".env\nconfig/local.json\nbuild/\n")
+    (repo / ".worktreeinclude").write_text("config/local.json\n")
+    git(repo, "add", ".gitignore", ".worktreeinclude")
+    git(repo, "commit", "-qm", "ignore")
+    (repo / ".env").write_text("SECRET=1\n")
+    os.chmod(repo / ".env", 0o600)
+    (repo / "config").mkdir()
+    (repo / "config" / "local.json").write_text("{}\n")
+    (repo / "build").mkdir()
+    (repo / "build" / "big.bin").write_text("not wanted\n")
+
+    record = envoy("parallel", "spawn", "--branch", "w", "--task", "@run cat .env config/local.json").data
+    worktree = Path(record["path"])
+    assert (worktree / ".env").read_text() == "SECRET=1\n"
+    assert stat.S_IMODE((worktree / ".env").stat().st_mode) == 0o600
+    assert (worktree / "config" / "local.json").read_text() == "{}\n"
+    assert not (worktree / "build").exists()
+    assert wait_finished(envoy, "w")["state"] == "succeeded"
+    # Copied files do not make the worker dirty.
+    assert envoy("parallel", "results", "--worker", "w").data["results"][0]["dirty"] is False
+
+
+def test_worktree_dir_and_prefix_settings(repo, envoy, tmp_path):
+    elsewhere = tmp_path / "trees"
+    result = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok",
+                   env={"PARALLEL_WORKTREE_DIR": str(elsewhere), "PARALLEL_WORKER_PREFIX": "wt-"})
+    assert result.data["path"] == str(elsewhere / "wt-w")
+    assert (elsewhere / "wt-w" / "README").exists()
+
+
+@pytest.mark.parametrize("env", [{"ENVOY_WORKER": "other"}, {"PARALLEL_WORKER_DEPTH": "1"}])
+def test_spawn_inside_a_worker_is_refused(repo, envoy, env):
+    result = envoy("parallel", "spawn", "--branch", "nested", "--task", "x", env=env)
+    assert result.code == 1
+    assert result.error["type"] == "nesting_blocked"
+    assert "suggestion" in result.error
+    assert not git(repo, "branch", "--list", "nested").strip()
+
+
+def test_missing_agent_is_a_clear_error_and_creates_nothing(repo, envoy, tmp_path):
+    result = envoy("parallel", "spawn", "--branch", "w", "--task", "x", env={"ENVOY_CLAUDE": "no-such-claude"})
+    assert result.code == 1
+    assert result.error["type"] == "agent_missing"
+    assert "ENVOY_CLAUDE" in result.error["message"]
+    assert not git(repo, "branch", "--list", "w").strip()
+    assert not (tmp_path / "claude-worker-w").exists()
+
+
+def test_spawn_wait_exit_status(repo, envoy):
+    ok = envoy("parallel", "spawn", "--branch", "ok", "--wait", "--task", "@result fine")
+    assert ok.code == 0
+    assert ok.data["state"] == "succeeded" and ok.data["result"] == "fine"
+    assert "ok: succeeded" in ok.stderr  # progress on stderr
+
+    crash = envoy("parallel", "spawn", "--branch", "crash", "--wait", "--task", "@crash 3")
+    assert crash.code == 1
+    assert crash.error["type"] == "worker_failed"
+    assert crash.json["data"]["state"] == "failed"
+    assert crash.json["data"]["reason"] == "no_result"
+    assert crash.json["data"]["exit_code"] == 3
+
+    turns = envoy("parallel", "spawn", "--branch", "turns", "--wait", "--task", "@fail error_max_turns")
+    assert turns.code == 1 and turns.json["data"]["reason"] == "max_turns"
+
+    api = envoy("parallel", "spawn", "--branch", "api", "--wait", "--task", "@api-error 500")
+    assert api.code == 1 and api.json["data"]["reason"] == "api_error"
+    assert "500" in api.json["data"]["error"]
+
+
+def test_timeout_kills_the_worker(repo, envoy):
+    result = envoy("parallel", "spawn", "--branch", "slow", "--wait", "--timeout", "1", "--task", "@sleep 60")
+    assert result.code == 1
+    data = result.json["data"]
+    assert data["state"] == "failed" and data["reason"] == "timeout"
+    assert data["duration_s"] < 15
+
+
+def test_spawn_and_status_work_from_a_subdirectory(repo, envoy):
+    sub = repo / "a" / "b"
+    sub.mkdir(parents=True)
+    assert envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok", cwd=sub).code == 0
+    wait_finished(envoy, "w")
+    assert [w["name"] for w in envoy("parallel", "status", cwd=sub).data["workers"]] == ["w"]
+
+
+def test_verbs_work_from_inside_a_worker_worktree(repo, envoy):
+    record = envoy("parallel", "spawn", "--branch", "w", "--task", "@write x.txt x\n@commit x").data
+    wait_finished(envoy, "w")
+    inside = Path(record["path"])
+    status = envoy("parallel", "status", cwd=inside).data
+    assert [w["name"] for w in status["workers"]] == ["w"]
+    results = envoy("parallel", "results", "--worker", "w", cwd=inside).data["results"][0]
+    assert [c["subject"] for c in results["commits"]] == ["x"]
+    # envoy's bookkeeping lives in the common git dir, never in a worktree.
+    assert not list(inside.rglob("*.lock"))
+    assert git(inside, "status", "--porcelain").strip() == ""
+
+
+def test_human_text_output(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "w", "--task", "@result hi there")
+    wait_finished(envoy, "w")
+    text = envoy("parallel", "status", "--text")
+    assert text.code == 0 and "w" in text.stdout and "succeeded" in text.stdout
+    assert not text.stdout.startswith("{")
+    results = envoy("parallel", "results", "--text").stdout
+    assert "hi there" in results and "transcript" in results
