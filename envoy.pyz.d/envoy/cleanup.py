@@ -102,6 +102,8 @@ def remove(ws: Workspace, record: Record, *, force: bool) -> dict[str, Any]:
         done.update(keep_in_trash(ws, record, path, dirty))
     if created and path.is_dir():
         ws.git.worktree_remove(path)
+    else:
+        ws.git.worktree_prune()  # deleted by hand: git still counts the branch as checked out
     if has_branch:
         ws.git.delete_branch(branch)
     ws.state.delete(name)

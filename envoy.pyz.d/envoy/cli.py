@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    output.set_mode("--json" in argv, "--text" in argv)  # already for usage errors
     try:
         args = parser.parse_args(argv)
         output.set_mode(getattr(args, "json", False), getattr(args, "text", False))

@@ -1,0 +1,247 @@
+"""Fixtures for end-to-end tests that run the real `claude` CLI against FakeModel.
+
+The CLI is the pinned npm package installed by `.ci/install-claude` into
+`<repo>/.e2e/`; without it these tests skip (set ENVOY_E2E_REQUIRE=1 to make
+that a failure instead).  Every run is hermetic: its own HOME, the fake
+server as the API, nothing inherited from an enclosing Claude Code session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent.parent
+# Make `import fake_model` work whatever pytest's --import-mode is.
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from fake_model import FakeModel  # noqa: E402
+
+CLAUDE_VERSION = "2.1.197"
+INSTALLED_CLAUDE = REPO_ROOT / ".e2e" / "node_modules" / ".bin" / "claude"
+# Flags of every headless run: prompt on stdin, one JSON event per line.
+STREAM_JSON = ("-p", "--output-format", "stream-json", "--verbose")
+
+# Keeps the CLI away from everything but the fake server, and fast to fail.
+HERMETIC_ENV = {
+    "ANTHROPIC_API_KEY": "sk-test-dummy",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    # Default retries turn one scripted 500 into minutes of back-off.
+    "CLAUDE_CODE_MAX_RETRIES": "0",
+    # Tests run as root, where bypassPermissions refuses to start without it.
+    "IS_SANDBOX": "1",
+}
+
+
+def _missing_claude_message(path: Path) -> str:
+    return (
+        f"!!! REAL claude CLI NOT INSTALLED at {path}: end-to-end tests skipped. "
+        f"Run `bash .ci/install-claude` (installs @anthropic-ai/claude-code@{CLAUDE_VERSION} "
+        "into .e2e/) or point $ENVOY_E2E_CLAUDE at a claude binary. !!!"
+    )
+
+
+@pytest.fixture(scope="session")
+def claude_bin() -> str:
+    """Path of the real `claude` executable."""
+    override = os.environ.get("ENVOY_E2E_CLAUDE")
+    path = Path(override) if override else INSTALLED_CLAUDE
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        if os.environ.get("ENVOY_E2E_REQUIRE"):
+            pytest.fail(_missing_claude_message(path))
+        pytest.skip(_missing_claude_message(path))
+    return str(path)
+
+
+@pytest.fixture
+def fake_model() -> Iterator[FakeModel]:
+    """A started FakeModel, stopped at teardown."""
+    with FakeModel() as server:
+        yield server
+
+
+def claude_environment(base_url: str, home: Path) -> dict[str, str]:
+    """Environment for one hermetic CLI run against `base_url`.
+
+    Starts from os.environ without ANTHROPIC_* and CLAUDE* (so neither a real
+    key nor an enclosing session's CLAUDECODE=1 leaks in), then isolates HOME
+    and the XDG dirs, where the CLI keeps settings, transcripts and caches.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ANTHROPIC", "CLAUDE"))
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(HERMETIC_ENV)
+    env["ANTHROPIC_BASE_URL"] = base_url
+    env["HOME"] = str(home)
+    for name, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache"),
+                      ("XDG_DATA_HOME", ".local/share"), ("XDG_STATE_HOME", ".local/state")):
+        env[name] = str(home / sub)
+    # A proxy from the outer environment must not swallow loopback traffic.
+    no_proxy = ",".join(filter(None, [env.get("NO_PROXY", ""), "127.0.0.1", "localhost"]))
+    env["NO_PROXY"] = env["no_proxy"] = no_proxy
+    # The Bash tool commits in tests; the isolated HOME has no identity.
+    gitconfig = home / ".gitconfig"
+    if not gitconfig.exists():
+        gitconfig.write_text("[user]\n\tname = E2E Test\n\temail = e2e@example.invalid\n")
+    return env
+
+
+@pytest.fixture
+def claude_env(tmp_path: Path, fake_model: FakeModel) -> dict[str, str]:
+    """Environment variables for running the real CLI against `fake_model`."""
+    return claude_environment(fake_model.url, tmp_path / "home")
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A fresh git repository (branch main, one commit) to run claude in."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=E2E Test", "-c", "user.email=e2e@example.invalid"]
+    subprocess.run(git[:3] + ["init", "-q", "-b", "main"], check=True)
+    (repo / "README.md").write_text("e2e test repo\n")
+    subprocess.run(git + ["add", "README.md"], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "initial"], check=True)
+    return repo
+
+
+# --------------------------------------------------------------------------
+# Running the CLI
+
+
+@dataclass
+class ClaudeRun:
+    """The outcome of one `claude -p --output-format stream-json` run."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float  # seconds, wall clock
+    events: list[dict[str, Any]] = field(default_factory=list)  # parsed stdout lines
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The final `type: result` event (fails the test if there is none)."""
+        for event in reversed(self.events):
+            if event.get("type") == "result":
+                return event
+        raise AssertionError(f"no result event; stdout={self.stdout!r} stderr={self.stderr!r}")
+
+    @property
+    def init(self) -> dict[str, Any]:
+        return next(e for e in self.events if e.get("type") == "system" and e.get("subtype") == "init")
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("type") == kind]
+
+
+def _parse_events(stdout: str) -> list[dict[str, Any]]:
+    events = []
+    for line in stdout.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue  # stream-json output is JSON lines; anything else is noise
+        if isinstance(value, dict):
+            events.append(value)
+    return events
+
+
+class ClaudeProcess:
+    """A started CLI run; finish() waits for it (so several can overlap)."""
+
+    def __init__(self, argv: Sequence[str], prompt: str, cwd: Path, env: Mapping[str, str]) -> None:
+        self.argv = list(argv)
+        # Files, not pipes, on all three streams: the process gets its whole
+        # prompt now and never blocks on a full pipe while nobody reads it
+        # (several runs go on at once while the test waits on one of them).
+        self._stdout = tempfile.TemporaryFile("w+")
+        self._stderr = tempfile.TemporaryFile("w+")
+        with tempfile.TemporaryFile("w+") as stdin:
+            stdin.write(prompt)
+            stdin.seek(0)
+            self.started = time.monotonic()
+            self.proc = subprocess.Popen(
+                self.argv, cwd=cwd, env=dict(env), text=True,
+                stdin=stdin, stdout=self._stdout, stderr=self._stderr,
+            )
+
+    def finish(self, timeout: float = 60.0) -> ClaudeRun:
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"claude ran over {timeout}s: {self.argv}\n"
+                f"stdout={self._read(self._stdout)[-2000:]!r}\nstderr={self._read(self._stderr)[-2000:]!r}"
+            ) from None
+        duration = time.monotonic() - self.started
+        stdout, stderr = self._read(self._stdout), self._read(self._stderr)
+        return ClaudeRun(self.proc.returncode, stdout, stderr, duration, _parse_events(stdout))
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        """Kill the process if it still runs and drop its output files."""
+        self.kill()
+        self._stdout.close()
+        self._stderr.close()
+
+    @staticmethod
+    def _read(stream: Any) -> str:
+        stream.seek(0)
+        return str(stream.read())
+
+
+StartClaude = Callable[..., ClaudeProcess]
+
+
+@pytest.fixture
+def start_claude(claude_bin: str, claude_env: dict[str, str], git_repo: Path) -> Iterator[StartClaude]:
+    """start_claude(prompt, *args, cwd=git_repo, env=claude_env) -> ClaudeProcess.
+
+    Runs `claude -p --output-format stream-json --verbose *args` with the
+    prompt on stdin.  Processes still running at teardown are killed.
+    """
+    started: list[ClaudeProcess] = []
+
+    def start(prompt: str, *args: str, cwd: Union[Path, str, None] = None,
+              env: Optional[Mapping[str, str]] = None) -> ClaudeProcess:
+        argv = [claude_bin, *STREAM_JSON, *args]
+        process = ClaudeProcess(argv, prompt, Path(cwd or git_repo), env or claude_env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.close()
+
+
+@pytest.fixture
+def run_claude(start_claude: StartClaude) -> Callable[..., ClaudeRun]:
+    """run_claude(prompt, *args, cwd=..., env=..., timeout=60) -> ClaudeRun."""
+
+    def run(prompt: str, *args: str, timeout: float = 60.0, **kwargs: Any) -> ClaudeRun:
+        return start_claude(prompt, *args, **kwargs).finish(timeout)
+
+    return run

@@ -1,0 +1,128 @@
+"""The cap under races, and exact state when processes die."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ENVOY_SOURCE, Result, git, wait_finished, wait_until
+
+
+def spawn_many(repo: Path, count: int, task: str, env: dict[str, str] | None = None) -> list[Result]:
+    """Start `count` spawns at once and collect their results."""
+    procs = [subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", "--branch", f"race/{i}",
+                               "--task", task], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, **(env or {})})
+             for i in range(count)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert "Traceback" not in err, err
+        results.append(Result(proc.returncode, out, err))
+    return results
+
+
+def max_overlap(stamps: Path) -> int:
+    events = []
+    for start in stamps.glob("*.start"):
+        begin = float(start.read_text())
+        end_file = start.with_suffix(".end")
+        end = float(end_file.read_text()) if end_file.exists() else float("inf")
+        events += [(begin, 1), (end, -1)]
+    running = peak = 0
+    for _, delta in sorted(events):
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
+def test_forty_simultaneous_spawns_with_cap_three(repo, envoy, tmp_path):
+    stamps = tmp_path / "stamps"
+    stamps.mkdir()
+    results = spawn_many(repo, 40, f"@stamp {stamps}\n@sleep 4", env={"PARALLEL_MAX_WORKERS": "3"})
+    started = [r for r in results if r.code == 0]
+    refused = [r for r in results if r.code != 0]
+    assert len(started) == 3, [r.stdout for r in results]
+    assert len(refused) == 37
+    for r in refused:
+        error = r.error
+        assert error["type"] == "limit_exceeded"
+        assert len(error["running"]) == 3 and error["max_workers"] == 3
+        assert "status" in error["suggestion"] and "cleanup" in error["suggestion"]
+    running = {r.data["name"] for r in started}
+    assert set(refused[0].error["running"]) == running
+    # Nothing was created for the refused ones.
+    branches = git(repo, "branch", "--list", "race/*", "--format=%(refname:short)").split()
+    assert sorted(branches) == sorted(r.data["branch"] for r in started)
+    for name in running:
+        wait_finished(envoy, name)
+    assert len(list(stamps.glob("*.start"))) == 3
+    assert max_overlap(stamps) <= 3
+
+
+def test_finished_workers_do_not_count_against_the_cap(repo, envoy):
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    assert envoy("parallel", "spawn", "--branch", "one", "--task", "@result ok", env=env).code == 0
+    wait_finished(envoy, "one")
+    assert envoy("parallel", "spawn", "--branch", "two", "--task", "@sleep 5", env=env).code == 0
+    refused = envoy("parallel", "spawn", "--branch", "three", "--task", "@result ok", env=env)
+    assert refused.error["type"] == "limit_exceeded"
+    assert refused.error["running"] == ["two"]
+
+
+def agent_pid(repo: Path, name: str) -> int:
+    def pid():
+        record = json.loads((repo / ".git" / "envoy" / "workers" / f"{name}.json").read_text())
+        return record.get("agent_pid")
+    return wait_until(pid)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_kill_9_of_the_agent_fails_the_worker_and_frees_the_slot(repo, envoy):
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    record = envoy("parallel", "spawn", "--branch", "victim", "--task", "@write a.txt a\n@sleep 60", env=env).data
+    wait_until(lambda: (Path(record["path"]) / "a.txt").exists())
+    os.kill(agent_pid(repo, "victim"), signal.SIGKILL)
+    final = wait_finished(envoy, "victim")
+    assert final["state"] == "failed" and final["reason"] == "killed"
+    assert "signal 9" in final["error"]
+    assert (Path(record["path"]) / "a.txt").exists()  # worktree intact
+    assert envoy("parallel", "spawn", "--branch", "next", "--task", "@result ok", env=env).code == 0
+
+
+def test_kill_9_of_the_supervisor_is_lost_and_takes_the_agent_down(repo, envoy):
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    record = envoy("parallel", "spawn", "--branch", "victim", "--task", "@write a.txt a\n@sleep 60", env=env).data
+    agent = agent_pid(repo, "victim")
+    wait_until(lambda: (Path(record["path"]) / "a.txt").exists())
+    supervisor = json.loads((repo / ".git" / "envoy" / "workers" / "victim.json").read_text())["supervisor_pid"]
+    os.kill(supervisor, signal.SIGKILL)
+    final = wait_finished(envoy, "victim")
+    assert final["state"] == "lost" and "supervisor" in final["error"]
+    wait_until(lambda: not alive(agent), timeout=10)
+    assert Path(record["path"]).is_dir() and (Path(record["path"]) / "a.txt").exists()
+    assert envoy("parallel", "spawn", "--branch", "next", "--task", "@result ok", env=env).code == 0
+    # lost is terminal: a later status does not flip it back.
+    assert envoy("parallel", "status", "--worker", "victim").data["workers"][0]["state"] == "lost"
+
+
+def test_status_is_running_while_the_agent_runs(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "slow", "--task", "@sleep 60")
+    view = envoy("parallel", "status").data
+    assert view["workers"][0]["state"] == "running"
+    assert view["summary"]["running"] == 1
