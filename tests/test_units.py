@@ -1,0 +1,79 @@
+"""Pure functions: names, stream-json parsing (on real CLI output), settings."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from envoy import agent, state
+from envoy.config import Config
+from envoy.errors import EnvoyError
+
+SAMPLES = Path(__file__).parent / "samples"
+
+
+@pytest.mark.parametrize("branch,name", [("quick/hook-fix", "quick-hook-fix"), ("feat/api//v2", "feat-api-v2"),
+                                         ("Fix_it.now", "Fix_it.now"), ("a/ü/b", "a-b"), ("-x-", "x")])
+def test_worker_name(branch, name):
+    assert state.worker_name(branch) == name
+
+
+@pytest.mark.parametrize("sample,reason", [("success.jsonl", None), ("max-turns.jsonl", "max_turns"),
+                                           ("api-error-500.jsonl", "api_error"), ("permission-denied.jsonl", None),
+                                           ("hook-blocked.jsonl", None)])
+def test_outcome_of_real_cli_output(sample, reason):
+    found = agent.outcome(SAMPLES / sample)
+    assert found["session_id"] and found["result"]["session_id"] == found["session_id"]
+    assert agent.failure_reason(found["result"]) == reason
+
+
+def test_denials_from_real_output():
+    found = agent.outcome(SAMPLES / "permission-denied.jsonl")
+    assert agent.denials(found["result"]) == [{"tool": "Bash", "input": "echo denied > d.txt"}]
+
+
+def test_transcript_of_real_output():
+    lines = agent.transcript(SAMPLES / "success.jsonl")
+    assert lines[0].startswith("== session e7644995")
+    assert lines[1].startswith("-> Bash: echo hi > hi.txt")
+    assert "Added hi.txt and committed it." in lines
+    assert lines[-1].startswith("== success: 2 turns")
+    blocked = agent.transcript(SAMPLES / "hook-blocked.jsonl")
+    assert any(line.startswith("   ! PreToolUse:Bash hook error") for line in blocked)
+
+
+def test_no_result_and_cut_lines(tmp_path):
+    log = tmp_path / "1.jsonl"
+    log.write_text((SAMPLES / "success.jsonl").read_text().splitlines()[0] + '\n{"type":"assis')
+    found = agent.outcome(log)
+    assert found["result"] is None and agent.failure_reason(None) == "no_result"
+    assert agent.outcome(tmp_path / "missing.jsonl") == {"session_id": None, "result": None}
+
+
+def test_command_puts_variadic_tools_last():
+    argv = agent.command("claude", session_id="s", resume=False, system_prompt="p", permission_mode="acceptEdits",
+                         allowed_tools=["Edit", "Bash(git commit:*)"], max_turns=3)
+    assert argv[-3:] == ["--allowedTools", "Edit", "Bash(git commit:*)"]
+    assert "--session-id" in argv and "--resume" not in argv
+    resumed = agent.command("claude", session_id="s", resume=True, system_prompt="p", permission_mode="plan",
+                            allowed_tools=[])
+    assert resumed[resumed.index("--resume") + 1] == "s"
+
+
+def test_allowed_tools_keep_order_without_repeats():
+    assert agent.allowed_tools(["Edit", "Bash(git add:*)"], ["Edit", "X"])[:3] == ["Edit", "Bash(git add:*)", "X"]
+
+
+def test_config_reads_env_block_and_allow_rules(tmp_path):
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / "settings.json").write_text(json.dumps(
+        {"env": {"PARALLEL_MAX_WORKERS": "4"}, "permissions": {"allow": ["A", "B"]}}))
+    (tmp_path / ".claude" / "settings.local.json").write_text(json.dumps({"permissions": {"allow": ["C", "A"]}}))
+    config = Config(tmp_path, environ={})
+    assert config.get("PARALLEL_MAX_WORKERS") == 4
+    assert config.get("PARALLEL_WORKER_PREFIX") == "claude-worker-"
+    assert config.allow_rules() == ["A", "B", "C"]
+    with pytest.raises(EnvoyError) as exc:
+        Config(tmp_path, environ={"PARALLEL_WORKER_PREFIX": "a/b"}).get("PARALLEL_WORKER_PREFIX")
+    assert exc.value.kind == "invalid_config"
