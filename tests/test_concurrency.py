@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ENVOY_SOURCE, Result, git, wait_finished, wait_until
 
 
@@ -126,3 +128,40 @@ def test_status_is_running_while_the_agent_runs(repo, envoy):
     view = envoy("parallel", "status").data
     assert view["workers"][0]["state"] == "running"
     assert view["summary"]["running"] == 1
+
+
+def test_worker_survives_its_caller_being_killed(repo, envoy, tmp_path):
+    """Claude Code ends a Bash tool call by killing its process group; the worker lives on."""
+    caller = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time; subprocess.run(sys.argv[1:]); time.sleep(60)",
+         sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", "--branch", "detached",
+         "--task", "@sleep 2\n@write survived.txt yes\n@commit survived"],
+        cwd=repo, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: (repo / ".git" / "envoy" / "workers" / "detached.json").exists())
+    wait_until(lambda: json.loads((repo / ".git" / "envoy" / "workers" / "detached.json").read_text())["state"] == "running")
+    os.killpg(caller.pid, signal.SIGHUP)
+    os.killpg(caller.pid, signal.SIGKILL)
+    caller.wait()
+    final = wait_finished(envoy, "detached")
+    assert final["state"] == "succeeded"
+    assert git(repo, "log", "-1", "--format=%s", "detached").strip() == "survived"
+
+
+def test_wait_heartbeat(repo, envoy, monkeypatch, capsys):
+    """While waiting, a progress line at least every HEARTBEAT seconds (30 s in CI logs)."""
+    from envoy import waiting
+    from envoy.errors import EnvoyError
+    from envoy.state import State
+
+    envoy("parallel", "spawn", "--branch", "beat", "--task", "@sleep 1.5")
+    monkeypatch.setattr(waiting, "HEARTBEAT", 0.3)
+    state = State(repo / ".git")
+    (final,) = waiting.wait_for(state, ["beat"], timeout=30)
+    assert final["state"] == "succeeded"
+    err = capsys.readouterr().err
+    assert err.count("waiting for beat (running") >= 2
+    assert "beat: succeeded" in err
+    with pytest.raises(EnvoyError) as exc:
+        envoy("parallel", "spawn", "--branch", "beat2", "--task", "@sleep 5")
+        waiting.wait_for(state, ["beat2"], timeout=0.5)
+    assert exc.value.kind == "timeout"
