@@ -106,7 +106,7 @@ def claude_environment(base_url: str, home: Path) -> dict[str, str]:
 @pytest.fixture
 def claude_env(tmp_path: Path, fake_model: FakeModel) -> dict[str, str]:
     """Environment variables for running the real CLI against `fake_model`."""
-    return claude_environment(fake_model.url, tmp_path / "home")
+    return claude_environment(fake_model.url, tmp_path / "claude-home")
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ class ClaudeRun:
         """The final `type: result` event (fails the test if there is none)."""
         for event in reversed(self.events):
             if event.get("type") == "result":
-                return event
+                return dict(event)
         raise AssertionError(f"no result event; stdout={self.stdout!r} stderr={self.stderr!r}")
 
     @property

@@ -13,7 +13,7 @@ answers ``done``.
         fake.tool_results("commit")  # what the tools answered
 
 What the CLI (2.1.197) sends, as measured:
-- A ``GET /`` at startup (answered 404; the CLI does not care).
+- A ``HEAD /`` at startup (answered 404; the CLI does not care).
 - Main-loop calls: ``POST /v1/messages?beta=true``, ``stream: true``, a non-empty
   ``tools`` list, header ``X-Claude-Code-Session-Id`` (also inside
   ``metadata.user_id``).  ``messages`` may hold ``role: "system"`` entries.
@@ -21,6 +21,9 @@ What the CLI (2.1.197) sends, as measured:
   ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC``): same model, ``tools: []``, an
   ``output_config.format`` JSON schema, and the prompt quoted inside the user
   text, so the marker alone cannot tell them apart: the empty tool list does.
+- Subagent (Agent tool) calls: same session header, tools, and
+  ``cc_is_subagent=true`` in the system prompt's billing line; their prompt
+  has no marker, so they play on in the session's script.
 
 Stdlib only, so that it runs wherever pytest does.
 """
@@ -285,7 +288,7 @@ def _script_marker(body: dict[str, Any]) -> Optional[str]:
     for message in reversed(_user_messages(body)):
         found = SCRIPT_MARKER.findall(_block_text(message.get("content")))
         if found:
-            return found[-1]
+            return str(found[-1])
     return None
 
 
@@ -385,6 +388,7 @@ def _sse_events(reply: Reply, ids: list[str], model: str) -> Iterable[tuple[str,
     yield "message_start", {"type": "message_start", "message": _message(reply, ids, model, final=False)}
     yield "ping", {"type": "ping"}
     for index, block in enumerate(_content_blocks(reply, ids)):
+        start: dict[str, Any]
         if block["type"] == "text":
             start = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": piece} for piece in _chunks(block["text"])]
@@ -531,7 +535,8 @@ class FakeModel:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stopping.is_set():
                     return False
-                self._lock.wait(remaining)
+                # Polling too: fields of a record are filled in after arrival.
+                self._lock.wait(min(remaining, 0.05))
             return True
 
     # -- used by the handler ------------------------------------------------

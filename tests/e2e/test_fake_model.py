@@ -9,11 +9,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from fake_model import (
     DONE_TEXT,
     FakeModel,
+    Reply,
     RequestRecord,
     bash,
     delay,
@@ -23,6 +24,9 @@ from fake_model import (
     tools,
     write,
 )
+
+# The run_claude / start_claude fixtures (conftest.py; not importable by name).
+RunClaude = Callable[..., Any]
 
 # Tools a worker may use without prompts; the prompt goes on stdin because the
 # variadic --allowedTools would swallow a positional one.
@@ -129,7 +133,7 @@ def test_stop_interrupts_a_delay() -> None:
 # The real CLI against the server
 
 
-def test_bash_commit_round_trip(fake_model: FakeModel, run_claude, git_repo: Path) -> None:
+def test_bash_commit_round_trip(fake_model: FakeModel, run_claude: RunClaude, git_repo: Path) -> None:
     fake_model.script("commit", [
         bash('echo hi > hi.txt && git add hi.txt && git commit -qm "add hi"'),
         text("Added hi.txt and committed it."),
@@ -155,7 +159,7 @@ def test_bash_commit_round_trip(fake_model: FakeModel, run_claude, git_repo: Pat
     assert fake_model.errors == []
 
 
-def test_http_500_fails_fast(fake_model: FakeModel, run_claude) -> None:
+def test_http_500_fails_fast(fake_model: FakeModel, run_claude: RunClaude) -> None:
     fake_model.script("boom", [http_error(500)])
     run = run_claude(f"Do anything. {marker('boom')}", *WORKER_FLAGS, timeout=30)
 
@@ -166,7 +170,7 @@ def test_http_500_fails_fast(fake_model: FakeModel, run_claude) -> None:
     assert run.duration < 10
 
 
-def test_max_turns_ends_with_error_subtype(fake_model: FakeModel, run_claude) -> None:
+def test_max_turns_ends_with_error_subtype(fake_model: FakeModel, run_claude: RunClaude) -> None:
     fake_model.script("long", [bash("echo 1"), bash("echo 2"), text("never said")])
     run = run_claude(f"Loop. {marker('long')}", "--max-turns", "1", *WORKER_FLAGS)
 
@@ -176,7 +180,7 @@ def test_max_turns_ends_with_error_subtype(fake_model: FakeModel, run_claude) ->
     assert len(fake_model.requests_for("long")) == 1
 
 
-def test_write_step_creates_a_file(fake_model: FakeModel, run_claude, git_repo: Path) -> None:
+def test_write_step_creates_a_file(fake_model: FakeModel, run_claude: RunClaude, git_repo: Path) -> None:
     target = git_repo / "notes" / "out.txt"
     fake_model.script("write", [write(str(target), "written by the fake\n"), text("wrote it")])
     run = run_claude(f"Write a note. {marker('write')}", *WORKER_FLAGS)
@@ -188,8 +192,8 @@ def test_write_step_creates_a_file(fake_model: FakeModel, run_claude, git_repo: 
     assert tool_result.tool_name == "Write" and not tool_result.is_error
 
 
-def test_callable_step_sees_the_tool_result(fake_model: FakeModel, run_claude) -> None:
-    def react(request: RequestRecord):
+def test_callable_step_sees_the_tool_result(fake_model: FakeModel, run_claude: RunClaude) -> None:
+    def react(request: RequestRecord) -> Reply:
         last = request.last_tool_result
         return text(f"tool said {last.content.strip()}" if last else "no tool result")
 
@@ -200,7 +204,7 @@ def test_callable_step_sees_the_tool_result(fake_model: FakeModel, run_claude) -
     assert run.result["result"] == "tool said secret-42"
 
 
-def test_two_sessions_overlap_with_their_own_scripts(fake_model: FakeModel, start_claude) -> None:
+def test_two_sessions_overlap_with_their_own_scripts(fake_model: FakeModel, start_claude: RunClaude) -> None:
     for name in ("alpha", "beta"):
         fake_model.script(name, [delay(1.5, bash(f"echo {name}")), text(f"{name} done")])
     processes = {name: start_claude(f"Work. {marker(name)}", *WORKER_FLAGS) for name in ("alpha", "beta")}
