@@ -5,6 +5,7 @@ It reads the task from stdin (as envoy sends it) and obeys directive lines in
 it, printing stream-json shaped like the real CLI's (../shared/claude-samples):
 
     @sleep SECONDS          wait (a tool call that takes time)
+    @wait-for PATH          wait until PATH exists (at most 120 s): the test decides when to end
     @write PATH TEXT        write a file in the cwd (a Write tool call)
     @commit MESSAGE         git add -A && git commit (a Bash tool call)
     @run COMMAND            run a shell command (a Bash tool call)
@@ -55,6 +56,10 @@ def main():
                 f.write(repr(time.time()))
         elif word == "@sleep":
             time.sleep(float(rest))
+        elif word == "@wait-for":
+            deadline = time.time() + 120
+            while not os.path.exists(rest) and time.time() < deadline:
+                time.sleep(0.05)
         elif word == "@write":
             path, _, text = rest.partition(" ")
             tool_use("Write", {"file_path": path, "content": text}, session)

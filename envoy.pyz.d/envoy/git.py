@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -83,9 +84,21 @@ class Git:
         return Path(self.run("rev-parse", "--path-format=absolute", "--git-common-dir").strip())
 
     def main_worktree(self) -> Path:
-        """The first entry of `git worktree list`: the repository's main checkout."""
-        first = self.run("worktree", "list", "--porcelain").split("\n", 1)[0]
-        return Path(first.removeprefix("worktree "))
+        """The repository's main checkout. Usually the parent of the common dir; asked of
+        `git worktree list` only otherwise, as that fails while another process is in
+        the middle of `git worktree add`."""
+        common = self.common_dir()
+        if common.name == ".git" and (common.parent / ".git").is_dir():
+            return common.parent
+        for attempt in range(5):
+            try:
+                first = self.run("worktree", "list", "--porcelain").split("\n", 1)[0]
+                return Path(first.removeprefix("worktree "))
+            except GitError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
 
     def head_branch(self) -> str | None:
         out = self.run("symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1)).strip()

@@ -55,16 +55,32 @@ def _missing_claude_message(path: Path) -> str:
     )
 
 
+_install_failure: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def claude_bin() -> str:
-    """Path of the real `claude` executable."""
+    """Path of the real `claude` executable, installed on first use by .ci/install-claude."""
     override = os.environ.get("ENVOY_E2E_CLAUDE")
     path = Path(override) if override else INSTALLED_CLAUDE
+    if not override and not (path.is_file() and os.access(path, os.X_OK)):
+        install = subprocess.run(["bash", str(REPO_ROOT / ".ci" / "install-claude")],
+                                 capture_output=True, text=True, timeout=600)
+        if install.returncode != 0:
+            _install_failure.append((install.stdout + install.stderr).strip()[-2000:])
     if not (path.is_file() and os.access(path, os.X_OK)):
         if os.environ.get("ENVOY_E2E_REQUIRE"):
             pytest.fail(_missing_claude_message(path))
         pytest.skip(_missing_claude_message(path))
     return str(path)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say it loudly at the end of the run when the real CLI could not be installed."""
+    if _install_failure:
+        terminalreporter.section("REAL claude CLI MISSING", sep="!", red=True, bold=True)
+        terminalreporter.write_line(_missing_claude_message(INSTALLED_CLAUDE))
+        terminalreporter.write_line(_install_failure[0])
 
 
 @pytest.fixture
