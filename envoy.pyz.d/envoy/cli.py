@@ -93,6 +93,29 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--force", action="store_true",
                          help="also remove dirty/unmerged work (kept in a trash ref) and stop a running --worker")
 
+    hook = top.add_parser("hook", help="a Claude Code hook: reads the hook's JSON on stdin",
+                          description="Run a Claude Code hook. Reads the hook JSON on stdin; never blocks a "
+                          "session by failing (errors go to .git/envoy/envoy.log).")
+    hook.add_argument("name", choices=("validate-skill", "enforce-limits"))
+    hook.set_defaults(module="hook")
+
+    init = _verb(top, "init", "init", "set this repository up for envoy: hooks, settings, /parallel-discovery",
+                 "Install envoy into this repository, idempotently: copy envoy.pyz to .claude/envoy.pyz,\n"
+                 "merge hooks, env defaults and permissions into .claude/settings.json, and write the\n"
+                 "/parallel-discovery command and the explorer, curator and researcher agents.")
+    init.add_argument("--force", action="store_true", help="replace command and agent files that differ")
+
+    discover = _verb(top, "discover", "discover", "run 2-4 read-only sessions at once and aggregate findings",
+                     "Mode 1, parallel discovery: 2-4 read-only headless Claude Code sessions at once in this\n"
+                     "checkout, one per role, each with its own scope; their findings aggregated.")
+    discover.add_argument("task", nargs="?", help="what to find out")
+    discover.add_argument("--task-file", metavar="PATH", help="read the task from a file, or - for stdin")
+    discover.add_argument("--roles", metavar="LIST", help="comma-separated roles, 2 to 4: explorer, curator, "
+                          "researcher, or an agent in .claude/agents (default explorer,curator,researcher)")
+    discover.add_argument("--model", help="model for every stream")
+    discover.add_argument("--timeout", type=float, metavar="SECONDS", help="per-stream time limit (default 600)")
+    discover.add_argument("--max-words", type=int, metavar="N", help="word budget per stream (default 300)")
+
     supervise = top.add_parser("_supervise")  # internal: the detached process behind a worker
     supervise.set_defaults(module="supervisor")
     for flag in ("--common-dir", "--name"):

