@@ -152,17 +152,17 @@ def test_wait_heartbeat(repo, envoy, monkeypatch, capsys):
     """While waiting, a progress line at least every HEARTBEAT seconds (30 s in CI logs)."""
     from envoy import waiting
     from envoy.errors import EnvoyError
-    from envoy.state import State
+    from envoy.workspace import open_workspace
 
     envoy("parallel", "spawn", "--branch", "beat", "--task", "@sleep 1.5")
     monkeypatch.setattr(waiting, "HEARTBEAT", 0.3)
-    state = State(repo / ".git")
-    (final,) = waiting.wait_for(state, ["beat"], timeout=30)
+    ws = open_workspace(repo)
+    (final,) = waiting.wait_for(ws, ["beat"], timeout=30)
     assert final["state"] == "succeeded"
     err = capsys.readouterr().err
     assert err.count("waiting for beat (running") >= 2
     assert "beat: succeeded" in err
     with pytest.raises(EnvoyError) as exc:
         envoy("parallel", "spawn", "--branch", "beat2", "--task", "@sleep 5")
-        waiting.wait_for(state, ["beat2"], timeout=0.5)
+        waiting.wait_for(ws, ["beat2"], timeout=0.5)
     assert exc.value.kind == "timeout"

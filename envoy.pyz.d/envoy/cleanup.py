@@ -12,7 +12,7 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import output, slots, workers
+from . import output, scheduler, slots, workers
 from .errors import EnvoyError
 from .state import ACTIVE, Record, State
 from .workspace import Workspace, open_workspace
@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         (removed if outcome.get("removed") else skipped).append(outcome)
     if removed:
         ws.git.worktree_prune()
+        scheduler.dispatch_if_queued(ws.git, ws.state)  # dependents of removed workers fail now
     if args.worker and skipped:
         s = skipped[0]
         raise EnvoyError(s["reason"], s["message"], s["suggestion"])
@@ -47,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
 
 def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> dict[str, Any]:
     name = record["name"]
+    if record["state"] == "queued":
+        with slots.launch_mutex(ws.state):  # so the queue cannot start it meanwhile
+            fresh = ws.state.read(name)
+            if fresh is not None and fresh["state"] == "queued":
+                ws.state.delete(name)
+                return {"name": name, "branch": record["branch"], "removed": True, "cancelled": True}
+        record = ws.state.read(name) or record
     lock = slots.lock(ws.state, slots.worker(name))
     try:
         lock.acquire(timeout=0)

@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("--budget", type=float, metavar="USD", help="stop the agent past this cost (--max-budget-usd)")
     spawn.add_argument("--timeout", type=float, metavar="SECONDS",
                        help="kill the worker past this long (default PARALLEL_TIMEOUT, 7200)")
+    spawn.add_argument("--queue", action="store_true",
+                       help="at the cap, queue the worker (FIFO) instead of refusing; it starts when a slot frees")
+    spawn.add_argument("--after", action="append", metavar="WORKER",
+                       help="start only once WORKER has succeeded, from its branch tip (repeatable; implies --queue)")
+    spawn.add_argument("--setup", metavar="COMMAND",
+                       help="shell command run in the new worktree before the agent (default PARALLEL_SETUP)")
 
     status = _verb(verbs, "status", "status", "list workers and their state")
     status.add_argument("--worker", metavar="NAME", help="only this worker (name or branch)")

@@ -1,22 +1,29 @@
 """Starting workers: the one place a worker goes from decided to running.
 
 Everything here runs under the launch mutex (see slots.py): the caller has
-counted the held slots and picked a free one; `start` creates the worktree
-(first run only), launches the detached supervisor and returns once the
-supervisor holds the slot, so the next launcher counts it.
+counted the held slots and picked a free one; `start` launches the detached
+supervisor of a run and returns once the supervisor holds the slot, so the
+next launcher counts it. `dispatch` starts queued workers, first come first
+served, whenever slots are free and their dependencies have succeeded; every
+process that frees a slot or looks at the queue calls it, so nothing has to
+keep running in the caller's terminal.
 """
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Mapping
 
+from . import slots
 from .errors import EnvoyError
 from .git import Git
-from .state import Record, State, now_iso
+from .state import ACTIVE, Record, State, now_iso
 
 READY_TIMEOUT = 60.0
 
@@ -66,12 +73,13 @@ def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
     return copied
 
 
-def start(state: State, record: Record, slot_index: int) -> Record:
+def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] | None = None) -> Record:
     """Launch the supervisor of the record's next run in `slot_index`; return the
     record as the supervisor wrote it once it holds its locks."""
     run = int(record.get("run", 0)) + 1
-    log_dir = state.logs / record["name"]
-    log_dir.mkdir(parents=True, exist_ok=True)
+    (state.logs / record["name"]).mkdir(parents=True, exist_ok=True)
+    record["port"] = free_port(state)
+    state.write(record)
     read_fd, write_fd = os.pipe()
     argv = [*self_command(), "_supervise", "--common-dir", str(state.root.parent), "--name", record["name"],
             "--run", str(run), "--slot", str(slot_index), "--ready-fd", str(write_fd)]
@@ -80,7 +88,8 @@ def start(state: State, record: Record, slot_index: int) -> Record:
             # Its own session: it survives the terminal closing and the calling
             # Claude Code session ending, and no signal to our group reaches it.
             subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                             pass_fds=(write_fd,), start_new_session=True, cwd=state.root)
+                             pass_fds=(write_fd,), start_new_session=True, cwd=state.root,
+                             env=None if env is None else dict(env))
         finally:
             os.close(write_fd)
     try:
@@ -94,6 +103,123 @@ def start(state: State, record: Record, slot_index: int) -> Record:
     fresh = state.read(record["name"])
     assert fresh is not None
     return fresh
+
+
+def start_new(git: Git, state: State, record: Record, slot_index: int,
+              env: Mapping[str, str] | None = None) -> Record:
+    """The first run: worktree and branch, then the supervisor. A failure removes
+    what it made and raises; the caller decides whether the record stays."""
+    if not record.get("base_sha"):  # --after: the base is resolved when the worker starts
+        base_sha = git.resolve_commit(record["base"])
+        if base_sha is None:
+            raise EnvoyError("not_found", f"base {record['base']!r} of {record['name']} no longer names a commit",
+                             "spawn it again with an existing --from")
+        record["base_sha"] = base_sha
+    record["state"] = "starting"
+    state.write(record)  # first, so even a crash mid-way leaves a record saying so
+    create_worktree(git, record)
+    state.write(record)
+    try:
+        return start(state, record, slot_index, env)
+    except BaseException:
+        git.worktree_remove(Path(record["path"]))
+        git.delete_branch(record["branch"])
+        raise
+
+
+def free_port(state: State) -> int:
+    """A free TCP port on this machine that no running worker was given."""
+    taken = {r.get("port") for r in state.all() if r.get("state") in ACTIVE}
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in taken:
+            return port
+    raise EnvoyError("no_port", "could not find a free TCP port for the worker", "retry in a moment")
+
+
+# -- the queue ---------------------------------------------------------------
+def save_env(state: State, name: str, env: Mapping[str, str]) -> None:
+    """A queued worker runs with the environment it was spawned with (private to the user)."""
+    path = state.logs / name / "spawn-env.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(dict(env), f)
+
+
+def _take_env(state: State, name: str) -> dict[str, str] | None:
+    path = state.logs / name / "spawn-env.json"
+    try:
+        with open(path, encoding="utf-8") as f:
+            env: dict[str, str] = json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+    return env
+
+
+def _drop_env(state: State, name: str) -> None:
+    try:
+        os.unlink(state.logs / name / "spawn-env.json")
+    except FileNotFoundError:
+        pass
+
+
+def queue_positions(records: list[Record]) -> dict[str, int]:
+    queued = sorted((r for r in records if r.get("state") == "queued"), key=lambda r: r.get("queued_seq", 0))
+    return {r["name"]: i for i, r in enumerate(queued, 1)}
+
+
+def next_seq(state: State) -> int:
+    return 1 + max((int(r.get("queued_seq") or 0) for r in state.all()), default=0)
+
+
+def dependency_problem(state: State, record: Record) -> str | None:
+    """Why the record can never start (a dependency failed or was removed), or None."""
+    for name in record.get("after") or []:
+        dep = state.read(name)
+        if dep is None:
+            return f"dependency {name} was cleaned up before it succeeded"
+        if dep.get("state") in ("failed", "lost"):
+            return f"dependency {name} ended {dep['state']}" + (f" ({dep.get('reason')})" if dep.get("reason") else "")
+    return None
+
+
+def dispatch(git: Git, state: State) -> list[str]:
+    """Start queued workers in FIFO order while slots are free. Caller holds the mutex.
+    Returns the names started."""
+    started = []
+    queued = sorted((r for r in state.all() if r.get("state") == "queued"), key=lambda r: r.get("queued_seq", 0))
+    for record in queued:
+        problem = dependency_problem(state, record)
+        if problem:
+            mark_failed(state, record, "dependency_failed", problem)
+            _drop_env(state, record["name"])
+            continue
+        deps = [state.read(name) or {} for name in record.get("after") or []]
+        if any(dep.get("state") != "succeeded" for dep in deps):
+            continue  # still waiting for its dependencies; others may go first
+        slot_index = slots.free_slot(state, int(record.get("max_workers") or 1))
+        if slot_index is None:
+            break
+        if deps and record.get("base") is None:
+            record["base"] = deps[0]["branch"]  # it builds on its dependency's work
+        try:
+            start_new(git, state, record, slot_index, _take_env(state, record["name"]))
+        except EnvoyError as exc:
+            mark_failed(state, record, "start_failed", exc.message)
+            continue
+        _drop_env(state, record["name"])
+        started.append(record["name"])
+    return started
+
+
+def dispatch_if_queued(git: Git, state: State) -> list[str]:
+    """Run the queue if anything waits in it (cheap when nothing does)."""
+    if not any(r.get("state") == "queued" for r in state.all()):
+        return []
+    with slots.launch_mutex(state):
+        return dispatch(git, state)
 
 
 def _read_ready(fd: int) -> bool:

@@ -108,19 +108,51 @@ def positive(value: Any, flag: str, kind: type = float) -> Any:
     return value
 
 
+def dependencies(ws: Workspace, keys: list[str], name: str, branch: str) -> list[Record]:
+    """The workers named by --after: each must exist and must not have failed already."""
+    deps: list[Record] = []
+    for key in keys:
+        if key in (name, branch):
+            raise EnvoyError("invalid_input", f"--after {key} names this worker itself: a dependency cycle",
+                             "--after takes other, existing workers")
+        dep = workers.find(ws.state, key)
+        if dep["state"] in ("failed", "lost"):
+            raise EnvoyError("dependency_failed", f"dependency {dep['name']} already ended {dep['state']}",
+                             f"resume or respawn {dep['name']} first (envoy parallel results --worker {dep['name']})")
+        if dep["name"] not in (d["name"] for d in deps):
+            deps.append(dep)
+    return deps
+
+
+def check_budget(ws: Workspace) -> None:
+    budget = ws.config.get("PARALLEL_BUDGET_USD")
+    if budget is None:
+        return
+    spent = sum(r.get("cost_usd") or 0 for r in ws.state.all())
+    if spent > budget:
+        raise EnvoyError("budget_exceeded", f"workers have already cost ${spent:.4f}, over PARALLEL_BUDGET_USD "
+                         f"(${budget:g})", "raise PARALLEL_BUDGET_USD, or clean up finished workers to reset the total")
+
+
 def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
     """Validate every input and build the new worker's record; creates nothing."""
     refuse_nesting()
     task = read_task(args)
     name = validate_branch(ws, args.branch)
-    base, base_sha = resolve_base(ws, args.from_ref)
+    deps = dependencies(ws, args.after or [], name, args.branch)
+    if deps and args.from_ref is None:
+        base, base_sha = None, None  # the dependency's branch tip when this one starts
+    else:
+        base, base_sha = resolve_base(ws, args.from_ref)
     agent_path = agent.find(ws.config.get("ENVOY_CLAUDE"))
     permission_mode = args.permission_mode or ws.config.get("PARALLEL_PERMISSION_MODE")
     timeout = positive(args.timeout, "--timeout")
     if timeout is None:
         timeout = ws.config.get("PARALLEL_TIMEOUT") or None
+    setup = args.setup if args.setup is not None else ws.config.get("PARALLEL_SETUP")
     path = scheduler.worktree_path(ws.worktree_dir(), ws.config.get("PARALLEL_WORKER_PREFIX"), name)
     check_free(ws, args.branch, name, path)
+    check_budget(ws)
     options = {
         "permission_mode": permission_mode,
         "allowed_tools": agent.allowed_tools(ws.config.allow_rules(), args.allowed_tools or []),
@@ -128,12 +160,15 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
         "max_turns": positive(args.max_turns, "--max-turns", int),
         "budget_usd": positive(args.budget, "--budget"),
         "timeout_s": timeout,
+        "setup": setup.strip() if isinstance(setup, str) and setup.strip() else None,
     }
     return {
         "name": name, "branch": args.branch, "base": base, "base_sha": base_sha, "path": str(path),
         "state": "starting", "reason": None, "error": None, "session_id": str(uuid.uuid4()),
         "agent": agent_path, "options": options, "task_chars": len(task), "task": task,
-        "created_at": now_iso(), "run": 0, "runs": [], "copied": [], "cost_usd": 0, "num_turns": 0,
+        "repo": str(ws.git.main_worktree()), "max_workers": ws.config.get("PARALLEL_MAX_WORKERS"),
+        "after": [d["name"] for d in deps], "created_at": now_iso(), "run": 0, "runs": [], "copied": [],
+        "cost_usd": 0, "num_turns": 0,
     }
 
 
@@ -141,43 +176,40 @@ def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
     record = build_record(ws, args)
     task = record.pop("task")
-    ws.state.ensure()
-    cap = ws.config.get("PARALLEL_MAX_WORKERS")
-    with slots.launch_mutex(ws.state):
+    state = ws.state
+    state.ensure()
+    with slots.launch_mutex(state):
         # Again under the mutex: another spawn may have taken the name meanwhile.
         check_free(ws, record["branch"], record["name"], Path(record["path"]))
-        slot_index = slots.free_slot(ws.state, cap)
-        if slot_index is None:
-            raise limit_exceeded(ws, cap)
-        record = launch(ws, record, task, slot_index)
+        scheduler.dispatch(ws.git, state)  # workers queued earlier go first
+        (state.logs / record["name"]).mkdir(parents=True, exist_ok=True)
+        state.run_file(record["name"], 1, "task").write_text(task, encoding="utf-8")
+        if args.queue or record["after"]:
+            record.update(state="queued", queued_seq=scheduler.next_seq(state))
+            scheduler.save_env(state, record["name"], os.environ)
+            state.write(record)
+            scheduler.dispatch(ws.git, state)
+            record = state.read(record["name"]) or record
+        else:
+            slot_index = slots.free_slot(state, record["max_workers"])
+            if slot_index is None:
+                state.delete(record["name"])
+                raise limit_exceeded(ws, record["max_workers"])
+            try:
+                record = scheduler.start_new(ws.git, state, record, slot_index)
+            except BaseException:
+                state.delete(record["name"])
+                raise
     if args.wait:
         from .waiting import wait_for
 
-        finished = wait_for(ws.state, [record["name"]], timeout=None)[0]
+        finished = wait_for(ws, [record["name"]], timeout=None)[0]
         return report_finished(finished)
-    output.success(record_view(record), render)
+    view = record_view(record)
+    if record["state"] == "queued":
+        view["queue_position"] = scheduler.queue_positions(state.all()).get(record["name"])
+    output.success(view, render)
     return 0
-
-
-def launch(ws: Workspace, record: Record, task: str, slot_index: int) -> Record:
-    """Create the worktree and start the first run; on failure leave nothing behind."""
-    state = ws.state
-    (state.logs / record["name"]).mkdir(parents=True, exist_ok=True)
-    state.run_file(record["name"], 1, "task").write_text(task, encoding="utf-8")
-    state.write(record)  # first, so even a crash mid-way leaves a record saying so
-    try:
-        scheduler.create_worktree(ws.git, record)
-    except BaseException:
-        state.delete(record["name"])
-        raise
-    state.write(record)
-    try:
-        return scheduler.start(state, record, slot_index)
-    except BaseException:
-        ws.git.worktree_remove(Path(record["path"]))
-        ws.git.delete_branch(record["branch"])
-        state.delete(record["name"])
-        raise
 
 
 def limit_exceeded(ws: Workspace, cap: int) -> EnvoyError:
@@ -213,8 +245,9 @@ def report_finished(record: Record) -> int:
 
 
 def render(view: dict[str, Any]) -> str:
-    lines = [f"{view['name']}: {view['state']}" + (f" ({view['reason']})" if view.get("reason") else ""),
-             f"  branch   {view['branch']} (from {view['base']})",
+    lines = [f"{view['name']}: {view['state']}" + (f" ({view['reason']})" if view.get("reason") else "")
+             + (f", position {view['queue_position']} in the queue" if view.get("queue_position") else ""),
+             f"  branch   {view['branch']} (from {view.get('base') or 'its dependency, when it starts'})",
              f"  worktree {view['path']}",
              f"  session  {view.get('session_id', '-')}"]
     if view.get("cost_usd") or view.get("num_turns"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import output, workers
+from . import output, scheduler, workers
 from .state import STATES, Record
 from .workspace import open_workspace
 
@@ -21,12 +21,15 @@ def summary(records: list[Record], cap: int) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
-    if args.worker:
-        records = [workers.find(ws.state, args.worker)]
-    else:
-        records = workers.all_refreshed(ws.state)
-    data = {"workers": [workers.short(r) for r in records],
-            "summary": summary(records, ws.config.get("PARALLEL_MAX_WORKERS"))}
+    scheduler.dispatch_if_queued(ws.git, ws.state)  # a queue whose last supervisor died moves on here
+    everyone = workers.all_refreshed(ws.state)
+    records = [workers.find(ws.state, args.worker)] if args.worker else everyone
+    positions = scheduler.queue_positions(everyone)
+    views = [workers.short(r) for r in records]
+    for view in views:
+        if view["name"] in positions:
+            view["queue_position"] = positions[view["name"]]
+    data = {"workers": views, "summary": summary(everyone, ws.config.get("PARALLEL_MAX_WORKERS"))}
     output.success(data, render)
     return 0
 

@@ -18,7 +18,7 @@ from typing import Any
 import sh
 from filelock import Timeout
 
-from . import agent, slots
+from . import agent, scheduler, slots
 from .state import Record, State, elapsed, now_iso
 
 GRACE = 5.0  # seconds between TERM and KILL when stopping the agent
@@ -78,52 +78,53 @@ def main(common_dir: Path, name: str, run: int, slot_index: int, ready_fd: int) 
         ending = {"state": "failed", "reason": "supervisor_error", "error": str(exc)}
     _finish(state, record, run, ending)
     slot_lock.release()
+    _start_queued(state, record)
     worker_lock.release()
     return 0
 
 
+def _start_queued(state: State, record: Record) -> None:
+    """Our slot is free: hand it to the queue (nothing else would while no one looks)."""
+    try:
+        from .git import Git
+
+        scheduler.dispatch_if_queued(Git(record.get("repo") or record["path"]), state)
+    except Exception as exc:
+        state.log(f"supervisor {record['name']}: starting queued workers failed: {type(exc).__name__}: {exc}")
+
+
 def _run_agent(state: State, record: Record, run: int, slot_index: int, stopping: Any) -> dict[str, Any]:
     options = record.get("options", {})
+    name = record["name"]
+    env = {k: v for k, v in os.environ.items() if k not in PARENT_SESSION_VARS}
+    env.update(ENVOY_WORKER=name, PARALLEL_WORKER_DEPTH="1", ENVOY_WORKER_INDEX=str(slot_index),
+               ENVOY_PORT=str(record.get("port") or ""))
+    timeout = options.get("timeout_s") or 0
+    deadline = time.monotonic() + timeout if timeout else None
+    err_path = state.run_file(name, run, "err")
+    if run == 1 and options.get("setup"):
+        with open(os.devnull, "rb") as nothing, open(err_path, "ab") as out:
+            out.write(f"== setup: {options['setup']}\n".encode())
+            out.flush()
+            code, why = _run(["sh", "-c", options["setup"]], nothing, out, out, record["path"], env, deadline,
+                             stopping, state, name)
+        if why or code != 0:
+            return _ending_of_stop(why, timeout) if why else {
+                "state": "failed", "reason": "setup_failed", "exit_code": code,
+                "error": f"setup command exited {code}: {_last_err_line(state, name, run)}"}
     argv = agent.command(
-        record["agent"], session_id=record["session_id"], resume=run > 1,
-        system_prompt=agent.worker_prompt(record),
+        record["agent"], session_id=record["session_id"], resume=run > 1, system_prompt=agent.worker_prompt(record),
         permission_mode=options["permission_mode"], allowed_tools=options["allowed_tools"],
         model=options.get("model"), max_turns=options.get("max_turns"), budget_usd=options.get("budget_usd"))
-    env = {k: v for k, v in os.environ.items() if k not in PARENT_SESSION_VARS}
-    env.update(ENVOY_WORKER=record["name"], PARALLEL_WORKER_DEPTH="1", ENVOY_WORKER_INDEX=str(slot_index))
-    timeout = options.get("timeout_s") or 0
-    name = record["name"]
     log = state.run_file(name, run, "jsonl")
-    with open(state.run_file(name, run, "task"), "rb") as task, open(log, "ab") as out, \
-            open(state.run_file(name, run, "err"), "ab") as err:
-        process = sh.Command(argv[0])(
-            *argv[1:], _in=task, _out=out, _err=err, _cwd=record["path"], _env=env, _bg=True,
-            _bg_exc=False, _new_session=True, _preexec_fn=_die_with_parent, _tty_out=False,
-            _ok_code=list(range(-64, 256)), _no_out=True, _no_err=True)
-        group = process.pid
-        state.write({**record, "agent_pid": group})
-        deadline = time.monotonic() + timeout if timeout else None
-        why_stopped = None
-        while process.is_alive():
-            if stopping():
-                why_stopped = "stopped"
-            elif deadline is not None and time.monotonic() > deadline:
-                why_stopped = "timeout"
-            if why_stopped:
-                _kill_group(group, process)
-                break
-            time.sleep(0.1)
-        process.wait()
-        exit_code = process.exit_code
-    _kill_group(group, None, grace=0)  # strays the agent left in its group
+    with open(state.run_file(name, run, "task"), "rb") as task, open(log, "ab") as out, open(err_path, "ab") as err:
+        exit_code, why_stopped = _run(argv, task, out, err, record["path"], env, deadline, stopping, state, name)
     found = agent.outcome(log)
     result = found["result"]
     ending: dict[str, Any] = {"exit_code": exit_code, "result_message": result,
                               "session_id": found["session_id"] or record["session_id"]}
-    if why_stopped == "timeout":
-        ending.update(state="failed", reason="timeout", error=f"killed after the {timeout:g}s timeout")
-    elif why_stopped:
-        ending.update(state="failed", reason="stopped", error="stopped by envoy parallel cleanup")
+    if why_stopped:
+        ending.update(_ending_of_stop(why_stopped, timeout))
     elif exit_code is not None and exit_code < 0 and result is None:
         ending.update(state="failed", reason="killed", error=f"agent killed by signal {-exit_code}")
     else:
@@ -139,6 +140,39 @@ def _run_agent(state: State, record: Record, run: int, slot_index: int, stopping
             ending.update(state="failed", reason=reason,
                           error=f"{reason} (exit {exit_code})" + (f": {detail}" if detail else ""))
     return ending
+
+
+def _ending_of_stop(why: str, timeout: float) -> dict[str, Any]:
+    if why == "timeout":
+        return {"state": "failed", "reason": "timeout", "error": f"killed after the {timeout:g}s timeout"}
+    return {"state": "failed", "reason": "stopped", "error": "stopped by envoy parallel cleanup"}
+
+
+def _run(argv: list[str], stdin: Any, out: Any, err: Any, cwd: str, env: dict[str, str], deadline: float | None,
+         stopping: Any, state: State, name: str) -> tuple[int | None, str | None]:
+    """Run one process in its own process group until it ends, the deadline passes or a
+    stop is requested; (exit code, "timeout" / "stopped" / None)."""
+    process = sh.Command(argv[0])(
+        *argv[1:], _in=stdin, _out=out, _err=err, _cwd=cwd, _env=env, _bg=True, _bg_exc=False,
+        _new_session=True, _preexec_fn=_die_with_parent, _tty_out=False, _ok_code=list(range(-64, 256)),
+        _no_out=True, _no_err=True)
+    group = process.pid
+    current = state.read(name)
+    if current is not None:
+        state.write({**current, "agent_pid": group})
+    why_stopped = None
+    while process.is_alive():
+        if stopping():
+            why_stopped = "stopped"
+        elif deadline is not None and time.monotonic() > deadline:
+            why_stopped = "timeout"
+        if why_stopped:
+            _kill_group(group, process)
+            break
+        time.sleep(0.1)
+    process.wait()
+    _kill_group(group, None, grace=0)  # strays it left in its group
+    return process.exit_code, why_stopped
 
 
 def _kill_group(group: int, process: Any, grace: float = GRACE) -> None:

@@ -5,16 +5,22 @@ from __future__ import annotations
 import sys
 import time
 
-from . import output, workers
+from . import output, scheduler, workers
 from .errors import EnvoyError
 from .state import FINISHED, Record, State
+from .workspace import Workspace
 
 POLL = 0.2
 HEARTBEAT = 30.0
 
 
-def wait_for(state: State, names: list[str], timeout: float | None) -> list[Record]:
+QUEUE_CHECK = 1.0  # also start queued workers whose slot a dead supervisor never handed on
+
+
+def wait_for(ws: Workspace, names: list[str], timeout: float | None) -> list[Record]:
     """Wait until every named worker has finished; their final records, in order."""
+    state = ws.state
+    last_queue_check = 0.0
     deadline = None if timeout is None else time.monotonic() + timeout
     heartbeat = 5.0 if sys.stderr.isatty() else HEARTBEAT
     last_beat = time.monotonic()
@@ -30,6 +36,9 @@ def wait_for(state: State, names: list[str], timeout: float | None) -> list[Reco
         if not pending:
             return records
         now = time.monotonic()
+        if now - last_queue_check >= QUEUE_CHECK:
+            last_queue_check = now
+            scheduler.dispatch_if_queued(ws.git, state)
         if deadline is not None and now >= deadline:
             raise EnvoyError("timeout", f"still unfinished after {timeout:g}s: "
                              + ", ".join(r["name"] for r in pending),

@@ -58,12 +58,15 @@ def all_refreshed(state: State) -> list[Record]:
 
 
 SHORT_FIELDS = ("name", "branch", "state", "reason", "base", "path", "session_id", "exit_code", "cost_usd",
-                "num_turns", "created_at", "started_at", "finished_at", "duration_s", "result", "error")
+                "num_turns", "runs", "created_at", "started_at", "finished_at", "duration_s", "result", "error")
 
 
 def short(record: Record) -> dict[str, Any]:
     """The record as `status` shows it: stable names, no empty fields, long texts cut."""
     view = {k: record.get(k) for k in SHORT_FIELDS}
+    view["runs"] = len(record.get("runs") or []) or None
+    if record.get("after"):
+        view["after"] = record["after"]
     if record.get("state") in ACTIVE:
         view["duration_s"] = elapsed(record)
     view["result"] = one_line(record.get("result"), 160) or None

@@ -1,0 +1,51 @@
+"""Writing envoy.pyz: a zipapp with a shebang, reproducible (sorted entries,
+fixed timestamps, normalised permissions). Used by build.py, and by
+`envoy init` to install envoy into a repository when not run from a pyz."""
+from __future__ import annotations
+
+import os
+import time
+import zipfile
+from pathlib import Path
+from typing import Iterable
+
+SHEBANG = b"#!/usr/bin/env python3\n"
+ZIP_EPOCH = 315532800  # 1980-01-01, the earliest date a zip entry can hold
+SKIP_DIRS = {"__pycache__"}
+SKIP_SUFFIXES = {".pyc", ".pyo", ".so"}  # compiled parts cannot load from a zip
+
+# One archive entry: (name inside the archive, file on disk).
+Entry = tuple[str, Path]
+
+
+def tree(root: Path, prefix: str = "") -> list[Entry]:
+    """Every file below `root` (caches excepted), named relative to it."""
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+        for name in filenames:
+            if Path(name).suffix not in SKIP_SUFFIXES:
+                path = Path(dirpath) / name
+                entries.append((prefix + path.relative_to(root).as_posix(), path))
+    return entries
+
+
+def write(target: Path, entries: Iterable[Entry], epoch: int | None = None) -> Path:
+    """Write the archive atomically; the same entries and epoch give the same bytes."""
+    if epoch is None:
+        epoch = int(os.environ.get("SOURCE_DATE_EPOCH", ZIP_EPOCH))
+    stamp = time.gmtime(max(epoch, ZIP_EPOCH))[:6]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(partial, "wb") as out:
+        out.write(SHEBANG)
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, path in sorted(entries):
+                info = zipfile.ZipInfo(name, date_time=stamp)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = (0o100755 if os.access(path, os.X_OK) else 0o100644) << 16
+                info.create_system = 3  # unix, whatever machine builds it
+                archive.writestr(info, path.read_bytes(), compresslevel=9)
+    os.chmod(partial, 0o755)
+    os.replace(partial, target)
+    return target
