@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
         targets = [r for r in workers.all_refreshed(ws.state) if r["state"] not in (*ACTIVE, "queued")]
     may_stop = args.all or args.force
     removed, skipped = [], []
-    for record in targets:
+    # Queued ones first: stopping a running worker frees a slot the queue would take.
+    for record in sorted(targets, key=lambda r: r["state"] != "queued"):
         outcome = clean_one(ws, record, force=args.force, may_stop=may_stop)
         (removed if outcome.get("removed") else skipped).append(outcome)
     if removed:
@@ -96,7 +97,9 @@ def remove(ws: Workspace, record: Record, *, force: bool) -> dict[str, Any]:
     if created and path.is_dir():
         copied = set(record.get("copied") or [])
         dirty = [p for p in ws.git.dirty_paths(path) if p not in copied]
-    unmerged = ws.git.unmerged_count(branch) if has_branch and not record.get("merged") else 0
+    unmerged = ws.git.unmerged_count(branch) if has_branch else 0
+    if unmerged and record.get("merged_sha") == ws.git.resolve_commit(f"refs/heads/{branch}"):
+        unmerged = 0  # integrated by envoy parallel merge (also as a squash or rebase)
     if dirty and not force:
         return skip(record, "dirty", f"worker {name} has {len(dirty)} uncommitted change(s): {', '.join(dirty[:5])}",
                     f"commit them in {path}, or envoy parallel cleanup --worker {name} --force (kept in a trash ref)",

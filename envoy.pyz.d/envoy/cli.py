@@ -20,6 +20,10 @@ examples:
   envoy parallel status
   envoy parallel results --worker quick-hook-fix
   envoy parallel cleanup --worker quick-hook-fix
+  envoy parallel spawn --queue --branch feat/db --task "..."      # wait for a slot instead of refusing
+  envoy parallel spawn --after feat-db --branch feat/api --task "..."   # start from feat-db's work
+  envoy parallel wait                                             # join: exit 0 only if all succeeded
+  envoy parallel conflicts && envoy parallel merge --worker feat-db
 
 Output is JSON when piped (or with --json), text on a terminal (or with --text)."""
 
@@ -50,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _output_flags(parser)
     top = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    parallel = top.add_parser("parallel", help="worktree workers: spawn, status, results, cleanup",
+    parallel = top.add_parser("parallel", help="worktree workers: spawn, status, results, wait, merge, cleanup ...",
                               description="Worktree workers: each task gets its own git worktree, branch and "
                               "detached headless Claude Code session.", epilog=PARALLEL_EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,6 +125,39 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--model", help="model for every stream")
     discover.add_argument("--timeout", type=float, metavar="SECONDS", help="per-stream time limit (default 600)")
     discover.add_argument("--max-words", type=int, metavar="N", help="word budget per stream (default 300)")
+
+    wait = _verb(verbs, "wait", "wait", "block until workers end; exit 0 only if all succeeded",
+                 "Block until the named workers (default: every unfinished one) end, with progress on stderr,\n"
+                 "then print their records. Exit 0 only if all of them succeeded.")
+    wait.add_argument("--worker", action="append", metavar="NAME", help="a worker to wait for (repeatable)")
+    wait.add_argument("--timeout", type=float, metavar="SECONDS", help="give up after this long (exit 1)")
+
+    resume = _verb(verbs, "resume", "resume", "continue a finished worker's session with a follow-up task",
+                   "Continue the same Claude Code session (claude --resume) in the same worktree, as a new run\n"
+                   "of the worker under the same cap. Refused while the worker runs.")
+    resume.add_argument("--worker", required=True, metavar="NAME", help="the worker (name or branch)")
+    resume.add_argument("--task", help="the follow-up task (sent on stdin)")
+    resume.add_argument("--task-file", metavar="PATH", help="read the follow-up from a file, or - for stdin")
+    resume.add_argument("--wait", action="store_true", help="block until the run ends; exit 0 only if it succeeded")
+    resume.add_argument("--model", help="model for this run")
+    resume.add_argument("--max-turns", type=int, metavar="N", help="turn limit for this run")
+    resume.add_argument("--budget", type=float, metavar="USD", help="cost limit for this run")
+    resume.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit for this run")
+
+    diff = _verb(verbs, "diff", "diff", "a worker's commits and full diff against its base, plus uncommitted changes")
+    diff.add_argument("--worker", required=True, metavar="NAME", help="the worker (name or branch)")
+    diff.add_argument("--stat", action="store_true", help="a diffstat instead of the full diff")
+
+    merge = _verb(verbs, "merge", "merge", "merge a worker's branch without touching your checkout",
+                  "Integrate a worker's branch into a branch (default: its base) without touching your checkout\n"
+                  "or index. On conflict nothing changes and the conflicting files are listed. After a merge,\n"
+                  "cleanup removes the worker without --force.")
+    merge.add_argument("--worker", required=True, metavar="NAME", help="the worker (name or branch)")
+    merge.add_argument("--into", metavar="BRANCH", help="the branch to merge into (default: the worker's base)")
+    merge.add_argument("--squash", action="store_true", help="one commit with the worker's changes")
+    merge.add_argument("--rebase", action="store_true", help="replay the worker's commits on top (linear history)")
+
+    _verb(verbs, "conflicts", "conflicts", "which workers collide with each other or their base (dry-run merges)")
 
     supervise = top.add_parser("_supervise")  # internal: the detached process behind a worker
     supervise.set_defaults(module="supervisor")

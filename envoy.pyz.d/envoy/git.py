@@ -66,6 +66,14 @@ class Git:
             return int(exc.exit_code)
         return 0
 
+    def _output_and_status(self, *args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+        try:
+            out = sh.git("-c", "core.quotepath=off", *args, _cwd=str(cwd or self.cwd), _env=_environment(),
+                         _tty_out=False, _decode_errors="replace")
+        except sh.ErrorReturnCode as exc:
+            return int(exc.exit_code), exc.stdout.decode("utf-8", "replace"), exc.stderr.decode("utf-8", "replace")
+        return 0, str(out), ""
+
     # -- the repository -------------------------------------------------
     def toplevel(self) -> Path:
         try:
@@ -142,6 +150,59 @@ class Git:
             args += ["--ignored", f"--exclude-from={pattern_file}"]
         out = self.run(*args, "--", *paths, cwd=toplevel)
         return [p for p in out.split("\0") if p]
+
+    def worktree_of(self, branch: str) -> Path | None:
+        """The worktree that has `branch` checked out, if any."""
+        path = None
+        for line in self.run("worktree", "list", "--porcelain").splitlines():
+            if line.startswith("worktree "):
+                path = Path(line[len("worktree "):])
+            elif line == f"branch refs/heads/{branch}":
+                return path
+        return None
+
+    # -- merging without a checkout -------------------------------------
+    def merge_tree(self, ours: str, theirs: str) -> tuple[str | None, list[str]]:
+        """A dry-run merge (no checkout, no index): (tree, []) when clean,
+        (None, conflicted files) when not."""
+        code, out, err = self._output_and_status("merge-tree", "--write-tree", "--name-only", "--no-messages",
+                                                 ours, theirs)
+        lines = [line for line in out.splitlines() if line]
+        if code == 0 and lines:
+            return lines[0], []
+        if code == 1 and lines:
+            return None, sorted(set(lines[1:]))
+        raise GitError(("merge-tree", ours, theirs), err, code)
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        return self._status("merge-base", "--is-ancestor", ancestor, descendant) == 0
+
+    def commit_tree(self, tree: str, parents: list[str], message: str) -> str:
+        args = ["commit-tree", tree]
+        for parent in parents:
+            args += ["-p", parent]
+        return self.run(*args, "-m", message).strip()
+
+    def fast_forward(self, worktree: Path, sha: str) -> None:
+        """Move the branch checked out in `worktree` to `sha`, updating its files
+        (git refuses, changing nothing, if local changes would be overwritten)."""
+        self.run("merge", "--ff-only", "--quiet", sha, cwd=worktree)
+
+    def cherry_pick_onto(self, onto: str, commits: str) -> tuple[str | None, list[str]]:
+        """Replay `commits` (a range) onto `onto` in a private temporary worktree:
+        (new tip, []) or (None, conflicted files). The caller's checkouts are untouched."""
+        with tempfile.TemporaryDirectory(prefix="envoy-rebase-") as tmp:
+            path = Path(tmp) / "wt"
+            self.run("worktree", "add", "--quiet", "--detach", str(path), onto)
+            try:
+                code, _, _ = self._output_and_status("cherry-pick", "--allow-empty", commits, cwd=path)
+                if code != 0:
+                    conflicted = self.run("diff", "--name-only", "--diff-filter=U", cwd=path).split()
+                    self._status("cherry-pick", "--abort", cwd=path)
+                    return None, sorted(set(conflicted))
+                return self.run("rev-parse", "HEAD", cwd=path).strip(), []
+            finally:
+                self.worktree_remove(path)
 
     # -- what a worker did ----------------------------------------------
     def dirty_paths(self, worktree: Path) -> list[str]:

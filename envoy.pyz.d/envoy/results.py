@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise EnvoyError("invalid_input", "--tail must be 0 or more", "e.g. --tail 50")
     ws = open_workspace()
     records = [workers.find(ws.state, args.worker)] if args.worker else workers.all_refreshed(ws.state)
-    data = {"results": [collect(ws, r, args.tail) for r in records]}
+    data = {"results": [collect(ws, r, args.tail) for r in records],
+            "total_cost_usd": round(sum(r.get("cost_usd") or 0 for r in records), 6)}
     output.success(data, render)
     return 0
 
@@ -69,14 +70,14 @@ def run(args: argparse.Namespace) -> int:
 def render(data: dict[str, Any]) -> str:
     if not data["results"]:
         return "no workers"
-    blocks = []
+    blocks = [f"{len(data['results'])} worker(s), total cost ${data['total_cost_usd']:.4f}"]
     for r in data["results"]:
         head = f"== {r['name']} ({r['branch']} <- {r['base']}): {r['state']}"
         if r.get("reason"):
             head += f" ({r['reason']})"
         lines = [head]
         if r.get("cost_usd") or r.get("num_turns"):
-            lines.append(f"cost ${r.get('cost_usd', 0):.4f}, {r.get('num_turns', 0)} turns, "
+            lines.append(f"cost ${r.get('cost_usd', 0):.4f}, {r.get('num_turns', 0)} turns in {r.get('runs', 1)} run(s), "
                          f"{output.duration(r.get('duration_s'))}, session {r.get('session_id')}")
         if r.get("error"):
             lines.append(f"error: {r['error']}")

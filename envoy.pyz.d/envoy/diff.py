@@ -1,0 +1,48 @@
+"""`envoy parallel diff`: a worker's commits and full diff against its base,
+plus what it has not committed."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from . import output, workers
+from .errors import EnvoyError
+from .workspace import open_workspace
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = open_workspace()
+    record = workers.find(ws.state, args.worker)
+    tip = f"refs/heads/{record['branch']}"
+    if record["state"] == "queued" or not ws.git.ref_exists(tip):
+        raise EnvoyError("not_found", f"worker {record['name']} has no branch yet" if record["state"] == "queued"
+                         else f"branch {record['branch']} of {record['name']} no longer exists",
+                         "envoy parallel status shows its state")
+    stat = ["--stat"] if args.stat else []
+    data: dict[str, Any] = {
+        "name": record["name"], "branch": record["branch"], "base": record["base"], "base_sha": record["base_sha"],
+        "commits": [{"sha": c["sha"][:12], "subject": c["subject"]} for c in ws.git.commits(record["base_sha"], tip)],
+        "diff": ws.git.diff(*stat, record["base_sha"], tip, "--"),
+    }
+    path = Path(record["path"])
+    if path.is_dir():
+        copied = set(record.get("copied") or [])
+        data["uncommitted_diff"] = ws.git.diff(*stat, "HEAD", "--", cwd=path)
+        tracked_changes = set(ws.git.diff("--name-only", "HEAD", "--", cwd=path).split("\n"))
+        data["untracked"] = [p for p in ws.git.dirty_paths(path) if p not in copied and p not in tracked_changes]
+    output.success(data, render)
+    return 0
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = [f"worker {data['name']}: {data['branch']} against {data['base']} ({data['base_sha'][:12]})"]
+    lines += [f"commit {c['sha']} {c['subject']}" for c in data["commits"]] or ["no commits"]
+    if data["diff"]:
+        lines += ["", data["diff"].rstrip("\n")]
+    if data.get("uncommitted_diff") or data.get("untracked"):
+        lines += ["", "uncommitted changes in the worktree:"]
+        if data.get("uncommitted_diff"):
+            lines.append(data["uncommitted_diff"].rstrip("\n"))
+        lines += [f"?? {p}" for p in data.get("untracked", [])]
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""`envoy parallel resume`: a follow-up task in the same Claude Code session
+(`claude --resume <session id>`) and the same worktree, as a new run of the
+same worker, under the same cap. Results and cost accumulate per run."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import output, slots, workers
+from .errors import EnvoyError
+from .scheduler import start
+from .spawn import limit_exceeded, positive, read_task, record_view, refuse_nesting, render, report_finished
+from .state import ACTIVE
+from .workspace import open_workspace
+
+
+def run(args: argparse.Namespace) -> int:
+    refuse_nesting()
+    ws = open_workspace()
+    task = read_task(args)
+    state = ws.state
+    record = workers.find(state, args.worker)
+    check_resumable(record)
+    options = dict(record["options"])
+    for key, value in (("timeout_s", positive(args.timeout, "--timeout")), ("model", args.model),
+                       ("max_turns", positive(args.max_turns, "--max-turns", int)),
+                       ("budget_usd", positive(args.budget, "--budget"))):
+        if value is not None:
+            options[key] = value
+    cap = ws.config.get("PARALLEL_MAX_WORKERS")
+    with slots.launch_mutex(state):
+        record = workers.refresh(state, state.read(record["name"]) or record)
+        check_resumable(record)  # again, under the mutex
+        slot_index = slots.free_slot(state, cap)
+        if slot_index is None:
+            raise limit_exceeded(ws, cap)
+        run_number = int(record.get("run") or 0) + 1
+        state.run_file(record["name"], run_number, "task").write_text(task, encoding="utf-8")
+        record.update(options=options, state="starting", reason=None, error=None)
+        state.write(record)
+        record = start(state, record, slot_index)
+    if args.wait:
+        from .waiting import wait_for
+
+        return report_finished(wait_for(ws, [record["name"]], timeout=None)[0])
+    output.success(record_view(record), render)
+    return 0
+
+
+def check_resumable(record: dict) -> None:
+    name = record["name"]
+    if record["state"] in ACTIVE:
+        raise EnvoyError("still_running", f"worker {name} is still running",
+                         f"wait for it first: envoy parallel wait --worker {name}")
+    if record["state"] == "queued" or not record.get("run"):
+        raise EnvoyError("invalid_input", f"worker {name} has not started yet, so there is no session to resume",
+                         f"wait for it to run: envoy parallel wait --worker {name}")
+    if not Path(record["path"]).is_dir():
+        raise EnvoyError("not_found", f"the worktree of {name} ({record['path']}) is gone",
+                         "spawn a new worker instead")

@@ -1,0 +1,43 @@
+"""`envoy parallel wait`: the join of parallel streams and of CI."""
+from __future__ import annotations
+
+import argparse
+
+from . import output, workers
+from .errors import EnvoyError
+from .state import FINISHED
+from .status import render as render_status, summary
+from .waiting import wait_for
+from .workspace import open_workspace
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = open_workspace()
+    if args.timeout is not None and args.timeout < 0:
+        raise EnvoyError("invalid_input", "--timeout must be 0 or more seconds", "e.g. --timeout 600")
+    if args.worker:
+        names = list(dict.fromkeys(workers.find(ws.state, key)["name"] for key in args.worker))
+    else:
+        names = [r["name"] for r in workers.all_refreshed(ws.state) if r["state"] not in FINISHED]
+    try:
+        records = wait_for(ws, names, args.timeout)
+    except EnvoyError as exc:
+        if exc.kind != "timeout":
+            raise
+        current = [workers.short(workers.refresh(ws.state, r)) for r in ws.state.all() if r["name"] in names]
+        output.error(exc.as_dict(), data={"workers": current})
+        return 1
+    data = {"workers": [workers.short(r) for r in records],
+            "summary": summary(records, ws.config.get("PARALLEL_MAX_WORKERS"))}
+    failed = [r["name"] for r in records if r["state"] != "succeeded"]
+    if not failed:
+        output.success(data, render_status)
+        return 0
+    error = EnvoyError("worker_failed", f"{len(failed)} of {len(records)} worker(s) did not succeed: "
+                       + ", ".join(failed), "envoy parallel results --worker " + failed[0])
+    if output.json_mode():
+        output.error(error.as_dict(), data=data)
+    else:
+        print(render_status(data))
+        output.error(error.as_dict())
+    return 1

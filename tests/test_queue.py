@@ -1,0 +1,124 @@
+"""Queue and dependencies: --queue, --after, FIFO across processes, the cap held exactly."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+from conftest import git, wait_finished, wait_until
+from test_concurrency import max_overlap
+
+
+def test_queue_at_the_cap_starts_by_itself_fifo(repo, envoy, tmp_path):
+    stamps = tmp_path / "stamps"
+    stamps.mkdir()
+    env = {"PARALLEL_MAX_WORKERS": "2"}
+    task = f"@stamp {stamps}\n@wait-for {tmp_path / 'go'}\n@sleep 0.3"
+    names = []
+    for i in range(6):
+        result = envoy("parallel", "spawn", "--queue", "--branch", f"q{i}", "--task", task, env=env)
+        assert result.code == 0, result.stdout
+        names.append(result.data["name"])
+        if i >= 2:
+            assert result.data["state"] == "queued" and result.data["queue_position"] == i - 1
+    view = envoy("parallel", "status", env=env).data
+    assert view["summary"]["queued"] == 4 and view["summary"]["running"] == 2
+    assert [w.get("queue_position") for w in view["workers"]] == [None, None, 1, 2, 3, 4]
+    (tmp_path / "go").touch()
+    # Nothing keeps running in this terminal: the supervisors hand their slots on.
+    for name in names:
+        assert wait_finished(envoy, name, timeout=60)["state"] == "succeeded"
+    assert max_overlap(stamps) <= 2
+    sessions = {envoy("parallel", "status", "--worker", n).data["workers"][0]["session_id"]: n for n in names}
+    started = sorted(sessions, key=lambda sid: float((stamps / f"{sid}.start").read_text()))
+    assert [sessions[sid] for sid in started][2:] == names[2:]  # first come, first served
+
+
+def test_queue_with_a_free_slot_starts_at_once(repo, envoy):
+    result = envoy("parallel", "spawn", "--queue", "--branch", "now", "--task", "@result ok")
+    assert result.data["state"] in ("running", "succeeded")
+
+
+def test_after_builds_on_the_dependency_branch(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "feat/db", "--task", "@sleep 1\n@write db.txt db\n@commit db models")
+    after = envoy("parallel", "spawn", "--branch", "feat/api", "--after", "feat-db",
+                  "--task", "@run test -f db.txt && echo has-db > api.txt\n@commit api")
+    assert after.code == 0 and after.data["state"] == "queued" and after.data["after"] == ["feat-db"]
+    final = wait_finished(envoy, "feat-api", timeout=60)
+    assert final["state"] == "succeeded" and final["base"] == "feat/db"
+    assert git(repo, "show", "feat/api:api.txt") == "has-db\n"
+    assert git(repo, "log", "--format=%s", "feat/api").split("\n")[:2] == ["api", "db models"]
+
+
+def test_after_a_failed_dependency_never_starts(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "dep", "--task", "@sleep 0.5\n@crash 2")
+    after = envoy("parallel", "spawn", "--branch", "next", "--after", "dep", "--task", "@result never")
+    assert after.data["state"] == "queued"
+    final = wait_finished(envoy, "next", timeout=30)
+    assert final["state"] == "failed" and final["reason"] == "dependency_failed"
+    assert "dep" in final["error"]
+    assert not git(repo, "branch", "--list", "next").strip()
+    # A dependency that has already failed is refused at spawn.
+    again = envoy("parallel", "spawn", "--branch", "again", "--after", "dep", "--task", "x")
+    assert again.code == 1 and again.error["type"] == "dependency_failed"
+
+
+def test_after_a_stopped_dependency_fails(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "dep", "--task", "@sleep 60")
+    envoy("parallel", "spawn", "--branch", "next", "--after", "dep", "--task", "@result never")
+    assert envoy("parallel", "cleanup", "--worker", "dep", "--force").code == 0
+    final = envoy("parallel", "status", "--worker", "next").data["workers"][0]
+    assert final["state"] == "failed" and final["reason"] == "dependency_failed"
+    assert final["error"] == "dependency dep ended failed (stopped)"
+
+
+def test_after_a_cancelled_dependency_fails(repo, envoy):
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "blocker", "--task", "@sleep 60", env=env)
+    assert envoy("parallel", "spawn", "--queue", "--branch", "dep", "--task", "x", env=env).data["state"] == "queued"
+    envoy("parallel", "spawn", "--branch", "next", "--after", "dep", "--task", "@result never", env=env)
+    assert envoy("parallel", "cleanup", "--worker", "dep", env=env).data["removed"][0]["cancelled"] is True
+    final = envoy("parallel", "status", "--worker", "next", env=env).data["workers"][0]
+    assert final["state"] == "failed" and final["reason"] == "dependency_failed"
+    assert "cleaned up" in final["error"]
+
+
+def test_after_refuses_unknown_and_self(repo, envoy):
+    unknown = envoy("parallel", "spawn", "--branch", "x", "--after", "nobody", "--task", "t")
+    assert unknown.code == 1 and unknown.error["type"] == "not_found"
+    cycle = envoy("parallel", "spawn", "--branch", "x", "--after", "x", "--task", "t")
+    assert cycle.code == 1 and "cycle" in cycle.error["message"]
+    assert envoy("parallel", "status").data["workers"] == []
+
+
+def test_cleanup_all_cancels_queued_workers(repo, envoy):
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "run", "--task", "@sleep 60", env=env)
+    queued = envoy("parallel", "spawn", "--queue", "--branch", "wait", "--task", "@result x", env=env).data
+    assert queued["state"] == "queued"
+    result = envoy("parallel", "cleanup", "--all", env=env)
+    assert sorted(r["name"] for r in result.data["removed"]) == ["run", "wait"]
+    assert [r for r in result.data["removed"] if r["name"] == "wait"][0]["cancelled"] is True
+    assert envoy("parallel", "status").data["workers"] == []
+    assert not Path(queued["path"]).exists()
+
+
+def test_queue_moves_on_after_its_last_supervisor_is_killed(repo, envoy):
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "first", "--task", "@sleep 60", env=env)
+    envoy("parallel", "spawn", "--queue", "--branch", "second", "--task", "@result ok", env=env)
+    record = wait_until(lambda: json.loads((repo / ".git/envoy/workers/first.json").read_text()).get("agent_pid")
+                        and json.loads((repo / ".git/envoy/workers/first.json").read_text()))
+    os.kill(record["supervisor_pid"], signal.SIGKILL)
+    # Nobody handed the slot on; the next look at the queue does.
+    assert wait_finished(envoy, "second", timeout=30)["state"] == "succeeded"
+    assert envoy("parallel", "status", "--worker", "first").data["workers"][0]["state"] == "lost"
+
+
+def test_spawn_wait_on_a_queued_worker(repo, envoy):
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "first", "--task", "@sleep 1", env=env)
+    result = envoy("parallel", "spawn", "--queue", "--wait", "--branch", "second", "--task", "@result later", env=env)
+    assert result.code == 0 and result.data["result"] == "later"
+    assert "second: queued" in result.stderr and "second: succeeded" in result.stderr
