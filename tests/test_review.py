@@ -1,0 +1,207 @@
+"""wait, resume, diff, merge, conflicts: from finished workers to merged work."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import git, wait_finished
+
+
+def spawn_done(envoy, branch: str, task: str, *args: str) -> dict:
+    record = envoy("parallel", "spawn", "--branch", branch, "--task", task, *args).data
+    wait_finished(envoy, record["name"])
+    return record
+
+
+# -- wait -------------------------------------------------------------------
+def test_wait_joins_all_unfinished_workers(repo, envoy):
+    for name in ("a", "b"):
+        envoy("parallel", "spawn", "--branch", name, "--task", "@sleep 1\n@result ok")
+    result = envoy("parallel", "wait")
+    assert result.code == 0
+    assert sorted(w["name"] for w in result.data["workers"]) == ["a", "b"]
+    assert all(w["state"] == "succeeded" for w in result.data["workers"])
+    assert "a: succeeded" in result.stderr
+
+
+def test_wait_exits_1_when_one_fails(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "good", "--task", "@result ok")
+    envoy("parallel", "spawn", "--branch", "bad", "--task", "@crash 4")
+    result = envoy("parallel", "wait", "--worker", "good", "--worker", "bad")
+    assert result.code == 1 and result.error["type"] == "worker_failed" and "bad" in result.error["message"]
+    assert {w["name"]: w["state"] for w in result.json["data"]["workers"]} == {"good": "succeeded", "bad": "failed"}
+
+
+def test_wait_timeout(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "slow", "--task", "@sleep 60")
+    result = envoy("parallel", "wait", "--timeout", "0.5")
+    assert result.code == 1 and result.error["type"] == "timeout" and result.error["unfinished"] == ["slow"]
+    assert result.json["data"]["workers"][0]["state"] == "running"
+
+
+def test_wait_with_nothing_to_wait_for(repo, envoy):
+    result = envoy("parallel", "wait")
+    assert result.code == 0 and result.data["workers"] == []
+
+
+# -- resume -----------------------------------------------------------------
+def test_resume_continues_the_session_as_a_new_run(repo, envoy, tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    env = {"FAKE_CLAUDE_RECORD": str(runs)}
+    record = envoy("parallel", "spawn", "--branch", "r", "--task", "@write a.txt a\n@commit first", env=env).data
+    wait_finished(envoy, "r")
+    resumed = envoy("parallel", "resume", "--worker", "r", "--wait", "--task", "@write b.txt b\n@commit second\n@result more",
+                    env=env)
+    assert resumed.code == 0, resumed.stdout
+    assert resumed.data["runs"] == 2 and resumed.data["result"] == "more"
+    assert resumed.data["session_id"] == record["session_id"]
+    first_run, second_run = (json.loads(p.read_text()) for p in sorted(runs.iterdir()))
+    assert "--session-id" in first_run["argv"] and "--resume" not in first_run["argv"]
+    assert second_run["argv"][second_run["argv"].index("--resume") + 1] == record["session_id"]
+    assert second_run["cwd"] == record["path"] and second_run["task"].startswith("@write b.txt")
+    results = envoy("parallel", "results", "--worker", "r").data
+    r = results["results"][0]
+    assert [c["subject"] for c in r["commits"]] == ["second", "first"]
+    assert r["num_turns"] == 6 and abs(r["cost_usd"] - 6 * 0.0011) < 1e-9  # both runs counted
+
+
+def test_resume_is_refused_while_running_and_for_unknown(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "busy", "--task", "@sleep 60")
+    busy = envoy("parallel", "resume", "--worker", "busy", "--task", "more")
+    assert busy.code == 1 and busy.error["type"] == "still_running"
+    assert envoy("parallel", "resume", "--worker", "nobody", "--task", "x").error["type"] == "not_found"
+    spawn_done(envoy, "done", "@result ok")
+    assert envoy("parallel", "resume", "--worker", "done", "--task", "  ").error["type"] == "invalid_input"
+
+
+def test_resume_respects_the_cap(repo, envoy):
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "done", "--task", "@result ok", env=env)
+    wait_finished(envoy, "done")
+    envoy("parallel", "spawn", "--branch", "busy", "--task", "@sleep 60", env=env)
+    result = envoy("parallel", "resume", "--worker", "done", "--task", "more", env=env)
+    assert result.code == 1 and result.error["type"] == "limit_exceeded"
+
+
+# -- diff -------------------------------------------------------------------
+def test_diff_shows_commits_full_diff_and_uncommitted(repo, envoy):
+    record = spawn_done(envoy, "d", "@write new.txt hello\n@commit add new\n@write loose.txt l")
+    (Path(record["path"]) / "README").write_text("changed\n")
+    data = envoy("parallel", "diff", "--worker", "d").data
+    assert [c["subject"] for c in data["commits"]] == ["add new"]
+    assert "+++ b/new.txt" in data["diff"] and "+hello" in data["diff"]
+    assert "+changed" in data["uncommitted_diff"] and data["untracked"] == ["loose.txt"]
+    stat = envoy("parallel", "diff", "--worker", "d", "--stat").data
+    assert "new.txt | 1 +" in stat["diff"]
+    text = envoy("parallel", "diff", "--worker", "d", "--text").stdout
+    assert "commit" in text and "+hello" in text and "?? loose.txt" in text
+
+
+# -- merge ------------------------------------------------------------------
+def test_merge_into_base_without_touching_a_dirty_checkout_on_another_branch(repo, envoy):
+    spawn_done(envoy, "feat/m", "@write m.txt m\n@commit add m", "--from", "main")
+    git(repo, "switch", "-qc", "mine")
+    (repo / "README").write_text("my uncommitted edit\n")
+    (repo / "scratch.txt").write_text("untracked\n")
+    before_head = git(repo, "rev-parse", "HEAD")
+    main_before = git(repo, "rev-parse", "main").strip()
+    result = envoy("parallel", "merge", "--worker", "feat-m")
+    assert result.code == 0, result.stdout
+    assert result.data["merged"] is True and result.data["into"] == "main"
+    assert git(repo, "rev-parse", "main").strip() == git(repo, "rev-parse", "feat/m").strip()  # a fast-forward
+    assert git(repo, "rev-parse", "HEAD") == before_head
+    assert (repo / "README").read_text() == "my uncommitted edit\n" and (repo / "scratch.txt").exists()
+    assert main_before != git(repo, "rev-parse", "main").strip()
+    assert envoy("parallel", "cleanup", "--worker", "feat-m").code == 0
+
+
+def test_merge_commit_squash_and_rebase_when_main_moved(repo, envoy):
+    for name in ("one", "two", "three"):
+        spawn_done(envoy, name, f"@write {name}.txt {name}\n@commit {name} a\n@write {name}2.txt x\n@commit {name} b")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    git(repo, "switch", "-qc", "elsewhere")
+    merged = envoy("parallel", "merge", "--worker", "one").data
+    assert merged["mode"] == "merge"
+    assert git(repo, "log", "-1", "--format=%P", "main").count(" ") == 1  # two parents
+    squashed = envoy("parallel", "merge", "--worker", "two", "--squash").data
+    assert git(repo, "log", "-1", "--format=%s", "main").strip() == "Squashed 2 commits of two"
+    assert git(repo, "log", "-1", "--format=%P", "main").count(" ") == 0
+    rebased = envoy("parallel", "merge", "--worker", "three", "--rebase").data
+    assert git(repo, "log", "-2", "--format=%s", "main").split("\n")[:2] == ["three b", "three a"]
+    assert squashed["merged"] and rebased["merged"]
+    for name in ("one.txt", "two2.txt", "three2.txt"):
+        assert git(repo, "show", f"main:{name}")
+    # Squashed and rebased tips are not ancestors of main, yet cleanup knows they are merged.
+    assert envoy("parallel", "cleanup").data["skipped"] == []
+    assert git(repo, "worktree", "list").count("\n") == 1
+
+
+def test_merge_into_a_checked_out_clean_branch_updates_its_files(repo, envoy):
+    spawn_done(envoy, "f", "@write f.txt f\n@commit f")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    assert envoy("parallel", "merge", "--worker", "f").code == 0
+    assert (repo / "f.txt").read_text() == "f\n"
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_merge_refused_by_local_changes_changes_nothing(repo, envoy):
+    spawn_done(envoy, "f", "@run echo worker > README\n@commit edit readme")
+    (repo / "README").write_text("local edit\n")
+    before = git(repo, "rev-parse", "main")
+    result = envoy("parallel", "merge", "--worker", "f")
+    assert result.code == 1 and result.error["type"] == "git_error" and "nothing was changed" in result.error["message"]
+    assert git(repo, "rev-parse", "main") == before and (repo / "README").read_text() == "local edit\n"
+
+
+def test_merge_conflict_changes_nothing_and_names_files(repo, envoy):
+    spawn_done(envoy, "c", "@run echo worker > README\n@commit worker readme")
+    git(repo, "switch", "-qc", "other")
+    (repo / "README").write_text("main side\n")
+    git(repo, "commit", "-qam", "main readme")
+    git(repo, "switch", "-q", "main")
+    git(repo, "merge", "-q", "other")
+    git(repo, "switch", "-q", "other")
+    before = git(repo, "rev-parse", "main")
+    for flags in ([], ["--squash"], ["--rebase"]):
+        result = envoy("parallel", "merge", "--worker", "c", *flags)
+        assert result.code == 1 and result.error["type"] == "merge_conflict", result.stdout
+        assert result.error["files"] == ["README"]
+        assert git(repo, "rev-parse", "main") == before
+    assert git(repo, "worktree", "list").count("\n") == 2  # no temporary worktree left behind
+    assert envoy("parallel", "cleanup", "--worker", "c").error["type"] == "unmerged"
+
+
+def test_merge_refusals(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "busy", "--task", "@sleep 60")
+    assert envoy("parallel", "merge", "--worker", "busy").error["type"] == "still_running"
+    spawn_done(envoy, "x", "@write x.txt x\n@commit x")
+    assert envoy("parallel", "merge", "--worker", "x", "--into", "nope").error["type"] == "invalid_input"
+    assert envoy("parallel", "merge", "--worker", "x", "--squash", "--rebase").error["type"] == "invalid_input"
+    nothing = spawn_done(envoy, "empty", "@result nothing")
+    result = envoy("parallel", "merge", "--worker", "empty")
+    assert result.code == 0 and result.data["merged"] is False and nothing
+
+
+# -- conflicts --------------------------------------------------------------
+def test_conflicts_between_workers_and_with_their_base(repo, envoy):
+    spawn_done(envoy, "a", "@run echo a > README\n@commit a")
+    spawn_done(envoy, "b", "@run echo b > README\n@commit b")
+    spawn_done(envoy, "c", "@write c.txt c\n@commit c")
+    envoy("parallel", "spawn", "--branch", "running", "--task", "@write r.txt r\n@commit r\n@sleep 60")
+    git(repo, "switch", "-qc", "side")
+    (repo / "c.txt").write_text("base side\n")
+    git(repo, "add", "c.txt")
+    git(repo, "commit", "-qm", "c on main")
+    git(repo, "switch", "-q", "main")
+    git(repo, "merge", "-q", "side")
+    head = git(repo, "rev-parse", "HEAD")
+    data = envoy("parallel", "conflicts").data
+    pairs = {(p["a"], p["b"]): p for p in data["pairs"]}
+    assert pairs[("a", "b")]["conflict"] is True and pairs[("a", "b")]["files"] == ["README"]
+    assert pairs[("a", "c")]["conflict"] is False
+    assert any("running" in key for key in pairs)  # running workers are included
+    bases = {b["name"]: b for b in data["into_base"]}
+    assert bases["a"]["clean"] and not bases["c"]["clean"] and bases["c"]["files"] == ["c.txt"]
+    assert data["conflicting_pairs"] == 1
+    assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == ""
