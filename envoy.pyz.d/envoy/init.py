@@ -1,0 +1,186 @@
+"""`envoy init`: turn a repository into an envoy repository, idempotently.
+
+- envoy.pyz goes where hooks can find it: the pyz this runs from if it is
+  inside the repository, else a copy at .claude/envoy.pyz;
+- .claude/settings.json gets the two hooks, the env defaults and permission
+  rules for envoy's verbs, merged in (every existing key kept, the file's
+  indentation kept, nothing written when nothing changes);
+- the /parallel-discovery command and the discovery agents are written,
+  unless a file of that name exists and differs (--force replaces it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import output, pyz, roles
+from .errors import EnvoyError
+from .workspace import open_workspace
+
+HOOKS = (("PostToolUse", "Write|Edit|MultiEdit", "validate-skill"), ("PreToolUse", "Bash", "enforce-limits"))
+ENV_DEFAULTS = {"PARALLEL_MAX_WORKERS": "3", "PARALLEL_WORKER_PREFIX": "claude-worker-"}
+
+DISCOVERY_COMMAND = """\
+---
+description: Parallel read-only discovery - 2-4 subagents at once (explorer, curator, researcher), findings aggregated
+argument-hint: <task description>
+---
+Run parallel discovery for this task: $ARGUMENTS
+
+1. Analyse the task. Discovery is worth it only when several perspectives help (planning, a codebase
+   question that needs structure + patterns + docs, research across sources). For a single-file
+   question, or when the task needs edits, say so and answer directly instead.
+2. Pick 2 to 4 streams with non-overlapping scopes: `explorer` (structure, where things live),
+   `curator` (existing patterns, conventions, what to reuse), `researcher` (external docs and
+   references), or a specialist agent from .claude/agents/. Never more than 4.
+3. Launch all of them in ONE message with the Agent tool (one call per stream, `subagent_type` set to
+   the stream's agent), so they run at the same time. Tell each its scope, the task, and to reply with
+   concise findings only: at most 300 words, bullet points, file paths with line numbers, no preamble.
+   They are read-only: none may edit files.
+4. Aggregate: the findings grouped by topic, each attributed to its stream (e.g. "[explorer] ..."),
+   then the conflicts between streams (where they disagree, and which evidence is stronger), then open
+   questions. Keep it short: the point is to save your context.
+"""
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = open_workspace()
+    top = ws.toplevel
+    changed: list[str] = []
+    kept: list[str] = []
+    rel = install_pyz(top, changed)
+    merge_settings(top / ".claude" / "settings.json", rel, changed)
+    files = {".claude/commands/parallel-discovery.md": DISCOVERY_COMMAND}
+    files.update({f".claude/agents/{role.name}.md": roles.agent_file(role) for role in roles.ROLES})
+    for path, text in files.items():
+        write_file(top, path, text, args.force, changed, kept)
+    output.success({"pyz": rel, "changed": changed, "kept": kept}, render)
+    return 0
+
+
+def install_pyz(top: Path, changed: list[str]) -> str:
+    """The repository-relative path of the envoy.pyz the hooks will run."""
+    running = _running_pyz()
+    if running is not None:
+        try:
+            return running.resolve().relative_to(top.resolve()).as_posix()
+        except ValueError:
+            pass  # runs from elsewhere: install a copy
+    target = top / ".claude" / "envoy.pyz"
+    with tempfile.TemporaryDirectory(prefix="envoy-init-") as tmp:
+        fresh = Path(tmp) / "envoy.pyz"
+        if running is not None:
+            fresh.write_bytes(running.read_bytes())
+        else:
+            pyz.write(fresh, _installed_entries(Path(tmp)), epoch=pyz.ZIP_EPOCH)
+        if not target.is_file() or target.read_bytes() != fresh.read_bytes():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(fresh, target)
+            changed.append(".claude/envoy.pyz (installed)")
+    return ".claude/envoy.pyz"
+
+
+def _running_pyz() -> Path | None:
+    import envoy
+
+    root = Path(envoy.__file__).parent.parent
+    return root if root.is_file() else None
+
+
+def _installed_entries(tmp: Path) -> list[pyz.Entry]:
+    """A pyz's contents from a checkout's envoy.pyz.d, or from the installed packages."""
+    import envoy
+
+    root = Path(envoy.__file__).resolve().parent.parent
+    if (root / "__main__.py").is_file() and (root / "vendor").is_dir():
+        return pyz.tree(root)
+    import filelock
+    import sh
+    import yaml
+
+    entries = pyz.tree(Path(envoy.__file__).parent, "envoy/")
+    for module in (sh, filelock, yaml):
+        entries += pyz.tree(Path(module.__file__).parent, f"vendor/{module.__name__}/")
+    main = tmp / "__main__.py"
+    main.write_text("import os, sys\nsys.path.insert(0, os.path.join(os.path.dirname(__file__), 'vendor'))\n"
+                    "from envoy.cli import main\nraise SystemExit(main())\n")
+    return [*entries, ("__main__.py", main)]
+
+
+def merge_settings(path: Path, rel: str, changed: list[str]) -> None:
+    try:
+        original = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        original = ""
+    try:
+        settings = json.loads(original) if original.strip() else {}
+    except ValueError as exc:
+        raise EnvoyError("invalid_config", f"{path} is not valid JSON ({exc}); init will not rewrite it",
+                         "fix the file, then run envoy init again") from None
+    if not isinstance(settings, dict):
+        raise EnvoyError("invalid_config", f"{path} is not a JSON object", "fix the file, then run envoy init again")
+    before = json.dumps(settings, sort_keys=True)
+    env = settings.setdefault("env", {})
+    for key, value in ENV_DEFAULTS.items():
+        env.setdefault(key, value)
+    allow = settings.setdefault("permissions", {}).setdefault("allow", [])
+    for rule in (f"Bash({launcher} {verb}:*)" for verb in ("parallel", "discover")
+                 for launcher in (f"python3 {rel}", rel)):
+        if rule not in allow:
+            allow.append(rule)
+    hooks = settings.setdefault("hooks", {})
+    for event, matcher, name in HOOKS:
+        _ensure_hook(hooks.setdefault(event, []), matcher, name, f'python3 "$CLAUDE_PROJECT_DIR/{rel}" hook {name}')
+    if json.dumps(settings, sort_keys=True) == before:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(settings, indent=_indent(original), ensure_ascii=False) + "\n"
+    path.write_text(text, encoding="utf-8")
+    changed.append(".claude/settings.json (merged hooks, env, permissions)")
+
+
+def _ensure_hook(groups: list[Any], matcher: str, name: str, command: str) -> None:
+    """One envoy hook entry with this command: an older envoy entry is updated in place."""
+    for group in groups:
+        for entry in group.get("hooks", []) if isinstance(group, dict) else []:
+            if isinstance(entry, dict) and f"hook {name}" in str(entry.get("command", "")) \
+                    and "envoy" in str(entry.get("command")):
+                entry["command"] = command
+                return
+    groups.append({"matcher": matcher, "hooks": [{"type": "command", "command": command, "timeout": 30}]})
+
+
+def _indent(text: str) -> int | str:
+    """The indentation the file already uses (2 when it has none)."""
+    for line in text.splitlines()[1:]:
+        stripped = line.lstrip(" \t")
+        if stripped and line != stripped:
+            whitespace = line[: len(line) - len(stripped)]
+            return whitespace if "\t" in whitespace else len(whitespace)
+    return 2
+
+
+def write_file(top: Path, rel: str, text: str, force: bool, changed: list[str], kept: list[str]) -> None:
+    path = top / rel
+    if path.is_file():
+        if path.read_text(encoding="utf-8", errors="replace") == text:
+            return
+        if not force:
+            kept.append(f"{rel} (exists and differs; left as is, --force replaces it)")
+            return
+        changed.append(f"{rel} (replaced)")
+    else:
+        changed.append(f"{rel} (created)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = [f"envoy: hooks run {data['pyz']}"]
+    lines += [f"  changed {c}" for c in data["changed"]] or ["  nothing to change: already set up"]
+    lines += [f"  kept    {k}" for k in data["kept"]]
+    return "\n".join(lines)

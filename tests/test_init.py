@@ -1,0 +1,132 @@
+"""envoy init: installs itself, merges settings, writes the discovery files; twice changes nothing."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import git, run_envoy
+from test_build import build
+
+
+def init(repo: Path, *args: str, command: list[str] | None = None):
+    return run_envoy("init", *args, cwd=repo, command=command)
+
+
+def commit_all(repo: Path) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "snapshot")
+
+
+def test_init_from_a_pyz_elsewhere_is_idempotent(repo, tmp_path):
+    pyz = build(tmp_path, "315532800")
+    first = init(repo, command=[sys.executable, str(pyz)])
+    assert first.code == 0, first.stdout
+    assert first.data["pyz"] == ".claude/envoy.pyz"
+    assert (repo / ".claude" / "envoy.pyz").read_bytes() == pyz.read_bytes()
+    settings = json.loads((repo / ".claude" / "settings.json").read_text())
+    assert settings["env"] == {"PARALLEL_MAX_WORKERS": "3", "PARALLEL_WORKER_PREFIX": "claude-worker-"}
+    post = settings["hooks"]["PostToolUse"][0]
+    assert post["matcher"] == "Write|Edit|MultiEdit"
+    assert post["hooks"][0]["command"] == 'python3 "$CLAUDE_PROJECT_DIR/.claude/envoy.pyz" hook validate-skill'
+    pre = settings["hooks"]["PreToolUse"][0]
+    assert pre["matcher"] == "Bash" and pre["hooks"][0]["command"].endswith("hook enforce-limits")
+    assert "Bash(python3 .claude/envoy.pyz parallel:*)" in settings["permissions"]["allow"]
+    for name in ("commands/parallel-discovery.md", "agents/explorer.md", "agents/curator.md", "agents/researcher.md"):
+        assert (repo / ".claude" / name).is_file(), name
+    commit_all(repo)
+
+    again = init(repo, command=[sys.executable, str(pyz)])
+    assert again.code == 0 and again.data["changed"] == [] and again.data["kept"] == []
+    assert git(repo, "status", "--porcelain") == ""
+    # Run from the installed copy, it keeps using itself.
+    third = init(repo, command=[sys.executable, str(repo / ".claude" / "envoy.pyz")])
+    assert third.data == {"pyz": ".claude/envoy.pyz", "changed": [], "kept": []}
+
+
+def test_init_from_the_source_tree_builds_the_same_pyz(repo):
+    assert init(repo).code == 0
+    commit_all(repo)
+    assert init(repo).data["changed"] == []
+    assert git(repo, "status", "--porcelain") == ""
+    version = subprocess.run([sys.executable, str(repo / ".claude" / "envoy.pyz"), "--version"],
+                             capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("envoy")
+
+
+def test_init_merges_into_existing_settings(repo, tmp_path):
+    claude = repo / ".claude"
+    claude.mkdir()
+    existing = {
+        "model": "opus",
+        "env": {"PARALLEL_MAX_WORKERS": "5", "OTHER": "x"},
+        "permissions": {"allow": ["Bash(npm test:*)"], "deny": ["Read(.env)"]},
+        "hooks": {"PreToolUse": [{"matcher": "Write", "hooks": [{"type": "command", "command": "mine.sh"}]}],
+                  "Stop": [{"hooks": [{"type": "command", "command": "stop.sh"}]}]},
+    }
+    (claude / "settings.json").write_text(json.dumps(existing, indent=4) + "\n")
+    result = init(repo)
+    assert result.code == 0
+    text = (claude / "settings.json").read_text()
+    assert text.startswith('{\n    "model": "opus"')  # the file's own 4-space indent, key order kept
+    merged = json.loads(text)
+    assert merged["model"] == "opus" and merged["env"]["PARALLEL_MAX_WORKERS"] == "5" and merged["env"]["OTHER"] == "x"
+    assert merged["permissions"]["allow"][0] == "Bash(npm test:*)" and merged["permissions"]["deny"] == ["Read(.env)"]
+    assert merged["hooks"]["Stop"] == existing["hooks"]["Stop"]
+    assert merged["hooks"]["PreToolUse"][0] == existing["hooks"]["PreToolUse"][0]
+    assert merged["hooks"]["PreToolUse"][1]["matcher"] == "Bash"
+    commit_all(repo)
+    assert init(repo).data["changed"] == [] and git(repo, "status", "--porcelain") == ""
+
+
+def test_init_updates_a_moved_envoy_hook_instead_of_adding_another(repo, tmp_path):
+    tools = repo / "tools"
+    tools.mkdir()
+    shutil.copy(build(tmp_path, "315532800"), tools / "envoy.pyz")
+    assert init(repo, command=[sys.executable, str(tools / "envoy.pyz")]).data["pyz"] == "tools/envoy.pyz"
+    assert not (repo / ".claude" / "envoy.pyz").exists()
+    init(repo)  # now from the source tree: installs .claude/envoy.pyz and repoints the hooks
+    hooks = json.loads((repo / ".claude" / "settings.json").read_text())["hooks"]
+    for event in ("PreToolUse", "PostToolUse"):
+        commands = [h["command"] for g in hooks[event] for h in g["hooks"]]
+        assert len(commands) == 1 and ".claude/envoy.pyz" in commands[0]
+
+
+def test_init_keeps_files_that_differ_unless_forced(repo):
+    agents = repo / ".claude" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "explorer.md").write_text("---\nname: explorer\ndescription: mine\n---\nmy own explorer\n")
+    result = init(repo)
+    assert any(k.startswith(".claude/agents/explorer.md") for k in result.data["kept"])
+    assert "my own explorer" in (agents / "explorer.md").read_text()
+    forced = init(repo, "--force")
+    assert ".claude/agents/explorer.md (replaced)" in forced.data["changed"]
+    assert "my own explorer" not in (agents / "explorer.md").read_text()
+
+
+def test_init_refuses_a_broken_settings_file(repo):
+    (repo / ".claude").mkdir()
+    (repo / ".claude" / "settings.json").write_text("{oops")
+    result = init(repo)
+    assert result.code == 1 and result.error["type"] == "invalid_config"
+    assert (repo / ".claude" / "settings.json").read_text() == "{oops"
+
+
+def test_written_files_pass_our_own_validator(repo):
+    from envoy import skills
+    init(repo)
+    for path in (repo / ".claude").rglob("*.md"):
+        rel = path.relative_to(repo).as_posix()
+        assert skills.problems(rel, path.read_text()) == [], rel
+
+
+def test_installed_hooks_work_from_the_settings_command(repo, envoy):
+    init(repo)
+    command = json.loads((repo / ".claude" / "settings.json").read_text())["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+    payload = {"tool_name": "Bash", "cwd": str(repo), "tool_input": {"command": "envoy parallel spawn --branch x --task y"}}
+    proc = subprocess.run(["sh", "-c", command], input=json.dumps(payload), capture_output=True, text=True,
+                          env={"CLAUDE_PROJECT_DIR": str(repo), "ENVOY_WORKER": "w", "PATH": os.environ["PATH"]})
+    assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
