@@ -127,8 +127,9 @@ def claude_env(tmp_path: Path, fake_model: FakeModel) -> dict[str, str]:
 
 @pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
-    """A fresh git repository (branch main, one commit) to run claude in."""
-    repo = tmp_path / "repo"
+    """A fresh git repository (branch main, one commit) to run claude in
+    (beside, not at, tmp_path/repo: tests/conftest.py's `repo` lives there)."""
+    repo = tmp_path / "claude-repo"
     repo.mkdir()
     git = ["git", "-C", str(repo), "-c", "user.name=E2E Test", "-c", "user.email=e2e@example.invalid"]
     subprocess.run(git[:3] + ["init", "-q", "-b", "main"], check=True)
