@@ -15,6 +15,12 @@ it, printing stream-json shaped like the real CLI's (../shared/claude-samples):
     @api-error STATUS       end like an API failure (is_error, api_error_status) and exit 1
     @crash CODE             exit with CODE without printing a result
     @stamp DIR              write DIR/<session>.start and .end (time.time()) for overlap checks
+    @as ROLE DIRECTIVE      obey DIRECTIVE only in the discovery stream ROLE (env ENVOY_DISCOVERY)
+    @structured JSON|none   with --json-schema: the structured_output to answer (none: answer text only)
+
+With --json-schema the answer goes through a StructuredOutput tool call, as
+the real CLI's does: `structured_output` in the result (by default one
+finding naming the stream) and `result` its JSON text.
 
 If FAKE_CLAUDE_RECORD names a directory, argv, cwd, selected env and the task
 are saved there as <session-id>.json, so tests can assert what envoy passed.
@@ -47,10 +53,18 @@ def main():
             json.dump({"argv": argv, "cwd": os.getcwd(), "env": env, "task": task, "pid": os.getpid()}, f)
     emit({"type": "system", "subtype": "init", "session_id": session, "cwd": os.getcwd(),
           "tools": ["Bash", "Edit", "Read", "Write"], "model": "fake-model", "permissionMode": "acceptEdits"})
-    result, denials, turns, stamp = "done", [], 1, None
+    result, denials, turns, stamp, structured = "done", [], 1, None, None
+    role = os.environ.get("ENVOY_DISCOVERY")
     for line in task.splitlines():
         word, _, rest = line.strip().partition(" ")
-        if word == "@stamp":
+        if word == "@as":
+            who, _, line = rest.partition(" ")
+            if who != role:
+                continue
+            word, _, rest = line.strip().partition(" ")
+        if word == "@structured":
+            structured = "none" if rest.strip() == "none" else json.loads(rest)
+        elif word == "@stamp":
             stamp = rest
             with open(os.path.join(stamp, f"{session}.start"), "w") as f:
                 f.write(repr(time.time()))
@@ -86,7 +100,15 @@ def main():
             sys.exit(1)
     emit({"type": "assistant", "message": {"id": "msg_1", "type": "message", "role": "assistant",
           "content": [{"type": "text", "text": result}]}, "session_id": session})
-    finish(session, turns, result, denials, stamp=stamp)
+    if "--json-schema" in argv and structured != "none":
+        if structured is None:
+            structured = {"findings": [{"title": f"{role or 'fake'} finding", "detail": result, "files": []}],
+                          "open_questions": []}
+        tool_use("StructuredOutput", structured, session)
+        result, turns = json.dumps(structured), turns + 1
+    else:
+        structured = None
+    finish(session, turns, result, denials, stamp=stamp, structured=structured)
 
 
 def tool_use(name, tool_input, session):
@@ -95,11 +117,13 @@ def tool_use(name, tool_input, session):
         "session_id": session})
 
 
-def finish(session, turns, result, denials, subtype="success", api_status=None, stamp=None):
+def finish(session, turns, result, denials, subtype="success", api_status=None, stamp=None, structured=None):
     message = {"type": "result", "subtype": subtype, "is_error": subtype != "success" or api_status is not None,
                "api_error_status": api_status, "duration_ms": 10, "num_turns": turns, "session_id": session,
                "total_cost_usd": 0.0011 * turns, "permission_denials": denials,
                "terminal_reason": "completed" if subtype == "success" else subtype.replace("error_", "")}
+    if structured is not None:
+        message["structured_output"] = structured
     if result is not None:
         message["result"] = result
     else:

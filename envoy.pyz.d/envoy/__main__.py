@@ -1,4 +1,4 @@
 """`python -m envoy` when installed with pip."""
-from envoy.cli import main
+from envoy.entry import main
 
 raise SystemExit(main())

@@ -1,10 +1,11 @@
-"""The agent side: the `claude` command line envoy builds, and reading the
-stream-json log it writes (final result, denials, a readable transcript)."""
+"""The agent side: the `claude` command line envoy builds, starting it, and
+reading the stream-json log it writes (final result, denials, a transcript)."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -44,6 +45,40 @@ def find(executable: str) -> str:
             "install Claude Code (npm install -g @anthropic-ai/claude-code) or set ENVOY_CLAUDE to its path",
         )
     return os.path.abspath(path)
+
+
+# Inherited from a calling Claude Code session, these would make an agent think it
+# is nested inside that session.
+PARENT_SESSION_VARS = ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SSE_PORT")
+
+
+def environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in PARENT_SESSION_VARS}
+    env.update(extra)
+    return env
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: if its parent dies (even by kill -9), so does it,
+    so no agent outlives the lock that counts it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the agent may outlive a killed supervisor
+
+
+def start(argv: list[str], stdin: Any, out: Any, err: Any, cwd: str, env: dict[str, str]) -> Any:
+    """Start a process (the agent, or a worker's setup command) in its own process
+    group, reading stdin from a file and writing straight to files (no pty, no pump
+    threads, so it runs on unattended). Returns sh's running command (.pid, .is_alive())."""
+    import sh
+
+    return sh.Command(argv[0])(
+        *argv[1:], _in=stdin, _out=out, _err=err, _cwd=cwd, _env=env, _bg=True, _bg_exc=False,
+        _new_session=True, _preexec_fn=_die_with_parent, _tty_out=False, _ok_code=list(range(-64, 256)),
+        _no_out=True, _no_err=True)
 
 
 def command(executable: str, *, session_id: str, resume: bool, system_prompt: str,

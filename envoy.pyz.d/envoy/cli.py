@@ -159,12 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _verb(verbs, "conflicts", "conflicts", "which workers collide with each other or their base (dry-run merges)")
 
-    supervise = top.add_parser("_supervise")  # internal: the detached process behind a worker
-    supervise.set_defaults(module="supervisor")
-    for flag in ("--common-dir", "--name"):
-        supervise.add_argument(flag, required=True)
-    for flag in ("--run", "--slot", "--ready-fd"):
-        supervise.add_argument(flag, type=int, required=True)
+    finisher = top.add_parser("_finish")  # internal: the last phase of a worker's supervisor
+    finisher.add_argument("end")
+    finisher.set_defaults(module="supervisor")
     return parser
 
 
@@ -180,10 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             getattr(args, "help_parser", parser).print_help()
             return 0
         if module == "supervisor":
-            from pathlib import Path
+            import json
 
             from . import supervisor
-            return supervisor.main(Path(args.common_dir), args.name, args.run, args.slot, args.ready_fd)
+            return supervisor.finish(json.loads(args.end))
         verb = importlib.import_module(f"envoy.{module}")
         return int(verb.run(args))
     except EnvoyError as exc:

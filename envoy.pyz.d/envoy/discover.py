@@ -21,16 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sh
-
 from . import agent, findings, output, paths, roles, spawn
 from .config import Config
 from .errors import EnvoyError
 from .roles import Role
-from .supervisor import PARENT_SESSION_VARS, _die_with_parent, _kill_group
+from .watch import kill_group
 
 DEFAULT_ROLES = "explorer,curator,researcher"
 DEFAULT_TIMEOUT = 600.0
+DEFAULT_MAX_WORDS = roles.DEFAULT_MAX_WORDS
 MIN_STREAMS, MAX_STREAMS = 2, 4
 ROLE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -86,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
                          "give seconds per stream, e.g. --timeout 600 (0: no limit)")
     executable = agent.find(Config(top).get("ENVOY_CLAUDE"))
     with tempfile.TemporaryDirectory(prefix="envoy-discover-") as tmp:
-        streams = run_streams(executable, chosen, task, Path(tmp), top, args.model, max_words, timeout)
-    report = findings.report(task, streams, top)
+        endings = run_streams(executable, chosen, task, Path(tmp), top, args.model, max_words, timeout)
+    report = findings.report(task, endings, top)
     if not any(s["error"] is None for s in report["streams"]):
         failures = "; ".join(f"{s['role']}: {s['error']}" for s in report["streams"])
         raise EnvoyError("discovery_failed", f"every discovery stream failed ({failures})",
@@ -95,9 +94,6 @@ def run(args: argparse.Namespace) -> int:
                          streams=report["streams"])
     output.success(report, findings.render)
     return 0
-
-
-DEFAULT_MAX_WORDS = roles.DEFAULT_MAX_WORDS
 
 
 def read_task(args: argparse.Namespace) -> str:
@@ -148,8 +144,8 @@ def command(executable: str, role: Role, chosen: list[Role], model: str | None, 
     others = [r for r in chosen if r is not role]
     prompt = STREAM_PROMPT.format(
         name=role.name, count=len(chosen), scope=role.scope, tools=", ".join(role.tools), max_words=max_words,
-        others="The other streams cover, so leave it to them: "
-               + "; ".join(f"{r.name} ({r.description or r.scope[:200]})" for r in others) + ".")
+        others="Leave to the other streams what they cover: "
+               + "; ".join(f"{r.name} ({r.description or r.scope[:200]})" for r in others))
     argv = [executable, "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", "plan",
             "--append-system-prompt", prompt, "--json-schema", json.dumps(SCHEMA, separators=(",", ":"))]
     if model:
@@ -162,26 +158,22 @@ def run_streams(executable: str, chosen: list[Role], task: str, tmp: Path, top: 
     """Start every stream, wait for all (killing those past the timeout), and say how each ended."""
     task_file = tmp / "task"
     task_file.write_bytes(task.encode("utf-8"))
-    base_env = {k: v for k, v in os.environ.items() if k not in PARENT_SESSION_VARS}
     streams: list[Stream] = []
     with ExitStack() as files:
         try:
             for role in chosen:
                 log, err = tmp / f"{role.name}.jsonl", tmp / f"{role.name}.err"
-                process = sh.Command(executable)(
-                    *command(executable, role, chosen, model, max_words)[1:],
-                    _in=files.enter_context(open(task_file, "rb")), _out=files.enter_context(open(log, "wb")),
-                    _err=files.enter_context(open(err, "wb")), _cwd=str(top),
-                    _env={**base_env, "ENVOY_DISCOVERY": role.name}, _bg=True, _bg_exc=False,
-                    _new_session=True, _preexec_fn=_die_with_parent, _tty_out=False,
-                    _ok_code=list(range(-64, 256)), _no_out=True, _no_err=True)
+                process = agent.start(
+                    command(executable, role, chosen, model, max_words), files.enter_context(open(task_file, "rb")),
+                    files.enter_context(open(log, "wb")), files.enter_context(open(err, "wb")), str(top),
+                    agent.environment(ENVOY_DISCOVERY=role.name))
                 streams.append(Stream(role, process, log, err, time.monotonic()))
             output.progress(f"discovery: {len(streams)} streams at work ({', '.join(r.name for r in chosen)})")
             _wait_all(streams, timeout)
         finally:  # Ctrl-C or a failed start: leave no stream running (they are in their own sessions)
             for stream in streams:
                 if stream.process.is_alive():
-                    _kill_group(stream.process.pid, stream.process, grace=1.0)
+                    kill_group(stream.process.pid, stream.process.is_alive, grace=1.0)
     return [_ending(stream, timeout) for stream in streams]
 
 
@@ -193,12 +185,12 @@ def _wait_all(streams: list[Stream], timeout: float) -> None:
             if stream.process.is_alive():
                 if timeout and time.monotonic() - stream.started > timeout:
                     stream.timed_out = True
-                    _kill_group(stream.process.pid, stream.process)
+                    kill_group(stream.process.pid, stream.process.is_alive)
                 else:
                     continue
             stream.process.wait()
             stream.finished = time.monotonic()
-            _kill_group(stream.process.pid, None, grace=0)  # strays it left in its group
+            kill_group(stream.process.pid, None)  # strays it left in its group
             output.progress(f"discovery: {stream.role.name} {'timed out' if stream.timed_out else 'done'} "
                             f"after {output.duration(stream.finished - stream.started)}")
         time.sleep(0.1)

@@ -15,7 +15,6 @@ import os
 import select
 import shutil
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Mapping
@@ -28,14 +27,15 @@ from .state import ACTIVE, Record, State, now_iso
 READY_TIMEOUT = 60.0
 
 
-def self_command() -> list[str]:
-    """How to run this same envoy again: the zipapp / source dir, or the installed package."""
+def self_command(bare: bool = False) -> list[str]:
+    """How to run this same envoy again: the zipapp / source dir, or the installed package.
+    `bare`: an interpreter without site-packages (-I -S), where that still finds envoy."""
     import envoy
 
     root = Path(envoy.__file__).resolve().parent.parent
     if root.is_file() or (root / "__main__.py").is_file():
-        return [sys.executable, str(root)]
-    return [sys.executable, "-m", "envoy"]
+        return [sys.executable, *(["-I", "-S"] if bare else []), str(root)]
+    return [sys.executable, "-m", "envoy"]  # installed: site-packages is where envoy lives
 
 
 def worktree_path(worktree_dir: Path, prefix: str, name: str) -> Path:
@@ -75,34 +75,64 @@ def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
 
 def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] | None = None) -> Record:
     """Launch the supervisor of the record's next run in `slot_index`; return the
-    record as the supervisor wrote it once it holds its locks."""
+    record as the supervisor wrote it once it holds its locks.
+
+    The supervisor is forked, not executed: it starts in milliseconds with
+    everything already imported. A double fork with setsid detaches it: its
+    own session, so it survives the terminal closing and the calling Claude
+    Code session ending, and no signal to our process group reaches it."""
     run = int(record.get("run", 0)) + 1
     (state.logs / record["name"]).mkdir(parents=True, exist_ok=True)
     record["port"] = free_port(state)
     state.write(record)
+    err_path = state.run_file(record["name"], run, "err")
     read_fd, write_fd = os.pipe()
-    argv = [*self_command(), "_supervise", "--common-dir", str(state.root.parent), "--name", record["name"],
-            "--run", str(run), "--slot", str(slot_index), "--ready-fd", str(write_fd)]
-    with open(state.run_file(record["name"], run, "err"), "ab") as err:
-        try:
-            # Its own session: it survives the terminal closing and the calling
-            # Claude Code session ending, and no signal to our group reaches it.
-            subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                             pass_fds=(write_fd,), start_new_session=True, cwd=state.root,
-                             env=None if env is None else dict(env))
-        finally:
-            os.close(write_fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        os.close(read_fd)
+        _become_supervisor(state, record["name"], run, slot_index, write_fd, err_path, env)
+    os.close(write_fd)
+    os.waitpid(child, 0)
     try:
         ready = _read_ready(read_fd)
     finally:
         os.close(read_fd)
     if not ready:
-        detail = _last_line(state.run_file(record["name"], run, "err"))
+        detail = _last_line(err_path)
         raise EnvoyError("start_failed", f"the supervisor of {record['name']} did not start"
                          + (f": {detail}" if detail else ""), f"see {state.log_file} and retry")
     fresh = state.read(record["name"])
     assert fresh is not None
     return fresh
+
+
+def _become_supervisor(state: State, name: str, run: int, slot_index: int, ready_fd: int, err_path: Path,
+                       env: Mapping[str, str] | None) -> None:
+    """In the forked child: detach, then run the supervisor. Never returns."""
+    code = 1
+    try:
+        os.setsid()
+        if os.fork() != 0:
+            os._exit(0)  # the intermediate child: the supervisor is orphaned, never a zombie of ours
+        slots.close_inherited(state)  # the launcher's locks (the mutex...) are not ours to hold
+        null = os.open(os.devnull, os.O_RDWR)
+        err = os.open(err_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(err, 2)
+        os.chdir(state.root)
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        from . import supervisor
+
+        code = supervisor.main(state.root.parent, name, run, slot_index, ready_fd)
+    except BaseException as exc:
+        state.log(f"supervisor {name}: {type(exc).__name__}: {exc}")
+    finally:
+        os._exit(code)
 
 
 def start_new(git: Git, state: State, record: Record, slot_index: int,

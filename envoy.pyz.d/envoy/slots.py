@@ -69,6 +69,30 @@ def free_slot(state: State, cap: int) -> int | None:
     return next(i for i in range(cap) if i not in held)
 
 
+def descriptor_of(state: State, what: str) -> int:
+    """This process's descriptor of a lock file (Linux /proc), to keep it across exec."""
+    target = str(state.lock_path(what))
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == target:
+                return int(fd)
+        except OSError:
+            continue
+    raise RuntimeError(f"{target} is not open in this process")
+
+
+def close_inherited(state: State) -> None:
+    """In a forked child: drop every descriptor of a lock file. Closing a copy does not
+    unlock the parent's lock, but keeping it would hold the lock until the child exits."""
+    prefix = str(state.locks) + os.sep
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(prefix):
+                os.close(int(fd))
+        except OSError:
+            continue
+
+
 class launch_mutex:
     """`with launch_mutex(state):` serialises the decisions to start workers."""
 

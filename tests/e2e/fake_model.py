@@ -21,6 +21,12 @@ What the CLI (2.1.197) sends, as measured:
   ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC``): same model, ``tools: []``, an
   ``output_config.format`` JSON schema, and the prompt quoted inside the user
   text, so the marker alone cannot tell them apart: the empty tool list does.
+- With ``--json-schema``: a ``StructuredOutput`` tool in ``tools`` whose
+  ``input_schema`` is the schema; the session ends as soon as the model calls it
+  (no further request), and the result carries the input as
+  ``structured_output``.  A model that answers in text instead gets one
+  synthetic "[structured-output-enforce] You MUST call the StructuredOutput
+  tool" user message, then its next text ends the run without structured output.
 - Subagent (Agent tool) calls: same session header, tools, and
   ``cc_is_subagent=true`` in the system prompt's billing line; their prompt
   has no marker, so they play on in the session's script.
@@ -146,6 +152,11 @@ def edit(file_path: str, old_string: str, new_string: str, replace_all: bool = F
     )
 
 
+def structured_output(value: dict[str, Any]) -> Reply:
+    """The answer of a `--json-schema` run: the CLI's StructuredOutput tool called with `value`."""
+    return tool("StructuredOutput", value)
+
+
 def tools(*replies: Reply, text: Optional[str] = None) -> Reply:
     """Several tool calls in one assistant message: tools(bash(..), write(..))."""
     calls = tuple(call for reply in replies for call in reply.calls)
@@ -206,6 +217,12 @@ class RequestRecord:
     def side(self) -> bool:
         """A model call that plays no script (title generation and the like)."""
         return self.kind == "side"
+
+    @property
+    def tool_names(self) -> list[str]:
+        """Names of the tools the CLI offered the model in this request."""
+        offered = (self.body or {}).get("tools") if isinstance(self.body, dict) else None
+        return [str(t.get("name")) for t in offered or [] if isinstance(t, dict)]
 
     @property
     def last_tool_result(self) -> Optional[ToolResult]:

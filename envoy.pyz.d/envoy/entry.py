@@ -1,0 +1,22 @@
+"""Where every way of running envoy starts (envoy.pyz, `python -m envoy`, the
+`envoy` console script). Hooks (on every tool call) and a worker's watcher
+(beside every agent, for hours) skip the command-line parser and import only
+their own module; everything else goes through cli.main."""
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["hook"] and len(args) == 2:
+        from .hook import main as hook_main
+
+        return hook_main(args[1])
+    if args[:1] == ["_watch"]:
+        from .watch import main as watch_main
+
+        return watch_main(args[1:])
+    from .cli import main as cli_main
+
+    return cli_main(args)

@@ -1,0 +1,80 @@
+"""The light middle of a worker's life: waiting for its agent.
+
+The supervisor (supervisor.py) takes the locks and starts the agent, then
+execs this module in a bare interpreter (`python3 -I -S`), keeping the lock
+file descriptors (flock locks survive exec) and its PID, so the agent stays
+its child. Here only os, signal, sys, time and json are loaded: the process
+that sits beside each agent for hours costs a few MiB, not the tens that
+sh and filelock would. When the agent ends (or the timeout passes, or
+cleanup asks it to stop with SIGTERM) it execs the finisher, full envoy
+again, which records the end, frees the slot and starts queued workers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any, Callable
+
+GRACE = 5.0  # seconds between TERM and KILL when stopping the agent
+
+
+def kill_group(group: int, alive: Callable[[], bool] | None, grace: float = GRACE) -> None:
+    """TERM a process group, KILL it after the grace period (at once without `alive`)."""
+    try:
+        os.killpg(group, signal.SIGTERM if alive else signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    if alive is None:
+        return
+    deadline = time.monotonic() + grace
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def main(argv: list[str]) -> int:
+    """argv: one JSON object: pid, deadline (epoch seconds or null), finish (argv to exec)."""
+    job: dict[str, Any] = json.loads(argv[0])
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append("stopped"))
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked across the exec
+    pid, deadline = job["pid"], job["deadline"]
+    status: int | None = None
+    why = None
+
+    def alive() -> bool:
+        nonlocal status
+        if status is None:
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = raw
+        return status is None
+
+    while alive():
+        if stop:
+            why = "stopped"
+        elif deadline is not None and time.time() > deadline:
+            why = "timeout"
+        if why:
+            kill_group(pid, alive)
+            break
+        time.sleep(0.1)
+    if status is None:
+        _, status = os.waitpid(pid, 0)
+    kill_group(pid, None)  # strays the agent left in its group
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the finisher records, whatever comes
+    finish = job["finish"]
+    os.execv(finish[0], [*finish, json.dumps({**job["end"], "exit_code": os.waitstatus_to_exitcode(status),
+                                               "why": why})])
+    return 1  # not reached
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
