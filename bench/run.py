@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""envoy's benchmarks: each figure a median of repeated runs, reported as a
+ratio against the alternative measured side by side in the same run (these
+machines are noisy: never compare absolute times across runs).
+
+    python3 bench/run.py            # full: >= 10 runs after a warm-up, 20,000-file repo
+    python3 bench/run.py --quick    # a few runs, small repo: proves the suite works (CI)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "envoy.pyz.d"), str(ROOT / "envoy.pyz.d" / "vendor")]
+FAKE_CLAUDE = ROOT / "tests" / "fake_claude.py"
+PYZ = ROOT / "dist" / "envoy.pyz"
+
+
+def median_time(run: Callable[[], object], runs: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        run()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def side_by_side(named: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
+    """Interleave the contenders run by run, so drift in machine load hits all alike."""
+    for run in named.values():
+        run()  # warm-up
+    samples: dict[str, list[float]] = {name: [] for name in named}
+    for _ in range(runs):
+        for name, run in named.items():
+            start = time.perf_counter()
+            run()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def sh(*argv: str, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+    proc = subprocess.run(argv, cwd=cwd, env=env, input=stdin, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark step failed: {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+def hermetic_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENVOY_", "PARALLEL_", "GIT_", "CLAUDE"))}
+    (home / ".gitconfig").write_text("[user]\n\tname = Bench\n\temail = bench@example.com\n[init]\n\tdefaultBranch = main\n")
+    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", ENVOY_CLAUDE=str(FAKE_CLAUDE))
+    return env
+
+
+def make_repo(where: Path, files: int, env: dict[str, str]) -> Path:
+    repo = where / "repo"
+    repo.mkdir()
+    sh("git", "init", "-q", cwd=repo, env=env)
+    for i in range(files):
+        d = repo / f"d{i // 500}"
+        d.mkdir(exist_ok=True)
+        (d / f"f{i}.txt").write_text(f"file {i}\n")
+    sh("git", "add", "-A", cwd=repo, env=env)
+    sh("git", "commit", "-qm", "init", cwd=repo, env=env)
+    return repo
+
+
+def envoy(*args: str) -> list[str]:
+    return [sys.executable, str(PYZ), *args]
+
+
+# -- 1. hook latency --------------------------------------------------------
+def bench_hooks(tmp: Path, env: dict[str, str], runs: int) -> list[tuple[str, float, str]]:
+    (tmp / "hooks").mkdir()
+    repo = make_repo(tmp / "hooks", 1, env)
+    bash = json.dumps({"tool_name": "Bash", "cwd": str(repo), "tool_input": {"command": "ls -la && git status"}})
+    write = json.dumps({"tool_name": "Write", "cwd": str(repo), "tool_input": {"file_path": "src/app.py"}})
+    hook_env = {**env, "ENVOY_PYZ": str(PYZ)}
+
+    def runner(argv: list[str], stdin: str) -> Callable[[], object]:
+        return lambda: subprocess.run(argv, input=stdin, env=hook_env, cwd=repo, capture_output=True, check=True,
+                                      text=True)
+
+    times = side_by_side({
+        "python3 -c pass": runner([sys.executable, "-c", "pass"], ""),
+        "hooks/enforce-limits (Bash, not a spawn)": runner([str(ROOT / "hooks" / "enforce-limits")], bash),
+        "envoy.pyz hook enforce-limits": runner(envoy("hook", "enforce-limits"), bash),
+        "hooks/validate-skill (not a skill)": runner([str(ROOT / "hooks" / "validate-skill")], write),
+        "envoy.pyz hook validate-skill": runner(envoy("hook", "validate-skill"), write),
+    }, runs)
+    base = times.pop("python3 -c pass")
+    rows = [("python3 -c pass (the floor)", base, "1.00x")]
+    rows += [(name, t, f"{t / base:.2f}x (target <= 1.5x)") for name, t in times.items()]
+    return rows
+
+
+def import_breakdown(env: dict[str, str]) -> list[str]:
+    proc = subprocess.run([sys.executable, "-X", "importtime", str(PYZ), "hook", "enforce-limits"],
+                          input='{"tool_name":"Bash","tool_input":{"command":"ls"}}', env=env,
+                          capture_output=True, text=True)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("import time:") and "|" in line]
+    ours = [line for line in lines if "envoy" in line or line.rstrip().endswith((" json", " typing"))]
+    return [line.replace("import time:", "").strip() for line in ours]
+
+
+# -- 2. spawn overhead ------------------------------------------------------
+def bench_spawn(tmp: Path, env: dict[str, str], runs: int, files: int) -> list[tuple[str, float, str]]:
+    (tmp / "spawn").mkdir()
+    repo = make_repo(tmp / "spawn", files, env)
+    counter = iter(range(10_000))
+    run_env = {**env, "PARALLEL_MAX_WORKERS": "1000", "PARALLEL_TIMEOUT": "60"}
+
+    def git_worktree_add() -> None:
+        n = next(counter)
+        sh("git", "worktree", "add", "-q", "-b", f"g{n}", str(tmp / "spawn" / f"g{n}"), "HEAD", cwd=repo, env=env)
+
+    def envoy_spawn() -> None:
+        n = next(counter)
+        sh(*envoy("parallel", "spawn", "--branch", f"e{n}", "--task", "@result ok"), cwd=repo, env=run_env)
+
+    times = side_by_side({"git worktree add -b": git_worktree_add, "envoy parallel spawn": envoy_spawn}, runs)
+    base = times["git worktree add -b"]
+    return [(f"git worktree add -b ({files} files)", base, "1.00x"),
+            (f"envoy parallel spawn ({files} files)", times["envoy parallel spawn"],
+             f"{times['envoy parallel spawn'] / base:.2f}x (target <= 1.25x)")]
+
+
+# -- 3. status at scale -----------------------------------------------------
+def bench_status(tmp: Path, env: dict[str, str], runs: int) -> list[tuple[str, float, str]]:
+    from filelock import FileLock
+
+    from envoy import slots
+    from envoy.state import State, now_iso
+
+    rows, held, first = [], [], None
+    for count in (1, 10, 100):
+        (tmp / f"status{count}").mkdir()
+        repo = make_repo(tmp / f"status{count}", 1, env)
+        state = State(repo / ".git")
+        state.ensure()
+        for i in range(count):
+            running = i % 2 == 0
+            name = f"w{i}"
+            state.write({"name": name, "branch": f"feat/{name}", "base": "main", "base_sha": "0" * 40,
+                         "path": str(tmp / f"claude-worker-{name}"), "state": "running" if running else "succeeded",
+                         "session_id": "00000000-0000-4000-8000-%012d" % i, "created_at": now_iso(),
+                         "started_at": now_iso(), "finished_at": None if running else now_iso(), "exit_code": 0,
+                         "cost_usd": 0.0123, "num_turns": 7, "result": "Did the thing. " * 20, "runs": [{}],
+                         "options": {}})
+            if running:  # a live supervisor holds its worker lock
+                lock = FileLock(str(state.lock_path(slots.worker(name))), thread_local=False)
+                lock.acquire()
+                held.append(lock)
+        t = median_time(lambda: sh(*envoy("parallel", "status"), cwd=repo, env=env), runs)
+        first = first or t
+        rows.append((f"envoy parallel status, {count} workers", t, f"{t / first:.2f}x of 1 worker"
+                     + (" (target < 10x)" if count == 100 else "")))
+    for lock in held:
+        lock.release()
+    return rows
+
+
+# -- 4. throughput of a batch -----------------------------------------------
+def bench_batch(tmp: Path, env: dict[str, str], tasks: int, cap: int, sleep: float) -> list[tuple[str, float, str]]:
+    (tmp / "batch").mkdir()
+    repo = make_repo(tmp / "batch", 10, env)
+    task = f"@sleep {sleep}\n@result ok"
+    task_file = tmp / "batch" / "task.txt"
+    task_file.write_text(task)
+    agent = f"{FAKE_CLAUDE} -p --output-format stream-json --verbose < {task_file} > /dev/null"
+    start = time.perf_counter()
+    subprocess.run(["sh", "-c", f"seq {tasks} | xargs -P {cap} -I{{}} sh -c '{agent}'"], cwd=repo, env=env, check=True)
+    by_hand = time.perf_counter() - start
+    run_env = {**env, "PARALLEL_MAX_WORKERS": str(cap)}
+    start = time.perf_counter()
+    for i in range(tasks):
+        sh(*envoy("parallel", "spawn", "--queue", "--branch", f"b{i}", "--task", task), cwd=repo, env=run_env)
+    sh(*envoy("parallel", "wait"), cwd=repo, env=run_env)
+    makespan = time.perf_counter() - start
+    return [(f"xargs -P {cap}: {tasks} agents sleeping {sleep:g}s", by_hand, "1.00x"),
+            (f"envoy spawn --queue x{tasks} + wait, cap {cap}", makespan,
+             f"{makespan / by_hand:.2f}x (target <= 1.1x)")]
+
+
+# -- 5. memory --------------------------------------------------------------
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def bench_memory(tmp: Path, env: dict[str, str]) -> list[tuple[str, float, str]]:
+    (tmp / "memory").mkdir()
+    repo = make_repo(tmp / "memory", 1, env)
+    release = tmp / "memory" / "release"
+    record = sh(*envoy("parallel", "spawn", "--branch", "m", "--task", f"@wait-for {release}"), cwd=repo, env=env)
+    name = json.loads(record)["data"]["name"]
+    state_file = repo / ".git" / "envoy" / "workers" / f"{name}.json"
+    deadline = time.time() + 30
+    while "agent_pid" not in json.loads(state_file.read_text()) and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    supervisor = rss_kb(json.loads(state_file.read_text())["supervisor_pid"])
+    release.touch()
+    rows = [("supervisor resident memory", supervisor / 1024, "MiB")]
+    claude = claude_idle_rss(tmp, env)
+    if claude:
+        rows.append(("claude (real CLI) resident memory, idle on the fake model", claude / 1024, "MiB"))
+        rows.append(("supervisor / claude", supervisor / claude, f"{100 * supervisor / claude:.1f}% (target < 5%)"))
+    else:
+        rows.append(("claude (real CLI) resident memory", float("nan"),
+                     "not measured: real CLI not installed (bash .ci/install-claude)"))
+    return rows
+
+
+def claude_idle_rss(tmp: Path, env: dict[str, str]) -> int | None:
+    """The real claude binary waiting on a slow model answer: its resident memory."""
+    claude = ROOT / ".e2e" / "node_modules" / ".bin" / "claude"
+    if not claude.exists():
+        return None
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    from fake_model import FakeModel, delay, text  # type: ignore[import-not-found]
+
+    with FakeModel() as fake:
+        marker = fake.script("idle", [delay(8.0), text("done")])
+        home = tmp / "claude-home"
+        home.mkdir()
+        run_env = {**{k: v for k, v in env.items() if not k.startswith("ANTHROPIC")}, "HOME": str(home),
+                   "ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": "sk-test", "DISABLE_TELEMETRY": "1",
+                   "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "IS_SANDBOX": "1"}
+        proc = subprocess.Popen([str(claude), "-p", "--output-format", "stream-json", "--verbose"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=run_env, cwd=tmp)
+        assert proc.stdin
+        proc.stdin.write(f"{marker} wait".encode())
+        proc.stdin.close()
+        fake.wait_for(lambda requests: any(not r.side for r in requests), timeout=30)
+        time.sleep(2.0)
+        rss = rss_kb(proc.pid)
+        proc.wait(timeout=60)
+    return rss
+
+
+# -- 6. output size ---------------------------------------------------------
+def bench_output(tmp: Path, env: dict[str, str]) -> list[tuple[str, float, str]]:
+    (tmp / "output").mkdir()
+    repo = make_repo(tmp / "output", 1, env)
+    long_task = "\n".join(f"@run echo line {i}" for i in range(200)) + "\n@result " + "A long answer. " * 30
+    run_env = {**env, "PARALLEL_MAX_WORKERS": "10"}
+    for i in range(10):
+        sh(*envoy("parallel", "spawn", "--branch", f"feature/o{i}", "--task", long_task), cwd=repo, env=run_env)
+    sh(*envoy("parallel", "wait"), cwd=repo, env=run_env)
+    status = len(sh(*envoy("parallel", "status"), cwd=repo, env=env).encode())
+    one = len(sh(*envoy("parallel", "results", "--worker", "feature-o0"), cwd=repo, env=env).encode())
+    short = len(sh(*envoy("parallel", "results", "--worker", "feature-o0", "--tail", "5"), cwd=repo, env=env).encode())
+    log = (repo / ".git" / "envoy" / "logs" / "feature-o0" / "1.jsonl").stat().st_size
+    return [("status JSON, 10 workers", status, f"bytes ({status / 4096:.2f} of the 4 KB target)"),
+            ("results JSON, 1 worker, default --tail 50", one, f"bytes (its log: {log} bytes)"),
+            ("results JSON, 1 worker, --tail 5", short, "bytes")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="few runs and a small repo: only proves it works")
+    args = parser.parse_args()
+    runs = 3 if args.quick else 15
+    files = 2000 if args.quick else 20000
+    sh(sys.executable, str(ROOT / "build.py"))
+    rows: list[tuple[str, float, str]] = []
+    with tempfile.TemporaryDirectory(prefix="envoy-bench-") as name:
+        tmp = Path(name)
+        (tmp / "home").mkdir()
+        env = hermetic_env(tmp / "home")
+        try:
+            print(f"envoy benchmarks ({'quick' if args.quick else 'full'}): medians of {runs} runs after a warm-up",
+                  file=sys.stderr)
+            for section, bench in (
+                    ("hook latency", lambda: bench_hooks(tmp, env, runs * 2)),
+                    ("spawn overhead", lambda: bench_spawn(tmp, env, runs, files)),
+                    ("status at scale", lambda: bench_status(tmp, env, runs)),
+                    ("batch throughput", lambda: bench_batch(tmp, env, 8 if args.quick else 24, 4,
+                                                             0.5 if args.quick else 1.0)),
+                    ("memory", lambda: bench_memory(tmp, env)),
+                    ("output size", lambda: bench_output(tmp, env))):
+                print(f"  {section} ...", file=sys.stderr)
+                rows.append((f"## {section}", 0.0, ""))
+                rows += bench()
+            breakdown = import_breakdown(env)
+        finally:
+            for repo in tmp.glob("*/repo"):  # stop whatever workers are left
+                subprocess.run(envoy("parallel", "cleanup", "--all", "--force"), cwd=repo, env=env, capture_output=True)
+    print(render(rows, breakdown))
+    return 0
+
+
+def render(rows: list[tuple[str, float, str]], breakdown: list[str]) -> str:
+    lines = ["| measurement | median | ratio / note |", "|---|---:|---|"]
+    for name, value, note in rows:
+        if name.startswith("## "):
+            lines.append(f"| **{name[3:]}** | | |")
+        elif note in ("MiB",) or note.startswith("bytes") or "%" in note:
+            lines.append(f"| {name} | {value:,.1f} | {note} |" if note == "MiB" or "%" in note
+                         else f"| {name} | {value:,.0f} | {note} |")
+        else:
+            lines.append(f"| {name} | {value * 1000:,.1f} ms | {note} |")
+    lines += ["", "import time of `envoy.pyz hook enforce-limits` (python3 -X importtime; self us | cumulative us | module):",
+              *(f"    {line}" for line in breakdown)]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
