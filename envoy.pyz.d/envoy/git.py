@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-import sh
-
 from .errors import EnvoyError
 
 # Variables git hooks and wrappers export; inherited, they would point our
@@ -42,11 +40,14 @@ def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 class Git:
     """git, run in one directory (a worktree or any directory inside one)."""
 
-    def __init__(self, cwd: Path | str) -> None:
+    def __init__(self, cwd: Path | str, common_dir: Path | None = None) -> None:
         self.cwd = Path(cwd)
+        self._common_dir = common_dir
 
     def run(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             ok: tuple[int, ...] = (0,)) -> str:
+        import sh  # here, not at the top: status and hooks never run git
+
         argv = ["-c", "core.quotepath=off", *args]
         try:
             out = sh.git(*argv, _cwd=str(cwd or self.cwd), _env=_environment(env), _tty_out=False,
@@ -60,6 +61,8 @@ class Git:
 
     def _status(self, *args: str, cwd: Path | None = None) -> int:
         """Exit code of a git query that answers yes/no by its status."""
+        import sh
+
         try:
             sh.git(*args, _cwd=str(cwd or self.cwd), _env=_environment(), _tty_out=False)
         except sh.ErrorReturnCode as exc:
@@ -67,6 +70,8 @@ class Git:
         return 0
 
     def _output_and_status(self, *args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+        import sh
+
         try:
             out = sh.git("-c", "core.quotepath=off", *args, _cwd=str(cwd or self.cwd), _env=_environment(),
                          _tty_out=False, _decode_errors="replace")
@@ -89,7 +94,9 @@ class Git:
         return Path(out.strip())
 
     def common_dir(self) -> Path:
-        return Path(self.run("rev-parse", "--path-format=absolute", "--git-common-dir").strip())
+        if self._common_dir is None:
+            self._common_dir = Path(self.run("rev-parse", "--path-format=absolute", "--git-common-dir").strip())
+        return self._common_dir
 
     def main_worktree(self) -> Path:
         """The repository's main checkout. Usually the parent of the common dir; asked of
@@ -108,9 +115,13 @@ class Git:
                 time.sleep(0.2)
         raise AssertionError("unreachable")
 
-    def head_branch(self) -> str | None:
-        out = self.run("symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1)).strip()
-        return out or None
+    def head(self) -> tuple[str, str | None] | None:
+        """(HEAD's commit, its branch or None when detached), or None before the first commit."""
+        code, out, _ = self._output_and_status("rev-parse", "HEAD", "--abbrev-ref", "HEAD")
+        lines = out.split()
+        if code != 0 or len(lines) != 2:
+            return None
+        return lines[0], (None if lines[1] == "HEAD" else lines[1])
 
     def resolve_commit(self, ref: str) -> str | None:
         out = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", ok=(0, 1))

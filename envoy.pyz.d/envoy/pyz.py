@@ -3,6 +3,7 @@ fixed timestamps, normalised permissions). Used by build.py, and by
 `envoy init` to install envoy into a repository when not run from a pyz."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 import zipfile
@@ -30,8 +31,19 @@ def tree(root: Path, prefix: str = "") -> list[Entry]:
     return entries
 
 
+def _bytecode(name: str, source: bytes) -> bytes:
+    """A hash-based, unchecked .pyc (no timestamp in it, so builds stay reproducible).
+    zipimport cannot cache compiled modules, so without it every run of the pyz
+    would compile sh and the rest again; a Python of another version ignores it
+    (the magic number differs) and compiles the source as before."""
+    code = compile(source, name, "exec", dont_inherit=True)
+    return bytes(importlib._bootstrap_external._code_to_hash_pyc(  # type: ignore[attr-defined]
+        code, importlib.util.source_hash(source), checked=False))
+
+
 def write(target: Path, entries: Iterable[Entry], epoch: int | None = None) -> Path:
-    """Write the archive atomically; the same entries and epoch give the same bytes."""
+    """Write the archive atomically; the same entries and epoch give the same bytes
+    (with the same Python, which compiles the bytecode it adds)."""
     if epoch is None:
         epoch = int(os.environ.get("SOURCE_DATE_EPOCH", ZIP_EPOCH))
     stamp = time.gmtime(max(epoch, ZIP_EPOCH))[:6]
@@ -40,12 +52,17 @@ def write(target: Path, entries: Iterable[Entry], epoch: int | None = None) -> P
     with open(partial, "wb") as out:
         out.write(SHEBANG)
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, path in sorted(entries):
+            files = {name: (path.read_bytes(), os.access(path, os.X_OK)) for name, path in entries}
+            for name, (data, _) in list(files.items()):
+                if name.endswith(".py") and name != "__main__.py":
+                    files[name + "c"] = (_bytecode(name, data), False)
+            for name in sorted(files):
+                data, executable = files[name]
                 info = zipfile.ZipInfo(name, date_time=stamp)
                 info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = (0o100755 if os.access(path, os.X_OK) else 0o100644) << 16
+                info.external_attr = (0o100755 if executable else 0o100644) << 16
                 info.create_system = 3  # unix, whatever machine builds it
-                archive.writestr(info, path.read_bytes(), compresslevel=9)
+                archive.writestr(info, data, compresslevel=9)
     os.chmod(partial, 0o755)
     os.replace(partial, target)
     return target

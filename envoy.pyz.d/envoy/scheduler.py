@@ -17,12 +17,14 @@ import shutil
 import socket
 import sys
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from . import slots
 from .errors import EnvoyError
-from .git import Git
 from .state import ACTIVE, Record, State, now_iso
+
+if TYPE_CHECKING:
+    from .git import Git
 
 READY_TIMEOUT = 60.0
 

@@ -88,11 +88,12 @@ def resolve_base(ws: Workspace, ref: str | None) -> tuple[str, str]:
     if ref is not None and (not ref.strip() or ref.startswith("-")):
         raise EnvoyError("invalid_input", f"--from {ref!r} is not a ref", "use a branch, tag or commit, e.g. --from main")
     if ref is None:
-        sha = ws.git.resolve_commit("HEAD")
-        if sha is None:
+        head = ws.git.head()
+        if head is None:
             raise EnvoyError("no_commits", "the repository has no commits yet, so there is nothing to branch from",
                              'make a first commit (git commit --allow-empty -m "init"), then spawn')
-        return ws.git.head_branch() or sha, sha
+        sha, branch = head
+        return branch or sha, sha
     sha = ws.git.resolve_commit(ref)
     if sha is None:
         raise EnvoyError("not_found", f"--from {ref!r} does not name a commit in this repository",
@@ -151,7 +152,6 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
         timeout = ws.config.get("PARALLEL_TIMEOUT") or None
     setup = args.setup if args.setup is not None else ws.config.get("PARALLEL_SETUP")
     path = scheduler.worktree_path(ws.worktree_dir(), ws.config.get("PARALLEL_WORKER_PREFIX"), name)
-    check_free(ws, args.branch, name, path)
     check_budget(ws)
     options = {
         "permission_mode": permission_mode,
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     state = ws.state
     state.ensure()
     with slots.launch_mutex(state):
-        # Again under the mutex: another spawn may have taken the name meanwhile.
+        # Under the mutex, so no other spawn can take the name meanwhile.
         check_free(ws, record["branch"], record["name"], Path(record["path"]))
         scheduler.dispatch(ws.git, state)  # workers queued earlier go first
         (state.logs / record["name"]).mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import paths
 from .config import Config
 from .git import Git
 from .state import State
@@ -25,7 +26,12 @@ class Workspace:
 
 
 def open_workspace(cwd: Path | None = None) -> Workspace:
-    git = Git(cwd or Path.cwd())
-    toplevel = git.toplevel()
-    git = Git(toplevel)
-    return Workspace(git=git, toplevel=toplevel, state=State(git.common_dir()), config=Config(toplevel))
+    """The repository around `cwd`. Found by reading .git files where they are plain
+    (no git process, so status stays fast); git decides where they are not."""
+    start = str(cwd or Path.cwd())
+    toplevel, common = (None, None) if "GIT_DIR" in os.environ else (paths.toplevel_of(start), paths.find_common_dir(start))
+    if toplevel is None or common is None:
+        git = Git(start)
+        toplevel = git.toplevel()
+        common = Git(toplevel).common_dir()
+    return Workspace(git=Git(toplevel, common), toplevel=toplevel, state=State(common), config=Config(toplevel))

@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import os
 import time
 import warnings
-from abc import ABCMeta, abstractmethod
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from threading import local
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from weakref import WeakValueDictionary
 
 from ._error import Timeout
@@ -78,71 +77,35 @@ class ThreadLocalFileContext(FileLockContext, local):
     """A thread local version of the ``FileLockContext`` class."""
 
 
-class FileLockMeta(ABCMeta):
-    def __call__(  # noqa: PLR0913
+class BaseFileLock(ABC, contextlib.ContextDecorator):
+    """Abstract base class for a file lock object."""
+
+    _instances: WeakValueDictionary[str, BaseFileLock]
+
+    def __new__(  # noqa: PLR0913
         cls,
         lock_file: str | os.PathLike[str],
         timeout: float = -1,
         mode: int = 0o644,
-        thread_local: bool = True,  # noqa: FBT001, FBT002
+        thread_local: bool = True,  # noqa: ARG003, FBT001, FBT002
         *,
-        blocking: bool = True,
+        blocking: bool = True,  # noqa: ARG003
         is_singleton: bool = False,
-        **kwargs: Any,  # capture remaining kwargs for subclasses  # noqa: ANN401
-    ) -> BaseFileLock:
-        if is_singleton:
-            instance = cls._instances.get(str(lock_file))  # type: ignore[attr-defined]
-            if instance:
-                params_to_check = {
-                    "thread_local": (thread_local, instance.is_thread_local()),
-                    "timeout": (timeout, instance.timeout),
-                    "mode": (mode, instance.mode),
-                    "blocking": (blocking, instance.blocking),
-                }
+        **kwargs: dict[str, Any],  # capture remaining kwargs for subclasses  # noqa: ARG003
+    ) -> Self:
+        """Create a new lock object or if specified return the singleton instance for the lock file."""
+        if not is_singleton:
+            return super().__new__(cls)
 
-                non_matching_params = {
-                    name: (passed_param, set_param)
-                    for name, (passed_param, set_param) in params_to_check.items()
-                    if passed_param != set_param
-                }
-                if not non_matching_params:
-                    return cast(BaseFileLock, instance)
+        instance = cls._instances.get(str(lock_file))
+        if not instance:
+            instance = super().__new__(cls)
+            cls._instances[str(lock_file)] = instance
+        elif timeout != instance.timeout or mode != instance.mode:
+            msg = "Singleton lock instances cannot be initialized with differing arguments"
+            raise ValueError(msg)
 
-                # parameters do not match; raise error
-                msg = "Singleton lock instances cannot be initialized with differing arguments"
-                msg += "\nNon-matching arguments: "
-                for param_name, (passed_param, set_param) in non_matching_params.items():
-                    msg += f"\n\t{param_name} (existing lock has {set_param} but {passed_param} was passed)"
-                raise ValueError(msg)
-
-        # Workaround to make `__init__`'s params optional in subclasses
-        # E.g. virtualenv changes the signature of the `__init__` method in the `BaseFileLock` class descendant
-        # (https://github.com/tox-dev/filelock/pull/340)
-
-        all_params = {
-            "timeout": timeout,
-            "mode": mode,
-            "thread_local": thread_local,
-            "blocking": blocking,
-            "is_singleton": is_singleton,
-            **kwargs,
-        }
-
-        present_params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
-        init_params = {key: value for key, value in all_params.items() if key in present_params}
-
-        instance = super().__call__(lock_file, **init_params)
-
-        if is_singleton:
-            cls._instances[str(lock_file)] = instance  # type: ignore[attr-defined]
-
-        return cast(BaseFileLock, instance)
-
-
-class BaseFileLock(contextlib.ContextDecorator, metaclass=FileLockMeta):
-    """Abstract base class for a file lock object."""
-
-    _instances: WeakValueDictionary[str, BaseFileLock]
+        return instance  # type: ignore[return-value] # https://github.com/python/mypy/issues/15322
 
     def __init_subclass__(cls, **kwargs: dict[str, Any]) -> None:
         """Setup unique state for lock subclasses."""

@@ -12,5 +12,5 @@ __version__: str
 __version_tuple__: VERSION_TUPLE
 version_tuple: VERSION_TUPLE
 
-__version__ = version = '3.16.1'
-__version_tuple__ = version_tuple = (3, 16, 1)
+__version__ = version = '3.14.0'
+__version_tuple__ = version_tuple = (3, 14, 0)
