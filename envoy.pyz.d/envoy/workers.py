@@ -62,15 +62,21 @@ SHORT_FIELDS = ("name", "branch", "state", "reason", "base", "path", "session_id
 
 
 def short(record: Record) -> dict[str, Any]:
-    """The record as `status` shows it: stable names, no empty fields, long texts cut."""
+    """The record as `status` shows it: stable names, long texts cut, and nothing
+    that is empty or implied (an agent reads every byte; `results` has it all)."""
     view = {k: record.get(k) for k in SHORT_FIELDS}
-    view["runs"] = len(record.get("runs") or []) or None
+    runs = len(record.get("runs") or [])
+    view["runs"] = runs if runs > 1 else None
     if record.get("after"):
         view["after"] = record["after"]
     if record.get("state") in ACTIVE:
         view["duration_s"] = elapsed(record)
-    view["result"] = one_line(record.get("result"), 160) or None
-    view["error"] = one_line(record.get("error"), 200) or None
+    if record.get("state") != "queued":
+        view["created_at"] = None  # the time that matters once it started is started_at
+    if record.get("state") == "succeeded":
+        view["exit_code"] = None  # 0, by definition
+    view["result"] = one_line(record.get("result"), 48) or None
+    view["error"] = one_line(record.get("error"), 160) or None
     return {k: v for k, v in view.items() if v is not None}
 
 
