@@ -106,8 +106,11 @@ def run_envoy(*args: str, cwd: Path, input: str | None = None, env: dict[str, st
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+Envoy = Callable[..., Result]
+
+
 @pytest.fixture
-def envoy(repo: Path) -> Callable[..., Result]:
+def envoy(repo: Path) -> Envoy:
     """envoy in the repo: envoy("parallel", "status") -> Result."""
     def call(*args: str, cwd: Path | None = None, **kwargs: Any) -> Result:
         return run_envoy(*args, cwd=cwd or repo, **kwargs)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, run_envoy
+from conftest import REPO_ROOT
 from envoy import hook, limits
 
 HOOKS_DIR = REPO_ROOT / "hooks"

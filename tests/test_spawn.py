@@ -4,12 +4,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import FAKE_CLAUDE, git, run_envoy, wait_finished
+from conftest import git, wait_finished
 
 
 def recorded_runs(directory: Path) -> list[dict]:

@@ -57,6 +57,16 @@ def error(error: dict[str, Any], data: Any = None) -> None:
         print(f"  try: {error['suggestion']}", file=sys.stderr)
 
 
+def failure(error_dict: dict[str, Any], data: Any, render: Callable[[Any], str]) -> None:
+    """A failure that still carries its data (a worker that did not succeed, a wait
+    that timed out): JSON error with `data`, or the rendered data then the error."""
+    if json_mode():
+        error(error_dict, data=data)
+    else:
+        print(render(data))
+        error(error_dict)
+
+
 def progress(message: str) -> None:
     """Progress goes to stderr so stdout stays one parseable document."""
     print(f"[envoy] {message}", file=sys.stderr, flush=True)

@@ -236,11 +236,7 @@ def report_finished(record: Record) -> int:
     error = EnvoyError("worker_failed", f"worker {record['name']} ended {record['state']}"
                        + (f" ({record.get('reason')}): {record.get('error') or ''}" if record.get("reason") else ""),
                        f"envoy parallel results --worker {record['name']}")
-    if output.json_mode():
-        output.error(error.as_dict(), data=view)
-    else:
-        print(render(view))
-        output.error(error.as_dict())
+    output.failure(error.as_dict(), view, render)
     return 1
 
 

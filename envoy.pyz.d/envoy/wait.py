@@ -24,8 +24,10 @@ def run(args: argparse.Namespace) -> int:
     except EnvoyError as exc:
         if exc.kind != "timeout":
             raise
-        current = [workers.short(workers.refresh(ws.state, r)) for r in ws.state.all() if r["name"] in names]
-        output.error(exc.as_dict(), data={"workers": current})
+        current = [workers.refresh(ws.state, r) for r in ws.state.all() if r["name"] in names]
+        output.failure(exc.as_dict(), {"workers": [workers.short(r) for r in current],
+                                       "summary": summary(current, ws.config.get("PARALLEL_MAX_WORKERS"))},
+                       render_status)
         return 1
     data = {"workers": [workers.short(r) for r in records],
             "summary": summary(records, ws.config.get("PARALLEL_MAX_WORKERS"))}
@@ -35,9 +37,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     error = EnvoyError("worker_failed", f"{len(failed)} of {len(records)} worker(s) did not succeed: "
                        + ", ".join(failed), "envoy parallel results --worker " + failed[0])
-    if output.json_mode():
-        output.error(error.as_dict(), data=data)
-    else:
-        print(render_status(data))
-        output.error(error.as_dict())
+    output.failure(error.as_dict(), data, render_status)
     return 1

@@ -28,6 +28,8 @@ if str(HERE) not in sys.path:
 
 from fake_model import FakeModel  # noqa: E402
 
+from conftest import REPO_ROOT as _ROOT, Envoy, Result, run_envoy  # noqa: E402  (tests/conftest.py)
+
 CLAUDE_VERSION = "2.1.197"
 INSTALLED_CLAUDE = REPO_ROOT / ".e2e" / "node_modules" / ".bin" / "claude"
 # Flags of every headless run: prompt on stdin, one JSON event per line.
@@ -262,3 +264,31 @@ def run_claude(start_claude: StartClaude) -> Callable[..., ClaudeRun]:
         return start_claude(prompt, *args, **kwargs).finish(timeout)
 
     return run
+
+
+# --------------------------------------------------------------------------
+# envoy as a user runs it: the built pyz, with the real claude as its agent
+
+
+@pytest.fixture(scope="session")
+def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dist/envoy.pyz built by build.py, into a temporary directory."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("envoy_build", _ROOT / "build.py")
+    assert spec and spec.loader
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    return build.build(tmp_path_factory.mktemp("dist") / "envoy.pyz")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def envoy(pyz: Path, claude_bin: str, claude_env: dict[str, str], repo: Path) -> Envoy:
+    """`envoy ...` through the built pyz, with the real claude as its agent (overrides
+    tests/conftest.py's envoy, which runs the source tree with the fake agent)."""
+    base = {**claude_env, "ENVOY_CLAUDE": claude_bin}
+
+    def call(*args: str, cwd: Optional[Path] = None, env: Optional[dict[str, str]] = None, **kw: Any) -> Result:
+        return run_envoy(*args, cwd=cwd or repo, env={**base, **(env or {})},
+                         command=[sys.executable, str(pyz)], **kw)
+    return call

@@ -8,7 +8,7 @@ from pathlib import Path
 from fake_model import FakeModel, bash, delay, text, write
 
 from conftest import git  # tests/conftest.py (the e2e conftest does not define git)
-from test_envoy_e2e import Envoy, envoy, finished, pyz  # noqa: F401  (fixtures)
+from conftest import Envoy
 
 
 def commit_file(name: str, content: str, message: str) -> list:

@@ -5,7 +5,6 @@ Every stream gets the same task (one script marker), so the scripts below
 pick each stream's next step by the role envoy names in its system prompt."""
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import re
 import sys
@@ -19,29 +18,10 @@ from fake_model import FakeModel, RequestRecord, Step, delay, http_error, struct
 
 TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
-from conftest import REPO_ROOT, Result, run_envoy  # noqa: E402
+from conftest import Result  # noqa: E402
 
 Envoy = Callable[..., Result]
 ROLE_IN_PROMPT = re.compile(r'You are the "([\w-]+)" stream')
-
-
-@pytest.fixture(scope="session")
-def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """dist/envoy.pyz built by build.py, into a temporary directory."""
-    spec = importlib.util.spec_from_file_location("envoy_build", REPO_ROOT / "build.py")
-    assert spec and spec.loader
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    return build.build(tmp_path_factory.mktemp("dist") / "envoy.pyz")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def envoy(pyz: Path, claude_bin: str, claude_env: dict[str, str], repo: Path) -> Envoy:
-    base = {**claude_env, "ENVOY_CLAUDE": claude_bin}
-
-    def call(*args: str, env: dict[str, str] | None = None, **kw: Any) -> Result:
-        return run_envoy(*args, cwd=repo, env={**base, **(env or {})}, command=[sys.executable, str(pyz)], **kw)
-    return call
 
 
 def role_of(record: RequestRecord) -> str:

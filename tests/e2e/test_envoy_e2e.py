@@ -3,53 +3,17 @@ real Claude Code CLI against the fake model server. The seed's workflows,
 --wait exit statuses, kill -9, copied files, and nesting."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
 
-import pytest
 
 from fake_model import FakeModel, bash, delay, http_error, text, write
 
-TESTS = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(TESTS))
-from conftest import REPO_ROOT, Result, git, run_envoy, wait_until  # noqa: E402
-
-Envoy = Callable[..., Result]
-
-
-@pytest.fixture(scope="session")
-def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """dist/envoy.pyz built by build.py, into a temporary directory."""
-    spec = importlib.util.spec_from_file_location("envoy_build", REPO_ROOT / "build.py")
-    assert spec and spec.loader
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    return build.build(tmp_path_factory.mktemp("dist") / "envoy.pyz")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def envoy(pyz: Path, claude_bin: str, claude_env: dict[str, str], repo: Path) -> Envoy:
-    """`envoy ...` through the built pyz, with the real claude as its agent."""
-    base = {**claude_env, "ENVOY_CLAUDE": claude_bin}
-
-    def call(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, **kw: Any) -> Result:
-        return run_envoy(*args, cwd=cwd or repo, env={**base, **(env or {})},
-                         command=[sys.executable, str(pyz)], **kw)
-    return call
-
-
-def finished(envoy: Envoy, name: str, timeout: float = 60) -> dict[str, Any]:
-    def done() -> Any:
-        view = envoy("parallel", "status", "--worker", name).data["workers"][0]
-        return view if view["state"] in ("succeeded", "failed", "lost") else None
-    return wait_until(done, timeout)  # type: ignore[no-any-return]
+from conftest import Envoy, git, wait_until
+from conftest import wait_finished as finished
 
 
 def test_side_fix_pattern(repo: Path, envoy: Envoy, fake_model: FakeModel) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from fake_model import FakeModel, bash, delay, text, write
 
 from conftest import git, run_envoy
-from test_envoy_e2e import Envoy, envoy, pyz  # noqa: F401  (fixtures)
+from conftest import Envoy
 
 BAD_SKILL = "---\nname: My_Claude_Skill\ndescription: <b>does things</b>\ncolour: red\n---\nBody.\n"
 

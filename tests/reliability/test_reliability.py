@@ -3,18 +3,15 @@ validation, and status/cleanup racing spawns. Bounded in time."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ENVOY_SOURCE, git, run_envoy, wait_finished
+from conftest import git, run_envoy, wait_finished
 from test_concurrency import max_overlap, spawn_many
 
 KNOWN_ERRORS = {"invalid_input", "invalid_usage", "already_exists", "not_found"}
