@@ -122,3 +122,18 @@ def test_spawn_wait_on_a_queued_worker(repo, envoy):
     result = envoy("parallel", "spawn", "--queue", "--wait", "--branch", "second", "--task", "@result later", env=env)
     assert result.code == 0 and result.data["result"] == "later"
     assert "second: queued" in result.stderr and "second: succeeded" in result.stderr
+
+
+def test_the_queue_runner_lives_only_while_the_queue_waits(repo, envoy, tmp_path):
+    from envoy import slots
+    from envoy.state import State
+
+    state = State(repo / ".git")
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "first", "--task", f"@wait-for {tmp_path / 'go'}", env=env)
+    assert not slots.is_held(state, "runner")  # nothing queued, no runner
+    envoy("parallel", "spawn", "--queue", "--branch", "second", "--task", "@result ok", env=env)
+    assert slots.is_held(state, "runner")  # it watches the slots for the queued worker
+    (tmp_path / "go").touch()
+    assert wait_finished(envoy, "second", timeout=30)["state"] == "succeeded"
+    wait_until(lambda: not slots.is_held(state, "runner"), timeout=10)

@@ -159,9 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     _verb(verbs, "conflicts", "conflicts", "which workers collide with each other or their base (dry-run merges)")
 
-    finisher = top.add_parser("_finish")  # internal: the last phase of a worker's supervisor
-    finisher.add_argument("end")
-    finisher.set_defaults(module="supervisor")
     return parser
 
 
@@ -176,11 +173,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if module is None:  # `envoy` or `envoy parallel` alone
             getattr(args, "help_parser", parser).print_help()
             return 0
-        if module == "supervisor":
-            import json
-
-            from . import supervisor
-            return supervisor.finish(json.loads(args.end))
         verb = importlib.import_module(f"envoy.{module}")
         return int(verb.run(args))
     except EnvoyError as exc:

@@ -16,8 +16,9 @@ import select
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from . import slots
 from .errors import EnvoyError
@@ -110,14 +111,15 @@ def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] 
     return fresh
 
 
-def _become_supervisor(state: State, name: str, run: int, slot_index: int, ready_fd: int, err_path: Path,
-                       env: Mapping[str, str] | None) -> None:
-    """In the forked child: detach, then run the supervisor. Never returns."""
+def _in_detached_child(state: State, label: str, err_path: Path, env: Mapping[str, str] | None,
+                       body: Callable[[], int]) -> None:
+    """In a forked child: detach (new session, second fork so it is never our zombie,
+    stdio to /dev/null and `err_path`), run `body`, exit. Never returns."""
     code = 1
     try:
         os.setsid()
         if os.fork() != 0:
-            os._exit(0)  # the intermediate child: the supervisor is orphaned, never a zombie of ours
+            os._exit(0)
         slots.close_inherited(state)  # the launcher's locks (the mutex...) are not ours to hold
         null = os.open(os.devnull, os.O_RDWR)
         err = os.open(err_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -128,13 +130,21 @@ def _become_supervisor(state: State, name: str, run: int, slot_index: int, ready
         if env is not None:
             os.environ.clear()
             os.environ.update(env)
-        from . import supervisor
-
-        code = supervisor.main(state.root.parent, name, run, slot_index, ready_fd)
+        code = body()
     except BaseException as exc:
-        state.log(f"supervisor {name}: {type(exc).__name__}: {exc}")
+        state.log(f"{label}: {type(exc).__name__}: {exc}")
     finally:
         os._exit(code)
+
+
+def _become_supervisor(state: State, name: str, run: int, slot_index: int, ready_fd: int, err_path: Path,
+                       env: Mapping[str, str] | None) -> None:
+    def body() -> int:
+        from . import supervisor
+
+        return supervisor.main(state.root.parent, name, run, slot_index, ready_fd)
+
+    _in_detached_child(state, f"supervisor {name}", err_path, env, body)
 
 
 def start_new(git: Git, state: State, record: Record, slot_index: int,
@@ -217,6 +227,16 @@ def dependency_problem(state: State, record: Record) -> str | None:
     return None
 
 
+def waiting_for_a_slot(state: State) -> bool:
+    """Whether a queued worker is ready to start (dependencies met) and waits only for a slot."""
+    for record in state.all():
+        if record.get("state") == "queued" and dependency_problem(state, record) is None:
+            deps = [state.read(name) or {} for name in record.get("after") or []]
+            if all(dep.get("state") == "succeeded" for dep in deps):
+                return True
+    return False
+
+
 def dispatch(git: Git, state: State) -> list[str]:
     """Start queued workers in FIFO order while slots are free. Caller holds the mutex.
     Returns the names started."""
@@ -252,6 +272,54 @@ def dispatch_if_queued(git: Git, state: State) -> list[str]:
         return []
     with slots.launch_mutex(state):
         return dispatch(git, state)
+
+
+RUNNER = "runner"
+RUNNER_POLL = 0.02  # seconds between looks at the slots while the queue waits
+
+
+def ensure_runner(git: Git, state: State) -> None:
+    """Make sure a queue runner is alive (the caller holds the mutex and has queued work).
+
+    The runner is one detached process per repository that lives while the queue
+    is not empty: it starts queued workers the moment a slot frees (it watches the
+    slot locks), so a queued worker waits tens of milliseconds for a free slot, not
+    the start of a new envoy process, and `spawn --queue` returns at once."""
+    if slots.is_held(state, RUNNER):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        _in_detached_child(state, "queue runner", state.log_file, None, lambda: run_queue(git, state))
+    os.waitpid(child, 0)
+
+
+def run_queue(git: Git, state: State) -> int:
+    runner = slots.lock(state, RUNNER)
+    try:
+        runner.acquire(timeout=0)
+    except slots.Timeout:
+        return 0  # another runner won the race
+    try:
+        while True:
+            with slots.launch_mutex(state):
+                dispatch(git, state)
+                if not any(r.get("state") == "queued" for r in state.all()):
+                    runner.release()  # under the mutex: a spawn that queues after this starts a new runner
+                    return 0
+            _wait_for_a_slot(state)
+    finally:
+        if runner.is_locked:
+            runner.release()
+
+
+def _wait_for_a_slot(state: State, longest: float = 1.0) -> None:
+    """Until a slot frees (or a while passes: a new spawn or a dependency may have changed things)."""
+    before = len(slots.held_slots(state))
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline and len(slots.held_slots(state)) >= before:
+        time.sleep(RUNNER_POLL)
 
 
 def _read_ready(fd: int) -> bool:

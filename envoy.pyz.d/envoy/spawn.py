@@ -181,20 +181,22 @@ def run(args: argparse.Namespace) -> int:
     with slots.launch_mutex(state):
         # Under the mutex, so no other spawn can take the name meanwhile.
         check_free(ws, record["branch"], record["name"], Path(record["path"]))
-        scheduler.dispatch(ws.git, state)  # workers queued earlier go first
         (state.logs / record["name"]).mkdir(parents=True, exist_ok=True)
         state.run_file(record["name"], 1, "task").write_text(task, encoding="utf-8")
-        if args.queue or record["after"]:
+        queued = args.queue or bool(record["after"])
+        if not queued:
+            scheduler.dispatch(ws.git, state)  # workers queued earlier go first
+        ahead = queued and scheduler.waiting_for_a_slot(state)  # first come, first served
+        slot_index = None if record["after"] or ahead else slots.free_slot(state, record["max_workers"])
+        if slot_index is None and queued:
             record.update(state="queued", queued_seq=scheduler.next_seq(state))
             scheduler.save_env(state, record["name"], os.environ)
             state.write(record)
-            scheduler.dispatch(ws.git, state)
-            record = state.read(record["name"]) or record
+            scheduler.ensure_runner(ws.git, state)  # it starts the worker as soon as a slot is free
+        elif slot_index is None:
+            state.delete(record["name"])
+            raise limit_exceeded(ws, record["max_workers"])
         else:
-            slot_index = slots.free_slot(state, record["max_workers"])
-            if slot_index is None:
-                state.delete(record["name"])
-                raise limit_exceeded(ws, record["max_workers"])
             try:
                 record = scheduler.start_new(ws.git, state, record, slot_index)
             except BaseException:

@@ -6,9 +6,9 @@ keep one PID (so the agent stays its child) and the same lock descriptors:
    exact), tell the launcher it is ready, run the setup command, start the
    agent in the worktree in its own process group, then exec
 2. watch.py in a bare interpreter, which waits for the agent within its
-   timeout and execs
-3. `finish`: read the agent's stream-json, record how the run ended, free the
-   slot, start queued workers, and exit (the kernel drops the worker's lock).
+   timeout, frees the slot, and calls
+3. `finish`: read the agent's stream-json, record how the run ended, start
+   queued workers, and exit (the kernel drops the worker's lock).
 """
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def _exec_watcher(state: State, name: str, run: int, pid: int, deadline: float |
         os.set_inheritable(fd, True)
     entry = scheduler.self_command(bare=True)
     end = {"common_dir": str(state.root.parent), "name": name, "run": run, "worker_fd": fds[0], "slot_fd": fds[1]}
-    job = {"pid": pid, "deadline": deadline, "end": end, "finish": [*scheduler.self_command(), "_finish"]}
+    job = {"pid": pid, "deadline": deadline, "end": end}
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # a stop waits for the watcher's handler
     sys.stdout.flush()
     sys.stderr.flush()
@@ -130,7 +130,8 @@ def _exec_watcher(state: State, name: str, run: int, pid: int, deadline: float |
 
 
 def finish(args: dict[str, Any]) -> int:
-    """Phase 3: the agent has ended; record it, hand the slot on, let go."""
+    """Phase 3, in the watcher's process once the agent has ended and the watcher has
+    freed the slot: record the end, start queued workers, let go of the worker."""
     state = State(Path(args["common_dir"]))
     name, run = args["name"], args["run"]
     try:
@@ -139,9 +140,8 @@ def finish(args: dict[str, Any]) -> int:
         state.log(f"finisher {name}: {type(exc).__name__}: {exc}")
         ending = {"state": "failed", "reason": "supervisor_error", "error": str(exc)}
     _record_end(state, name, run, ending)
-    os.close(args["slot_fd"])  # the slot is free (flock goes with the last descriptor)
     _start_queued(state, name)
-    os.close(args["worker_fd"])
+    os.close(args["worker_fd"])  # the flock goes with its last descriptor
     return 0
 
 

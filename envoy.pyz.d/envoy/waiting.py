@@ -10,7 +10,7 @@ from .errors import EnvoyError
 from .state import FINISHED, Record, State
 from .workspace import Workspace
 
-POLL = 0.2
+POLL = 0.05
 HEARTBEAT = 30.0
 
 

@@ -38,8 +38,20 @@ def kill_group(group: int, alive: Callable[[], bool] | None, grace: float = GRAC
         pass
 
 
+def _exit_notifier(pid: int) -> Callable[[float], None]:
+    """A wait that returns the moment the agent exits (Linux pidfd), else after `timeout`:
+    the slot is handed on without a polling delay."""
+    try:
+        import select
+
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return time.sleep
+    return lambda timeout: select.select([fd], [], [], timeout) and None
+
+
 def main(argv: list[str]) -> int:
-    """argv: one JSON object: pid, deadline (epoch seconds or null), finish (argv to exec)."""
+    """argv: one JSON object: pid, deadline (epoch seconds or null), end (what `finish` needs)."""
     job: dict[str, object] = json.loads(argv[0])
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append("stopped"))
@@ -57,6 +69,7 @@ def main(argv: list[str]) -> int:
                 status = raw
         return status is None
 
+    exited = _exit_notifier(pid)
     while alive():
         if stop:
             why = "stopped"
@@ -65,15 +78,16 @@ def main(argv: list[str]) -> int:
         if why:
             kill_group(pid, alive)
             break
-        time.sleep(0.1)
+        exited(0.1)
     if status is None:
         _, status = os.waitpid(pid, 0)
     kill_group(pid, None)  # strays the agent left in its group
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the finisher records, whatever comes
-    finish = job["finish"]
-    os.execv(finish[0], [*finish, json.dumps({**job["end"], "exit_code": os.waitstatus_to_exitcode(status),
-                                               "why": why})])
-    return 1  # not reached
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the end is recorded, whatever comes
+    end = dict(job["end"])  # type: ignore[call-overload]
+    os.close(end["slot_fd"])  # free the slot now; the record follows in a moment
+    from .supervisor import finish
+
+    return finish({**end, "exit_code": os.waitstatus_to_exitcode(status), "why": why})
 
 
 if __name__ == "__main__":
