@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         targets = [r for r in workers.all_refreshed(ws.state) if r["state"] not in (*ACTIVE, "queued")]
     may_stop = args.all or args.force
-    removed, skipped = [], []
+    removed: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     # Queued ones first: stopping a running worker frees a slot the queue would take.
     for record in sorted(targets, key=lambda r: r["state"] != "queued"):
         outcome = clean_one(ws, record, force=args.force, may_stop=may_stop)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from . import __version__, output
 from .config import PERMISSION_MODES
@@ -29,7 +29,7 @@ Output is JSON when piped (or with --json), text on a terminal (or with --text).
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse calls this on bad usage
+    def error(self, message: str) -> NoReturn:  # argparse calls this on bad usage
         raise UsageError(message, f"{self.prog} --help")
 
 
@@ -40,7 +40,7 @@ def _output_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _verb(sub: Any, name: str, module: str, help_text: str, description: str = "") -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help_text, description=description or help_text,
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=description or help_text,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(module=module)
     _output_flags(parser)

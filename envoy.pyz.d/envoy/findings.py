@@ -33,7 +33,8 @@ def report(task: str, endings: list[dict[str, Any]], top: Path) -> dict[str, Any
 def parse(result: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     """(findings, open questions) of one stream's result message."""
     data = result.get("structured_output")
-    text = result.get("result") if isinstance(result.get("result"), str) else ""
+    raw = result.get("result")
+    text = raw if isinstance(raw, str) else ""
     if not isinstance(data, dict):
         data = _json_object(text)
     if isinstance(data, dict) and isinstance(data.get("findings"), list):

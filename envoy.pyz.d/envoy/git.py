@@ -236,7 +236,7 @@ class Git:
 
     def numstat(self, base: str, tip: str) -> list[dict[str, object]]:
         out = self.run("diff", "--numstat", "-z", "--no-renames", base, tip, "--")
-        files = []
+        files: list[dict[str, object]] = []
         for entry in out.split("\0"):
             parts = entry.split("\t", 2)
             if len(parts) == 3:

@@ -104,7 +104,7 @@ def _installed_entries(tmp: Path) -> list[pyz.Entry]:
 
     entries = pyz.tree(Path(envoy.__file__).parent, "envoy/")
     for module in (sh, filelock, yaml):
-        entries += pyz.tree(Path(module.__file__).parent, f"vendor/{module.__name__}/")
+        entries += pyz.tree(Path(str(module.__file__)).parent, f"vendor/{module.__name__}/")
     main = tmp / "__main__.py"
     main.write_text("import os, sys\nsys.path.insert(0, os.path.join(os.path.dirname(__file__), 'vendor'))\n"
                     "from envoy.cli import main\nraise SystemExit(main())\n")

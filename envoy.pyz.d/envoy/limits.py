@@ -23,7 +23,8 @@ def _simple_commands(command: str) -> list[list[str]]:
         tokens = list(lexer)
     except ValueError:  # unbalanced quotes: judge the words we can see
         tokens = command.split()
-    commands, current = [], []
+    commands: list[list[str]] = []
+    current: list[str] = []
     for token in tokens:
         if token in SEPARATORS or set(token) <= set("&|;()"):
             if current:

@@ -10,7 +10,7 @@ from . import output, slots, workers
 from .errors import EnvoyError
 from .scheduler import start
 from .spawn import limit_exceeded, positive, read_task, record_view, refuse_nesting, render, report_finished
-from .state import ACTIVE
+from .state import ACTIVE, Record
 from .workspace import open_workspace
 
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_resumable(record: dict) -> None:
+def check_resumable(record: Record) -> None:
     name = record["name"]
     if record["state"] in ACTIVE:
         raise EnvoyError("still_running", f"worker {name} is still running",

@@ -242,7 +242,9 @@ def _close(word: Any, candidates: Iterable[str]) -> str | None:
     """What the writer meant: the same ignoring case, '-' and '_'; the other kind's key; or a typo."""
     if not isinstance(word, str):
         return None
-    squash = lambda s: re.sub(r"[-_ ]", "", s.lower())  # noqa: E731
+    def squash(key: str) -> str:
+        return re.sub(r"[-_ ]", "", key.lower())
+
     squashed = {squash(candidate): candidate for candidate in candidates}
     if found := squashed.get(squash(word)) or squashed.get(ALIASES.get(squash(word), "")):
         return found

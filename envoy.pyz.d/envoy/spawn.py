@@ -92,8 +92,8 @@ def resolve_base(ws: Workspace, ref: str | None) -> tuple[str, str]:
         if head is None:
             raise EnvoyError("no_commits", "the repository has no commits yet, so there is nothing to branch from",
                              'make a first commit (git commit --allow-empty -m "init"), then spawn')
-        sha, branch = head
-        return branch or sha, sha
+        head_sha, branch = head
+        return branch or head_sha, head_sha
     sha = ws.git.resolve_commit(ref)
     if sha is None:
         raise EnvoyError("not_found", f"--from {ref!r} does not name a commit in this repository",

@@ -16,7 +16,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable  # loaded at startup anyway; typing is not, and costs memory
+TYPE_CHECKING = False  # typing itself is not loaded at run time: each MiB here is paid per agent
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 GRACE = 5.0  # seconds between TERM and KILL when stopping the agent
 
@@ -52,7 +54,7 @@ def _exit_notifier(pid: int) -> Callable[[float], None]:
 
 def main(argv: list[str]) -> int:
     """argv: one JSON object: pid, deadline (epoch seconds or null), end (what `finish` needs)."""
-    job: dict[str, object] = json.loads(argv[0])
+    job: dict[str, Any] = json.loads(argv[0])
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append("stopped"))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -83,7 +85,7 @@ def main(argv: list[str]) -> int:
         _, status = os.waitpid(pid, 0)
     kill_group(pid, None)  # strays the agent left in its group
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the end is recorded, whatever comes
-    end = dict(job["end"])  # type: ignore[call-overload]
+    end = dict(job["end"])
     os.close(end["slot_fd"])  # free the slot now; the record follows in a moment
     from .supervisor import finish
 
