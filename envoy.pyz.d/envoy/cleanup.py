@@ -12,7 +12,7 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import output, scheduler, slots, workers
+from . import output, queueing, slots, workers
 from .errors import EnvoyError
 from .state import ACTIVE, Record, State
 from .workspace import Workspace, open_workspace
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         (removed if outcome.get("removed") else skipped).append(outcome)
     if removed:
         ws.git.worktree_prune()
-        scheduler.dispatch_if_queued(ws.git, ws.state)  # dependents of removed workers fail now
+        queueing.dispatch_if_queued(ws.git, ws.state)  # dependents of removed workers fail now
     if args.worker and skipped:
         s = skipped[0]
         raise EnvoyError(s["reason"], s["message"], s["suggestion"])

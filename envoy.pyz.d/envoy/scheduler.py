@@ -3,20 +3,15 @@
 Everything here runs under the launch mutex (see slots.py): the caller has
 counted the held slots and picked a free one; `start` launches the detached
 supervisor of a run and returns once the supervisor holds the slot, so the
-next launcher counts it. `dispatch` starts queued workers, first come first
-served, whenever slots are free and their dependencies have succeeded; every
-process that frees a slot or looks at the queue calls it, so nothing has to
-keep running in the caller's terminal.
+next launcher counts it. The queue (queueing.py) starts workers through here.
 """
 from __future__ import annotations
 
-import json
 import os
 import select
 import shutil
 import socket
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
@@ -111,7 +106,7 @@ def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] 
     return fresh
 
 
-def _in_detached_child(state: State, label: str, err_path: Path, env: Mapping[str, str] | None,
+def in_detached_child(state: State, label: str, err_path: Path, env: Mapping[str, str] | None,
                        body: Callable[[], int]) -> None:
     """In a forked child: detach (new session, second fork so it is never our zombie,
     stdio to /dev/null and `err_path`), run `body`, exit. Never returns."""
@@ -144,7 +139,7 @@ def _become_supervisor(state: State, name: str, run: int, slot_index: int, ready
 
         return supervisor.main(state.root.parent, name, run, slot_index, ready_fd)
 
-    _in_detached_child(state, f"supervisor {name}", err_path, env, body)
+    in_detached_child(state, f"supervisor {name}", err_path, env, body)
 
 
 def start_new(git: Git, state: State, record: Record, slot_index: int,
@@ -179,147 +174,6 @@ def free_port(state: State) -> int:
         if port not in taken:
             return port
     raise EnvoyError("no_port", "could not find a free TCP port for the worker", "retry in a moment")
-
-
-# -- the queue ---------------------------------------------------------------
-def save_env(state: State, name: str, env: Mapping[str, str]) -> None:
-    """A queued worker runs with the environment it was spawned with (private to the user)."""
-    path = state.logs / name / "spawn-env.json"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(dict(env), f)
-
-
-def _take_env(state: State, name: str) -> dict[str, str] | None:
-    path = state.logs / name / "spawn-env.json"
-    try:
-        with open(path, encoding="utf-8") as f:
-            env: dict[str, str] = json.load(f)
-    except (FileNotFoundError, ValueError):
-        return None
-    return env
-
-
-def _drop_env(state: State, name: str) -> None:
-    try:
-        os.unlink(state.logs / name / "spawn-env.json")
-    except FileNotFoundError:
-        pass
-
-
-def queue_positions(records: list[Record]) -> dict[str, int]:
-    queued = sorted((r for r in records if r.get("state") == "queued"), key=lambda r: r.get("queued_seq", 0))
-    return {r["name"]: i for i, r in enumerate(queued, 1)}
-
-
-def next_seq(state: State) -> int:
-    return 1 + max((int(r.get("queued_seq") or 0) for r in state.all()), default=0)
-
-
-def dependency_problem(state: State, record: Record) -> str | None:
-    """Why the record can never start (a dependency failed or was removed), or None."""
-    for name in record.get("after") or []:
-        dep = state.read(name)
-        if dep is None:
-            return f"dependency {name} was cleaned up before it succeeded"
-        if dep.get("state") in ("failed", "lost"):
-            return f"dependency {name} ended {dep['state']}" + (f" ({dep.get('reason')})" if dep.get("reason") else "")
-    return None
-
-
-def waiting_for_a_slot(state: State) -> bool:
-    """Whether a queued worker is ready to start (dependencies met) and waits only for a slot."""
-    for record in state.all():
-        if record.get("state") == "queued" and dependency_problem(state, record) is None:
-            deps = [state.read(name) or {} for name in record.get("after") or []]
-            if all(dep.get("state") == "succeeded" for dep in deps):
-                return True
-    return False
-
-
-def dispatch(git: Git, state: State) -> list[str]:
-    """Start queued workers in FIFO order while slots are free. Caller holds the mutex.
-    Returns the names started."""
-    started = []
-    queued = sorted((r for r in state.all() if r.get("state") == "queued"), key=lambda r: r.get("queued_seq", 0))
-    for record in queued:
-        problem = dependency_problem(state, record)
-        if problem:
-            mark_failed(state, record, "dependency_failed", problem)
-            _drop_env(state, record["name"])
-            continue
-        deps = [state.read(name) or {} for name in record.get("after") or []]
-        if any(dep.get("state") != "succeeded" for dep in deps):
-            continue  # still waiting for its dependencies; others may go first
-        slot_index = slots.free_slot(state, int(record.get("max_workers") or 1))
-        if slot_index is None:
-            break
-        if deps and record.get("base") is None:
-            record["base"] = deps[0]["branch"]  # it builds on its dependency's work
-        try:
-            start_new(git, state, record, slot_index, _take_env(state, record["name"]))
-        except EnvoyError as exc:
-            mark_failed(state, record, "start_failed", exc.message)
-            continue
-        _drop_env(state, record["name"])
-        started.append(record["name"])
-    return started
-
-
-def dispatch_if_queued(git: Git, state: State) -> list[str]:
-    """Run the queue if anything waits in it (cheap when nothing does)."""
-    if not any(r.get("state") == "queued" for r in state.all()):
-        return []
-    with slots.launch_mutex(state):
-        return dispatch(git, state)
-
-
-RUNNER = "runner"
-RUNNER_POLL = 0.02  # seconds between looks at the slots while the queue waits
-
-
-def ensure_runner(git: Git, state: State) -> None:
-    """Make sure a queue runner is alive (the caller holds the mutex and has queued work).
-
-    The runner is one detached process per repository that lives while the queue
-    is not empty: it starts queued workers the moment a slot frees (it watches the
-    slot locks), so a queued worker waits tens of milliseconds for a free slot, not
-    the start of a new envoy process, and `spawn --queue` returns at once."""
-    if slots.is_held(state, RUNNER):
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    child = os.fork()
-    if child == 0:
-        _in_detached_child(state, "queue runner", state.log_file, None, lambda: run_queue(git, state))
-    os.waitpid(child, 0)
-
-
-def run_queue(git: Git, state: State) -> int:
-    runner = slots.lock(state, RUNNER)
-    try:
-        runner.acquire(timeout=0)
-    except slots.Timeout:
-        return 0  # another runner won the race
-    try:
-        while True:
-            with slots.launch_mutex(state):
-                dispatch(git, state)
-                if not any(r.get("state") == "queued" for r in state.all()):
-                    runner.release()  # under the mutex: a spawn that queues after this starts a new runner
-                    return 0
-            _wait_for_a_slot(state)
-    finally:
-        if runner.is_locked:
-            runner.release()
-
-
-def _wait_for_a_slot(state: State, longest: float = 1.0) -> None:
-    """Until a slot frees (or a while passes: a new spawn or a dependency may have changed things)."""
-    before = len(slots.held_slots(state))
-    deadline = time.monotonic() + longest
-    while time.monotonic() < deadline and len(slots.held_slots(state)) >= before:
-        time.sleep(RUNNER_POLL)
 
 
 def _read_ready(fd: int) -> bool:

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from . import agent, output, scheduler, slots, workers
+from . import agent, output, queueing, scheduler, slots, workers
 from .errors import EnvoyError
 from .state import Record, now_iso, worker_name
 from .workspace import Workspace, open_workspace
@@ -185,14 +185,14 @@ def run(args: argparse.Namespace) -> int:
         state.run_file(record["name"], 1, "task").write_text(task, encoding="utf-8")
         queued = args.queue or bool(record["after"])
         if not queued:
-            scheduler.dispatch(ws.git, state)  # workers queued earlier go first
-        ahead = queued and scheduler.waiting_for_a_slot(state)  # first come, first served
+            queueing.dispatch(ws.git, state)  # workers queued earlier go first
+        ahead = queued and queueing.waiting_for_a_slot(state)  # first come, first served
         slot_index = None if record["after"] or ahead else slots.free_slot(state, record["max_workers"])
         if slot_index is None and queued:
-            record.update(state="queued", queued_seq=scheduler.next_seq(state))
-            scheduler.save_env(state, record["name"], os.environ)
+            record.update(state="queued", queued_seq=queueing.next_seq(state))
+            queueing.save_env(state, record["name"], os.environ)
             state.write(record)
-            scheduler.ensure_runner(ws.git, state)  # it starts the worker as soon as a slot is free
+            queueing.ensure_runner(ws.git, state)  # it starts the worker as soon as a slot is free
         elif slot_index is None:
             state.delete(record["name"])
             raise limit_exceeded(ws, record["max_workers"])
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         return report_finished(finished)
     view = record_view(record)
     if record["state"] == "queued":
-        view["queue_position"] = scheduler.queue_positions(state.all()).get(record["name"])
+        view["queue_position"] = queueing.queue_positions(state.all()).get(record["name"])
     output.success(view, render)
     return 0
 

@@ -4,6 +4,7 @@
     logs/<name>/<run>.jsonl  the raw stream-json of each run of the agent
     logs/<name>/<run>.err    the agent's stderr (and the setup command's output)
     logs/<name>/<run>.task   the task text of each run, fed to the agent's stdin
+    logs/<name>/spawn-env.json  a queued worker's environment (0600), until it starts
     locks/                  filelock files: never deleted, never hold data
     envoy.log               unexpected errors, hook failures
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import output, scheduler, workers
+from . import output, queueing, workers
 from .state import STATES, Record
 from .workspace import open_workspace
 
@@ -21,10 +21,10 @@ def summary(records: list[Record], cap: int) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
-    scheduler.dispatch_if_queued(ws.git, ws.state)  # a queue whose last supervisor died moves on here
+    queueing.dispatch_if_queued(ws.git, ws.state)  # a queue whose last supervisor died moves on here
     everyone = workers.all_refreshed(ws.state)
     records = [workers.find(ws.state, args.worker)] if args.worker else everyone
-    positions = scheduler.queue_positions(everyone)
+    positions = queueing.queue_positions(everyone)
     views = [workers.short(r) for r in records]
     for view in views:
         if view["name"] in positions:

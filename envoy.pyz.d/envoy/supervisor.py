@@ -22,7 +22,7 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import agent, scheduler, slots, watch
+from . import agent, queueing, scheduler, slots, watch
 from .state import Record, State, elapsed, now_iso
 
 LOCK_WAIT = 10.0  # a status probe may hold our lock for an instant
@@ -216,6 +216,6 @@ def _start_queued(state: State, name: str) -> None:
         from .git import Git
 
         record = state.read(name) or {}
-        scheduler.dispatch_if_queued(Git(record.get("repo") or state.root.parent), state)
+        queueing.dispatch_if_queued(Git(record.get("repo") or state.root.parent), state)
     except Exception as exc:
         state.log(f"supervisor {name}: starting queued workers failed: {type(exc).__name__}: {exc}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from . import output, scheduler, workers
+from . import output, queueing, workers
 from .errors import EnvoyError
 from .state import FINISHED, Record, State
 from .workspace import Workspace
@@ -38,7 +38,7 @@ def wait_for(ws: Workspace, names: list[str], timeout: float | None) -> list[Rec
         now = time.monotonic()
         if now - last_queue_check >= QUEUE_CHECK:
             last_queue_check = now
-            scheduler.dispatch_if_queued(ws.git, state)
+            queueing.dispatch_if_queued(ws.git, state)
         if deadline is not None and now >= deadline:
             raise EnvoyError("timeout", f"still unfinished after {timeout:g}s: "
                              + ", ".join(r["name"] for r in pending),
