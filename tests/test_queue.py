@@ -26,13 +26,26 @@ def test_queue_at_the_cap_starts_by_itself_fifo(repo, envoy, tmp_path):
     assert view["summary"]["queued"] == 4 and view["summary"]["running"] == 2
     assert [w.get("queue_position") for w in view["workers"]] == [None, None, 1, 2, 3, 4]
     (tmp_path / "go").touch()
-    # Nothing keeps running in this terminal: the supervisors hand their slots on.
+    # Nothing keeps running in this terminal: freed slots go to the queue by themselves.
     for name in names:
         assert wait_finished(envoy, name, timeout=60)["state"] == "succeeded"
     assert max_overlap(stamps) <= 2
+
+
+def test_queue_is_first_come_first_served(repo, envoy, tmp_path):
+    """With one slot, queued workers run strictly one after another, in spawn order."""
+    stamps = tmp_path / "stamps"
+    stamps.mkdir()
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    names = [envoy("parallel", "spawn", "--queue", "--branch", f"f{i}", "--task",
+                   f"@stamp {stamps}\n@wait-for {tmp_path / 'go'}", env=env).data["name"] for i in range(5)]
+    (tmp_path / "go").touch()
+    for name in names:
+        assert wait_finished(envoy, name, timeout=60)["state"] == "succeeded"
+    assert max_overlap(stamps) == 1
     sessions = {envoy("parallel", "status", "--worker", n).data["workers"][0]["session_id"]: n for n in names}
     started = sorted(sessions, key=lambda sid: float((stamps / f"{sid}.start").read_text()))
-    assert [sessions[sid] for sid in started][2:] == names[2:]  # first come, first served
+    assert [sessions[sid] for sid in started] == names
 
 
 def test_queue_with_a_free_slot_starts_at_once(repo, envoy):
