@@ -12,7 +12,6 @@ keep one PID (so the agent stays its child) and the same lock descriptors:
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -121,12 +120,12 @@ def _exec_watcher(state: State, name: str, run: int, pid: int, deadline: float |
     for fd in fds:
         os.set_inheritable(fd, True)
     entry = scheduler.self_command(bare=True)
-    end = {"common_dir": str(state.root.parent), "name": name, "run": run, "worker_fd": fds[0], "slot_fd": fds[1]}
-    job = {"pid": pid, "deadline": deadline, "end": end}
+    job = [str(pid), "-" if deadline is None else repr(deadline), str(state.root.parent), name, str(run),
+           str(fds[0]), str(fds[1])]
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # a stop waits for the watcher's handler
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(entry[0], [*entry, "_watch", json.dumps(job)])
+    os.execv(entry[0], [*entry, "_watch", *job])
 
 
 def finish(args: dict[str, Any]) -> int:

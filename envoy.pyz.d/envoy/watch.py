@@ -3,7 +3,7 @@
 The supervisor (supervisor.py) takes the locks and starts the agent, then
 execs this module in a bare interpreter (`python3 -I -S`), keeping the lock
 file descriptors (flock locks survive exec) and its PID, so the agent stays
-its child. Here only os, signal, sys, time and json are loaded: the process
+its child. Here only os, signal, sys, time and select are loaded: the process
 that sits beside each agent for hours costs a few MiB, not the tens that
 sh and filelock would. When the agent ends (or the timeout passes, or
 cleanup asks it to stop with SIGTERM) it execs the finisher, full envoy
@@ -11,14 +11,13 @@ again, which records the end, frees the slot and starts queued workers.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import time
 TYPE_CHECKING = False  # typing itself is not loaded at run time: each MiB here is paid per agent
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from typing import Callable
 
 GRACE = 5.0  # seconds between TERM and KILL when stopping the agent
 
@@ -53,13 +52,15 @@ def _exit_notifier(pid: int) -> Callable[[float], None]:
 
 
 def main(argv: list[str]) -> int:
-    """argv: one JSON object: pid, deadline (epoch seconds or null), end (what `finish` needs)."""
-    job: dict[str, Any] = json.loads(argv[0])
+    """argv: agent pid, deadline (epoch seconds, or "-"), common dir, worker name, run,
+    worker lock fd, slot lock fd. Plain words, not JSON: even the json module costs
+    memory here."""
+    pid, run, worker_fd, slot_fd = int(argv[0]), int(argv[4]), int(argv[5]), int(argv[6])
+    deadline = None if argv[1] == "-" else float(argv[1])
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append("stopped"))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked across the exec
-    pid, deadline = job["pid"], job["deadline"]
     status: int | None = None
     why = None
 
@@ -85,11 +86,11 @@ def main(argv: list[str]) -> int:
         _, status = os.waitpid(pid, 0)
     kill_group(pid, None)  # strays the agent left in its group
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the end is recorded, whatever comes
-    end = dict(job["end"])
-    os.close(end["slot_fd"])  # free the slot now; the record follows in a moment
+    os.close(slot_fd)  # free the slot now; the record follows in a moment
     from .supervisor import finish
 
-    return finish({**end, "exit_code": os.waitstatus_to_exitcode(status), "why": why})
+    return finish({"common_dir": argv[2], "name": argv[3], "run": run, "worker_fd": worker_fd,
+                   "exit_code": os.waitstatus_to_exitcode(status), "why": why})
 
 
 if __name__ == "__main__":
