@@ -219,7 +219,7 @@ def bench_memory(tmp: Path, env: dict[str, str]) -> list[tuple[str, float, str]]
     claude = claude_idle_rss(tmp, env)
     if claude:
         rows.append(("claude (real CLI) resident memory, idle on the fake model", claude / 1024, "MiB"))
-        rows.append(("supervisor / claude", supervisor / claude, f"{100 * supervisor / claude:.1f}% (target < 5%)"))
+        rows.append(("supervisor / claude", float("nan"), f"{100 * supervisor / claude:.1f}% (target < 5%)"))
     else:
         rows.append(("claude (real CLI) resident memory", float("nan"),
                      "not measured: real CLI not installed (bash .ci/install-claude)"))
@@ -311,6 +311,8 @@ def render(rows: list[tuple[str, float, str]], breakdown: list[str]) -> str:
     for name, value, note in rows:
         if name.startswith("## "):
             lines.append(f"| **{name[3:]}** | | |")
+        elif value != value:  # NaN: a ratio or a note without a figure of its own
+            lines.append(f"| {name} | | {note} |")
         elif note in ("MiB",) or note.startswith("bytes") or "%" in note:
             lines.append(f"| {name} | {value:,.1f} | {note} |" if note == "MiB" or "%" in note
                          else f"| {name} | {value:,.0f} | {note} |")
