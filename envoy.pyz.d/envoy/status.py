@@ -21,9 +21,15 @@ def summary(records: list[Record], cap: int) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
-    queueing.dispatch_if_queued(ws.git, ws.state)  # a queue whose last supervisor died moves on here
     everyone = workers.all_refreshed(ws.state)
-    records = [workers.find(ws.state, args.worker)] if args.worker else everyone
+    if any(r["state"] == "queued" for r in everyone) and queueing.dispatch_if_queued(ws.git, ws.state):
+        everyone = workers.all_refreshed(ws.state)  # a queue whose runner died moved on here
+    records = everyone
+    if args.worker:  # by name first, then by branch, as workers.find does
+        records = [r for r in everyone if r["name"] == args.worker][:1] or \
+            [r for r in everyone if r["branch"] == args.worker][:1]
+    if args.worker and not records:
+        records = [workers.find(ws.state, args.worker)]  # the refusal, with the names to pick from
     positions = queueing.queue_positions(everyone)
     views = [workers.short(r) for r in records]
     for view in views:
