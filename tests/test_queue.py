@@ -150,3 +150,12 @@ def test_the_queue_runner_lives_only_while_the_queue_waits(repo, envoy, tmp_path
     (tmp_path / "go").touch()
     assert wait_finished(envoy, "second", timeout=30)["state"] == "succeeded"
     wait_until(lambda: not slots.is_held(state, "runner"), timeout=10)
+
+
+def test_cleanup_of_a_worker_that_never_started_leaves_a_same_named_branch_alone(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "dep", "--task", "@sleep 1\n@crash 1")
+    assert envoy("parallel", "spawn", "--branch", "later", "--after", "dep", "--task", "x").code == 0
+    assert wait_finished(envoy, "later")["reason"] == "dependency_failed"
+    git(repo, "branch", "later")  # the user makes a branch of that name meanwhile
+    assert envoy("parallel", "cleanup", "--worker", "later").code == 0
+    assert git(repo, "branch", "--list", "later").strip()

@@ -92,7 +92,9 @@ def stop(state: State, record: Record) -> None:
 def remove(ws: Workspace, record: Record, *, force: bool) -> dict[str, Any]:
     """Remove one worker whose lock we hold, after checking it holds no work to lose."""
     name, branch, path = record["name"], record["branch"], Path(record["path"])
-    created = record["state"] != "queued"  # a queued worker has no worktree or branch yet
+    # A worker that never started (queued, or failed waiting for a dependency) has no
+    # worktree or branch of ours: a branch of that name now is someone else's.
+    created = bool(record.get("worktree_created") or record.get("run"))
     has_branch = created and ws.git.branch_exists(branch)
     dirty = []
     if created and path.is_dir():

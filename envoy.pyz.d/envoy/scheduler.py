@@ -45,6 +45,7 @@ def create_worktree(git: Git, record: Record) -> None:
     .worktreeinclude matches). On failure nothing is left behind."""
     path = Path(record["path"])
     git.worktree_add(path, record["branch"], record["base_sha"])
+    record["worktree_created"] = True  # so cleanup removes only what envoy made
     try:
         record["copied"] = copy_untracked(git, git.main_worktree(), path)
     except BaseException:
