@@ -15,6 +15,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Mapping
 
+from filelock import Timeout
+
 from . import slots
 from .errors import EnvoyError
 from .scheduler import in_detached_child, mark_failed, start_new
@@ -58,25 +60,24 @@ def next_seq(state: State) -> int:
     return 1 + max((int(r.get("queued_seq") or 0) for r in state.all()), default=0)
 
 
-def dependency_problem(state: State, record: Record) -> str | None:
-    """Why the record can never start (a dependency failed or was removed), or None."""
+def readiness(state: State, record: Record) -> tuple[str, str | None]:
+    """Where a queued worker stands on its dependencies, reading each once:
+    ("ready", None), ("waiting", None), or ("never", why it can never start)."""
+    waiting = False
     for name in record.get("after") or []:
         dep = state.read(name)
         if dep is None:
-            return f"dependency {name} was cleaned up before it succeeded"
+            return "never", f"dependency {name} was cleaned up before it succeeded"
         if dep.get("state") in ("failed", "lost"):
-            return f"dependency {name} ended {dep['state']}" + (f" ({dep.get('reason')})" if dep.get("reason") else "")
-    return None
+            return "never", f"dependency {name} ended {dep['state']}" + (
+                f" ({dep.get('reason')})" if dep.get("reason") else "")
+        waiting = waiting or dep.get("state") != "succeeded"
+    return ("waiting" if waiting else "ready"), None
 
 
 def waiting_for_a_slot(state: State) -> bool:
     """Whether a queued worker is ready to start (dependencies met) and waits only for a slot."""
-    for record in state.all():
-        if record.get("state") == "queued" and dependency_problem(state, record) is None:
-            deps = [state.read(name) or {} for name in record.get("after") or []]
-            if all(dep.get("state") == "succeeded" for dep in deps):
-                return True
-    return False
+    return any(r.get("state") == "queued" and readiness(state, r)[0] == "ready" for r in state.all())
 
 
 def dispatch(git: Git, state: State) -> list[str]:
@@ -85,19 +86,19 @@ def dispatch(git: Git, state: State) -> list[str]:
     started = []
     queued = sorted((r for r in state.all() if r.get("state") == "queued"), key=lambda r: r.get("queued_seq", 0))
     for record in queued:
-        problem = dependency_problem(state, record)
-        if problem:
-            mark_failed(state, record, "dependency_failed", problem)
+        stand, problem = readiness(state, record)
+        if stand == "never":
+            mark_failed(state, record, "dependency_failed", problem or "")
             _drop_env(state, record["name"])
             continue
-        deps = [state.read(name) or {} for name in record.get("after") or []]
-        if any(dep.get("state") != "succeeded" for dep in deps):
-            continue  # still waiting for its dependencies; others may go first
+        if stand == "waiting":
+            continue  # others may go first
         slot_index = slots.free_slot(state, int(record.get("max_workers") or 1))
         if slot_index is None:
             break
-        if deps and record.get("base") is None:
-            record["base"] = deps[0]["branch"]  # it builds on its dependency's work
+        if record.get("after") and record.get("base") is None:
+            dep = state.read(record["after"][0]) or {}
+            record["base"] = dep.get("branch")  # it builds on its dependency's work
         try:
             start_new(git, state, record, slot_index, _take_env(state, record["name"]))
         except EnvoyError as exc:
@@ -141,7 +142,7 @@ def run_queue(git: Git, state: State) -> int:
     runner = slots.lock(state, RUNNER)
     try:
         runner.acquire(timeout=0)
-    except slots.Timeout:
+    except Timeout:
         return 0  # another runner won the race
     try:
         while True:

@@ -18,8 +18,6 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-__all__ = ["FileLock", "Timeout"]
-
 from .errors import EnvoyError
 from .state import State
 
