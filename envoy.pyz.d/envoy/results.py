@@ -20,7 +20,7 @@ def collect(ws: Workspace, record: Record, tail: int) -> dict[str, Any]:
         "reason": record.get("reason"), "error": record.get("error"), "path": record["path"],
         "session_id": record.get("session_id"), "exit_code": record.get("exit_code"),
         "cost_usd": record.get("cost_usd"), "num_turns": record.get("num_turns"),
-        "duration_s": workers.short(record).get("duration_s"), "result": record.get("result"),
+        "duration_s": workers.duration(record), "result": record.get("result"),
         "runs": len(record.get("runs") or []),
     }
     result.update(branch_work(ws, record))

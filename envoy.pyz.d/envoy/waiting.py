@@ -47,7 +47,7 @@ def wait_for(ws: Workspace, names: list[str], timeout: float | None) -> list[Rec
         if now - last_beat >= heartbeat:
             last_beat = now
             output.progress("waiting for " + ", ".join(
-                f"{r['name']} ({r['state']}, {output.duration(workers.short(r).get('duration_s'))})" for r in pending))
+                f"{r['name']} ({r['state']}, {output.duration(workers.duration(r))})" for r in pending))
         time.sleep(POLL)
 
 

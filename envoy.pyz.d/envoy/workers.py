@@ -7,7 +7,7 @@ from filelock import Timeout
 
 from . import slots
 from .errors import EnvoyError
-from .output import one_line
+from .output import duration as format_duration, one_line
 from .state import ACTIVE, Record, State, elapsed, now_iso
 
 LOST_ERROR = "its supervisor ended without recording an end (killed, or the machine restarted)"
@@ -57,6 +57,11 @@ def all_refreshed(state: State) -> list[Record]:
     return [refresh(state, r) for r in state.all()]
 
 
+def duration(record: Record) -> float | None:
+    """Seconds the latest run took, or has taken so far while it runs."""
+    return elapsed(record) if record.get("state") in ACTIVE else record.get("duration_s")
+
+
 SHORT_FIELDS = ("name", "branch", "state", "reason", "base", "path", "session_id", "exit_code", "cost_usd",
                 "num_turns", "runs", "created_at", "started_at", "finished_at", "duration_s", "result", "error")
 
@@ -69,8 +74,7 @@ def short(record: Record) -> dict[str, Any]:
     view["runs"] = runs if runs > 1 else None
     if record.get("after"):
         view["after"] = record["after"]
-    if record.get("state") in ACTIVE:
-        view["duration_s"] = elapsed(record)
+    view["duration_s"] = duration(record)
     if record.get("state") != "queued":
         view["created_at"] = None  # the time that matters once it started is started_at
     if record.get("state") == "succeeded":
@@ -80,11 +84,9 @@ def short(record: Record) -> dict[str, Any]:
     return {k: v for k, v in view.items() if v is not None}
 
 
-def render_line(record: Record) -> str:
-    from .output import duration
-
-    cost = record.get("cost_usd")
-    extra = record.get("reason") or ""
-    return (f"{record['name']:<24} {record['state']:<10} {extra:<14} "
-            f"{duration(record.get('duration_s') if record.get('state') not in ACTIVE else elapsed(record)):>7} "
-            f"{'$%.4f' % cost if cost else '-':>9}  {record.get('branch')} <- {record.get('base')}")
+def render_line(view: dict[str, Any]) -> str:
+    """One row of the status table, from a short view."""
+    cost = view.get("cost_usd")
+    return (f"{view['name']:<24} {view['state']:<10} {view.get('reason') or '':<14} "
+            f"{format_duration(view.get('duration_s')):>7} "
+            f"{'$%.4f' % cost if cost else '-':>9}  {view.get('branch')} <- {view.get('base')}")
