@@ -78,11 +78,20 @@ def spawn_invocations(command: str, depth: int = 0) -> list[list[str]]:
     return found
 
 
+def inside_worker(environ: Mapping[str, str]) -> str | None:
+    """Which worker this process runs in (its name, or how we know), or None."""
+    if environ.get("ENVOY_WORKER"):
+        return environ["ENVOY_WORKER"]
+    if environ.get("PARALLEL_WORKER_DEPTH", "0") not in ("", "0"):
+        return "PARALLEL_WORKER_DEPTH set"
+    return None
+
+
 def refusal(spawns: list[list[str]], cwd: str, environ: Mapping[str, str]) -> str | None:
     """Why these spawns must not run, or None to let them (and envoy's own checks) go ahead."""
-    worker = environ.get("ENVOY_WORKER")
-    if worker or environ.get("PARALLEL_WORKER_DEPTH", "0") not in ("", "0"):
-        return (f"envoy: this session is the envoy worker {worker or '(PARALLEL_WORKER_DEPTH set)'}, and workers "
+    worker = inside_worker(environ)
+    if worker:
+        return (f"envoy: this session is the envoy worker {worker}, and workers "
                 "do not start workers. Do the work yourself in this worktree, or say in your final answer "
                 "what should run in parallel so the orchestrator can spawn it.")
     if all("--queue" in args for args in spawns):

@@ -15,6 +15,7 @@ from typing import Any
 
 from . import agent, output, queueing, scheduler, slots, workers
 from .errors import EnvoyError
+from .limits import inside_worker
 from .state import Record, now_iso, worker_name
 from .workspace import Workspace, open_workspace
 
@@ -22,10 +23,10 @@ MAX_TASK_BYTES = 10 * 1024 * 1024
 
 
 def refuse_nesting() -> None:
-    inside = os.environ.get("ENVOY_WORKER") or os.environ.get("PARALLEL_WORKER_DEPTH", "0") not in ("", "0")
-    if inside:
+    worker = inside_worker(os.environ)
+    if worker:
         raise EnvoyError("nesting_blocked",
-                         f"spawning from inside a worker ({os.environ.get('ENVOY_WORKER') or 'PARALLEL_WORKER_DEPTH set'}) "
+                         f"spawning from inside a worker ({worker}) "
                          "is not allowed: workers do not start workers",
                          "finish this task yourself, or say in your final answer what should run in parallel")
 
