@@ -74,3 +74,19 @@ def test_pip_installs_a_console_script(tmp_path, repo):
     spawned = subprocess.run([sys.executable, "-m", "envoy", "parallel", "spawn", "--branch", "p", "--wait",
                               "--task", "@result installed"], capture_output=True, text=True, env=env, cwd=repo)
     assert spawned.returncode == 0, spawned.stdout + spawned.stderr
+
+
+def test_vendored_sh_imports_light():
+    """The vendored sh is patched (envoy.pyz.d/vendor/PATCHES.md) not to import asyncio
+    or importlib.metadata: they were a third of a spawn's run time. Its async API still works."""
+    vendor = str(REPO_ROOT / "envoy.pyz.d" / "vendor")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import sh; "
+            "assert 'asyncio' not in sys.modules and 'importlib.metadata' not in sys.modules, 'heavy import'; "
+            "assert str(sh.echo('plain')).strip() == 'plain'; "
+            "import asyncio\n"
+            "async def run():\n"
+            "    return str(await sh.echo('awaited', _async=True)).strip()\n"
+            "assert asyncio.run(run()) == 'awaited'; print(sh.__version__)")
+    proc = subprocess.run([sys.executable, "-I", "-c", code, vendor], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "2.4.0"

@@ -24,16 +24,13 @@ https://github.com/amoffat/sh
 # OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN
 # THE SOFTWARE.
 # ===============================================================================
-import asyncio
 import platform
 from collections import deque
 from collections.abc import Mapping
-from importlib import metadata
 
-try:
-    __version__ = metadata.version("sh")
-except metadata.PackageNotFoundError:  # pragma: no cover
-    __version__ = "unknown"
+# envoy patch (see ../PATCHES.md): the version is fixed when vendoring, where
+# importlib.metadata would cost ~30 ms to import and search sys.path.
+__version__ = "2.4.0"
 
 if "windows" in platform.system().lower():  # pragma: no cover
     raise ImportError(
@@ -64,7 +61,6 @@ import traceback
 import tty
 import warnings
 import weakref
-from asyncio import Queue as AQueue
 from contextlib import contextmanager
 from functools import partial
 from io import BytesIO, StringIO, UnsupportedOperation
@@ -74,6 +70,25 @@ from queue import Empty, Queue
 from shlex import quote as shlex_quote
 from types import GeneratorType, GenericAlias, ModuleType
 from typing import Any
+
+
+class _LazyAsyncio:
+    """envoy patch (see ../PATCHES.md): asyncio is imported when first used, not
+    at import time, where it costs ~30 ms. No event loop can be running before
+    something has imported asyncio, so asking for one does not import it."""
+
+    def get_running_loop(self):
+        if "asyncio" not in sys.modules:
+            raise RuntimeError("no running event loop")
+        return sys.modules["asyncio"].get_running_loop()
+
+    def __getattr__(self, name):
+        import asyncio
+
+        return getattr(asyncio, name)
+
+
+asyncio = _LazyAsyncio()
 
 __project_url__ = "https://github.com/amoffat/sh"
 
@@ -902,7 +917,7 @@ class RunningCommand:
         # would happily iterate through `chunk in self` and put onto the queue without
         # any blocking, and therefore no yielding, which would prevent other coroutines
         # from running.
-        self._aio_queue = AQueue(maxsize=1)
+        self._aio_queue = asyncio.Queue(maxsize=1)
         self._force_noblock_iter = True
 
         # the sole purpose of this coroutine is to connect our pipe_queue (which is
