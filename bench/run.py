@@ -5,6 +5,7 @@ machines are noisy: never compare absolute times across runs).
 
     python3 bench/run.py            # full: >= 10 runs after a warm-up, 20,000-file repo
     python3 bench/run.py --quick    # a few runs, small repo: proves the suite works (CI)
+    python3 bench/run.py --only batch   # one section (hook, spawn, status, batch, memory, output)
 """
 from __future__ import annotations
 
@@ -36,16 +37,22 @@ def median_time(run: Callable[[], object], runs: int, warmup: int = 1) -> float:
     return statistics.median(samples)
 
 
-def side_by_side(named: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
-    """Interleave the contenders run by run, so drift in machine load hits all alike."""
+def side_by_side(named: dict[str, Callable[[], object]], runs: int,
+                 reset: Callable[[], object] | None = None) -> dict[str, float]:
+    """Interleave the contenders run by run, so drift in machine load hits all alike.
+    `reset`, untimed, runs after every run of every contender."""
     for run in named.values():
         run()  # warm-up
+        if reset:
+            reset()
     samples: dict[str, list[float]] = {name: [] for name in named}
     for _ in range(runs):
         for name, run in named.items():
             start = time.perf_counter()
             run()
             samples[name].append(time.perf_counter() - start)
+            if reset:
+                reset()
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -172,25 +179,32 @@ def bench_status(tmp: Path, env: dict[str, str], runs: int) -> list[tuple[str, f
 
 
 # -- 4. throughput of a batch -----------------------------------------------
-def bench_batch(tmp: Path, env: dict[str, str], tasks: int, cap: int, sleep: float) -> list[tuple[str, float, str]]:
+def bench_batch(tmp: Path, env: dict[str, str], runs: int, tasks: int, cap: int,
+                sleep: float) -> list[tuple[str, float, str]]:
     (tmp / "batch").mkdir()
     repo = make_repo(tmp / "batch", 10, env)
     task = f"@sleep {sleep}\n@result ok"
     task_file = tmp / "batch" / "task.txt"
     task_file.write_text(task)
     agent = f"{FAKE_CLAUDE} -p --output-format stream-json --verbose < {task_file} > /dev/null"
-    start = time.perf_counter()
-    subprocess.run(["sh", "-c", f"seq {tasks} | xargs -P {cap} -I{{}} sh -c '{agent}'"], cwd=repo, env=env, check=True)
-    by_hand = time.perf_counter() - start
     run_env = {**env, "PARALLEL_MAX_WORKERS": str(cap)}
-    start = time.perf_counter()
-    for i in range(tasks):
-        sh(*envoy("parallel", "spawn", "--queue", "--branch", f"b{i}", "--task", task), cwd=repo, env=run_env)
-    sh(*envoy("parallel", "wait"), cwd=repo, env=run_env)
-    makespan = time.perf_counter() - start
-    return [(f"xargs -P {cap}: {tasks} agents sleeping {sleep:g}s", by_hand, "1.00x"),
-            (f"envoy spawn --queue x{tasks} + wait, cap {cap}", makespan,
-             f"{makespan / by_hand:.2f}x (target <= 1.1x)")]
+
+    def by_hand() -> None:
+        subprocess.run(["sh", "-c", f"seq {tasks} | xargs -P {cap} -I{{}} sh -c '{agent}'"], cwd=repo, env=env,
+                       check=True)
+
+    def through_envoy() -> None:
+        for i in range(tasks):
+            sh(*envoy("parallel", "spawn", "--queue", "--branch", f"b{i}", "--task", task), cwd=repo, env=run_env)
+        sh(*envoy("parallel", "wait"), cwd=repo, env=run_env)
+
+    def reset() -> None:  # every run starts from a repository without workers
+        sh(*envoy("parallel", "cleanup", "--all", "--force"), cwd=repo, env=run_env)
+
+    timed = side_by_side({"xargs": by_hand, "envoy": through_envoy}, runs, reset)
+    return [(f"xargs -P {cap}: {tasks} agents sleeping {sleep:g}s", timed["xargs"], "1.00x"),
+            (f"envoy spawn --queue x{tasks} + wait, cap {cap}", timed["envoy"],
+             f"{timed['envoy'] / timed['xargs']:.2f}x (target <= 1.1x)")]
 
 
 # -- 5. memory --------------------------------------------------------------
@@ -272,9 +286,14 @@ def bench_output(tmp: Path, env: dict[str, str]) -> list[tuple[str, float, str]]
             ("results JSON, 1 worker, --tail 5", short, "bytes")]
 
 
+SECTIONS = ("hook", "spawn", "status", "batch", "memory", "output")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few runs and a small repo: only proves it works")
+    parser.add_argument("--only", choices=SECTIONS, action="append",
+                        help="run this section only (repeatable; default: all)")
     args = parser.parse_args()
     runs = 3 if args.quick else 15
     files = 2000 if args.quick else 20000
@@ -287,18 +306,21 @@ def main() -> int:
         try:
             print(f"envoy benchmarks ({'quick' if args.quick else 'full'}): medians of {runs} runs after a warm-up",
                   file=sys.stderr)
-            for section, bench in (
+            sections = (
                     ("hook latency", lambda: bench_hooks(tmp, env, runs * 2)),
                     ("spawn overhead", lambda: bench_spawn(tmp, env, runs, files)),
                     ("status at scale", lambda: bench_status(tmp, env, runs)),
-                    ("batch throughput", lambda: bench_batch(tmp, env, 8 if args.quick else 24, 4,
-                                                             0.5 if args.quick else 1.0)),
+                    ("batch throughput", lambda: bench_batch(tmp, env, 1 if args.quick else 10,
+                                                             8 if args.quick else 24, 4, 0.5 if args.quick else 1.0)),
                     ("memory", lambda: bench_memory(tmp, env)),
-                    ("output size", lambda: bench_output(tmp, env))):
+                    ("output size", lambda: bench_output(tmp, env)))
+            for section, bench in sections:
+                if args.only and section.split()[0] not in args.only:
+                    continue
                 print(f"  {section} ...", file=sys.stderr)
                 rows.append((f"## {section}", 0.0, ""))
                 rows += bench()
-            breakdown = import_breakdown(env)
+            breakdown = import_breakdown(env) if not args.only or "hook" in args.only else []
         finally:
             for repo in tmp.glob("*/repo"):  # stop whatever workers are left
                 subprocess.run(envoy("parallel", "cleanup", "--all", "--force"), cwd=repo, env=env, capture_output=True)
@@ -318,8 +340,9 @@ def render(rows: list[tuple[str, float, str]], breakdown: list[str]) -> str:
                          else f"| {name} | {value:,.0f} | {note} |")
         else:
             lines.append(f"| {name} | {value * 1000:,.1f} ms | {note} |")
-    lines += ["", "import time of `envoy.pyz hook enforce-limits` (python3 -X importtime; self us | cumulative us | module):",
-              *(f"    {line}" for line in breakdown)]
+    if breakdown:
+        lines += ["", "import time of `envoy.pyz hook enforce-limits` (python3 -X importtime; self us | cumulative us | module):",
+                  *(f"    {line}" for line in breakdown)]
     return "\n".join(lines)
 
 
