@@ -19,9 +19,12 @@ def test_queue_at_the_cap_starts_by_itself_fifo(repo, envoy, tmp_path):
     for i in range(6):
         result = envoy("parallel", "spawn", "--queue", "--branch", f"q{i}", "--task", task, env=env)
         assert result.code == 0, result.stdout
+        assert result.data["state"] == "queued"
         names.append(result.data["name"])
+        if i == 1:  # the runner starts the first two by itself
+            wait_until(lambda: len(list(stamps.glob("*.start"))) == 2, timeout=10, interval=0.02)
         if i >= 2:
-            assert result.data["state"] == "queued" and result.data["queue_position"] == i - 1
+            assert result.data["queue_position"] == i - 1
     view = envoy("parallel", "status", env=env).data
     assert view["summary"]["queued"] == 4 and view["summary"]["running"] == 2
     assert [w.get("queue_position") for w in view["workers"]] == [None, None, 1, 2, 3, 4]
@@ -48,9 +51,15 @@ def test_queue_is_first_come_first_served(repo, envoy, tmp_path):
     assert [sessions[sid] for sid in started] == names
 
 
-def test_queue_with_a_free_slot_starts_at_once(repo, envoy):
-    result = envoy("parallel", "spawn", "--queue", "--branch", "now", "--task", "@result ok")
-    assert result.data["state"] in ("running", "succeeded")
+def test_queue_with_a_free_slot_starts_at_once(repo, envoy, tmp_path):
+    """--queue returns without starting anything itself; the queue runner starts the
+    worker by itself (no envoy command runs meanwhile: status would dispatch too)."""
+    stamps = tmp_path / "stamps"
+    stamps.mkdir()
+    result = envoy("parallel", "spawn", "--queue", "--branch", "now", "--task", f"@stamp {stamps}\n@result ok")
+    assert result.code == 0 and result.data["state"] == "queued" and result.data["queue_position"] == 1
+    wait_until(lambda: list(stamps.glob("*.start")), timeout=10, interval=0.02)
+    assert wait_finished(envoy, "now")["state"] == "succeeded"
 
 
 def test_after_builds_on_the_dependency_branch(repo, envoy):
@@ -137,19 +146,50 @@ def test_spawn_wait_on_a_queued_worker(repo, envoy):
     assert "second: queued" in result.stderr and "second: succeeded" in result.stderr
 
 
+def holders(path: Path) -> list[int]:
+    """PIDs of the processes that have `path` open (Linux /proc)."""
+    pids = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) == str(path) for fd in fd_dir.iterdir()):
+                pids.append(int(fd_dir.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
 def test_the_queue_runner_lives_only_while_the_queue_waits(repo, envoy, tmp_path):
     from envoy import slots
     from envoy.state import State
 
     state = State(repo / ".git")
+    stamps = tmp_path / "stamps"
+    stamps.mkdir()
     env = {"PARALLEL_MAX_WORKERS": "1"}
     envoy("parallel", "spawn", "--branch", "first", "--task", f"@wait-for {tmp_path / 'go'}", env=env)
     assert not slots.is_held(state, "runner")  # nothing queued, no runner
-    envoy("parallel", "spawn", "--queue", "--branch", "second", "--task", "@result ok", env=env)
-    assert slots.is_held(state, "runner")  # it watches the slots for the queued worker
+    envoy("parallel", "spawn", "--queue", "--branch", "second", "--task", f"@stamp {stamps}", env=env)
+    assert slots.is_held(state, "runner")  # it waits for a slot for the queued worker
     (tmp_path / "go").touch()
-    assert wait_finished(envoy, "second", timeout=30)["state"] == "succeeded"
+    # No envoy command runs meanwhile: the runner, woken by the freed slot, starts it.
+    wait_until(lambda: list(stamps.glob("*.end")), timeout=30, interval=0.02)
     wait_until(lambda: not slots.is_held(state, "runner"), timeout=10)
+    assert wait_finished(envoy, "second")["state"] == "succeeded"
+
+
+def test_without_its_runner_the_queue_still_moves(repo, envoy, tmp_path):
+    """The runner killed: the finishing worker finds no one listening and starts the next itself."""
+    stamps = tmp_path / "stamps"
+    stamps.mkdir()
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "first", "--task", f"@wait-for {tmp_path / 'go'}", env=env)
+    envoy("parallel", "spawn", "--queue", "--branch", "second", "--task", f"@stamp {stamps}", env=env)
+    (runner,) = holders(repo / ".git" / "envoy" / "locks" / "runner.lock")
+    os.kill(runner, signal.SIGKILL)
+    wait_until(lambda: not holders(repo / ".git" / "envoy" / "locks" / "runner.lock"))
+    (tmp_path / "go").touch()
+    wait_until(lambda: list(stamps.glob("*.end")), timeout=30, interval=0.02)
+    assert wait_finished(envoy, "second")["state"] == "succeeded"
 
 
 def test_cleanup_of_a_worker_that_never_started_leaves_a_same_named_branch_alone(repo, envoy):

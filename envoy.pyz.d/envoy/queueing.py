@@ -4,20 +4,20 @@ state `queued`, until a slot is free and their dependencies have succeeded.
 `dispatch` starts them first come, first served (a sequence number taken under
 the launch mutex orders them across processes). A queue runner, one detached
 process per repository that lives while the queue waits, calls it the moment
-a slot frees; spawn, a finishing worker, status, wait and cleanup call it too,
-so a queue whose runner was killed still moves.
+it is poked (wake.py): a worker queued, a slot freed, a dependency ended.
+If no runner listens, a finishing worker dispatches itself; status, wait and
+cleanup dispatch too, so a queue whose runner was killed still moves.
 """
 from __future__ import annotations
 
 import json
 import os
 import sys
-import time
 from typing import TYPE_CHECKING, Mapping
 
 from filelock import Timeout
 
-from . import slots
+from . import slots, wake
 from .errors import EnvoyError
 from .scheduler import in_detached_child, mark_failed, start_new
 from .state import Record, State
@@ -75,11 +75,6 @@ def readiness(state: State, record: Record) -> tuple[str, str | None]:
     return ("waiting" if waiting else "ready"), None
 
 
-def waiting_for_a_slot(state: State) -> bool:
-    """Whether a queued worker is ready to start (dependencies met) and waits only for a slot."""
-    return any(r.get("state") == "queued" and readiness(state, r)[0] == "ready" for r in state.all())
-
-
 def dispatch(git: Git, state: State) -> list[str]:
     """Start queued workers in FIFO order while slots are free. Caller holds the mutex.
     Returns the names started."""
@@ -118,17 +113,19 @@ def dispatch_if_queued(git: Git, state: State) -> list[str]:
 
 
 RUNNER = "runner"
-RUNNER_POLL = 0.02  # seconds between looks at the slots while the queue waits
+RUNNER_NAP = 1.0  # at most this long between dispatches without a poke (a supervisor killed -9 pokes no one)
 
 
 def ensure_runner(git: Git, state: State) -> None:
-    """Make sure a queue runner is alive (the caller holds the mutex and has queued work).
+    """Make sure a queue runner is alive and looking (the caller holds the mutex and
+    has queued work).
 
     The runner is one detached process per repository that lives while the queue
-    is not empty: it starts queued workers the moment a slot frees (it watches the
-    slot locks), so a queued worker waits tens of milliseconds for a free slot, not
-    the start of a new envoy process, and `spawn --queue` returns at once."""
+    is not empty, asleep on the wake FIFO (wake.py) until something may let a
+    queued worker start: so a queued worker starts milliseconds after a slot frees,
+    and `spawn --queue` returns without starting anything itself."""
     if slots.is_held(state, RUNNER):
+        wake.poke(state.root)
         return
     sys.stdout.flush()
     sys.stderr.flush()
@@ -144,6 +141,7 @@ def run_queue(git: Git, state: State) -> int:
         runner.acquire(timeout=0)
     except Timeout:
         return 0  # another runner won the race
+    pokes = wake.listen(state.root)
     try:
         while True:
             with slots.launch_mutex(state):
@@ -151,15 +149,8 @@ def run_queue(git: Git, state: State) -> int:
                 if not any(r.get("state") == "queued" for r in state.all()):
                     runner.release()  # under the mutex: a spawn that queues after this starts a new runner
                     return 0
-            _wait_for_a_slot(state)
+            wake.wait(pokes, RUNNER_NAP)  # a poke during the dispatch wakes this at once
     finally:
+        os.close(pokes)
         if runner.is_locked:
             runner.release()
-
-
-def _wait_for_a_slot(state: State, longest: float = 1.0) -> None:
-    """Until a slot frees (or a while passes: a new spawn or a dependency may have changed things)."""
-    before = len(slots.held_slots(state))
-    deadline = time.monotonic() + longest
-    while time.monotonic() < deadline and len(slots.held_slots(state)) >= before:
-        time.sleep(RUNNER_POLL)

@@ -184,20 +184,19 @@ def run(args: argparse.Namespace) -> int:
         check_free(ws, record["branch"], record["name"], Path(record["path"]))
         (state.logs / record["name"]).mkdir(parents=True, exist_ok=True)
         state.run_file(record["name"], 1, "task").write_text(task, encoding="utf-8")
-        queued = args.queue or bool(record["after"])
-        if not queued:
-            queueing.dispatch(ws.git, state)  # workers queued earlier go first
-        ahead = queued and queueing.waiting_for_a_slot(state)  # first come, first served
-        slot_index = None if record["after"] or ahead else slots.free_slot(state, record["max_workers"])
-        if slot_index is None and queued:
+        if args.queue or record["after"]:
+            # The queue runner starts it, at once if a slot is free: this returns
+            # without waiting for a checkout, and the order stays first come, first served.
             record.update(state="queued", queued_seq=queueing.next_seq(state))
             queueing.save_env(state, record["name"], os.environ)
             state.write(record)
-            queueing.ensure_runner(ws.git, state)  # it starts the worker as soon as a slot is free
-        elif slot_index is None:
-            state.delete(record["name"])
-            raise limit_exceeded(ws, record["max_workers"])
+            queueing.ensure_runner(ws.git, state)
         else:
+            queueing.dispatch(ws.git, state)  # workers queued earlier go first
+            slot_index = slots.free_slot(state, record["max_workers"])
+            if slot_index is None:
+                state.delete(record["name"])
+                raise limit_exceeded(ws, record["max_workers"])
             try:
                 record = scheduler.start_new(ws.git, state, record, slot_index)
             except BaseException:

@@ -7,8 +7,8 @@ keep one PID (so the agent stays its child) and the same lock descriptors:
    agent in the worktree in its own process group, then exec
 2. watch.py in a bare interpreter, which waits for the agent within its
    timeout, frees the slot, and calls
-3. `finish`: read the agent's stream-json, record how the run ended, start
-   queued workers, and exit (the kernel drops the worker's lock).
+3. `ending.finish`: read the agent's stream-json, record how the run ended,
+   wake the queue, and exit (the kernel drops the worker's lock).
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import agent, queueing, scheduler, slots, watch
-from .state import Record, State, elapsed, now_iso
+from . import agent, scheduler, slots, watch
+from .ending import ending_of_stop, last_err_line, record_end, start_queued
+from .state import Record, State, now_iso
 
 LOCK_WAIT = 10.0  # a status probe may hold our lock for an instant
 
@@ -57,9 +58,9 @@ def main(common_dir: Path, name: str, run: int, slot_index: int, ready_fd: int) 
         state.log(f"supervisor {name}: {type(exc).__name__}: {exc}")
         ending = {"state": "failed", "reason": "supervisor_error", "error": str(exc)}
     # Only when the agent never started (or setup failed): the run ends here.
-    _record_end(state, name, run, ending)
+    record_end(state, name, run, ending)
     slot_lock.release()
-    _start_queued(state, name)
+    start_queued(state, name)
     worker_lock.release()
     return 0
 
@@ -126,95 +127,3 @@ def _exec_watcher(state: State, name: str, run: int, pid: int, deadline: float |
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(entry[0], [*entry, "_watch", *job])
-
-
-def finish(args: dict[str, Any]) -> int:
-    """Phase 3, in the watcher's process once the agent has ended and the watcher has
-    freed the slot: record the end, start queued workers, let go of the worker."""
-    state = State(Path(args["common_dir"]))
-    name, run = args["name"], args["run"]
-    try:
-        ending = agent_ending(state, name, run, args["exit_code"], args["why"])
-    except Exception as exc:
-        state.log(f"finisher {name}: {type(exc).__name__}: {exc}")
-        ending = {"state": "failed", "reason": "supervisor_error", "error": str(exc)}
-    _record_end(state, name, run, ending)
-    _start_queued(state, name)
-    os.close(args["worker_fd"])  # the flock goes with its last descriptor
-    return 0
-
-
-def ending_of_stop(why: str, timeout: float) -> dict[str, Any]:
-    if why == "timeout":
-        return {"state": "failed", "reason": "timeout", "error": f"killed after the {timeout:g}s timeout"}
-    return {"state": "failed", "reason": "stopped", "error": "stopped by envoy parallel cleanup"}
-
-
-def agent_ending(state: State, name: str, run: int, exit_code: int | None, why: str | None) -> dict[str, Any]:
-    """How the run ended, from the agent's exit and its stream-json."""
-    record = state.read(name) or {}
-    found = agent.outcome(state.run_file(name, run, "jsonl"))
-    result = found["result"]
-    ending: dict[str, Any] = {"exit_code": exit_code, "result_message": result,
-                              "session_id": found["session_id"] or record.get("session_id")}
-    if why:
-        ending.update(ending_of_stop(why, (record.get("options") or {}).get("timeout_s") or 0))
-    elif exit_code is not None and exit_code < 0 and result is None:
-        ending.update(state="failed", reason="killed", error=f"agent killed by signal {-exit_code}")
-    else:
-        reason = agent.failure_reason(result)
-        if reason is None and exit_code != 0:
-            reason = "exit_code"
-        if reason is None:
-            ending.update(state="succeeded")
-        else:
-            detail = (result or {}).get("errors") or (result or {}).get("result") or last_err_line(state, name, run)
-            if isinstance(detail, list):
-                detail = "; ".join(str(d) for d in detail)
-            ending.update(state="failed", reason=reason,
-                          error=f"{reason} (exit {exit_code})" + (f": {detail}" if detail else ""))
-    return ending
-
-
-def last_err_line(state: State, name: str, run: int) -> str:
-    try:
-        lines = state.run_file(name, run, "err").read_text(encoding="utf-8", errors="replace").split("\n")
-    except OSError:
-        return ""
-    lines = [line.strip() for line in lines if line.strip()]
-    return lines[-1][:300] if lines else ""
-
-
-def _record_end(state: State, name: str, run: int, ending: dict[str, Any]) -> None:
-    """Record how the run ended, in the record and in its `runs` history."""
-    result = ending.pop("result_message", None) or {}
-    record = state.read(name)
-    if record is None:
-        return
-    record.update(ending)
-    record.setdefault("reason", None)
-    record.setdefault("error", None)
-    record["finished_at"] = now_iso()
-    record["duration_s"] = elapsed(record)
-    record["result"] = result.get("result")
-    runs = [r for r in record.get("runs", []) if r.get("run") != run]
-    runs.append({"run": run, "state": record["state"], "reason": record.get("reason"),
-                 "session_id": record["session_id"], "exit_code": record.get("exit_code"),
-                 "cost_usd": result.get("total_cost_usd"), "num_turns": result.get("num_turns"),
-                 "started_at": record.get("started_at"), "finished_at": record["finished_at"],
-                 "duration_s": record["duration_s"]})
-    record["runs"] = runs
-    record["cost_usd"] = round(sum(r.get("cost_usd") or 0 for r in runs), 6)
-    record["num_turns"] = sum(r.get("num_turns") or 0 for r in runs)
-    state.write(record)
-
-
-def _start_queued(state: State, name: str) -> None:
-    """Our slot is free: hand it to the queue (nothing else would while no one looks)."""
-    try:
-        from .git import Git
-
-        record = state.read(name) or {}
-        queueing.dispatch_if_queued(Git(record.get("repo") or state.root.parent), state)
-    except Exception as exc:
-        state.log(f"supervisor {name}: starting queued workers failed: {type(exc).__name__}: {exc}")

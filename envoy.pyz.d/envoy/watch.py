@@ -87,7 +87,10 @@ def main(argv: list[str]) -> int:
     kill_group(pid, None)  # strays the agent left in its group
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the end is recorded, whatever comes
     os.close(slot_fd)  # free the slot now; the record follows in a moment
-    from .supervisor import finish
+    from . import wake
+
+    wake.poke(os.path.join(argv[2], "envoy"))  # the queue runner starts the next worker meanwhile
+    from .ending import finish
 
     return finish({"common_dir": argv[2], "name": argv[3], "run": run, "worker_fd": worker_fd,
                    "exit_code": os.waitstatus_to_exitcode(status), "why": why})

@@ -1,0 +1,110 @@
+"""Phase 3 of a worker's run (see supervisor.py): how the run ended, recorded.
+
+It runs in the watcher's bare interpreter once the agent has exited and the
+slot is free, so it loads little: the queue machinery (filelock, git) only
+when no queue runner is listening to be told.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import agent, wake
+from .state import State, elapsed, now_iso
+
+
+def finish(args: dict[str, Any]) -> int:
+    """Phase 3, in the watcher's process once the agent has ended and the watcher has
+    freed the slot: record the end, wake the queue, let go of the worker."""
+    state = State(Path(args["common_dir"]))
+    name, run = args["name"], args["run"]
+    try:
+        ending = agent_ending(state, name, run, args["exit_code"], args["why"])
+    except Exception as exc:
+        state.log(f"finisher {name}: {type(exc).__name__}: {exc}")
+        ending = {"state": "failed", "reason": "supervisor_error", "error": str(exc)}
+    record_end(state, name, run, ending)
+    start_queued(state, name)
+    os.close(args["worker_fd"])  # the flock goes with its last descriptor
+    return 0
+
+
+def ending_of_stop(why: str, timeout: float) -> dict[str, Any]:
+    if why == "timeout":
+        return {"state": "failed", "reason": "timeout", "error": f"killed after the {timeout:g}s timeout"}
+    return {"state": "failed", "reason": "stopped", "error": "stopped by envoy parallel cleanup"}
+
+
+def agent_ending(state: State, name: str, run: int, exit_code: int | None, why: str | None) -> dict[str, Any]:
+    """How the run ended, from the agent's exit and its stream-json."""
+    record = state.read(name) or {}
+    found = agent.outcome(state.run_file(name, run, "jsonl"))
+    result = found["result"]
+    ending: dict[str, Any] = {"exit_code": exit_code, "result_message": result,
+                              "session_id": found["session_id"] or record.get("session_id")}
+    if why:
+        ending.update(ending_of_stop(why, (record.get("options") or {}).get("timeout_s") or 0))
+    elif exit_code is not None and exit_code < 0 and result is None:
+        ending.update(state="failed", reason="killed", error=f"agent killed by signal {-exit_code}")
+    else:
+        reason = agent.failure_reason(result)
+        if reason is None and exit_code != 0:
+            reason = "exit_code"
+        if reason is None:
+            ending.update(state="succeeded")
+        else:
+            detail = (result or {}).get("errors") or (result or {}).get("result") or last_err_line(state, name, run)
+            if isinstance(detail, list):
+                detail = "; ".join(str(d) for d in detail)
+            ending.update(state="failed", reason=reason,
+                          error=f"{reason} (exit {exit_code})" + (f": {detail}" if detail else ""))
+    return ending
+
+
+def last_err_line(state: State, name: str, run: int) -> str:
+    try:
+        lines = state.run_file(name, run, "err").read_text(encoding="utf-8", errors="replace").split("\n")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in lines if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def record_end(state: State, name: str, run: int, ending: dict[str, Any]) -> None:
+    """Record how the run ended, in the record and in its `runs` history."""
+    result = ending.pop("result_message", None) or {}
+    record = state.read(name)
+    if record is None:
+        return
+    record.update(ending)
+    record.setdefault("reason", None)
+    record.setdefault("error", None)
+    record["finished_at"] = now_iso()
+    record["duration_s"] = elapsed(record)
+    record["result"] = result.get("result")
+    runs = [r for r in record.get("runs", []) if r.get("run") != run]
+    runs.append({"run": run, "state": record["state"], "reason": record.get("reason"),
+                 "session_id": record["session_id"], "exit_code": record.get("exit_code"),
+                 "cost_usd": result.get("total_cost_usd"), "num_turns": result.get("num_turns"),
+                 "started_at": record.get("started_at"), "finished_at": record["finished_at"],
+                 "duration_s": record["duration_s"]})
+    record["runs"] = runs
+    record["cost_usd"] = round(sum(r.get("cost_usd") or 0 for r in runs), 6)
+    record["num_turns"] = sum(r.get("num_turns") or 0 for r in runs)
+    state.write(record)
+
+
+def start_queued(state: State, name: str) -> None:
+    """A slot is free or a dependency ended: make sure the queue hears of it. A
+    listening runner is poked; without one (killed), this process dispatches."""
+    if wake.poke(state.root):
+        return
+    try:
+        from . import queueing
+        from .git import Git
+
+        record = state.read(name) or {}
+        queueing.dispatch_if_queued(Git(record.get("repo") or state.root.parent), state)
+    except Exception as exc:
+        state.log(f"supervisor {name}: starting queued workers failed: {type(exc).__name__}: {exc}")

@@ -1,0 +1,58 @@
+"""Waking the queue runner: a FIFO, `<git common dir>/envoy/queue.wake`.
+
+The runner (queueing.py) sleeps in select() on it. Whatever may let a queued
+worker start pokes it: a spawn that queued one, a watcher that freed a slot,
+a finisher that recorded how a dependency ended. A poke is one byte written
+without blocking, and it tells the poker whether a runner is listening, so a
+finishing worker loads the queue machinery only when no runner is there.
+
+Only os and select: the watcher beside every agent imports this.
+"""
+from __future__ import annotations
+
+import os
+import select
+import stat
+
+NAME = "queue.wake"
+
+
+def poke(root: str | os.PathLike[str]) -> bool:
+    """Wake the runner of the state directory `root`; False if no runner listens."""
+    try:
+        fd = os.open(os.path.join(root, NAME), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: a FIFO without a reader; ENOENT: there never was a runner
+        return False
+    try:
+        os.write(fd, b".")
+    except BlockingIOError:  # the FIFO is full of pokes the runner has not read: it will look
+        pass
+    finally:
+        os.close(fd)
+    return True
+
+
+def listen(root: str | os.PathLike[str]) -> int:
+    """The runner's end of the FIFO (made if missing). Opened read-write, so the runner
+    is a writer too: the FIFO never reads as closed between pokes."""
+    path = os.path.join(root, NAME)
+    try:
+        if not stat.S_ISFIFO(os.lstat(path).st_mode):
+            os.unlink(path)  # not ours: select() on a plain file would never sleep
+    except FileNotFoundError:
+        pass
+    try:
+        os.mkfifo(path, 0o600)
+    except FileExistsError:
+        pass
+    return os.open(path, os.O_RDWR | os.O_NONBLOCK)
+
+
+def wait(fd: int, timeout: float) -> None:
+    """Sleep until a poke (or `timeout`), then take every poke waiting."""
+    select.select([fd], [], [], timeout)
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
