@@ -6,7 +6,7 @@ git's own stderr, so a user sees what git said and what to do about it.
 from __future__ import annotations
 
 import os
-import tempfile
+import re
 import time
 from pathlib import Path
 from typing import Iterable
@@ -35,6 +35,18 @@ def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     if extra:
         env.update(extra)
     return env
+
+
+_PLAIN_COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def _plain_branch_name(name: str) -> bool:
+    """A name every rule of git-check-ref-format accepts: slash-separated components
+    of letters, digits, '_', '-' and '.', none starting with '.' or '-', none ending
+    with '.' or '.lock', no '..'. False only means "ask git"."""
+    return (name != "HEAD" and ".." not in name
+            and all(_PLAIN_COMPONENT.fullmatch(part) and not part.endswith((".", ".lock"))
+                    for part in name.split("/")))
 
 
 class Git:
@@ -128,6 +140,10 @@ class Git:
         return out.strip() or None
 
     def valid_branch_name(self, name: str) -> bool:
+        """git's verdict (check-ref-format --branch); names of the usual shape are
+        judged here, without starting git (a spawn's first git call)."""
+        if _plain_branch_name(name):
+            return True
         return self._status("check-ref-format", "--branch", name) == 0
 
     def branch_exists(self, branch: str) -> bool:
@@ -204,6 +220,8 @@ class Git:
     def cherry_pick_onto(self, onto: str, commits: str) -> tuple[str | None, list[str]]:
         """Replay `commits` (a range) onto `onto` in a private temporary worktree:
         (new tip, []) or (None, conflicted files). The caller's checkouts are untouched."""
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="envoy-rebase-") as tmp:
             path = Path(tmp) / "wt"
             self.run("worktree", "add", "--quiet", "--detach", str(path), onto)
@@ -259,6 +277,8 @@ class Git:
     def snapshot(self, worktree: Path, exclude: list[str], message: str) -> str | None:
         """A commit of the worktree's uncommitted state on top of its HEAD, made in a
         private index so the worktree's own index is untouched. None if clean."""
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="envoy-index-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self.run("read-tree", "HEAD", cwd=worktree, env=env)

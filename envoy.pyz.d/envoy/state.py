@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +37,8 @@ def now_iso() -> str:
 def parse_iso(stamp: str | None) -> float | None:
     if not stamp:
         return None
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    # fromisoformat, not strptime: _strptime costs 4 ms to import, on every status and finish
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def worker_name(branch: str) -> str:
@@ -73,10 +73,12 @@ class State:
 
     def write(self, record: Record) -> None:
         """Write a record whole: a reader sees the old one or the new one, never half."""
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.workers)
+        # A name of our own, not tempfile's: importing tempfile costs every process 5 ms.
+        tmp = os.path.join(self.workers, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(record, f, indent=1, ensure_ascii=False)
+                f.write(json.dumps(record, indent=1, ensure_ascii=False))
             os.replace(tmp, self.record_path(record["name"]))
         except BaseException:
             _unlink(tmp)
