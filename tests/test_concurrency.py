@@ -156,6 +156,7 @@ def test_wait_heartbeat(repo, envoy, monkeypatch, capsys):
 
     envoy("parallel", "spawn", "--branch", "beat", "--task", "@sleep 1.5")
     monkeypatch.setattr(waiting, "HEARTBEAT", 0.3)
+    monkeypatch.setattr(waiting, "REREAD", 0.05)  # the heartbeat is checked on each full look
     ws = open_workspace(repo)
     (final,) = waiting.wait_for(ws, ["beat"], timeout=30)
     assert final["state"] == "succeeded"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 from conftest import git, wait_finished, wait_until
@@ -199,3 +200,38 @@ def test_cleanup_of_a_worker_that_never_started_leaves_a_same_named_branch_alone
     git(repo, "branch", "later")  # the user makes a branch of that name meanwhile
     assert envoy("parallel", "cleanup", "--worker", "later").code == 0
     assert git(repo, "branch", "--list", "later").strip()
+
+
+def test_the_queue_prepares_the_next_worktrees_while_workers_wait(repo, envoy, tmp_path):
+    """A cap's worth of queued workers get their worktree checked out while they wait,
+    so a freed slot goes to work without a checkout; they start from it."""
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "busy", "--task", f"@wait-for {tmp_path / 'go'}", env=env)
+    queued = [envoy("parallel", "spawn", "--queue", "--branch", f"next{i}", "--task",
+                    "@write out.txt done\n@commit out", env=env).data for i in range(3)]
+    first = Path(queued[0]["path"])
+    wait_until(lambda: (first / "README").exists())
+    time.sleep(0.5)  # the runner would have prepared more by now if it were going to
+    assert not Path(queued[1]["path"]).exists() and not Path(queued[2]["path"]).exists()
+    view = {w["name"]: w for w in envoy("parallel", "status", env=env).data["workers"]}
+    assert view["next0"]["state"] == "queued" and git(repo, "branch", "--list", "next0").strip()
+    (tmp_path / "go").touch()
+    for q in queued:
+        assert wait_finished(envoy, q["name"], timeout=60)["state"] == "succeeded"
+    assert git(repo, "show", "next0:out.txt") == "done\n"
+
+
+def test_cancelling_a_prepared_queued_worker_removes_its_worktree_and_branch(repo, envoy, tmp_path):
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "busy", "--task", f"@wait-for {tmp_path / 'go'}", env=env)
+    queued = envoy("parallel", "spawn", "--queue", "--branch", "later", "--task", "x", env=env).data
+    path = Path(queued["path"])
+    wait_until(lambda: (path / "README").exists())
+    (path / "scratch.txt").write_text("someone's notes\n")
+    kept = envoy("parallel", "cleanup", "--worker", "later", env=env)
+    assert kept.code == 1 and kept.error["type"] == "dirty" and path.exists()  # never loses work
+    (path / "scratch.txt").unlink()
+    done = envoy("parallel", "cleanup", "--worker", "later", env=env)
+    assert done.code == 0 and done.data["removed"][0]["cancelled"] is True
+    assert not path.exists() and not git(repo, "branch", "--list", "later").strip()
+    (tmp_path / "go").touch()

@@ -101,3 +101,13 @@ def test_a_plain_branch_name_is_one_git_accepts(name):
     if _plain_branch_name(name):
         accepted = subprocess.run(["git", "check-ref-format", "--branch", name], capture_output=True).returncode == 0
         assert accepted, name
+
+
+def test_session_ids_are_random_version_4_uuids():
+    import uuid
+
+    ids = {agent.new_session_id() for _ in range(200)}
+    assert len(ids) == 200
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text

@@ -54,8 +54,8 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
         with slots.launch_mutex(ws.state):  # so the queue cannot start it meanwhile
             fresh = ws.state.read(name)
             if fresh is not None and fresh["state"] == "queued":
-                ws.state.delete(name)
-                return {"name": name, "branch": record["branch"], "removed": True, "cancelled": True}
+                done = remove(ws, fresh, force=force)  # with its worktree, if the queue prepared one
+                return {**done, "cancelled": True} if done["removed"] else done
         record = ws.state.read(name) or record
     lock = slots.lock(ws.state, slots.worker(name))
     try:
@@ -116,7 +116,7 @@ def remove(ws: Workspace, record: Record, *, force: bool) -> dict[str, Any]:
         done.update(keep_in_trash(ws, record, path, dirty))
     if created and path.is_dir():
         ws.git.worktree_remove(path)
-    else:
+    elif created:
         ws.git.worktree_prune()  # deleted by hand: git still counts the branch as checked out
     if has_branch:
         ws.git.delete_branch(branch)

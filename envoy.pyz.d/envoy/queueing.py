@@ -19,7 +19,7 @@ from filelock import Timeout
 
 from . import slots, wake
 from .errors import EnvoyError
-from .scheduler import in_detached_child, mark_failed, start_new
+from .scheduler import create_worktree, in_detached_child, mark_failed, start_new
 from .state import Record, State
 
 if TYPE_CHECKING:
@@ -51,13 +51,18 @@ def _drop_env(state: State, name: str) -> None:
         pass
 
 
+def in_queue(records: list[Record]) -> list[Record]:
+    """The queued records, first come first."""
+    return sorted((r for r in records if r.get("state") == "queued"), key=lambda r: r.get("queued_seq", 0))
+
+
 def queue_positions(records: list[Record]) -> dict[str, int]:
-    queued = sorted((r for r in records if r.get("state") == "queued"), key=lambda r: r.get("queued_seq", 0))
-    return {r["name"]: i for i, r in enumerate(queued, 1)}
+    return {r["name"]: i for i, r in enumerate(in_queue(records), 1)}
 
 
-def next_seq(state: State) -> int:
-    return 1 + max((int(r.get("queued_seq") or 0) for r in state.all()), default=0)
+def next_seq(records: list[Record]) -> int:
+    """The queue ticket of a worker queued now: after every one ever queued."""
+    return 1 + max((int(r.get("queued_seq") or 0) for r in records), default=0)
 
 
 def readiness(state: State, record: Record) -> tuple[str, str | None]:
@@ -79,8 +84,7 @@ def dispatch(git: Git, state: State) -> list[str]:
     """Start queued workers in FIFO order while slots are free. Caller holds the mutex.
     Returns the names started."""
     started = []
-    queued = sorted((r for r in state.all() if r.get("state") == "queued"), key=lambda r: r.get("queued_seq", 0))
-    for record in queued:
+    for record in in_queue(state.all()):
         stand, problem = readiness(state, record)
         if stand == "never":
             mark_failed(state, record, "dependency_failed", problem or "")
@@ -102,6 +106,30 @@ def dispatch(git: Git, state: State) -> list[str]:
         _drop_env(state, record["name"])
         started.append(record["name"])
     return started
+
+
+def prepare_next(git: Git, state: State) -> bool:
+    """Check out the worktree of the first queued worker without one, so that it starts
+    the moment a slot frees rather than after a checkout (seconds, in a large
+    repository). A cap's worth of queued workers are kept prepared; one waiting for a
+    dependency is not (it starts from the dependency's tip, known only then). Caller
+    holds the mutex. True if it did something (prepared one, or failed it)."""
+    queued = in_queue(state.all())
+    prepared = sum(1 for r in queued if r.get("worktree_created"))
+    for record in queued:
+        if record.get("worktree_created") or record.get("after"):
+            continue
+        if prepared >= int(record.get("max_workers") or 1):
+            return False
+        try:
+            create_worktree(git, record)
+        except EnvoyError as exc:
+            mark_failed(state, record, "start_failed", exc.message)
+            _drop_env(state, record["name"])
+            return True
+        state.write(record)
+        return True
+    return False
 
 
 def dispatch_if_queued(git: Git, state: State) -> list[str]:
@@ -149,7 +177,9 @@ def run_queue(git: Git, state: State) -> int:
                 if not any(r.get("state") == "queued" for r in state.all()):
                     runner.release()  # under the mutex: a spawn that queues after this starts a new runner
                     return 0
-            wake.wait(pokes, RUNNER_NAP)  # a poke during the dispatch wakes this at once
+                busy = prepare_next(git, state)  # one checkout per turn: a freed slot waits for at most one
+            if not busy:
+                wake.wait(pokes, RUNNER_NAP)  # a poke during the dispatch wakes this at once
     finally:
         os.close(pokes)
         if runner.is_locked:

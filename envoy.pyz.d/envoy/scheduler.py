@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import select
 import shutil
-import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
@@ -155,8 +154,9 @@ def start_new(git: Git, state: State, record: Record, slot_index: int,
         record["base_sha"] = base_sha
     record["state"] = "starting"
     state.write(record)  # first, so even a crash mid-way leaves a record saying so
-    create_worktree(git, record)
-    state.write(record)
+    if not record.get("worktree_created"):  # the queue runner may have checked it out already
+        create_worktree(git, record)
+        state.write(record)
     try:
         return start(state, record, slot_index, env)
     except BaseException:
@@ -167,6 +167,8 @@ def start_new(git: Git, state: State, record: Record, slot_index: int,
 
 def free_port(state: State) -> int:
     """A free TCP port on this machine that no running worker was given."""
+    import socket  # here: spawn --queue and the other verbs never need it
+
     taken = {r.get("port") for r in state.all() if r.get("state") in ACTIVE}
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

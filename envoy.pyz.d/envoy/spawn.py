@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +164,7 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
     }
     return {
         "name": name, "branch": args.branch, "base": base, "base_sha": base_sha, "path": str(path),
-        "state": "starting", "reason": None, "error": None, "session_id": str(uuid.uuid4()),
+        "state": "starting", "reason": None, "error": None, "session_id": agent.new_session_id(),
         "agent": agent_path, "options": options, "task_chars": len(task), "task": task,
         "repo": str(ws.git.main_worktree()), "max_workers": ws.config.get("PARALLEL_MAX_WORKERS"),
         "after": [d["name"] for d in deps], "created_at": now_iso(), "run": 0, "runs": [], "copied": [],
@@ -179,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
     task = record.pop("task")
     state = ws.state
     state.ensure()
+    position = None
     with slots.launch_mutex(state):
         # Under the mutex, so no other spawn can take the name meanwhile.
         check_free(ws, record["branch"], record["name"], Path(record["path"]))
@@ -187,7 +187,9 @@ def run(args: argparse.Namespace) -> int:
         if args.queue or record["after"]:
             # The queue runner starts it, at once if a slot is free: this returns
             # without waiting for a checkout, and the order stays first come, first served.
-            record.update(state="queued", queued_seq=queueing.next_seq(state))
+            everyone = state.all()
+            record.update(state="queued", queued_seq=queueing.next_seq(everyone))
+            position = len(queueing.in_queue(everyone)) + 1
             queueing.save_env(state, record["name"], os.environ)
             state.write(record)
             queueing.ensure_runner(ws.git, state)
@@ -209,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         return report_finished(finished)
     view = record_view(record)
     if record["state"] == "queued":
-        view["queue_position"] = queueing.queue_positions(state.all()).get(record["name"])
+        view["queue_position"] = position  # as queued: the runner may have started it since
     output.success(view, render)
     return 0
 

@@ -2,6 +2,7 @@
 every 30 s, so CI logs show life), for `spawn --wait` and `wait`."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -10,10 +11,9 @@ from .errors import EnvoyError
 from .state import FINISHED, Record, State
 from .workspace import Workspace
 
-POLL = 0.05
+POLL = 0.01  # a stat of the workers directory: records are re-read only when it moved
+REREAD = 1.0  # ... and at least this often, to notice a supervisor that died without a word
 HEARTBEAT = 30.0
-
-
 QUEUE_CHECK = 1.0  # also start queued workers whose slot a dead supervisor never handed on
 
 
@@ -25,7 +25,12 @@ def wait_for(ws: Workspace, names: list[str], timeout: float | None) -> list[Rec
     heartbeat = 5.0 if sys.stderr.isatty() else HEARTBEAT
     last_beat = time.monotonic()
     seen: dict[str, str] = {}
+    looked = (0.0, 0.0)  # when the records were last read: time.monotonic(), time.time()
     while True:
+        if not _moved(state, *looked):
+            time.sleep(POLL)
+            continue
+        looked = (time.monotonic(), time.time())
         records = [_current(state, name) for name in names]
         for record in records:
             if seen.get(record["name"]) != record["state"]:
@@ -49,6 +54,19 @@ def wait_for(ws: Workspace, names: list[str], timeout: float | None) -> list[Rec
             output.progress("waiting for " + ", ".join(
                 f"{r['name']} ({r['state']}, {output.duration(workers.duration(r))})" for r in pending))
         time.sleep(POLL)
+
+
+def _moved(state: State, looked: float, looked_wall: float) -> bool:
+    """Whether the records may have changed since they were read: every write replaces
+    a file in the workers directory, moving its mtime. The kernel stamps it with a
+    coarse clock, so a write just after a read can keep the stamp it saw: a stamp
+    close to the read counts as moved."""
+    if time.monotonic() - looked >= REREAD:
+        return True
+    try:
+        return os.stat(state.workers).st_mtime >= looked_wall - 0.05
+    except FileNotFoundError:
+        return True
 
 
 def _current(state: State, name: str) -> Record:
