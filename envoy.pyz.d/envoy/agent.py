@@ -7,7 +7,7 @@ import os
 import shutil
 import signal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import EnvoyError
 
@@ -68,15 +68,21 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: if its parent dies (even by kill -9), so does it,
-    so no agent outlives the lock that counts it."""
+def _die_with_parent() -> Callable[[], None]:
+    """What the child runs before exec: if its parent dies (even by kill -9), so does it,
+    so no agent outlives the lock that counts it. Made in the parent: importing ctypes
+    in the child would delay every agent's start by its import."""
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass  # not Linux: the agent may outlive a killed supervisor
+        return lambda: None  # not Linux: the agent may outlive a killed supervisor
+
+    def arm() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+    return arm
 
 
 def start(argv: list[str], stdin: Any, out: Any, err: Any, cwd: str, env: dict[str, str]) -> Any:
@@ -87,7 +93,7 @@ def start(argv: list[str], stdin: Any, out: Any, err: Any, cwd: str, env: dict[s
 
     return sh.Command(argv[0])(
         *argv[1:], _in=stdin, _out=out, _err=err, _cwd=cwd, _env=env, _bg=True, _bg_exc=False,
-        _new_session=True, _preexec_fn=_die_with_parent, _tty_out=False, _ok_code=list(range(-64, 256)),
+        _new_session=True, _preexec_fn=_die_with_parent(), _tty_out=False, _ok_code=list(range(-64, 256)),
         _no_out=True, _no_err=True)
 
 

@@ -71,13 +71,17 @@ def validate_branch(ws: Workspace, branch: str) -> str:
     return name
 
 
-def check_free(ws: Workspace, branch: str, name: str, path: Path) -> None:
-    if ws.state.read(name) is not None:
-        raise EnvoyError("already_exists", f"a worker named {name!r} already exists",
-                         f"envoy parallel cleanup --worker {name}, or pick another --branch")
+def check_branch_free(ws: Workspace, branch: str) -> None:
     if ws.git.branch_exists(branch):
         raise EnvoyError("already_exists", f"branch {branch!r} already exists",
                          "pick another --branch (a worker always starts a new branch)")
+
+
+def check_free(ws: Workspace, name: str, path: Path) -> None:
+    """Under the launch mutex (cheap: no git), so no other spawn can take the name meanwhile."""
+    if ws.state.read(name) is not None:
+        raise EnvoyError("already_exists", f"a worker named {name!r} already exists",
+                         f"envoy parallel cleanup --worker {name}, or pick another --branch")
     if path.exists() or path.is_symlink():
         raise EnvoyError("already_exists", f"{path} already exists",
                          "remove it, or set PARALLEL_WORKTREE_DIR / PARALLEL_WORKER_PREFIX elsewhere")
@@ -179,9 +183,11 @@ def run(args: argparse.Namespace) -> int:
     state = ws.state
     state.ensure()
     position = None
+    # The branch is checked before taking the mutex (a git call: other launchers
+    # would wait for it); two spawns of one branch collide on the worker name below.
+    check_branch_free(ws, record["branch"])
     with slots.launch_mutex(state):
-        # Under the mutex, so no other spawn can take the name meanwhile.
-        check_free(ws, record["branch"], record["name"], Path(record["path"]))
+        check_free(ws, record["name"], Path(record["path"]))
         (state.logs / record["name"]).mkdir(parents=True, exist_ok=True)
         state.run_file(record["name"], 1, "task").write_text(task, encoding="utf-8")
         if args.queue or record["after"]:
