@@ -9,6 +9,6 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor"))
 
-from envoy.entry import main  # noqa: E402
+from envoy.entry import run  # noqa: E402
 
-raise SystemExit(main())
+run()

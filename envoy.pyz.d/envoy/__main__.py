@@ -1,4 +1,4 @@
 """`python -m envoy` when installed with pip."""
-from envoy.entry import main
+from envoy.entry import run
 
-raise SystemExit(main())
+run()

@@ -4,7 +4,9 @@
 their own module; everything else goes through cli.main."""
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,3 +22,16 @@ def main(argv: list[str] | None = None) -> int:
     from .cli import main as cli_main
 
     return cli_main(args)
+
+
+def run() -> NoReturn:
+    """Run envoy and end the process. Once the output is flushed there is nothing left
+    to do, so it exits without the interpreter's teardown of every module and object:
+    8-20 ms of each command (measured on a spawn), paid on every hook and spawn."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # the reader went away, or stdout was closed
+        code = code or 1
+    os._exit(code)
