@@ -22,6 +22,11 @@ from .errors import EnvoyError
 from .state import State
 
 LAUNCH = "launch"
+# filelock never blocks in flock: it retries every poll_interval, 50 ms by default.
+# envoy's locks are held for milliseconds, so a waiter that sleeps 50 ms delays
+# every handoff it meets (seen in a trace: a queue runner waiting 50 ms on a spawn
+# that released the mutex 1 ms later). A try costs one flock call.
+POLL = 0.002
 
 
 def worker(name: str) -> str:
@@ -102,7 +107,7 @@ class launch_mutex:
 
     def __enter__(self) -> None:
         try:
-            self._lock.acquire(timeout=self._timeout)
+            self._lock.acquire(timeout=self._timeout, poll_interval=POLL)
         except Timeout:
             raise EnvoyError("busy", f"another envoy process has held {Path(self._lock.lock_file).name} "
                              f"for over {self._timeout:.0f}s", "retry in a moment") from None

@@ -32,8 +32,8 @@ def main(common_dir: Path, name: str, run: int, slot_index: int, ready_fd: int) 
     worker_lock = slots.lock(state, slots.worker(name))
     slot_lock = slots.lock(state, slots.slot(slot_index))
     try:
-        worker_lock.acquire(timeout=LOCK_WAIT)
-        slot_lock.acquire(timeout=LOCK_WAIT)
+        worker_lock.acquire(timeout=LOCK_WAIT, poll_interval=slots.POLL)
+        slot_lock.acquire(timeout=LOCK_WAIT, poll_interval=slots.POLL)
     except Timeout:
         state.log(f"supervisor {name}: could not take its locks")
         return 1
