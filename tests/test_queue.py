@@ -235,3 +235,29 @@ def test_cancelling_a_prepared_queued_worker_removes_its_worktree_and_branch(rep
     assert done.code == 0 and done.data["removed"][0]["cancelled"] is True
     assert not path.exists() and not git(repo, "branch", "--list", "later").strip()
     (tmp_path / "go").touch()
+
+
+def test_a_checkout_cut_short_is_redone(repo, envoy, tmp_path):
+    """The runner killed in the middle of preparing a worktree: the next start
+    discards the half-made worktree and branch and checks out again."""
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "busy", "--task", f"@wait-for {tmp_path / 'go'}", env=env)
+    queued = envoy("parallel", "spawn", "--queue", "--branch", "later", "--task",
+                   "@write out.txt done\n@commit out", env=env).data
+    path = Path(queued["path"])
+    wait_until(lambda: (path / "README").exists())
+    lock = repo / ".git" / "envoy" / "locks" / "runner.lock"
+    for pid in holders(lock):
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not holders(lock))
+    # What a kill during the checkout leaves: a worktree and branch the record does not claim.
+    (path / "README").unlink()
+    record_file = repo / ".git" / "envoy" / "workers" / "later.json"
+    record = json.loads(record_file.read_text())
+    del record["worktree_created"]
+    record["checking_out"] = True
+    record_file.write_text(json.dumps(record))
+    (tmp_path / "go").touch()
+    final = wait_finished(envoy, "later", timeout=60)
+    assert final["state"] == "succeeded", final
+    assert git(repo, "show", "later:out.txt") == "done\n" and (path / "README").exists()

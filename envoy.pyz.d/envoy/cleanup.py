@@ -12,7 +12,7 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import output, queueing, slots, workers
+from . import output, queueing, scheduler, slots, workers
 from .errors import EnvoyError
 from .state import ACTIVE, Record, State
 from .workspace import Workspace, open_workspace
@@ -54,6 +54,8 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
         with slots.launch_mutex(ws.state):  # so the queue cannot start it meanwhile
             fresh = ws.state.read(name)
             if fresh is not None and fresh["state"] == "queued":
+                if fresh.get("checking_out"):  # the runner died checking it out
+                    scheduler.discard_half_made(ws.git, fresh)
                 done = remove(ws, fresh, force=force)  # with its worktree, if the queue prepared one
                 return {**done, "cancelled": True} if done["removed"] else done
         record = ws.state.read(name) or record

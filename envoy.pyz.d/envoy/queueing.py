@@ -19,7 +19,7 @@ from filelock import Timeout
 
 from . import slots, wake
 from .errors import EnvoyError
-from .scheduler import create_worktree, in_detached_child, mark_failed, start_new
+from .scheduler import check_out, in_detached_child, mark_failed, start_new
 from .state import Record, State
 
 if TYPE_CHECKING:
@@ -122,12 +122,10 @@ def prepare_next(git: Git, state: State) -> bool:
         if prepared >= int(record.get("max_workers") or 1):
             return False
         try:
-            create_worktree(git, record)
+            check_out(git, state, record)
         except EnvoyError as exc:
             mark_failed(state, record, "start_failed", exc.message)
             _drop_env(state, record["name"])
-            return True
-        state.write(record)
         return True
     return False
 

@@ -53,6 +53,38 @@ def create_worktree(git: Git, record: Record) -> None:
         raise
 
 
+def check_out(git: Git, state: State, record: Record) -> None:
+    """Make the worker's worktree unless it has one, recording the attempt first: a
+    checkout that died half-way (its process was killed) is discarded and redone."""
+    if record.get("worktree_created"):
+        return
+    if record.get("checking_out"):
+        discard_half_made(git, record)
+    record["checking_out"] = True
+    state.write(record)
+    try:
+        create_worktree(git, record)  # on failure it leaves nothing behind
+    finally:
+        del record["checking_out"]
+    state.write(record)
+
+
+def discard_half_made(git: Git, record: Record) -> None:
+    """Undo a checkout that died half-way: its worktree, and its branch while that
+    still points at the base (no work can be on it: no agent ever ran there)."""
+    from .git import GitError
+
+    path = Path(record["path"])
+    if path.exists():
+        try:
+            git.worktree_remove(path)
+        except GitError:
+            pass  # not a worktree after all: the new checkout says what is in the way
+    git.worktree_prune()
+    if git.resolve_commit(f"refs/heads/{record['branch']}") == record["base_sha"]:
+        git.delete_branch(record["branch"])
+
+
 def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
     """Copy `.env` and every untracked file matched by `.worktreeinclude` (gitignore
     syntax, Claude Code's convention) from the main worktree, modes kept."""
@@ -154,9 +186,7 @@ def start_new(git: Git, state: State, record: Record, slot_index: int,
         record["base_sha"] = base_sha
     record["state"] = "starting"
     state.write(record)  # first, so even a crash mid-way leaves a record saying so
-    if not record.get("worktree_created"):  # the queue runner may have checked it out already
-        create_worktree(git, record)
-        state.write(record)
+    check_out(git, state, record)  # unless the queue runner has already
     try:
         return start(state, record, slot_index, env)
     except BaseException:
