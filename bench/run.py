@@ -171,7 +171,7 @@ def bench_status(tmp: Path, env: dict[str, str], runs: int) -> list[tuple[str, f
                 held.append(lock)
         t = median_time(lambda: sh(*envoy("parallel", "status"), cwd=repo, env=env), runs)
         first = first or t
-        rows.append((f"envoy parallel status, {count} workers", t, f"{t / first:.2f}x of 1 worker"
+        rows.append((f"envoy parallel status, {count} worker{'s' if count != 1 else ''}", t, f"{t / first:.2f}x of 1 worker"
                      + (" (target < 10x)" if count == 100 else "")))
     for lock in held:
         lock.release()
