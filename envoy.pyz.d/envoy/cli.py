@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     spawn = _verb(verbs, "spawn", "spawn", "create a worktree + branch and start a headless session in it",
                   "Create a worktree and branch, and start a detached headless Claude Code session on the task.\n"
-                  "Returns once the worker runs; refused (limit_exceeded) when PARALLEL_MAX_WORKERS run.")
+                  "Returns once the worker runs; refused (limit_exceeded) when PARALLEL_MAX_WORKERS run.\n"
+                  "With --queue (or --after) it returns at once, queued; the queue starts it when it can.")
     spawn.add_argument("--branch", required=True, help="new branch for the worker; its name is the branch "
                        "made safe (quick/hook-fix -> quick-hook-fix)")
     spawn.add_argument("--task", help="what the worker should do (sent on stdin, never in argv)")
@@ -81,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("--timeout", type=float, metavar="SECONDS",
                        help="kill the worker past this long (default PARALLEL_TIMEOUT, 7200)")
     spawn.add_argument("--queue", action="store_true",
-                       help="at the cap, queue the worker (FIFO) instead of refusing; it starts when a slot frees")
+                       help="queue the worker (FIFO) instead of refusing at the cap; returns at once, and the "
+                       "worker starts as soon as a slot is free (at once if one is)")
     spawn.add_argument("--after", action="append", metavar="WORKER",
                        help="start only once WORKER has succeeded, from its branch tip (repeatable; implies --queue)")
     spawn.add_argument("--setup", metavar="COMMAND",
