@@ -261,3 +261,17 @@ def test_a_checkout_cut_short_is_redone(repo, envoy, tmp_path):
     final = wait_finished(envoy, "later", timeout=60)
     assert final["state"] == "succeeded", final
     assert git(repo, "show", "later:out.txt") == "done\n" and (path / "README").exists()
+
+
+def test_workers_the_runner_starts_do_not_keep_its_wake_fifo(repo, envoy, tmp_path):
+    """A supervisor forked by the runner (here, running a long setup) must not hold the
+    FIFO open: a finishing worker would think a runner listens and not move the queue."""
+    go = tmp_path / "go"
+    envoy("parallel", "spawn", "--queue", "--branch", "w", "--setup", f"while [ ! -e {go} ]; do sleep 0.05; done",
+          "--task", "@result ok")
+    envoy_dir = repo / ".git" / "envoy"
+    wait_until(lambda: json.loads((envoy_dir / "workers" / "w.json").read_text())["state"] == "running")
+    wait_until(lambda: not holders(envoy_dir / "locks" / "runner.lock"))  # the queue is empty: the runner left
+    assert holders(envoy_dir / "queue.wake") == []
+    go.touch()
+    assert wait_finished(envoy, "w")["state"] == "succeeded"

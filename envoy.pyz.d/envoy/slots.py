@@ -18,6 +18,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from . import wake
 from .errors import EnvoyError
 from .state import State
 
@@ -87,12 +88,16 @@ def descriptor_of(state: State, what: str) -> int:
 
 
 def close_inherited(state: State) -> None:
-    """In a forked child: drop every descriptor of a lock file. Closing a copy does not
-    unlock the parent's lock, but keeping it would hold the lock until the child exits."""
+    """In a forked child: drop every descriptor of a lock file, and the queue runner's
+    end of the wake FIFO. Closing a copy does not unlock the parent's lock, but keeping
+    it would hold the lock until the child exits; and a copy of the FIFO would answer
+    pokes for a runner that may be dead (say, while a long setup command runs)."""
     prefix = str(state.locks) + os.sep
+    fifo = str(state.root / wake.NAME)
     for fd in os.listdir("/proc/self/fd"):
         try:
-            if os.readlink(f"/proc/self/fd/{fd}").startswith(prefix):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(prefix) or target == fifo:
                 os.close(int(fd))
         except OSError:
             continue
