@@ -3,11 +3,12 @@
 The supervisor (supervisor.py) takes the locks and starts the agent, then
 execs this module in a bare interpreter (`python3 -I -S`), keeping the lock
 file descriptors (flock locks survive exec) and its PID, so the agent stays
-its child. Here only os, signal, sys, time and select are loaded: the process
+its child. Here only os, _signal, sys, time and select are loaded: the process
 that sits beside each agent for hours costs a few MiB, not the tens that
 sh and filelock would. When the agent ends (or the timeout passes, or
-cleanup asks it to stop with SIGTERM) it execs the finisher, full envoy
-again, which records the end, frees the slot and starts queued workers.
+cleanup asks it to stop with SIGTERM) it frees the slot, pokes the queue
+runner (wake.py), and only then loads the finisher (ending.py), which records
+the end.
 """
 from __future__ import annotations
 
