@@ -48,3 +48,17 @@ def test_listen_replaces_a_file_that_is_not_a_fifo(tmp_path):
         assert stat.S_ISFIFO(os.lstat(tmp_path / wake.NAME).st_mode)
     finally:
         os.close(fd)
+
+
+def test_without_fifos_the_runner_polls(tmp_path, monkeypatch):
+    """A filesystem without FIFOs (some network and host-shared mounts): no FIFO, and
+    the runner's wait becomes a short sleep instead of a failure."""
+    def no_fifos(*_args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "mkfifo", no_fifos)
+    assert wake.listen(tmp_path) is None
+    start = time.monotonic()
+    wake.wait(None, 30)
+    assert time.monotonic() - start < 5
+    assert wake.poke(tmp_path) is False  # and pokes find no one, so finishers dispatch themselves

@@ -179,6 +179,7 @@ def run_queue(git: Git, state: State) -> int:
             if not busy:
                 wake.wait(pokes, RUNNER_NAP)  # a poke during the dispatch wakes this at once
     finally:
-        os.close(pokes)
+        if pokes is not None:
+            os.close(pokes)
         if runner.is_locked:
             runner.release()

@@ -6,13 +6,14 @@ a finisher that recorded how a dependency ended. A poke is one byte written
 without blocking, and it tells the poker whether a runner is listening, so a
 finishing worker loads the queue machinery only when no runner is there.
 
-Only os and select: the watcher beside every agent imports this.
+Only os, select, stat and time: the watcher beside every agent imports this.
 """
 from __future__ import annotations
 
 import os
 import select
 import stat
+import time
 
 NAME = "queue.wake"
 
@@ -32,9 +33,14 @@ def poke(root: str | os.PathLike[str]) -> bool:
     return True
 
 
-def listen(root: str | os.PathLike[str]) -> int:
-    """The runner's end of the FIFO (made if missing). Opened read-write, so the runner
-    is a writer too: the FIFO never reads as closed between pokes."""
+FALLBACK_POLL = 0.05  # without a FIFO, the runner looks this often
+
+
+def listen(root: str | os.PathLike[str]) -> int | None:
+    """The runner's end of the FIFO (made if missing), or None where the filesystem
+    has no FIFOs (some network and host-shared mounts): the runner then polls. Opened
+    read-write, so the runner is a writer too: the FIFO never reads as closed
+    between pokes."""
     path = os.path.join(root, NAME)
     try:
         if not stat.S_ISFIFO(os.lstat(path).st_mode):
@@ -45,11 +51,16 @@ def listen(root: str | os.PathLike[str]) -> int:
         os.mkfifo(path, 0o600)
     except FileExistsError:
         pass
+    except OSError:
+        return None
     return os.open(path, os.O_RDWR | os.O_NONBLOCK)
 
 
-def wait(fd: int, timeout: float) -> None:
+def wait(fd: int | None, timeout: float) -> None:
     """Sleep until a poke (or `timeout`), then take every poke waiting."""
+    if fd is None:
+        time.sleep(min(timeout, FALLBACK_POLL))
+        return
     select.select([fd], [], [], timeout)
     try:
         while os.read(fd, 4096):
