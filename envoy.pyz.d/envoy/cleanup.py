@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         outcome = clean_one(ws, record, force=args.force, may_stop=may_stop)
         (removed if outcome.get("removed") else skipped).append(outcome)
     if removed:
-        ws.git.worktree_prune()
+        with slots.launch_mutex(ws.state):  # see _delete
+            ws.git.worktree_prune()
         queueing.dispatch_if_queued(ws.git, ws.state)  # dependents of removed workers fail now
     if args.worker and skipped:
         s = skipped[0]
@@ -56,7 +57,7 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
             if fresh is not None and fresh["state"] == "queued":
                 if fresh.get("checking_out"):  # the runner died checking it out
                     scheduler.discard_half_made(ws.git, fresh)
-                done = remove(ws, fresh, force=force)  # with its worktree, if the queue prepared one
+                done = remove(ws, fresh, force=force, mutex_held=True)  # with its worktree, if the queue prepared one
                 return {**done, "cancelled": True} if done["removed"] else done
         record = ws.state.read(name) or record
     lock = slots.lock(ws.state, slots.worker(name))
@@ -91,8 +92,9 @@ def stop(state: State, record: Record) -> None:
         time.sleep(0.1)
 
 
-def remove(ws: Workspace, record: Record, *, force: bool) -> dict[str, Any]:
-    """Remove one worker whose lock we hold, after checking it holds no work to lose."""
+def remove(ws: Workspace, record: Record, *, force: bool, mutex_held: bool = False) -> dict[str, Any]:
+    """Remove one worker whose lock we hold (or the launch mutex, for a queued one),
+    after checking it holds no work to lose."""
     name, branch, path = record["name"], record["branch"], Path(record["path"])
     # A worker that never started (queued, or failed waiting for a dependency) has no
     # worktree or branch of ours: a branch of that name now is someone else's.
@@ -116,14 +118,25 @@ def remove(ws: Workspace, record: Record, *, force: bool) -> dict[str, Any]:
     done: dict[str, Any] = {"name": name, "branch": branch, "removed": True}
     if dirty or unmerged:
         done.update(keep_in_trash(ws, record, path, dirty))
+    if mutex_held:
+        _delete(ws, path, branch, created, has_branch)
+    else:
+        with slots.launch_mutex(ws.state):
+            _delete(ws, path, branch, created, has_branch)
+    ws.state.delete(name)
+    return done
+
+
+def _delete(ws: Workspace, path: Path, branch: str, created: bool, has_branch: bool) -> None:
+    """The worktree and branch, under the launch mutex: every `git worktree add` runs
+    under it too, and git fails (branch -D: "failed to read .git/worktrees/X/commondir")
+    or worse (prune could drop the half-made entry) when it meets a worktree being made."""
     if created and path.is_dir():
         ws.git.worktree_remove(path)
     elif created:
         ws.git.worktree_prune()  # deleted by hand: git still counts the branch as checked out
     if has_branch:
         ws.git.delete_branch(branch)
-    ws.state.delete(name)
-    return done
 
 
 def keep_in_trash(ws: Workspace, record: Record, path: Path, dirty: list[str]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from . import output, workers
+from . import output, slots, workers
 from .errors import EnvoyError
 from .git import GitError
 from .state import ACTIVE, Record, now_iso
@@ -61,7 +61,9 @@ def integrate(ws: Workspace, record: Record, mode: str, into: str, target: str, 
     if mode != "squash" and git.is_ancestor(target, tip):
         return tip  # a fast-forward, as git merge would
     if mode == "rebase":
-        new, conflicts = git.cherry_pick_onto(target, f"{git.run('merge-base', target, tip).strip()}..{tip}")
+        span = f"{git.run('merge-base', target, tip).strip()}..{tip}"
+        with slots.launch_mutex(ws.state):  # it makes and removes a worktree (see cleanup._delete)
+            new, conflicts = git.cherry_pick_onto(target, span)
     else:
         tree, conflicts = git.merge_tree(target, tip)
         new = None
