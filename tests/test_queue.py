@@ -270,8 +270,10 @@ def test_workers_the_runner_starts_do_not_keep_its_wake_fifo(repo, envoy, tmp_pa
     envoy("parallel", "spawn", "--queue", "--branch", "w", "--setup", f"while [ ! -e {go} ]; do sleep 0.05; done",
           "--task", "@result ok")
     envoy_dir = repo / ".git" / "envoy"
-    wait_until(lambda: json.loads((envoy_dir / "workers" / "w.json").read_text())["state"] == "running")
-    wait_until(lambda: not holders(envoy_dir / "locks" / "runner.lock"))  # the queue is empty: the runner left
-    assert holders(envoy_dir / "queue.wake") == []
-    go.touch()
+    try:
+        wait_until(lambda: json.loads((envoy_dir / "workers" / "w.json").read_text())["state"] == "running")
+        wait_until(lambda: not holders(envoy_dir / "locks" / "runner.lock"))  # the queue is empty: the runner left
+        assert holders(envoy_dir / "queue.wake") == []
+    finally:
+        go.touch()  # the setup loop ends whatever happened
     assert wait_finished(envoy, "w")["state"] == "succeeded"
