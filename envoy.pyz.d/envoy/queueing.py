@@ -26,18 +26,20 @@ if TYPE_CHECKING:
     from .git import Git
 
 
+def _env_file(state: State, name: str) -> str:
+    return str(state.logs / name / "spawn-env.json")
+
+
 def save_env(state: State, name: str, env: Mapping[str, str]) -> None:
     """A queued worker runs with the environment it was spawned with (private to the user)."""
-    path = state.logs / name / "spawn-env.json"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(_env_file(state, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(dict(env), f)
 
 
 def _take_env(state: State, name: str) -> dict[str, str] | None:
-    path = state.logs / name / "spawn-env.json"
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(_env_file(state, name), encoding="utf-8") as f:
             env: dict[str, str] = json.load(f)
     except (FileNotFoundError, ValueError):
         return None
@@ -46,7 +48,7 @@ def _take_env(state: State, name: str) -> dict[str, str] | None:
 
 def _drop_env(state: State, name: str) -> None:
     try:
-        os.unlink(state.logs / name / "spawn-env.json")
+        os.unlink(_env_file(state, name))
     except FileNotFoundError:
         pass
 
@@ -108,13 +110,13 @@ def dispatch(git: Git, state: State) -> list[str]:
     return started
 
 
-def prepare_next(git: Git, state: State) -> bool:
+def prepare_next(git: Git, state: State, queued: list[Record]) -> bool:
     """Check out the worktree of the first queued worker without one, so that it starts
     the moment a slot frees rather than after a checkout (seconds, in a large
     repository). A cap's worth of queued workers are kept prepared; one waiting for a
     dependency is not (it starts from the dependency's tip, known only then). Caller
-    holds the mutex. True if it did something (prepared one, or failed it)."""
-    queued = in_queue(state.all())
+    holds the mutex and passes the queue, first come first. True if it did something
+    (prepared one, or failed it)."""
     prepared = sum(1 for r in queued if r.get("worktree_created"))
     for record in queued:
         if record.get("worktree_created") or record.get("after"):
@@ -130,9 +132,10 @@ def prepare_next(git: Git, state: State) -> bool:
     return False
 
 
-def dispatch_if_queued(git: Git, state: State) -> list[str]:
-    """Run the queue if anything waits in it (cheap when nothing does)."""
-    if not any(r.get("state") == "queued" for r in state.all()):
+def dispatch_if_queued(git: Git, state: State, records: list[Record] | None = None) -> list[str]:
+    """Run the queue if anything waits in it (cheap when nothing does). `records`: the
+    caller's fresh read of them, if it has one."""
+    if not any(r.get("state") == "queued" for r in (state.all() if records is None else records)):
         return []
     with slots.launch_mutex(state):
         return dispatch(git, state)
@@ -172,10 +175,11 @@ def run_queue(git: Git, state: State) -> int:
         while True:
             with slots.launch_mutex(state):
                 dispatch(git, state)
-                if not any(r.get("state") == "queued" for r in state.all()):
+                queued = in_queue(state.all())
+                if not queued:
                     runner.release()  # under the mutex: a spawn that queues after this starts a new runner
                     return 0
-                busy = prepare_next(git, state)  # one checkout per turn: a freed slot waits for at most one
+                busy = prepare_next(git, state, queued)  # one checkout per turn: a freed slot waits for at most one
             if not busy:
                 wake.wait(pokes, RUNNER_NAP)  # a poke during the dispatch wakes this at once
     finally:

@@ -22,7 +22,7 @@ def summary(records: list[Record], cap: int) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
     everyone = workers.all_refreshed(ws.state)
-    if any(r["state"] == "queued" for r in everyone) and queueing.dispatch_if_queued(ws.git, ws.state):
+    if queueing.dispatch_if_queued(ws.git, ws.state, everyone):
         everyone = workers.all_refreshed(ws.state)  # a queue whose runner died moved on here
     records = everyone
     if args.worker:  # by name first, then by branch, as workers.find does
