@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import EnvoyError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PERMISSION_MODES = ("default", "acceptEdits", "auto", "bypassPermissions", "dontAsk", "plan")
 

@@ -12,13 +12,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Mapping, NamedTuple
 
+TYPE_CHECKING = False  # typing's import would be paid on every tool call
+if TYPE_CHECKING:
+    from typing import Any, Mapping, NamedTuple
 
-class Decision(NamedTuple):
-    exit_code: int = 0
-    stdout: str = ""
-    stderr: str = ""
+    class Decision(NamedTuple):
+        exit_code: int = 0
+        stdout: str = ""
+        stderr: str = ""
+else:
+    from collections import namedtuple
+
+    Decision = namedtuple("Decision", "exit_code stdout stderr", defaults=(0, "", ""))
 
 
 ALLOW = Decision()

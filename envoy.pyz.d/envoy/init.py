@@ -107,7 +107,7 @@ def _installed_entries(tmp: Path) -> list[pyz.Entry]:
         entries += pyz.tree(Path(str(module.__file__)).parent, f"vendor/{module.__name__}/")
     main = tmp / "__main__.py"
     main.write_text("import os, sys\nsys.path.insert(0, os.path.join(os.path.dirname(__file__), 'vendor'))\n"
-                    "from envoy.cli import main\nraise SystemExit(main())\n")
+                    "from envoy.entry import run\nrun()\n")  # as envoy.pyz.d/__main__.py
     return [*entries, ("__main__.py", main)]
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable, NamedTuple
 
+from .config import PERMISSION_MODES
+
 NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 XML_TAG = re.compile(r"<[^<>]*>")
 ENTRY = re.compile(r"([\w-]+)[ \t]*:[ \t]*([^\s\"\\][^\"\\]*?)[ \t]*")  # `key: value`, value quotable as is
 RESERVED = ("anthropic", "claude")
 MAX_NAME, MAX_DESCRIPTION = 64, 1024
-PERMISSION_MODES = ("default", "acceptEdits", "auto", "bypassPermissions", "dontAsk", "plan")
 PLACEHOLDER = "<what-it-does>"  # when no valid name can be derived
 # Squashed keys Claude writes for the other kind: agents say `tools`, skills and commands `allowed-tools`.
 ALIASES = {"allowedtools": "tools", "tools": "allowedtools"}
