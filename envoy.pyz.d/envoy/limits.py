@@ -108,10 +108,10 @@ def refusal(spawns: list[list[str]], cwd: str, environ: Mapping[str, str]) -> st
 
     state = State(common)
     cap = Config(toplevel_of(cwd) or common.parent, dict(environ)).get("PARALLEL_MAX_WORKERS")
-    running = [r for r in state.all() if r.get("state") in ACTIVE and slots.is_held(state, slots.worker(r["name"]))]
-    if len(running) + len(spawns) - 1 < cap:
+    held = len(slots.held_slots(state))  # the rule spawn itself applies: one held slot per running worker
+    if held + len(spawns) - 1 < cap:
         return None
-    names = ", ".join(f"{r['name']} ({r.get('branch')})" for r in running)
-    return (f"envoy: {len(running)} of {cap} workers are already running (PARALLEL_MAX_WORKERS={cap}): {names}. "
+    names = ", ".join(f"{r['name']} ({r.get('branch')})" for r in state.all() if r.get("state") in ACTIVE)
+    return (f"envoy: {held} of {cap} workers are already running (PARALLEL_MAX_WORKERS={cap}): {names}. "
             "Wait for one to finish (`envoy parallel wait` or `envoy parallel status`), add --queue to start this "
             "one when a slot frees, or stop one with `envoy parallel cleanup --worker NAME --force`.")

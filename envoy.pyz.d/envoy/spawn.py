@@ -15,7 +15,7 @@ from typing import Any
 from . import agent, output, queueing, scheduler, slots, workers
 from .errors import EnvoyError
 from .limits import inside_worker
-from .state import Record, now_iso, worker_name
+from .state import ACTIVE, Record, now_iso, worker_name
 from .workspace import Workspace, open_workspace
 
 MAX_TASK_BYTES = 10 * 1024 * 1024
@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def limit_exceeded(ws: Workspace, cap: int) -> EnvoyError:
-    running = [r for r in workers.all_refreshed(ws.state) if r["state"] in ("starting", "running")]
+    running = [r for r in workers.all_refreshed(ws.state) if r["state"] in ACTIVE]
     names = ", ".join(f"{r['name']} ({r['branch']})" for r in running) or "none recorded"
     return EnvoyError("limit_exceeded", f"{len(running)} of {cap} workers are running (PARALLEL_MAX_WORKERS={cap}): {names}",
                       "wait for one to finish (envoy parallel status), stop one (envoy parallel cleanup --worker NAME --force), "
