@@ -170,6 +170,22 @@ def failure_reason(result: dict[str, Any] | None) -> str | None:
     return None
 
 
+def failure(result: dict[str, Any] | None, exit_code: int | None, err_path: Path) -> tuple[str | None, str | None]:
+    """Why an agent that exited by itself failed, as (reason, error); (None, None) if it succeeded."""
+    from .output import one_line
+    from .state import last_line
+
+    if exit_code is not None and exit_code < 0 and result is None:
+        return "killed", f"agent killed by signal {-exit_code}"
+    reason = failure_reason(result) or ("exit_code" if exit_code != 0 else None)
+    if reason is None:
+        return None, None
+    detail = (result or {}).get("errors") or (result or {}).get("result") or last_line(err_path)
+    if isinstance(detail, list):
+        detail = "; ".join(str(d) for d in detail)
+    return reason, f"{reason} (exit {exit_code})" + (f": {one_line(str(detail), 300)}" if detail else "")
+
+
 def denials(result: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Tool calls the agent was refused: the usual reason a worker got stuck."""
     out = []

@@ -202,25 +202,11 @@ def _ending(stream: Stream, timeout: float) -> dict[str, Any]:
     result = found["result"]
     code = stream.process.exit_code
     reason: str | None
+    error: str | None
     if stream.timed_out:
         reason, error = "timeout", f"timeout: killed after the {timeout:g}s limit"
-    elif code is not None and code < 0 and result is None:
-        reason, error = "killed", f"killed by signal {-code}"
     else:
-        reason = agent.failure_reason(result) or ("exit_code" if code != 0 else None)
-        detail: Any = (result or {}).get("errors") or (result or {}).get("result") or _last_line(stream.err)
-        if isinstance(detail, list):
-            detail = "; ".join(str(d) for d in detail)
-        error = f"{reason} (exit {code})" + (f": {output.one_line(str(detail), 300)}" if detail else "")
+        reason, error = agent.failure(result, code, stream.err)
     return {"role": stream.role, "result": result, "session_id": found["session_id"],
             "duration_s": round((stream.finished or time.monotonic()) - stream.started, 2),
-            "reason": reason, "error": error if reason else None}
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
-    except OSError:
-        return ""
-    lines = [line for line in lines if line]
-    return lines[-1] if lines else ""
+            "reason": reason, "error": error}

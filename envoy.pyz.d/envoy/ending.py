@@ -45,30 +45,10 @@ def agent_ending(state: State, name: str, run: int, exit_code: int | None, why: 
                               "session_id": found["session_id"] or record.get("session_id")}
     if why:
         ending.update(ending_of_stop(why, (record.get("options") or {}).get("timeout_s") or 0))
-    elif exit_code is not None and exit_code < 0 and result is None:
-        ending.update(state="failed", reason="killed", error=f"agent killed by signal {-exit_code}")
-    else:
-        reason = agent.failure_reason(result)
-        if reason is None and exit_code != 0:
-            reason = "exit_code"
-        if reason is None:
-            ending.update(state="succeeded")
-        else:
-            detail = (result or {}).get("errors") or (result or {}).get("result") or last_err_line(state, name, run)
-            if isinstance(detail, list):
-                detail = "; ".join(str(d) for d in detail)
-            ending.update(state="failed", reason=reason,
-                          error=f"{reason} (exit {exit_code})" + (f": {detail}" if detail else ""))
+        return ending
+    reason, error = agent.failure(result, exit_code, state.run_file(name, run, "err"))
+    ending.update(state="failed" if reason else "succeeded", reason=reason, error=error)
     return ending
-
-
-def last_err_line(state: State, name: str, run: int) -> str:
-    try:
-        lines = state.run_file(name, run, "err").read_text(encoding="utf-8", errors="replace").split("\n")
-    except OSError:
-        return ""
-    lines = [line.strip() for line in lines if line.strip()]
-    return lines[-1][:300] if lines else ""
 
 
 def record_end(state: State, name: str, run: int, ending: dict[str, Any]) -> None:

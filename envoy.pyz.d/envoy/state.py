@@ -130,6 +130,17 @@ def _unlink(path: Path | str) -> None:
         pass
 
 
+def last_line(path: Path | str, limit: int = 300) -> str:
+    """The last non-empty line of a file (an agent's or a setup command's stderr), cut to `limit`."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = [line.strip() for line in f.read().splitlines()]
+    except OSError:
+        return ""
+    lines = [line for line in lines if line]
+    return lines[-1][:limit] if lines else ""
+
+
 def elapsed(record: Record) -> float | None:
     """Seconds the current run took (or has taken so far)."""
     start = parse_iso(record.get("started_at"))

@@ -22,8 +22,8 @@ from typing import Any
 from filelock import Timeout
 
 from . import agent, scheduler, slots, watch
-from .ending import ending_of_stop, last_err_line, record_end, start_queued
-from .state import Record, State, now_iso
+from .ending import ending_of_stop, record_end, start_queued
+from .state import Record, State, last_line, now_iso
 
 LOCK_WAIT = 10.0  # a status probe may hold our lock for an instant
 
@@ -85,7 +85,7 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
             return ending_of_stop(why, timeout)
         if code != 0:
             return {"state": "failed", "reason": "setup_failed", "exit_code": code,
-                    "error": f"setup command exited {code}: {last_err_line(state, name, run)}"}
+                    "error": f"setup command exited {code}: {last_line(err_path)}"}
     argv = agent.command(
         record["agent"], session_id=record["session_id"], resume=run > 1, system_prompt=agent.worker_prompt(record),
         permission_mode=options["permission_mode"], allowed_tools=options["allowed_tools"],
