@@ -23,3 +23,21 @@ def test_self_command_runs_this_source_tree():
     command = scheduler.self_command()
     assert command[1].endswith("envoy.pyz.d")
     assert scheduler.self_command(bare=True)[1:3] == ["-I", "-S"]
+
+
+def test_a_start_that_fails_gives_up_its_claim_on_the_branch(repo, monkeypatch):
+    """start_new undoes the worktree and branch it made; the record must not go on
+    saying it made them, or cleanup would later delete a same-named branch of the user's."""
+    from envoy.git import Git
+
+    git = Git(repo)
+    state = State(repo / ".git")
+    state.ensure()
+    sha = git.resolve_commit("HEAD")
+    record = {"name": "w", "branch": "w", "base": "main", "base_sha": sha, "path": str(repo.parent / "wt-w"),
+              "run": 0, "state": "queued", "copied": []}
+    monkeypatch.setattr(supervisor, "main", lambda *args: 3)  # the supervisor dies before ready
+    with pytest.raises(EnvoyError):
+        scheduler.start_new(git, state, record, 0)
+    assert not git.branch_exists("w") and not (repo.parent / "wt-w").exists()
+    assert "worktree_created" not in record

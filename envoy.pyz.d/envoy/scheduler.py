@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from . import slots
 from .errors import EnvoyError
-from .state import ACTIVE, Record, State, now_iso
+from .state import ACTIVE, Record, State, last_line, now_iso
 
 if TYPE_CHECKING:
     from .git import Git
@@ -48,9 +48,16 @@ def create_worktree(git: Git, record: Record) -> None:
     try:
         record["copied"] = copy_untracked(git, git.main_worktree(), path)
     except BaseException:
-        git.worktree_remove(path)
-        git.delete_branch(record["branch"])
+        _undo_worktree(git, record)
         raise
+
+
+def _undo_worktree(git: Git, record: Record) -> None:
+    """Remove the worktree and branch envoy just made, and say so in the record:
+    cleanup must not later take a same-named branch for this worker's."""
+    git.worktree_remove(Path(record["path"]))
+    git.delete_branch(record["branch"])
+    record.pop("worktree_created", None)
 
 
 def check_out(git: Git, state: State, record: Record) -> None:
@@ -130,7 +137,7 @@ def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] 
     finally:
         os.close(read_fd)
     if not ready:
-        detail = _last_line(err_path)
+        detail = last_line(err_path)
         raise EnvoyError("start_failed", f"the supervisor of {record['name']} did not start"
                          + (f": {detail}" if detail else ""), f"see {state.log_file} and retry")
     fresh = state.read(record["name"])
@@ -190,8 +197,7 @@ def start_new(git: Git, state: State, record: Record, slot_index: int,
     try:
         return start(state, record, slot_index, env)
     except BaseException:
-        git.worktree_remove(Path(record["path"]))
-        git.delete_branch(record["branch"])
+        _undo_worktree(git, record)
         raise
 
 
@@ -222,14 +228,6 @@ def _read_ready(fd: int) -> bool:
         received += chunk
         if received.startswith(b"ok"):
             return True
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return lines[-1] if lines else ""
 
 
 def mark_failed(state: State, record: Record, reason: str, error: str) -> Record:
