@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +68,7 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
                         f"wait for it (envoy parallel status), or stop and remove it: envoy parallel cleanup --worker {name} --force")
         stop(ws.state, record)
         try:
-            lock.acquire(timeout=STOP_GRACE)
+            lock.acquire(timeout=STOP_GRACE, poll_interval=0.1)
         except Timeout:
             return skip(record, "still_running", f"worker {name} did not stop", "retry, or kill its processes")
     try:
@@ -79,7 +78,8 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
 
 
 def stop(state: State, record: Record) -> None:
-    """TERM the supervisor (it stops its agent's group and records `stopped`)."""
+    """TERM the supervisor (it stops its agent's group and records `stopped`); the
+    caller then waits for the worker's lock."""
     fresh = state.read(record["name"]) or record
     pid = fresh.get("supervisor_pid")
     if pid:
@@ -87,9 +87,6 @@ def stop(state: State, record: Record) -> None:
             os.kill(pid, signal.SIGTERM)  # the lock is held, so this pid is still that supervisor
         except ProcessLookupError:
             pass
-    deadline = time.monotonic() + STOP_GRACE
-    while slots.is_held(state, slots.worker(record["name"])) and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def remove(ws: Workspace, record: Record, *, force: bool, mutex_held: bool = False) -> dict[str, Any]:

@@ -137,6 +137,8 @@ def dispatch_if_queued(git: Git, state: State, records: list[Record] | None = No
     caller's fresh read of them, if it has one."""
     if not any(r.get("state") == "queued" for r in (state.all() if records is None else records)):
         return []
+    if slots.is_held(state, RUNNER) and wake.poke(state.root):
+        return []  # the runner is on it: no need to wait for the mutex it may hold through a checkout
     with slots.launch_mutex(state):
         return dispatch(git, state)
 
