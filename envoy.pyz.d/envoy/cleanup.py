@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if removed:
         with slots.launch_mutex(ws.state):  # see _delete
             ws.git.worktree_prune()
-        queueing.dispatch_if_queued(ws.git, ws.state)  # dependents of removed workers fail now
+            queueing.dispatch(ws.git, ws.state)  # dependents of removed workers fail now, before this returns
     if args.worker and skipped:
         s = skipped[0]
         raise EnvoyError(s["reason"], s["message"], s["suggestion"])
