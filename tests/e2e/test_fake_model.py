@@ -129,6 +129,39 @@ def test_stop_interrupts_a_delay() -> None:
     assert outcome and fake.requests[0].status == 0  # closed unanswered
 
 
+def _conversation(*messages: dict[str, Any]) -> dict[str, Any]:
+    return dict(_main_body(""), messages=list(messages))
+
+
+def test_what_the_model_was_told_whatever_the_history_layout(fake_model: FakeModel) -> None:
+    """Both CLI versions' shapes: 2.1.197 puts hook feedback in a system-reminder
+    after the tool result; 2.1.332 merges consecutive assistant messages, adds
+    reminder text blocks and sends the hook feedback as a system-role message."""
+    fake_model.script("s", [text("a"), text("b"), text("c")])
+    prompt = {"role": "user", "content": [{"type": "text", "text": "<system-reminder>context</system-reminder>"},
+                                          {"type": "text", "text": marker("s") + " go"}]}
+    call_1 = {"type": "tool_use", "id": "toolu_1", "name": "Write", "input": {}}
+    call_2 = {"type": "tool_use", "id": "toolu_2", "name": "Bash", "input": {}}
+    result_1 = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "written"}
+    result_2 = {"type": "tool_result", "tool_use_id": "toolu_2", "content": [{"type": "text", "text": "ran"}]}
+    old_shape = _conversation(prompt, {"role": "assistant", "content": [call_1]}, {"role": "user", "content": [
+        result_1, {"type": "text", "text": "<system-reminder>hook said: bad name</system-reminder>"}]})
+    new_shape = _conversation(
+        prompt, {"role": "assistant", "content": [call_1, {"type": "text", "text": "and"}, call_2]},
+        {"role": "user", "content": [result_1, result_2]},
+        {"role": "system", "content": [{"type": "text", "text": "hook said: bad name"}]})
+    for body in (old_shape, new_shape):
+        assert _request(fake_model, "/v1/messages", body)[0] == 200
+    old, new = fake_model.requests_for("s")
+    assert "hook said: bad name" in old.user_text and "hook said: bad name" in new.user_text
+    assert "hook said: bad name" in old.told and "ran" in new.told and "context" in new.told
+    assert [(r.tool_name, r.content) for r in old.tool_results] == [("Write", "written")]
+    # toolu_1 was answered in the session's earlier request: only toolu_2 is new.
+    assert [(r.tool_name, r.content) for r in new.tool_results] == [("Bash", "ran")]
+    assert old.step_index == 0 and new.step_index == 1
+    assert "hook said: bad name" in fake_model.told("s")
+
+
 # --------------------------------------------------------------------------
 # The real CLI against the server
 
