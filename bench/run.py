@@ -242,7 +242,9 @@ def bench_memory(tmp: Path, env: dict[str, str]) -> list[tuple[str, float, str]]
 
 def claude_idle_rss(tmp: Path, env: dict[str, str]) -> int | None:
     """The real claude binary waiting on a slow model answer: its resident memory."""
-    claude = ROOT / ".e2e" / "node_modules" / ".bin" / "claude"
+    # The newest pinned version (.ci/claude-versions), as .ci/install-claude put it.
+    pinned = [line.split("#", 1)[0].strip() for line in (ROOT / ".ci" / "claude-versions").read_text().splitlines()]
+    claude = ROOT / ".e2e" / [v for v in pinned if v][-1] / "node_modules" / ".bin" / "claude"
     if not claude.exists():
         return None
     sys.path.insert(0, str(ROOT / "tests" / "e2e"))
