@@ -21,6 +21,7 @@ from fake_model import (
     http_error,
     marker,
     text,
+    tool,
     tools,
     write,
 )
@@ -253,3 +254,22 @@ def test_two_sessions_overlap_with_their_own_scripts(fake_model: FakeModel, star
     assert slow_alpha.overlaps(slow_beta)
     assert [t.content for t in fake_model.tool_results("alpha")] == ["alpha"]
     assert [t.content for t in fake_model.tool_results("beta")] == ["beta"]
+
+
+def test_a_subagent_plays_its_own_script_and_its_answer_reaches_the_parent(
+        fake_model: FakeModel, run_claude: RunClaude, git_repo: Path) -> None:
+    """An Agent call whose prompt has a marker: the subagent plays that script
+    (2.1.197 runs it in the foreground, 2.1.332 in the background, its answer
+    then coming to the parent as a task notification, not a tool result)."""
+    fake_model.script("child", [write(str(git_repo / "child.txt"), "from child"), text("child finished")])
+    parent = fake_model.script("parent", [
+        tool("Agent", {"description": "write a file", "prompt": marker("child") + " write child.txt",
+                       "subagent_type": "general-purpose"}),
+        text("parent done")])
+    run = run_claude(f"{parent} delegate", "--permission-mode", "bypassPermissions", timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert (git_repo / "child.txt").read_text() == "from child"
+    children = fake_model.requests_for("child")
+    assert children and all(r.subagent for r in children)
+    assert [t.tool_name for r in children for t in r.tool_results] == ["Write"]
+    assert "child finished" in fake_model.told("parent")
