@@ -31,9 +31,11 @@ def test_init_from_a_pyz_elsewhere_is_idempotent(repo, tmp_path):
     assert settings["env"] == {"PARALLEL_MAX_WORKERS": "3", "PARALLEL_WORKER_PREFIX": "claude-worker-"}
     post = settings["hooks"]["PostToolUse"][0]
     assert post["matcher"] == "Write|Edit|MultiEdit"
-    assert post["hooks"][0]["command"] == 'python3 "$CLAUDE_PROJECT_DIR/.claude/envoy.pyz" hook validate-skill'
+    assert 'python3 "$f" hook validate-skill' in post["hooks"][0]["command"]
+    assert post["hooks"][0]["command"].startswith('f="$CLAUDE_PROJECT_DIR"/.claude/envoy.pyz;')
     pre = settings["hooks"]["PreToolUse"][0]
-    assert pre["matcher"] == "Bash" and pre["hooks"][0]["command"].endswith("hook enforce-limits")
+    assert pre["matcher"] == "Bash" and 'python3 "$f" hook enforce-limits' in pre["hooks"][0]["command"]
+    assert ".claude/envoy.pyz" in git(repo, "check-ignore", ".claude/envoy.pyz")
     assert "Bash(python3 .claude/envoy.pyz parallel:*)" in settings["permissions"]["allow"]
     for name in ("commands/parallel-discovery.md", "agents/explorer.md", "agents/curator.md", "agents/researcher.md"):
         assert (repo / ".claude" / name).is_file(), name
@@ -91,8 +93,9 @@ def test_init_updates_a_moved_envoy_hook_instead_of_adding_another(repo, tmp_pat
     init(repo)  # now from the source tree: installs .claude/envoy.pyz and repoints the hooks
     hooks = json.loads((repo / ".claude" / "settings.json").read_text())["hooks"]
     for event in ("PreToolUse", "PostToolUse"):
-        commands = [h["command"] for g in hooks[event] for h in g["hooks"]]
-        assert len(commands) == 1 and ".claude/envoy.pyz" in commands[0]
+        assert len(hooks[event]) == 1
+        commands = {h["command"] for g in hooks[event] for h in g["hooks"]}
+        assert len(commands) == 1 and ".claude/envoy.pyz" in commands.pop()
 
 
 def test_init_keeps_files_that_differ_unless_forced(repo):
@@ -130,3 +133,52 @@ def test_installed_hooks_work_from_the_settings_command(repo, envoy):
     proc = subprocess.run(["sh", "-c", command], input=json.dumps(payload), capture_output=True, text=True,
                           env={"CLAUDE_PROJECT_DIR": str(repo), "ENVOY_WORKER": "w", "PATH": os.environ["PATH"]})
     assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+OLD_HOOKS = {  # what init wrote before `if` conditions, beside a hook of the user's own
+    "PreToolUse": [{"matcher": "Bash", "hooks": [
+        {"type": "command", "timeout": 30, "command": 'python3 "$CLAUDE_PROJECT_DIR/.claude/envoy.pyz" hook enforce-limits'},
+        {"type": "command", "command": "mine.sh"}]}],
+    "PostToolUse": [{"matcher": "Write", "hooks": [{"type": "command", "command": "lint.sh"}]},
+                    {"matcher": "Write|Edit|MultiEdit", "hooks": [{"type": "command", "timeout": 30,
+                     "command": 'python3 "$CLAUDE_PROJECT_DIR/.claude/envoy.pyz" hook validate-skill'}]}],
+}
+
+
+def test_init_upgrades_old_hook_entries_to_conditional_ones(repo):
+    (repo / ".claude").mkdir()
+    (repo / ".claude" / "settings.json").write_text(json.dumps({"hooks": OLD_HOOKS}, indent=2))
+    assert init(repo).code == 0
+    hooks = json.loads((repo / ".claude" / "settings.json").read_text())["hooks"]
+    # The user's hooks stay, in their order; envoy's are replaced, not added to.
+    assert hooks["PostToolUse"][0] == OLD_HOOKS["PostToolUse"][0]
+    assert [h["command"] for g in hooks["PreToolUse"] for h in g["hooks"] if "envoy" not in h["command"]] == ["mine.sh"]
+    pre = [h for g in hooks["PreToolUse"] for h in g["hooks"] if "envoy" in h["command"]]
+    assert [h["if"] for h in pre] == ["Bash(*spawn*)"]
+    post = [h for g in hooks["PostToolUse"] for h in g["hooks"] if "envoy" in h["command"]]
+    assert {h["if"] for h in post} == {f"{tool}({pattern})" for tool in ("Write", "Edit", "MultiEdit")
+                                       for pattern in ("**/SKILL.md", "**/.claude/agents/**", "**/.claude/commands/**")}
+    assert all("exit 1" in h["command"] for h in pre + post)
+    commit_all(repo)
+    assert init(repo).data["changed"] == [] and git(repo, "status", "--porcelain") == ""
+
+
+def test_init_ignores_its_copy_once_and_keeps_the_users_gitignore(repo):
+    (repo / ".gitignore").write_text("node_modules/\n*.log")  # no final newline
+    assert init(repo).code == 0
+    text = (repo / ".gitignore").read_text()
+    assert text.startswith("node_modules/\n*.log\n") and text.count("/.claude/envoy.pyz") == 1
+    assert git(repo, "status", "--porcelain", "--ignored", ".claude/envoy.pyz").startswith("!!")
+    commit_all(repo)
+    assert init(repo).data["changed"] == [] and (repo / ".gitignore").read_text() == text
+
+
+def test_init_leaves_a_tracked_or_already_ignored_copy_alone(repo):
+    assert init(repo).code == 0
+    (repo / ".gitignore").unlink()
+    git(repo, "add", "-A")  # the user commits the pyz
+    git(repo, "commit", "-qm", "with envoy.pyz")
+    assert init(repo).data["changed"] == [] and not (repo / ".gitignore").exists()
+    git(repo, "rm", "-q", "--cached", ".claude/envoy.pyz")
+    (repo / ".git" / "info" / "exclude").write_text(".claude/*.pyz\n")
+    assert init(repo).data["changed"] == [] and not (repo / ".gitignore").exists()
