@@ -182,3 +182,42 @@ def test_init_leaves_a_tracked_or_already_ignored_copy_alone(repo):
     git(repo, "rm", "-q", "--cached", ".claude/envoy.pyz")
     (repo / ".git" / "info" / "exclude").write_text(".claude/*.pyz\n")
     assert init(repo).data["changed"] == [] and not (repo / ".gitignore").exists()
+
+
+def test_a_worker_has_a_working_envoy_when_the_pyz_is_not_tracked(repo, tmp_path):
+    pyz = build(tmp_path, "315532800")
+    for launcher in ("source tree", "installed pyz"):
+        if launcher == "source tree":
+            assert init(repo).code == 0
+            commit_all(repo)  # everything but the ignored .claude/envoy.pyz
+            assert git(repo, "ls-files", ".claude/envoy.pyz") == ""
+            command = None
+        else:  # untracked and not even ignored: the copy must still not count as the worker's work
+            shutil.copy(pyz, repo / ".claude" / "envoy.pyz")
+            git(repo, "rm", "-q", ".gitignore")
+            git(repo, "commit", "-qm", "no .gitignore")
+            assert git(repo, "status", "--porcelain") == "?? .claude/envoy.pyz\n"
+            command = [sys.executable, str(repo / ".claude" / "envoy.pyz")]
+        branch = f"w{len(launcher)}"
+        task = ("@run python3 .claude/envoy.pyz parallel status > status.json\n"
+                "@run git add status.json && git commit -qm 'worker status'")
+        spawned = run_envoy("parallel", "spawn", "--branch", branch, "--wait", "--task", task, cwd=repo,
+                            command=command)
+        assert spawned.code == 0 and spawned.data["state"] == "succeeded", spawned.stdout
+        worktree = Path(spawned.data["path"])
+        assert (worktree / ".claude" / "envoy.pyz").read_bytes() == (repo / ".claude" / "envoy.pyz").read_bytes()
+        # The worker ran its own envoy (status lists it, running) and committed through Bash.
+        status = json.loads(git(repo, "show", f"{branch}:status.json"))
+        assert [w["state"] for w in status["data"]["workers"] if w["name"] == branch] == ["running"]
+        # Its hooks run from the worktree: a spawn there is denied, by envoy.
+        hook = json.loads((worktree / ".claude" / "settings.json").read_text())["hooks"]["PreToolUse"][0]["hooks"][0]
+        payload = {"tool_name": "Bash", "cwd": str(worktree),
+                   "tool_input": {"command": "python3 .claude/envoy.pyz parallel spawn --branch x --task y"}}
+        proc = subprocess.run(["sh", "-c", hook["command"]], input=json.dumps(payload), capture_output=True, text=True,
+                              env={**os.environ, "CLAUDE_PROJECT_DIR": str(worktree), "ENVOY_WORKER": branch})
+        assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+        # The copy is no work of the worker's: once its branch is merged, cleanup needs no --force.
+        assert run_envoy("parallel", "results", "--worker", branch, cwd=repo).data["results"][0]["dirty"] is False
+        git(repo, "merge", "-q", branch)
+        cleaned = run_envoy("parallel", "cleanup", "--worker", branch, cwd=repo)
+        assert cleaned.code == 0 and not worktree.exists(), cleaned.stdout

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 def install_pyz(top: Path, changed: list[str]) -> str:
     """The repository-relative path of the envoy.pyz the hooks will run."""
-    running = _running_pyz()
+    running = pyz.running()
     if running is not None:
         try:
             return running.resolve().relative_to(top.resolve()).as_posix()
@@ -119,13 +119,6 @@ def ignore_copy(git: Git, top: Path, changed: list[str]) -> None:
         f.write(f"{separator}# envoy: a build artefact; `envoy init` installs it, spawn copies it into workers\n"
                 f"/{PYZ_COPY}\n")
     changed.append(f".gitignore (added /{PYZ_COPY})")
-
-
-def _running_pyz() -> Path | None:
-    import envoy
-
-    root = Path(envoy.__file__).parent.parent
-    return root if root.is_file() else None
 
 
 def _installed_entries(tmp: Path) -> list[pyz.Entry]:
