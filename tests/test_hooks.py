@@ -284,3 +284,15 @@ def test_the_installed_commands_fail_open_on_an_unreadable_pyz(tmp_path):
         proc = run_command(commands[name], payload, repo, prefix=prefix)
         assert proc.returncode == 1 and not blocks(proc), (name, proc.returncode, proc.stdout, proc.stderr)
         assert f"envoy: hook {name} skipped (cannot read {repo}/.claude/envoy.pyz)" in proc.stderr
+
+
+def test_the_shim_fails_open_when_envoy_cannot_run(repo, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text("#!/bin/sh\necho \"python3: can't open file\" >&2; exit 2\n")
+    (bin_dir / "python3").chmod(0o755)
+    (tmp_path / "envoy.pyz").write_bytes(b"PK")
+    proc = run_hook("enforce-limits", json.dumps(bash_payload("envoy parallel spawn --branch x", repo)), repo,
+                    {"ENVOY_WORKER": "w9", "ENVOY_PYZ": str(tmp_path / "envoy.pyz"), "PATH": f"{bin_dir}:/usr/bin:/bin"},
+                    command=[str(HOOKS_DIR / "enforce-limits")])
+    assert proc.returncode == 1 and proc.stdout == "" and "enforce-limits skipped" in proc.stderr, proc
