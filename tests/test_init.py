@@ -31,10 +31,10 @@ def test_init_from_a_pyz_elsewhere_is_idempotent(repo, tmp_path):
     assert settings["env"] == {"PARALLEL_MAX_WORKERS": "3", "PARALLEL_WORKER_PREFIX": "claude-worker-"}
     post = settings["hooks"]["PostToolUse"][0]
     assert post["matcher"] == "Write|Edit|MultiEdit"
-    assert 'python3 "$f" hook validate-skill' in post["hooks"][0]["command"]
+    assert 'python3 -I -S "$f" hook validate-skill' in post["hooks"][0]["command"]
     assert post["hooks"][0]["command"].startswith('f="$CLAUDE_PROJECT_DIR"/.claude/envoy.pyz;')
     pre = settings["hooks"]["PreToolUse"][0]
-    assert pre["matcher"] == "Bash" and 'python3 "$f" hook enforce-limits' in pre["hooks"][0]["command"]
+    assert pre["matcher"] == "Bash" and 'python3 -I -S "$f" hook enforce-limits' in pre["hooks"][0]["command"]
     assert ".claude/envoy.pyz" in git(repo, "check-ignore", ".claude/envoy.pyz")
     assert "Bash(python3 .claude/envoy.pyz parallel:*)" in settings["permissions"]["allow"]
     for name in ("commands/parallel-discovery.md", "agents/explorer.md", "agents/curator.md", "agents/researcher.md"):

@@ -186,7 +186,7 @@ def hook_command(rel: str, name: str) -> str:
     log = (f'd=$({COMMON_DIR_SHELL} 2>/dev/null) && mkdir -p "$d/envoy" && echo '
            f'"$(date -u +%Y-%m-%dT%H:%M:%SZ) hook {name}: $m; allowed" 2>/dev/null >>"$d/envoy/envoy.log"')
     return (f'f="$CLAUDE_PROJECT_DIR"/{shlex.quote(rel)}; if [ -f "$f" ] && [ -r "$f" ]; then '
-            f'python3 "$f" hook {name} && exit; m="python3 exited $?"; else m="cannot read $f"; fi; '
+            f'python3 -I -S "$f" hook {name} && exit; m="python3 exited $?"; else m="cannot read $f"; fi; '
             f'{log}; echo "envoy: hook {name} skipped ($m); the tool call goes on" >&2; exit 1')
 
 
