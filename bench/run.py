@@ -193,6 +193,9 @@ def hook_processes(tmp: Path, env: dict[str, str], repo: Path) -> list[int] | No
     sys.path.insert(0, str(ROOT / "tests" / "e2e"))
     from fake_model import FakeModel, bash, text, write  # type: ignore[import-not-found]
 
+    written = (repo / "notes.txt", repo / ".claude" / "skills" / "pdf-tools" / "SKILL.md")
+    for path in written:
+        path.unlink(missing_ok=True)  # a Write over a file the session never read fails, and runs no PostToolUse
     with FakeModel() as fake:
         marker = fake.script("calls", [
             bash("ls -la"), write("notes.txt", "notes\n"),
@@ -209,8 +212,8 @@ def hook_processes(tmp: Path, env: dict[str, str], repo: Path) -> list[int] | No
             counts += [0 for block in event["message"]["content"] if block.get("type") == "tool_use"]
         elif event.get("type") == "system" and event.get("subtype") == "hook_started" and counts:
             counts[-1] += 1
-    if len(counts) != 4:
-        raise SystemExit(f"benchmark step failed: the scripted session made {len(counts)} tool calls, not 4\n"
+    if len(counts) != 4 or not all(path.is_file() for path in written):
+        raise SystemExit(f"benchmark step failed: the scripted session made {len(counts)} tool calls, not 4 that work\n"
                          f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return counts
 
