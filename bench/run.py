@@ -148,7 +148,7 @@ def bench_hookcost(tmp: Path, env: dict[str, str], runs: int) -> list[tuple[str,
         ("PostToolUse", settings["hooks"]["PostToolUse"][0], "validate-skill"))}}
     for wiring, content in (("`envoy init`'s wiring (with if)", settings), ("the old wiring (no if)", old)):
         settings_path.write_text(json.dumps(content))
-        counts = hook_processes(tmp, env, repo)
+        counts: list[float] | None = list(hook_processes(tmp, env, repo) or []) or None
         for call, count in zip(calls, counts or [float("nan")] * len(calls)):
             goal = " (goal 0)" if call.startswith(("unrelated", "non-skill")) else ""
             rows.append((f"{call}, {wiring}", count, f"hook processes{goal}" if counts else f"no claude CLI at {CLAUDE}"))
@@ -351,7 +351,7 @@ def claude_idle_rss(tmp: Path, env: dict[str, str]) -> int | None:
     if not CLAUDE.exists():
         return None
     sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-    from fake_model import FakeModel, delay, text  # type: ignore[import-not-found]
+    from fake_model import FakeModel, delay, text  # type: ignore[import-not-found, unused-ignore]
 
     with FakeModel() as fake:
         marker = fake.script("idle", [delay(8.0), text("done")])

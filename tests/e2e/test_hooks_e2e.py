@@ -5,7 +5,6 @@ at all; and a hook never blocks a tool call because envoy could not start."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 from pathlib import Path
