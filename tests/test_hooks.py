@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -267,23 +268,21 @@ def test_the_installed_commands_fail_open_when_envoy_cannot_run(repo, tmp_path, 
         assert f"hook {name}: " in (repo / ".git" / "envoy" / "envoy.log").read_text()
 
 
-def test_the_installed_commands_fail_open_on_an_unreadable_pyz(tmp_path):
-    # Root reads any file, so the hook runs as nobody, in a repository nobody can read.
-    repo = tmp_path / "shared" / "repo"
-    repo.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    commands = installed_commands(repo)
-    payloads = hook_payloads(repo)
-    (repo / ".claude" / "envoy.pyz").chmod(0)
-    prefix: tuple[str, ...] = ()
-    if os.geteuid() == 0:
-        for parent in (tmp_path, *tmp_path.parents):
-            parent.chmod(parent.stat().st_mode | 0o005)  # nobody may walk to it, not read the pyz
-        prefix = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
-    for name, payload in payloads.items():
-        proc = run_command(commands[name], payload, repo, prefix=prefix)
-        assert proc.returncode == 1 and not blocks(proc), (name, proc.returncode, proc.stdout, proc.stderr)
-        assert f"envoy: hook {name} skipped (cannot read {repo}/.claude/envoy.pyz)" in proc.stderr
+def test_the_installed_commands_fail_open_on_an_unreadable_pyz():
+    # Root reads any file, so as root the hook runs as nobody, in a repository nobody may
+    # walk into (a directory of its own under /tmp) but not read the pyz of.
+    with tempfile.TemporaryDirectory(prefix="envoy-unreadable-") as shared:
+        os.chmod(shared, 0o755)
+        repo = Path(shared) / "repo"
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+        commands = installed_commands(repo)
+        payloads = hook_payloads(repo)
+        (repo / ".claude" / "envoy.pyz").chmod(0)
+        prefix = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups") if os.geteuid() == 0 else ()
+        for name, payload in payloads.items():
+            proc = run_command(commands[name], payload, repo, prefix=prefix)
+            assert proc.returncode == 1 and not blocks(proc), (name, proc.returncode, proc.stdout, proc.stderr)
+            assert f"envoy: hook {name} skipped (cannot read {repo}/.claude/envoy.pyz)" in proc.stderr
 
 
 def test_the_shim_fails_open_when_envoy_cannot_run(repo, tmp_path):
