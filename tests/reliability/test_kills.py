@@ -158,13 +158,14 @@ def test_kill9_cleanup_mid_removal(rig, what):
     assert_nothing_lost(rig.repo, before)
     assert_no_orphans(rig.repo, USER)
     if what == "cleanup-and-its-git":
-        # git leaves its lock behind when killed; envoy must say so in one document and
+        # git leaves its lock files behind when killed; envoy must say so in one document and
         # change nothing, and once the user removes the lock, cleanup goes through.
         answer = ask(rig.repo, "parallel", "cleanup", "--worker", name, "--force")
         answer.document()
-        for lock in (rig.repo / ".git").rglob("*.lock"):
-            if "envoy" not in lock.parts:
-                lock.unlink()
+        debris = [*(rig.repo / ".git").rglob("*.lock"), *(rig.repo / ".git").glob("packed-refs.new")]
+        for file in debris:
+            if "envoy" not in file.parts:
+                file.unlink()
     assert_invariants(rig.repo, before, USER)
 
 
