@@ -280,8 +280,8 @@ def assert_cleanup_exact(before: Snapshot, after: Snapshot, reports: list[dict[s
     assert set(new_trash) <= set(reported_trash) | {f"refs/envoy/trash/{n}" for n in others_removed}, \
         f"trash refs nobody reported: {set(new_trash) - set(reported_trash)}"
     for data in reports:
-        for s in data["skipped"]:
-            assert s["name"] in after.records, f"cleanup skipped {s['name']} but its record is gone"
+        for s in data["skipped"]:  # (another cleanup, run at the same time, may have removed it)
+            assert s["name"] in after.records or s["name"] in names, f"cleanup skipped {s['name']}, its record is gone"
 
 
 # -- processes ----------------------------------------------------------------
