@@ -22,17 +22,21 @@ def run_agent(rig: Rig, agent: str, task: str, branch: str, *extra: str) -> dict
 
 
 @pytest.mark.parametrize("agent, expected", [
-    (str(AGENTS / "fast.sh"), "succeeded"),   # one valid result line, gone within milliseconds
-    ("/bin/true", "failed"),                  # exit 0, no result
-    ("/bin/false", "failed"),                 # exit 1, no result
+    ("fast.sh", "succeeded"),   # one valid result line, gone within milliseconds
+    ("/bin/true", "failed"),    # exit 0, no result
+    ("/bin/false", "failed"),   # exit 1, no result
 ])
 def test_agent_that_ends_at_once(rig, agent, expected):
+    """Three at once: whether the watcher sees such an agent end depends on timing."""
     before = snapshot(rig.repo)
-    worker = run_agent(rig, agent, "anything", "quick")
-    assert worker["state"] == expected, worker
+    env = {"ENVOY_CLAUDE": str(AGENTS / agent) if "/" not in agent else agent}
+    for i in range(3):
+        ask(rig.repo, "parallel", "spawn", "--branch", f"quick{i}", "--task", "anything", env=env).data()
+    workers = settle(rig.repo, 60)
+    assert [w["state"] for w in workers] == [expected] * 3, workers
     if expected == "succeeded":
-        results = ask(rig.repo, "parallel", "results", "--worker", worker["name"]).data()
-        assert "fast" in str(results), results
+        results = ask(rig.repo, "parallel", "results").data()
+        assert str(results).count("fast") >= 3, results
     assert_invariants(rig.repo, before, USER)
 
 
