@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 
 from conftest import git, wait_until
-from invariants import (ask, answer_of, assert_invariants, assert_nothing_lost, assert_no_orphans,
-                        assert_no_strays, cmdline, launch, settle, snapshot, status, supervisors_of)
+from invariants import (ask, answer_of, assert_invariants, assert_nothing_lost, assert_no_orphans, cmdline,
+                        launch, settle, snapshot, status)
 from rig import Rig, holders, kill9, rig, wait_quiet  # noqa: F401 (rig: a fixture)
 
 USER = {"main"}
