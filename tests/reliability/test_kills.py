@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
 from conftest import git, wait_until
 from invariants import (ask, answer_of, assert_invariants, assert_nothing_lost, assert_no_orphans, cmdline,
                         launch, settle, snapshot, status)
-from rig import Rig, holders, kill9, rig, wait_quiet  # noqa: F401 (rig: a fixture)
+from rig import AGENTS, Rig, holders, kill9, rig, wait_quiet  # noqa: F401 (rig: a fixture)
 
 USER = {"main"}
 
@@ -58,6 +59,21 @@ def test_spawn_cut_short_mid_checkout(rig, how):
     assert_invariants(rig.repo, before, USER)
     again = ask(rig.repo, *args[:-2], "--wait", "--task", "@result again").data()
     assert again["state"] == "succeeded", again
+
+
+def test_ctrl_c_of_spawn_wait_leaves_the_worker_running(rig, tmp_path):
+    """Ctrl-C while `spawn --wait` waits ends the wait (130), not the detached worker."""
+    release = tmp_path / "release"
+    proc = launch(rig.repo, "parallel", "spawn", "--branch", "waited", "--wait", "--task",
+                  f"@wait-for {release}\n@write w.txt w\n@commit waited work", new_session=True)
+    wait_until(lambda: [w["state"] for w in status(rig.repo)] == ["running"], 30)
+    before = snapshot(rig.repo)
+    os.killpg(proc.pid, signal.SIGINT)
+    answer = answer_of(proc, ("parallel", "spawn", "--wait"))
+    assert answer.code == 130, (answer.code, answer.stdout, answer.stderr)
+    release.touch()
+    assert [w["state"] for w in settle(rig.repo)] == ["succeeded"]
+    assert_invariants(rig.repo, before, USER)
 
 
 # -- the supervisor, its setup command, the watcher, the agent ------------------
@@ -135,30 +151,51 @@ def test_kill9_queue_runner(rig, tmp_path, phase):
     assert_invariants(rig.repo, before, USER)
 
 
-# -- cleanup mid-removal ---------------------------------------------------------------
-@pytest.mark.parametrize("what", ["cleanup", "cleanup-and-its-git"])
-def test_kill9_cleanup_mid_removal(rig, what):
-    """cleanup --force killed after it kept the work in a trash ref and removed the
-    worktree, while git deletes the branch (alone: git finishes; with its git: the ref
-    update dies locked): nothing lost, and a second cleanup finishes the job."""
-    name = finished_worker(rig, "doomed")
-    rig.gate.arm("ref", "refs/heads/doomed")
+# -- cleanup: stopping, keeping, removing ---------------------------------------------
+def test_kill9_cleanup_while_it_stops_a_worker(rig, tmp_path):
+    """cleanup --all killed while it waits for a running worker (whose agent ignores
+    SIGTERM) to stop: the worker still ends, recorded, and nothing is orphaned."""
+    data = ask(rig.repo, "parallel", "spawn", "--branch", "stubborn", "--task", f"stubborn {tmp_path}",
+               env={"ENVOY_CLAUDE": str(AGENTS / "hostile.py")}).data()
+    wait_until((tmp_path / "working").exists, 30)
     before = snapshot(rig.repo)
+    proc = launch(rig.repo, "parallel", "cleanup", "--all")
+    wait_until((tmp_path / "got-term").exists, 30)  # cleanup now waits for the worker's lock
+    kill9(proc.pid)
+    proc.communicate()
+    workers = settle(rig.repo, 30)
+    assert [(w["name"], w["state"]) for w in workers] == [(data["name"], "failed")], workers
+    assert_invariants(rig.repo, before, USER)
+
+
+@pytest.mark.parametrize("phase, scope", [("trash", "cleanup"), ("branch", "cleanup"),
+                                          ("branch", "cleanup-and-its-git")])
+def test_kill9_cleanup_mid_removal(rig, phase, scope):
+    """cleanup --force of a worker with committed and uncommitted work, killed while
+    git writes the trash ref, or later while git deletes the branch (the worktree is
+    gone by then); alone (its git finishes) or with its git (which dies holding its
+    locks): nothing lost, and a second cleanup finishes the job."""
+    name = finished_worker(rig, "doomed")
+    (Path(rig.record(name)["path"]) / "wip.txt").write_text("uncommitted work\n")
+    rig.gate.arm("ref", "refs/heads/doomed" if phase == "branch" else "refs/envoy/trash/doomed")
+    before = snapshot(rig.repo)
+    assert before.dirty, "the worktree should hold uncommitted work"
     proc = launch(rig.repo, "parallel", "cleanup", "--worker", name, "--force", new_session=True)
     rig.gate.wait_hit("ref")
-    if what == "cleanup":
+    if scope == "cleanup":
         kill9(proc.pid)
     else:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
     rig.gate.release("ref")
     wait_quiet("branch -D")
+    wait_quiet("update-ref")
     rig.gate.disarm()
     assert_nothing_lost(rig.repo, before)
     assert_no_orphans(rig.repo, USER)
-    if what == "cleanup-and-its-git":
+    if scope == "cleanup-and-its-git":
         # git leaves its lock files behind when killed; envoy must say so in one document and
-        # change nothing, and once the user removes the lock, cleanup goes through.
+        # change nothing, and once the user removes them, cleanup goes through.
         answer = ask(rig.repo, "parallel", "cleanup", "--worker", name, "--force")
         answer.document()
         debris = [*(rig.repo / ".git").rglob("*.lock"), *(rig.repo / ".git").glob("packed-refs.new")]

@@ -8,12 +8,15 @@ word of the task (stdin) picks the misbehaviour; the rest are its arguments.
     garbage                binary junk, JSON that is not a message, messages with
                            wrong types, then a result whose numbers are words
     huge MB                MB megabytes of transcript (one line of MB/2), then a result
+    stubborn DIR           ignore SIGTERM (touching DIR/got-term when it comes), touch
+                           DIR/working, never end (until SIGKILL)
     grandchildren WHERE    leave a sleeper behind, in its process group (WHERE:
                            its-group, `sleep 300`) or in a new session (new-session,
                            `sleep 301`), then answer and exit at once
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +39,11 @@ def main():
     mode, args = (words[0], words[1:]) if words else ("silent", [])
     if mode == "silent":
         return 0
+    if mode == "stubborn":
+        signal.signal(signal.SIGTERM, lambda *_: open(os.path.join(args[0], "got-term"), "w").close())
+        open(os.path.join(args[0], "working"), "w").close()
+        while True:
+            time.sleep(0.05)
     if mode == "hang":
         while True:
             time.sleep(1)
