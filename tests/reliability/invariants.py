@@ -131,7 +131,8 @@ def read_records(repo: Path) -> dict[str, Any]:
             record = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError, UnicodeDecodeError):
             record = BROKEN
-        ok = isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("name", "branch", "path"))
+        ok = isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("name", "branch", "path")) \
+            and record["name"] == file.stem  # a name that is not its file's is an edited record
         records[file.stem] = record if ok else BROKEN
     return records
 
@@ -241,12 +242,13 @@ def assert_no_orphans(repo: Path, user_branches: set[str], snap: Snapshot | None
 
 
 def assert_cleanup_exact(before: Snapshot, after: Snapshot, reports: list[dict[str, Any]],
-                         others_removed: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+                         others_removed: frozenset[str] = frozenset(), spawned: frozenset[str] = frozenset()) -> None:
     """The cleanups' reports (their `data`) say exactly what disappeared: each removed
     worker once, its record, branch and worktree gone, each trash ref it names new and
     pointing at its sha; nothing else of envoy's vanished. `others_removed`: workers a
-    concurrent verb other than cleanup may have removed."""
-    removed = [r for data in reports for r in data["removed"]]
+    concurrent verb other than cleanup may have removed; `spawned`: workers spawned
+    meanwhile (a cleanup may remove them too, once they end)."""
+    removed = [r for data in reports for r in data["removed"] if r["name"] not in spawned - set(before.records)]
     names = [r["name"] for r in removed]
     assert len(names) == len(set(names)), f"a removal reported twice: {sorted(names)}"
     gone = set(before.records) - set(after.records)
@@ -394,9 +396,9 @@ def assert_invariants(repo: Path, before: Snapshot, user_branches: set[str], *, 
     """After a fault: nothing lost, no orphans, verbs answer, finished workers leave no
     processes, and `cleanup --all --force` recovers, reporting exactly what it removed,
     leaving no orphans and no strays."""
+    view = assert_verbs_answer(repo)  # first: a verb may repair what a killed one left
     now = snapshot(repo)
     assert_nothing_lost(repo, before, now)
-    view = assert_verbs_answer(repo)
     finished = {w["name"] for w in view["workers"] if w.get("state") in FINISHED}
     removed = {stem for stem in before.records if stem not in now.records}
     assert_no_strays(finished | removed, supervisors_of(before))

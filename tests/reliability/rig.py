@@ -114,6 +114,19 @@ def rig(repo: Path, tmp_path: Path) -> Iterator[Rig]:
     finally:
         reap_test_processes()
         drop_hostile_records(repo)
+        drop_foreign_worktrees(repo, tmp_path)
+
+
+def drop_foreign_worktrees(repo: Path, tmp: Path) -> None:
+    """A killed merge --rebase leaves its private worktree in the system temp dir:
+    not ours to keep after the test."""
+    import shutil
+    from invariants import worktrees
+
+    for tree in worktrees(repo):
+        parent = Path(tree.path).parent
+        if not Path(tree.path).is_relative_to(tmp) and parent.name.startswith("envoy-rebase-"):
+            shutil.rmtree(parent, ignore_errors=True)
 
 
 def drop_hostile_records(repo: Path) -> None:

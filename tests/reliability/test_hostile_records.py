@@ -45,7 +45,7 @@ def test_a_file_that_is_not_a_record(rig, kind):
     file.write_text(NOT_RECORDS[kind], encoding="latin-1")
     before = snapshot(rig.repo)
     shown = every_verb_answers(rig)
-    assert str(file) in shown, f"status does not show the broken record {file}: {shown[:600]}"
+    assert file.name in shown, f"status does not show the broken record {file}: {shown[:600]}"
     new = ask(rig.repo, "parallel", "spawn", "--branch", "after-it", "--wait", "--task", "@result ok").data()
     assert new["state"] == "succeeded", new
     assert_invariants(rig.repo, before, USER)

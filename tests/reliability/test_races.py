@@ -49,7 +49,7 @@ def test_cleanups_merge_spawn_status_at_once(rig, round_):
     settle(rig.repo)
     after = snapshot(rig.repo)
     assert_nothing_lost(rig.repo, before, after)
-    assert_cleanup_exact(before, after, reports)
+    assert_cleanup_exact(before, after, reports, spawned=frozenset({f"d{round_}"}))
     assert_no_orphans(rig.repo, USER, after)
     assert_invariants(rig.repo, before, USER)
 
