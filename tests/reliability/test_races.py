@@ -5,6 +5,8 @@ branch's commits are reachable or in a trash ref a cleanup printed), each
 removal reported by exactly one cleanup, no orphans, no strays."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from conftest import git
@@ -65,4 +67,24 @@ def test_merge_into_its_own_branch_then_cleanup(rig):
     answer.document()
     assert_nothing_lost(rig.repo, before)
     assert_no_orphans(rig.repo, USER)
+    assert_invariants(rig.repo, before, USER)
+
+
+def test_status_never_shows_more_running_than_the_cap(rig):
+    """While a queue of short workers drains through a cap of 2, every status document
+    (read as fast as it answers) counts at most 2 starting or running."""
+    env = {"PARALLEL_MAX_WORKERS": "2"}
+    before = snapshot(rig.repo)
+    for i in range(8):
+        ask(rig.repo, "parallel", "spawn", "--queue", "--branch", f"q{i}", "--task", "@sleep 0.3", env=env).data()
+    seen = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        workers = ask(rig.repo, "parallel", "status", env=env).data()["workers"]
+        seen.append(sorted(w["name"] for w in workers if w["state"] in ("starting", "running")))
+        if all(w["state"] in ("succeeded", "failed", "lost") for w in workers):
+            break
+    over = [names for names in seen if len(names) > 2]
+    assert not over, f"status showed more than the cap of 2 active: {over[:3]} ({len(over)} of {len(seen)} reads)"
+    assert [w["state"] for w in settle(rig.repo)] == ["succeeded"] * 8
     assert_invariants(rig.repo, before, USER)
