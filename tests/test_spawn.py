@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import git, wait_finished
+from conftest import ENVOY_SOURCE, git, wait_finished, wait_until
 
 
 def recorded_runs(directory: Path) -> list[dict]:
@@ -220,3 +223,105 @@ def test_human_text_output(repo, envoy):
     assert not text.stdout.startswith("{")
     results = envoy("parallel", "results", "--text").stdout
     assert "hi there" in results and "transcript" in results
+
+
+# -- a checkout that fails or is cut short (issue 11, item 5) -------------------
+# Rule: it leaves a record saying what happened, or nothing at all; never an
+# orphaned worktree or branch that no verb knows about.
+
+def hooks_dir(repo: Path, body: str) -> Path:
+    """A post-checkout hook, through core.hooksPath (as the issue found it)."""
+    hooks = repo.parent / "hooks"
+    hooks.mkdir(exist_ok=True)
+    hook = hooks / "post-checkout"
+    hook.write_text("#!/bin/sh\n" + body + "\n")
+    hook.chmod(0o755)
+    git(repo, "config", "core.hooksPath", str(hooks))
+    return hooks
+
+
+def leftovers(repo: Path, branch: str) -> tuple[str, str, list[str]]:
+    """What a spawn of `branch` left: the branch, any linked worktree, any record."""
+    worktrees = [line for line in git(repo, "worktree", "list", "--porcelain").splitlines()
+                 if line.startswith("worktree ") and line != f"worktree {repo}"]
+    records = [p.name for p in (repo / ".git" / "envoy" / "workers").glob("*.json")]
+    return git(repo, "branch", "--list", branch).strip(), "\n".join(worktrees), records
+
+
+def test_a_failing_post_checkout_hook_leaves_nothing_behind(repo, envoy, tmp_path):
+    hooks_dir(repo, "exit 1")
+    failed = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok")
+    assert failed.code == 1 and failed.error["type"] == "git_error"
+    assert leftovers(repo, "w") == ("", "", [])
+    assert not (tmp_path / "claude-worker-w").exists()
+    git(repo, "config", "--unset", "core.hooksPath")
+    again = envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok")
+    assert again.code == 0, again.stdout
+
+
+def spawn_in_checkout(repo: Path, hooks: Path, branch: str) -> subprocess.Popen[str]:
+    """A spawn held inside its checkout (the post-checkout hook sleeps), in its own
+    process group, once the hook has started."""
+    started = hooks / "started"
+    started.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", "--branch", branch,
+                             "--task", "@result ok"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    wait_until(started.exists, timeout=60, interval=0.02)
+    return proc
+
+
+SLOW_HOOK = 'if [ -e "$(dirname "$0")/slow" ]; then touch "$(dirname "$0")/started"; sleep 5; fi'
+
+
+@pytest.mark.parametrize("to_group", [False, True], ids=["kill -INT pid", "Ctrl-C (the whole group)"])
+def test_sigint_mid_checkout_undoes_it(repo, envoy, to_group):
+    hooks = hooks_dir(repo, SLOW_HOOK)
+    (hooks / "slow").touch()
+    for branch in ("a", "b", "c"):  # the issue saw three orphan branches from three interrupts
+        proc = spawn_in_checkout(repo, hooks, branch)
+        if to_group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, (out, err)
+        assert "Traceback" not in err
+        assert leftovers(repo, branch) == ("", "", []), branch
+    (hooks / "slow").unlink()
+    assert envoy("parallel", "spawn", "--branch", "a", "--wait", "--task", "@result ok").code == 0
+
+
+def test_kill_9_mid_checkout_is_recorded_and_cleanup_removes_it(repo, envoy, tmp_path):
+    hooks = hooks_dir(repo, SLOW_HOOK)
+    (hooks / "slow").touch()
+    proc = spawn_in_checkout(repo, hooks, "w")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    (hooks / "slow").unlink()
+    # git goes on without its parent: the worktree it makes is known to a record.
+    view = envoy("parallel", "status", "--worker", "w").data["workers"][0]
+    assert view["state"] == "lost" and "checkout" in view["error"]
+    cleaned = envoy("parallel", "cleanup", "--worker", "w")
+    assert cleaned.code == 0, cleaned.stdout
+    assert [r["name"] for r in cleaned.data["removed"]] == ["w"]
+    wait_until(lambda: leftovers(repo, "w") == ("", "", []), timeout=10)  # git's own exit, after its hook
+    assert not (tmp_path / "claude-worker-w").exists()
+    again = envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok")
+    assert again.code == 0, again.stdout
+
+
+def test_cleanup_reports_removed_only_what_is_gone(repo, envoy, tmp_path):
+    """A record that says a checkout was under way when its spawn died (state as
+    kill -9 leaves it): cleanup removes the worktree and branch it made."""
+    spawned = envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok").data
+    record_file = repo / ".git" / "envoy" / "workers" / "w.json"
+    record = json.loads(record_file.read_text())
+    for key in ("worktree_created", "supervisor_pid", "started_at", "finished_at"):
+        record.pop(key, None)
+    record.update(state="starting", run=0, runs=[], checking_out=True)
+    record_file.write_text(json.dumps(record))
+    cleaned = envoy("parallel", "cleanup", "--worker", "w")
+    assert cleaned.code == 0 and [r["name"] for r in cleaned.data["removed"]] == ["w"]
+    assert leftovers(repo, "w") == ("", "", [])
+    assert not Path(spawned["path"]).exists()

@@ -4,6 +4,7 @@ even then their work is kept under refs/envoy/trash/<name> first."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import output, queueing, scheduler, slots, workers
+from . import output, queueing, slots, workers, worktrees
 from .errors import EnvoyError
 from .state import ACTIVE, Record, State
 from .workspace import Workspace, open_workspace
@@ -54,8 +55,6 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
         with slots.launch_mutex(ws.state):  # so the queue cannot start it meanwhile
             fresh = ws.state.read(name)
             if fresh is not None and fresh["state"] == "queued":
-                if fresh.get("checking_out"):  # the runner died checking it out
-                    scheduler.discard_half_made(ws.git, fresh)
                 done = remove(ws, fresh, force=force, mutex_held=True)  # with its worktree, if the queue prepared one
                 return {**done, "cancelled": True} if done["removed"] else done
         record = ws.state.read(name) or record
@@ -93,6 +92,14 @@ def remove(ws: Workspace, record: Record, *, force: bool, mutex_held: bool = Fal
     """Remove one worker whose lock we hold (or the launch mutex, for a queued one),
     after checking it holds no work to lose."""
     name, branch, path = record["name"], record["branch"], Path(record["path"])
+    if record.get("checking_out"):  # its checkout died half-way (no agent ever ran there)
+        try:
+            with _mutex(ws, mutex_held):
+                worktrees.discard(ws.git, ws.layout(), record)
+        except EnvoyError as exc:
+            return skip(record, exc.kind, exc.message, exc.suggestion)
+        ws.state.delete(name)
+        return {"name": name, "branch": branch, "removed": True}
     # A worker that never started (queued, or failed waiting for a dependency) has no
     # worktree or branch of ours: a branch of that name now is someone else's.
     created = bool(record.get("worktree_created") or record.get("run"))
@@ -115,25 +122,34 @@ def remove(ws: Workspace, record: Record, *, force: bool, mutex_held: bool = Fal
     done: dict[str, Any] = {"name": name, "branch": branch, "removed": True}
     if dirty or unmerged:
         done.update(keep_in_trash(ws, record, path, dirty))
-    if mutex_held:
-        _delete(ws, path, branch, created, has_branch)
-    else:
-        with slots.launch_mutex(ws.state):
-            _delete(ws, path, branch, created, has_branch)
+    try:
+        with _mutex(ws, mutex_held):
+            _delete(ws, name, path, branch, created, has_branch)
+    except EnvoyError as exc:  # what could not be verified, or is still there, stays: said so
+        kept = {k: v for k, v in done.items() if k in ("trash_ref", "sha", "restore")}
+        return skip(record, exc.kind, exc.message, exc.suggestion, **kept)
     ws.state.delete(name)
     return done
 
 
-def _delete(ws: Workspace, path: Path, branch: str, created: bool, has_branch: bool) -> None:
+def _mutex(ws: Workspace, held: bool) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext() if held else slots.launch_mutex(ws.state)
+
+
+def _delete(ws: Workspace, name: str, path: Path, branch: str, created: bool, has_branch: bool) -> None:
     """The worktree and branch, under the launch mutex: every `git worktree add` runs
     under it too, and git fails (branch -D: "failed to read .git/worktrees/X/commondir")
-    or worse (prune could drop the half-made entry) when it meets a worktree being made."""
-    if created and path.is_dir():
-        ws.git.worktree_remove(path)
+    or worse (prune could drop the half-made entry) when it meets a worktree being made.
+    Raises if either is still there after."""
+    if created and (path.exists() or path.is_symlink()):
+        worktrees.remove(ws.git, ws.layout(), name, path)
     elif created:
         ws.git.worktree_prune()  # deleted by hand: git still counts the branch as checked out
     if has_branch:
         ws.git.delete_branch(branch)
+        if ws.git.branch_exists(branch):
+            raise EnvoyError("cleanup_incomplete", f"branch {branch} of worker {name} is still there",
+                             f"git branch -D {branch}, then envoy parallel cleanup --worker {name}")
 
 
 def keep_in_trash(ws: Workspace, record: Record, path: Path, dirty: list[str]) -> dict[str, Any]:

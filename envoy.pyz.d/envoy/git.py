@@ -5,6 +5,7 @@ git's own stderr, so a user sees what git said and what to do about it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -154,9 +155,29 @@ class Git:
 
     # -- worktrees and branches -----------------------------------------
     def worktree_add(self, path: Path, branch: str, start: str) -> None:
+        """Make a worktree with a new branch. Interrupted (Ctrl-C, or SIGINT to us alone),
+        it stops git and waits for it before raising: the caller's undo must not race
+        a checkout still writing (git removes its own half-made worktree on SIGTERM)."""
+        import signal
+
+        import sh
+
         # Parallel checkout (one writer per core, from 100 files up): on a
         # 20,000-file repository the worktree appears 10-15% sooner.
-        self.run("-c", "checkout.workers=0", "worktree", "add", "--quiet", "-b", branch, str(path), start)
+        args = ("-c", "checkout.workers=0", "worktree", "add", "--quiet", "-b", branch, "--", str(path), start)
+        proc = sh.git("-c", "core.quotepath=off", *args, _cwd=str(self.cwd), _env=_environment(), _tty_out=False,
+                      _decode_errors="replace", _truncate_exc=False, _bg=True, _bg_exc=False)
+        try:
+            proc.wait()
+        except sh.ErrorReturnCode as exc:
+            raise GitError(args, exc.stderr.decode("utf-8", "replace"), exc.exit_code) from None
+        except BaseException:
+            # OSError: git already ended, and the interrupted wait may have reaped it
+            with contextlib.suppress(OSError):
+                proc.signal(signal.SIGTERM)
+            with contextlib.suppress(OSError, sh.ErrorReturnCode):
+                proc.wait()
+            raise
 
     def worktree_remove(self, path: Path) -> None:
         # --force twice: also when locked; callers checked for work to keep first.
@@ -182,13 +203,20 @@ class Git:
 
     def worktree_of(self, branch: str) -> Path | None:
         """The worktree that has `branch` checked out, if any."""
+        return next((path for path, there in self.worktrees().items() if there == branch), None)
+
+    def worktrees(self) -> dict[Path, str | None]:
+        """Every worktree git knows (the main one first) and the branch checked out
+        there (None: detached, or not yet made)."""
+        found: dict[Path, str | None] = {}
         path = None
         for line in self.run("worktree", "list", "--porcelain").splitlines():
             if line.startswith("worktree "):
                 path = Path(line[len("worktree "):])
-            elif line == f"branch refs/heads/{branch}":
-                return path
-        return None
+                found[path] = None
+            elif line.startswith("branch refs/heads/") and path is not None:
+                found[path] = line[len("branch refs/heads/"):]
+        return found
 
     # -- merging without a checkout -------------------------------------
     def merge_tree(self, ours: str, theirs: str) -> tuple[str | None, list[str]]:

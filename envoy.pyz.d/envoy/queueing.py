@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Mapping
 from filelock import Timeout
 
 from . import slots, wake
+from .config import Config
 from .errors import EnvoyError
 from .scheduler import check_out, in_detached_child, mark_failed, start_new
 from .state import Record, State
+from .worktrees import Layout, layout
 
 if TYPE_CHECKING:
     from .git import Git
@@ -51,6 +53,11 @@ def _drop_env(state: State, name: str) -> None:
         os.unlink(_env_file(state, name))
     except FileNotFoundError:
         pass
+
+
+def _layout(git: Git, env: Mapping[str, str] | None) -> Layout:
+    """Where a queued worker's worktree goes: by the settings it was spawned with."""
+    return layout(git, Config(git.main_worktree(), None if env is None else dict(env)))
 
 
 def in_queue(records: list[Record]) -> list[Record]:
@@ -100,8 +107,9 @@ def dispatch(git: Git, state: State) -> list[str]:
         if record.get("after") and record.get("base") is None:
             dep = state.read(record["after"][0]) or {}
             record["base"] = dep.get("branch")  # it builds on its dependency's work
+        env = _take_env(state, record["name"])
         try:
-            start_new(git, state, record, slot_index, _take_env(state, record["name"]))
+            start_new(git, state, record, slot_index, _layout(git, env), env)
         except EnvoyError as exc:
             mark_failed(state, record, "start_failed", exc.message)
             continue
@@ -124,7 +132,7 @@ def prepare_next(git: Git, state: State, queued: list[Record]) -> bool:
         if prepared >= int(record.get("max_workers") or 1):
             return False
         try:
-            check_out(git, state, record)
+            check_out(git, state, record, _layout(git, _take_env(state, record["name"])))
         except EnvoyError as exc:
             mark_failed(state, record, "start_failed", exc.message)
             _drop_env(state, record["name"])
