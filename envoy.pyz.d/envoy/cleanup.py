@@ -14,7 +14,7 @@ from filelock import Timeout
 
 from . import output, queueing, slots, workers, worktrees
 from .errors import EnvoyError
-from .state import ACTIVE, Record, State
+from .state import ACTIVE, Record, State, is_worker_name, worker_name
 from .workspace import Workspace, open_workspace
 
 STOP_GRACE = 15.0  # the supervisor itself gives its agent 5 s between TERM and KILL
@@ -25,8 +25,10 @@ def run(args: argparse.Namespace) -> int:
     if args.worker and args.all:
         raise EnvoyError("invalid_input", "--worker and --all cannot be combined",
                          "use --worker NAME for one worker, --all for every worker")
+    broken = ws.state.broken()
     if args.worker:
-        targets = [workers.find(ws.state, args.worker)]
+        broken = [b for b in broken if Path(b["file"]).name == f"{args.worker}.json"]
+        targets = [] if broken else [workers.find(ws.state, args.worker)]
     elif args.all:
         targets = workers.all_refreshed(ws.state)
     else:
@@ -34,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     may_stop = args.all or args.force
     removed: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
+    for entry in broken:
+        outcome = clean_broken(ws, entry, force=args.force)
+        (removed if outcome.get("removed") else skipped).append(outcome)
     # Queued ones first: stopping a running worker frees a slot the queue would take.
     for record in sorted(targets, key=lambda r: r["state"] != "queued"):
         outcome = clean_one(ws, record, force=args.force, may_stop=may_stop)
@@ -72,6 +77,36 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
             return skip(record, "still_running", f"worker {name} did not stop", "retry, or kill its processes")
     try:
         return remove(ws, ws.state.read(name) or record, force=force)
+    finally:
+        lock.release()
+
+
+def clean_broken(ws: Workspace, entry: dict[str, str], *, force: bool) -> dict[str, Any]:
+    """Remove a record file that is not a valid record. Nothing it says is believed:
+    the worktree and branch go too only if git confirms them (a worktree where envoy
+    puts this worker's, and the branch git says is checked out there), and then with
+    the same checks for work as any worker's."""
+    file = Path(entry["file"])
+    stem = file.name[:-len(".json")]
+    gone = {"name": stem, "branch": None, "removed": True, "broken_record": str(file)}
+    if not is_worker_name(stem):  # no worker could have this file: it is only a file
+        file.unlink(missing_ok=True)
+        return gone
+    lock = slots.lock(ws.state, slots.worker(stem))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:  # its supervisor lives; its pid, in the broken record, cannot be trusted to stop it
+        return {**gone, "removed": False, "reason": "still_running", "message": f"worker {stem} is running",
+                "suggestion": f"wait for it to end, then envoy parallel cleanup --worker {stem}"}
+    try:
+        path = ws.layout().path(stem)
+        branch = worktrees.checked_out_at(ws.git, path) if worktrees.verify(ws.git, ws.layout(), stem, path) is None else None
+        if branch is None or worker_name(branch) != stem:
+            ws.state.delete(stem)
+            return gone
+        found: Record = {"name": stem, "branch": branch, "path": str(path), "base_sha": None, "worktree_created": True,
+                 "copied": []}
+        return {**remove(ws, found, force=force), "broken_record": str(file)}
     finally:
         lock.release()
 
@@ -176,7 +211,9 @@ def skip(record: Record, reason: str, message: str, suggestion: str, **extra: An
 def render(data: dict[str, Any]) -> str:
     lines = []
     for r in data["removed"]:
-        line = f"removed {r['name']} ({r['branch']})"
+        line = f"removed {r['name']}" + (f" ({r['branch']})" if r.get("branch") else "")
+        if r.get("broken_record"):
+            line += f", a broken record ({r['broken_record']})"
         if r.get("trash_ref"):
             line += f"; work kept at {r['trash_ref']} ({r['sha'][:12]}), restore with: {r['restore']}"
         lines.append(line)

@@ -79,7 +79,10 @@ def readiness(state: State, record: Record) -> tuple[str, str | None]:
     ("ready", None), ("waiting", None), or ("never", why it can never start)."""
     waiting = False
     for name in record.get("after") or []:
-        dep = state.read(name)
+        try:
+            dep = state.read(name)
+        except EnvoyError as exc:
+            return "never", f"dependency {name}: {exc.message}"
         if dep is None:
             return "never", f"dependency {name} was cleaned up before it succeeded"
         if dep.get("state") in ("failed", "lost"):
