@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, run_envoy
+from conftest import git, run_envoy, wait_finished
 
 
 def snapshot(repo: Path) -> tuple[str, list[str], list[str]]:
@@ -269,3 +269,16 @@ def test_a_branch_field_never_becomes_a_git_option(repo, envoy, branch):
     # The worktree git lists where envoy put w's, and the branch git says is checked out there, went.
     assert git(repo, "for-each-ref", "--format=%(refname)", "refs/heads") == "refs/heads/main\n"
     assert not list(records_dir(repo).glob("*.json"))
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "{not json", '{"PATH": 5}'])
+def test_a_broken_saved_environment_fails_its_queued_worker_clearly(repo, envoy, tmp_path, content):
+    """spawn-env.json (a queued worker's environment) is read from disk too."""
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "busy", "--task", f"@wait-for {tmp_path / 'go'}", env=env)
+    envoy("parallel", "spawn", "--queue", "--branch", "next", "--task", "@result ok", env=env)
+    (repo / ".git" / "envoy" / "logs" / "next" / "spawn-env.json").write_text(content)
+    (tmp_path / "go").touch()
+    final = wait_finished(envoy, "next")
+    assert final["state"] == "failed" and "environment" in final["error"]
+    assert envoy("parallel", "status").code == 0

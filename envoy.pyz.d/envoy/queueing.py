@@ -40,11 +40,18 @@ def save_env(state: State, name: str, env: Mapping[str, str]) -> None:
 
 
 def _take_env(state: State, name: str) -> dict[str, str] | None:
+    """The environment `name` was queued with; None if it has none (it takes ours).
+    A file there that is not one is refused: it is read from disk, untrusted."""
     try:
         with open(_env_file(state, name), encoding="utf-8") as f:
-            env: dict[str, str] = json.load(f)
-    except (FileNotFoundError, ValueError):
+            env = json.load(f)
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError, RecursionError):
+        env = None
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise EnvoyError("invalid_input", f"the saved environment of {name} ({_env_file(state, name)}) is not valid",
+                         f"spawn it again: envoy parallel cleanup --worker {name}, then spawn")
     return env
 
 
@@ -110,8 +117,8 @@ def dispatch(git: Git, state: State) -> list[str]:
         if record.get("after") and record.get("base") is None:
             dep = state.read(record["after"][0]) or {}
             record["base"] = dep.get("branch")  # it builds on its dependency's work
-        env = _take_env(state, record["name"])
         try:
+            env = _take_env(state, record["name"])
             start_new(git, state, record, slot_index, _layout(git, env), env)
         except EnvoyError as exc:
             mark_failed(state, record, "start_failed", exc.message)

@@ -36,6 +36,7 @@ _OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not
     **dict.fromkeys(("worktree_created", "checking_out"), lambda v: isinstance(v, bool)),
     **dict.fromkeys(("base_sha", "merged_sha"), lambda v: isinstance(v, str) and bool(_SHA.fullmatch(v))),
     "base": _is_git_word,
+    "run_id": lambda v: isinstance(v, str) and v.isalnum(),  # matched against processes' environments
     "options": lambda v: isinstance(v, dict) and _options_ok(v),
     "copied": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
     "after": lambda v: isinstance(v, list) and all(is_worker_name(n) for n in v),
