@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import git, run_envoy, wait_finished
+from conftest import git, run_envoy, wait_finished, wait_until
 
 
 def snapshot(repo: Path) -> tuple[str, list[str], list[str]]:
@@ -282,3 +283,21 @@ def test_a_broken_saved_environment_fails_its_queued_worker_clearly(repo, envoy,
     final = wait_finished(envoy, "next")
     assert final["state"] == "failed" and "environment" in final["error"]
     assert envoy("parallel", "status").code == 0
+
+
+def test_cleanup_signals_only_the_process_that_holds_the_workers_lock(repo, envoy):
+    """supervisor_pid is read from the record: edited to another process's pid, cleanup
+    --force must not signal that process."""
+    envoy("parallel", "spawn", "--branch", "w", "--task", "@sleep 60")
+    file = records_dir(repo) / "w.json"
+    real = wait_until(lambda: json.loads(file.read_text()).get("supervisor_pid"))
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        edit_record(repo, "w", supervisor_pid=bystander.pid)
+        result = envoy("parallel", "cleanup", "--worker", "w", "--force")
+        assert result.code == 1 and result.error["type"] == "still_running"
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        edit_record(repo, "w", supervisor_pid=real)
+    assert envoy("parallel", "cleanup", "--worker", "w", "--force").code == 0

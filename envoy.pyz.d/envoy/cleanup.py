@@ -70,7 +70,9 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
         if not may_stop:
             return skip(record, "still_running", f"worker {name} is running",
                         f"wait for it (envoy parallel status), or stop and remove it: envoy parallel cleanup --worker {name} --force")
-        stop(ws.state, record)
+        if not stop(ws.state, record):
+            return skip(record, "still_running", f"worker {name} is running, and its record does not name the "
+                        "process that holds its lock", f"stop that process yourself, then envoy parallel cleanup --worker {name}")
         try:
             lock.acquire(timeout=STOP_GRACE, poll_interval=0.1)
         except Timeout:
@@ -111,16 +113,19 @@ def clean_broken(ws: Workspace, entry: dict[str, str], *, force: bool) -> dict[s
         lock.release()
 
 
-def stop(state: State, record: Record) -> None:
+def stop(state: State, record: Record) -> bool:
     """TERM the supervisor (it stops its agent's group and records `stopped`); the
-    caller then waits for the worker's lock."""
+    caller then waits for the worker's lock. False if the record's pid is not the
+    process holding the lock: a pid read from disk is never signalled on its word."""
     fresh = state.read(record["name"]) or record
     pid = fresh.get("supervisor_pid")
-    if pid:
-        try:
-            os.kill(pid, signal.SIGTERM)  # the lock is held, so this pid is still that supervisor
-        except ProcessLookupError:
-            pass
+    if not pid or not slots.opened_by(state, slots.worker(record["name"]), pid):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    return True
 
 
 def remove(ws: Workspace, record: Record, *, force: bool, mutex_held: bool = False) -> dict[str, Any]:
