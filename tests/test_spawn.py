@@ -325,3 +325,47 @@ def test_cleanup_reports_removed_only_what_is_gone(repo, envoy, tmp_path):
     assert cleaned.code == 0 and [r["name"] for r in cleaned.data["removed"]] == ["w"]
     assert leftovers(repo, "w") == ("", "", [])
     assert not Path(spawned["path"]).exists()
+
+
+def small_disk() -> None:
+    """A full disk, as a file-size limit (RLIMIT_FSIZE, with SIGXFSZ ignored, so a
+    write fails with EFBIG the way it fails with ENOSPC): no root or mount needed."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 1024, 512 * 1024))
+
+
+def spawn_on_a_small_disk(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", *args], cwd=repo,
+                          capture_output=True, text=True, preexec_fn=small_disk, timeout=120)
+
+
+def test_a_checkout_that_runs_out_of_space_leaves_nothing_behind(repo, envoy, tmp_path):
+    (repo / "big.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+    git(repo, "add", "big.bin")
+    git(repo, "commit", "-qm", "big")
+    proc = spawn_on_a_small_disk(repo, "--branch", "w", "--task", "x")
+    # != 0: 1 once git's own exit code no longer leaks (issue 11, item 9)
+    assert proc.returncode != 0 and json.loads(proc.stdout)["error"]["type"] == "git_error", proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert leftovers(repo, "w") == ("", "", [])
+    assert not (tmp_path / "claude-worker-w").exists()
+    assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok").code == 0
+
+
+def test_copying_untracked_files_onto_a_full_disk_is_a_clear_error(repo, envoy, tmp_path):
+    (repo / ".env").write_bytes(os.urandom(1024 * 1024))  # copied into every worktree
+    proc = spawn_on_a_small_disk(repo, "--branch", "w", "--task", "x")
+    assert proc.returncode == 1 and json.loads(proc.stdout)["error"]["type"] == "copy_failed", proc.stdout
+    assert ".env" in json.loads(proc.stdout)["error"]["message"]
+    assert leftovers(repo, "w") == ("", "", [])
+    # Queued: the queue runner (started by this spawn, so on the same small disk) fails it, and lives on.
+    envoy("parallel", "spawn", "--branch", "busy", "--task", f"@wait-for {tmp_path / 'go'}",
+          env={"PARALLEL_MAX_WORKERS": "1"})
+    queued = spawn_on_a_small_disk(repo, "--queue", "--branch", "q", "--task", "@result ok")
+    assert queued.returncode == 0, queued.stdout
+    final = wait_finished(envoy, "q")
+    assert final["state"] == "failed" and ".env" in final["error"]
+    assert not git(repo, "branch", "--list", "q").strip() and not (tmp_path / "claude-worker-q").exists()
+    (tmp_path / "go").touch()

@@ -72,8 +72,12 @@ def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
         src, dst = source / rel, target / rel
         if not (src.is_file() or src.is_symlink()) or dst.exists():
             continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dst, follow_symlinks=False)
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst, follow_symlinks=False)
+        except OSError as exc:  # a full disk, say: the caller undoes the checkout
+            raise EnvoyError("copy_failed", f"could not copy {rel} into the worktree: {exc.strerror or exc}",
+                             "free some disk space (or drop the file from .worktreeinclude), then spawn again") from None
         copied.append(rel)
     return copied
 
