@@ -301,3 +301,15 @@ def test_cleanup_signals_only_the_process_that_holds_the_workers_lock(repo, envo
         bystander.kill()
         edit_record(repo, "w", supervisor_pid=real)
     assert envoy("parallel", "cleanup", "--worker", "w", "--force").code == 0
+
+
+def test_a_valid_record_is_not_taken_for_a_broken_one(repo, envoy):
+    """Validation rejects what envoy never writes, nothing that spawn accepts: an
+    unassigned code point in a branch, a base that is a revision expression."""
+    git(repo, "commit", "-q", "--allow-empty", "-m", "second commit")
+    for branch in ("0\U000a3d2f", "fix/ü-naïve"):
+        spawned = envoy("parallel", "spawn", "--branch", branch, "--from", "HEAD@{0}~1", "--wait",
+                        "--task", "@result ok")
+        assert spawned.code == 0, spawned.stdout
+    status = envoy("parallel", "status").data
+    assert "broken" not in status and len(status["workers"]) == 2

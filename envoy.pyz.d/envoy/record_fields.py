@@ -22,9 +22,14 @@ def _is_number(value: object) -> bool:
 
 
 def _is_git_word(value: object) -> bool:
-    """A branch or ref as git gets it: never empty, never an option, no control characters."""
-    return (isinstance(value, str) and bool(value) and not value.startswith("-")
-            and value.isprintable() and " " not in value and ".." not in value)
+    """A branch as git allows it: never empty, never an option, no control characters,
+    space or '..' (any other character may be in one, unassigned ones too)."""
+    return (isinstance(value, str) and bool(value) and not value.startswith("-") and _no_controls(value)
+            and " " not in value and ".." not in value)
+
+
+def _no_controls(text: str) -> bool:
+    return not any(ord(c) < 32 or c == "\x7f" for c in text)
 
 
 _OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not null
@@ -35,7 +40,7 @@ _OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not
     **dict.fromkeys(("reason", "error", "result", "session_id", "agent", "repo"), lambda v: isinstance(v, str)),
     **dict.fromkeys(("worktree_created", "checking_out"), lambda v: isinstance(v, bool)),
     **dict.fromkeys(("base_sha", "merged_sha"), lambda v: isinstance(v, str) and bool(_SHA.fullmatch(v))),
-    "base": _is_git_word,
+    "base": lambda v: isinstance(v, str) and bool(v) and not v.startswith("-") and _no_controls(v),  # ':/a b' is one
     "run_id": lambda v: isinstance(v, str) and v.isalnum(),  # matched against processes' environments
     "options": lambda v: isinstance(v, dict) and _options_ok(v),
     "copied": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
