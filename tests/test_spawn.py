@@ -369,3 +369,30 @@ def test_copying_untracked_files_onto_a_full_disk_is_a_clear_error(repo, envoy, 
     assert final["state"] == "failed" and ".env" in final["error"]
     assert not git(repo, "branch", "--list", "q").strip() and not (tmp_path / "claude-worker-q").exists()
     (tmp_path / "go").touch()
+
+
+def test_cleanup_waits_for_a_checkout_git_is_still_making(repo, envoy, tmp_path):
+    """kill -9 of spawn leaves its `git worktree add` running (its own process): a
+    cleanup meanwhile says so and removes nothing; once git is done, it removes all.
+    A smudge filter that sleeps holds git inside the checkout."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    (repo / ".gitattributes").write_text("README filter=slow\n")
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-qm", "attributes")
+    git(repo, "config", "filter.slow.smudge", f"touch {marks}/started; sleep 4; cat; touch {marks}/done")
+    proc = subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", "--branch", "w",
+                             "--task", "@result ok"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    wait_until((marks / "started").exists, timeout=60, interval=0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    early = envoy("parallel", "cleanup", "--worker", "w")
+    assert early.code == 1 and early.error["type"] == "still_running", early.stdout
+    wait_until((marks / "done").exists, timeout=60)
+    wait_until(lambda: "initializing" not in git(repo, "worktree", "list", "--porcelain"), timeout=30)
+    cleaned = envoy("parallel", "cleanup", "--worker", "w")
+    assert cleaned.code == 0 and [r["name"] for r in cleaned.data["removed"]] == ["w"], cleaned.stdout
+    assert leftovers(repo, "w") == ("", "", [])
+    git(repo, "config", "--unset", "filter.slow.smudge")
+    assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok").code == 0

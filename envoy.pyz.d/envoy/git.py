@@ -208,15 +208,21 @@ class Git:
     def worktrees(self) -> dict[Path, str | None]:
         """Every worktree git knows (the main one first) and the branch checked out
         there (None: detached, or not yet made)."""
-        found: dict[Path, str | None] = {}
-        path = None
-        for line in self.run("worktree", "list", "--porcelain").splitlines():
-            if line.startswith("worktree "):
-                path = Path(line[len("worktree "):])
-                found[path] = None
-            elif line.startswith("branch refs/heads/") and path is not None:
-                found[path] = line[len("branch refs/heads/"):]
-        return found
+        return {path: branch for path, branch, _ in self._worktree_entries()}
+
+    def worktrees_being_made(self) -> list[Path]:
+        """Worktrees a `git worktree add` is still making (git locks them meanwhile)."""
+        return [path for path, _, locked in self._worktree_entries() if locked == "initializing"]
+
+    def _worktree_entries(self) -> list[tuple[Path, str | None, str | None]]:
+        """(path, branch checked out, lock reason) of every worktree, the main one first."""
+        entries: list[tuple[Path, str | None, str | None]] = []
+        for block in self.run("worktree", "list", "--porcelain").split("\n\n"):
+            fields = dict(line.partition(" ")[::2] for line in block.splitlines())
+            if "worktree" in fields:
+                branch = fields.get("branch", "").removeprefix("refs/heads/") or None
+                entries.append((Path(fields["worktree"]), branch, fields.get("locked")))
+        return entries
 
     # -- merging without a checkout -------------------------------------
     def merge_tree(self, ours: str, theirs: str) -> tuple[str | None, list[str]]:

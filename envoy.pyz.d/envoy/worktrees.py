@@ -87,6 +87,9 @@ def discard(git: Git, where: Layout, record: Record) -> None:
     that still points at the base and is checked out nowhere (no agent ever ran there,
     so no work can be on it). Raises unless all of it is gone."""
     path = Path(record["path"])
+    if any(os.path.realpath(p) == os.path.realpath(path) for p in git.worktrees_being_made()):
+        raise EnvoyError("still_running", f"git is still making {path} (the process that started it was killed)",
+                         f"retry in a moment: envoy parallel cleanup --worker {record['name']}")
     if path.exists() or path.is_symlink():
         remove(git, where, record["name"], path)
     git.worktree_prune()  # the entry of a worktree whose directory is gone
