@@ -302,6 +302,8 @@ def test_kill_9_mid_checkout_is_recorded_and_cleanup_removes_it(repo, envoy, tmp
     # git goes on without its parent: the worktree it makes is known to a record.
     view = envoy("parallel", "status", "--worker", "w").data["workers"][0]
     assert view["state"] == "lost" and "checkout" in view["error"]
+    refused = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok")
+    assert refused.error["type"] == "already_exists" and "cleanup --worker w" in refused.error["suggestion"]
     cleaned = envoy("parallel", "cleanup", "--worker", "w")
     assert cleaned.code == 0, cleaned.stdout
     assert [r["name"] for r in cleaned.data["removed"]] == ["w"]

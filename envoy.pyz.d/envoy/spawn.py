@@ -73,7 +73,9 @@ def validate_branch(ws: Workspace, branch: str) -> str:
 
 def check_branch_free(ws: Workspace, branch: str) -> None:
     if ws.git.branch_exists(branch):
+        mine = ws.state.read(worker_name(branch))  # a worker of it: say how to be rid of it
         raise EnvoyError("already_exists", f"branch {branch!r} already exists",
+                         f"envoy parallel cleanup --worker {mine['name']}, or pick another --branch" if mine else
                          "pick another --branch (a worker always starts a new branch)")
 
 
