@@ -313,3 +313,15 @@ def test_a_valid_record_is_not_taken_for_a_broken_one(repo, envoy):
         assert spawned.code == 0, spawned.stdout
     status = envoy("parallel", "status").data
     assert "broken" not in status and len(status["workers"]) == 2
+
+
+def test_resume_runs_an_agent_only_in_a_worktree_git_confirms(repo, envoy, tmp_path):
+    """The worktree path is read from the record: an agent must not be started in
+    some other directory the record was edited to name."""
+    envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok")
+    elsewhere = tmp_path / "elsewhere-w"
+    elsewhere.mkdir()
+    edit_record(repo, "w", path=str(elsewhere))
+    result = envoy("parallel", "resume", "--worker", "w", "--wait", "--task", "@write touched.txt x\n@result ok")
+    assert result.code == 1 and result.error["type"] == "unverified_worktree", result.stdout
+    assert list(elsewhere.iterdir()) == []
