@@ -93,10 +93,12 @@ def discard(git: Git, where: Layout, record: Record) -> None:
     if path.exists() or path.is_symlink():
         remove(git, where, record["name"], path)
     git.worktree_prune()  # the entry of a worktree whose directory is gone
-    branch = record["branch"]
-    if git.resolve_commit(f"refs/heads/{branch}") == record.get("base_sha") and git.worktree_of(branch) is None:
+    branch, base_sha = record["branch"], record.get("base_sha")
+    if not base_sha:  # its base was never resolved: no branch was ever made
+        return
+    if git.resolve_commit(f"refs/heads/{branch}") == base_sha and git.worktree_of(branch) is None:
         git.delete_branch(branch)
-    if git.branch_exists(branch) and git.resolve_commit(f"refs/heads/{branch}") == record.get("base_sha"):
+    if git.resolve_commit(f"refs/heads/{branch}") == base_sha:
         raise EnvoyError("cleanup_incomplete", f"branch {branch} of worker {record['name']} could not be removed",
                          f"git branch -D {branch}, then envoy parallel cleanup --worker {record['name']}")
 
