@@ -6,6 +6,7 @@ import pytest
 from envoy import scheduler, supervisor
 from envoy.errors import EnvoyError
 from envoy.state import State
+from envoy.worktrees import Layout
 
 
 def test_a_supervisor_that_dies_before_ready_is_start_failed(tmp_path, monkeypatch):
@@ -38,6 +39,6 @@ def test_a_start_that_fails_gives_up_its_claim_on_the_branch(repo, monkeypatch):
               "run": 0, "state": "queued", "copied": []}
     monkeypatch.setattr(supervisor, "main", lambda *args: 3)  # the supervisor dies before ready
     with pytest.raises(EnvoyError):
-        scheduler.start_new(git, state, record, 0)
+        scheduler.start_new(git, state, record, 0, Layout(repo.parent, "wt-"))
     assert not git.branch_exists("w") and not (repo.parent / "wt-w").exists()
     assert "worktree_created" not in record

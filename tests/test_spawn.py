@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import git, wait_finished
+from conftest import ENVOY_SOURCE, git, wait_finished, wait_until
 
 
 def recorded_runs(directory: Path) -> list[dict]:
@@ -220,3 +223,178 @@ def test_human_text_output(repo, envoy):
     assert not text.stdout.startswith("{")
     results = envoy("parallel", "results", "--text").stdout
     assert "hi there" in results and "transcript" in results
+
+
+# -- a checkout that fails or is cut short (issue 11, item 5) -------------------
+# Rule: it leaves a record saying what happened, or nothing at all; never an
+# orphaned worktree or branch that no verb knows about.
+
+def hooks_dir(repo: Path, body: str) -> Path:
+    """A post-checkout hook, through core.hooksPath (as the issue found it)."""
+    hooks = repo.parent / "hooks"
+    hooks.mkdir(exist_ok=True)
+    hook = hooks / "post-checkout"
+    hook.write_text("#!/bin/sh\n" + body + "\n")
+    hook.chmod(0o755)
+    git(repo, "config", "core.hooksPath", str(hooks))
+    return hooks
+
+
+def leftovers(repo: Path, branch: str) -> tuple[str, str, list[str]]:
+    """What a spawn of `branch` left: the branch, any linked worktree, any record."""
+    worktrees = [line for line in git(repo, "worktree", "list", "--porcelain").splitlines()
+                 if line.startswith("worktree ") and line != f"worktree {repo}"]
+    records = [p.name for p in (repo / ".git" / "envoy" / "workers").glob("*.json")]
+    return git(repo, "branch", "--list", branch).strip(), "\n".join(worktrees), records
+
+
+def test_a_failing_post_checkout_hook_leaves_nothing_behind(repo, envoy, tmp_path):
+    hooks_dir(repo, "exit 1")
+    failed = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok")
+    assert failed.code == 1 and failed.error["type"] == "git_error"
+    assert leftovers(repo, "w") == ("", "", [])
+    assert not (tmp_path / "claude-worker-w").exists()
+    git(repo, "config", "--unset", "core.hooksPath")
+    again = envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok")
+    assert again.code == 0, again.stdout
+
+
+def spawn_in_checkout(repo: Path, hooks: Path, branch: str) -> subprocess.Popen[str]:
+    """A spawn held inside its checkout (the post-checkout hook sleeps), in its own
+    process group, once the hook has started."""
+    started = hooks / "started"
+    started.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", "--branch", branch,
+                             "--task", "@result ok"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    wait_until(started.exists, timeout=60, interval=0.02)
+    return proc
+
+
+SLOW_HOOK = 'if [ -e "$(dirname "$0")/slow" ]; then touch "$(dirname "$0")/started"; sleep 5; fi'
+
+
+@pytest.mark.parametrize("to_group", [False, True], ids=["kill -INT pid", "Ctrl-C (the whole group)"])
+def test_sigint_mid_checkout_undoes_it(repo, envoy, to_group):
+    hooks = hooks_dir(repo, SLOW_HOOK)
+    (hooks / "slow").touch()
+    for branch in ("a", "b", "c"):  # the issue saw three orphan branches from three interrupts
+        proc = spawn_in_checkout(repo, hooks, branch)
+        if to_group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, (out, err)
+        assert "Traceback" not in err
+        assert leftovers(repo, branch) == ("", "", []), branch
+    (hooks / "slow").unlink()
+    assert envoy("parallel", "spawn", "--branch", "a", "--wait", "--task", "@result ok").code == 0
+
+
+def test_kill_9_mid_checkout_is_recorded_and_cleanup_removes_it(repo, envoy, tmp_path):
+    hooks = hooks_dir(repo, SLOW_HOOK)
+    (hooks / "slow").touch()
+    proc = spawn_in_checkout(repo, hooks, "w")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    (hooks / "slow").unlink()
+    # git goes on without its parent: the worktree it makes is known to a record.
+    view = envoy("parallel", "status", "--worker", "w").data["workers"][0]
+    assert view["state"] == "lost" and "checkout" in view["error"]
+    refused = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok")
+    assert refused.error["type"] == "already_exists" and "cleanup --worker w" in refused.error["suggestion"]
+    cleaned = envoy("parallel", "cleanup", "--worker", "w")
+    assert cleaned.code == 0, cleaned.stdout
+    assert [r["name"] for r in cleaned.data["removed"]] == ["w"]
+    wait_until(lambda: leftovers(repo, "w") == ("", "", []), timeout=10)  # git's own exit, after its hook
+    assert not (tmp_path / "claude-worker-w").exists()
+    again = envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok")
+    assert again.code == 0, again.stdout
+
+
+def test_cleanup_reports_removed_only_what_is_gone(repo, envoy, tmp_path):
+    """A record that says a checkout was under way when its spawn died (state as
+    kill -9 leaves it): cleanup removes the worktree and branch it made."""
+    spawned = envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok").data
+    record_file = repo / ".git" / "envoy" / "workers" / "w.json"
+    record = json.loads(record_file.read_text())
+    for key in ("worktree_created", "supervisor_pid", "started_at", "finished_at"):
+        record.pop(key, None)
+    record.update(state="starting", run=0, runs=[], checking_out=True)
+    record_file.write_text(json.dumps(record))
+    cleaned = envoy("parallel", "cleanup", "--worker", "w")
+    assert cleaned.code == 0 and [r["name"] for r in cleaned.data["removed"]] == ["w"]
+    assert leftovers(repo, "w") == ("", "", [])
+    assert not Path(spawned["path"]).exists()
+
+
+def small_disk() -> None:
+    """A full disk, as a file-size limit (RLIMIT_FSIZE, with SIGXFSZ ignored, so a
+    write fails with EFBIG the way it fails with ENOSPC): no root or mount needed."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 1024, 512 * 1024))
+
+
+def spawn_on_a_small_disk(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", *args], cwd=repo,
+                          capture_output=True, text=True, preexec_fn=small_disk, timeout=120)
+
+
+def test_a_checkout_that_runs_out_of_space_leaves_nothing_behind(repo, envoy, tmp_path):
+    (repo / "big.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+    git(repo, "add", "big.bin")
+    git(repo, "commit", "-qm", "big")
+    proc = spawn_on_a_small_disk(repo, "--branch", "w", "--task", "x")
+    # != 0: 1 once git's own exit code no longer leaks (issue 11, item 9)
+    assert proc.returncode != 0 and json.loads(proc.stdout)["error"]["type"] == "git_error", proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert leftovers(repo, "w") == ("", "", [])
+    assert not (tmp_path / "claude-worker-w").exists()
+    assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok").code == 0
+
+
+def test_copying_untracked_files_onto_a_full_disk_is_a_clear_error(repo, envoy, tmp_path):
+    (repo / ".env").write_bytes(os.urandom(1024 * 1024))  # copied into every worktree
+    proc = spawn_on_a_small_disk(repo, "--branch", "w", "--task", "x")
+    assert proc.returncode == 1 and json.loads(proc.stdout)["error"]["type"] == "copy_failed", proc.stdout
+    assert ".env" in json.loads(proc.stdout)["error"]["message"]
+    assert leftovers(repo, "w") == ("", "", [])
+    # Queued: the queue runner (started by this spawn, so on the same small disk) fails it, and lives on.
+    envoy("parallel", "spawn", "--branch", "busy", "--task", f"@wait-for {tmp_path / 'go'}",
+          env={"PARALLEL_MAX_WORKERS": "1"})
+    queued = spawn_on_a_small_disk(repo, "--queue", "--branch", "q", "--task", "@result ok")
+    assert queued.returncode == 0, queued.stdout
+    final = wait_finished(envoy, "q")
+    assert final["state"] == "failed" and ".env" in final["error"]
+    assert not git(repo, "branch", "--list", "q").strip() and not (tmp_path / "claude-worker-q").exists()
+    (tmp_path / "go").touch()
+
+
+def test_cleanup_waits_for_a_checkout_git_is_still_making(repo, envoy, tmp_path):
+    """kill -9 of spawn leaves its `git worktree add` running (its own process): a
+    cleanup meanwhile says so and removes nothing; once git is done, it removes all.
+    A smudge filter that sleeps holds git inside the checkout."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    (repo / ".gitattributes").write_text("README filter=slow\n")
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-qm", "attributes")
+    git(repo, "config", "filter.slow.smudge", f"touch {marks}/started; sleep 4; cat; touch {marks}/done")
+    proc = subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", "--branch", "w",
+                             "--task", "@result ok"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    wait_until((marks / "started").exists, timeout=60, interval=0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    early = envoy("parallel", "cleanup", "--worker", "w")
+    assert early.code == 1 and early.error["type"] == "still_running", early.stdout
+    wait_until((marks / "done").exists, timeout=60)
+    wait_until(lambda: "initializing" not in git(repo, "worktree", "list", "--porcelain"), timeout=30)
+    cleaned = envoy("parallel", "cleanup", "--worker", "w")
+    assert cleaned.code == 0 and [r["name"] for r in cleaned.data["removed"]] == ["w"], cleaned.stdout
+    assert leftovers(repo, "w") == ("", "", [])
+    git(repo, "config", "--unset", "filter.slow.smudge")
+    assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok").code == 0

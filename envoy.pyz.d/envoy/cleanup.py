@@ -4,6 +4,7 @@ even then their work is kept under refs/envoy/trash/<name> first."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -11,9 +12,9 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import output, queueing, scheduler, slots, workers
+from . import output, queueing, slots, workers, worktrees
 from .errors import EnvoyError
-from .state import ACTIVE, Record, State
+from .state import ACTIVE, Record, State, is_worker_name, worker_name
 from .workspace import Workspace, open_workspace
 
 STOP_GRACE = 15.0  # the supervisor itself gives its agent 5 s between TERM and KILL
@@ -24,8 +25,10 @@ def run(args: argparse.Namespace) -> int:
     if args.worker and args.all:
         raise EnvoyError("invalid_input", "--worker and --all cannot be combined",
                          "use --worker NAME for one worker, --all for every worker")
+    broken = ws.state.broken()
     if args.worker:
-        targets = [workers.find(ws.state, args.worker)]
+        broken = [b for b in broken if Path(b["file"]).name == f"{args.worker}.json"]
+        targets = [] if broken else [workers.find(ws.state, args.worker)]
     elif args.all:
         targets = workers.all_refreshed(ws.state)
     else:
@@ -33,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     may_stop = args.all or args.force
     removed: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
+    for entry in broken:
+        outcome = clean_broken(ws, entry, force=args.force)
+        (removed if outcome.get("removed") else skipped).append(outcome)
     # Queued ones first: stopping a running worker frees a slot the queue would take.
     for record in sorted(targets, key=lambda r: r["state"] != "queued"):
         outcome = clean_one(ws, record, force=args.force, may_stop=may_stop)
@@ -54,8 +60,6 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
         with slots.launch_mutex(ws.state):  # so the queue cannot start it meanwhile
             fresh = ws.state.read(name)
             if fresh is not None and fresh["state"] == "queued":
-                if fresh.get("checking_out"):  # the runner died checking it out
-                    scheduler.discard_half_made(ws.git, fresh)
                 done = remove(ws, fresh, force=force, mutex_held=True)  # with its worktree, if the queue prepared one
                 return {**done, "cancelled": True} if done["removed"] else done
         record = ws.state.read(name) or record
@@ -66,7 +70,9 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
         if not may_stop:
             return skip(record, "still_running", f"worker {name} is running",
                         f"wait for it (envoy parallel status), or stop and remove it: envoy parallel cleanup --worker {name} --force")
-        stop(ws.state, record)
+        if not stop(ws.state, record):
+            return skip(record, "still_running", f"worker {name} is running, and its record does not name the "
+                        "process that holds its lock", f"stop that process yourself, then envoy parallel cleanup --worker {name}")
         try:
             lock.acquire(timeout=STOP_GRACE, poll_interval=0.1)
         except Timeout:
@@ -77,22 +83,63 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
         lock.release()
 
 
-def stop(state: State, record: Record) -> None:
+def clean_broken(ws: Workspace, entry: dict[str, str], *, force: bool) -> dict[str, Any]:
+    """Remove a record file that is not a valid record. Nothing it says is believed:
+    the worktree and branch go too only if git confirms them (a worktree where envoy
+    puts this worker's, and the branch git says is checked out there), and then with
+    the same checks for work as any worker's."""
+    file = Path(entry["file"])
+    stem = file.name[:-len(".json")]
+    gone = {"name": stem, "branch": None, "removed": True, "broken_record": str(file)}
+    if not is_worker_name(stem):  # no worker could have this file: it is only a file
+        file.unlink(missing_ok=True)
+        return gone
+    lock = slots.lock(ws.state, slots.worker(stem))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:  # its supervisor lives; its pid, in the broken record, cannot be trusted to stop it
+        return {**gone, "removed": False, "reason": "still_running", "message": f"worker {stem} is running",
+                "suggestion": f"wait for it to end, then envoy parallel cleanup --worker {stem}"}
+    try:
+        path = ws.layout().path(stem)
+        branch = worktrees.checked_out_at(ws.git, path) if worktrees.verify(ws.git, ws.layout(), stem, path) is None else None
+        if branch is None or worker_name(branch) != stem:
+            ws.state.delete(stem)
+            return gone
+        found: Record = {"name": stem, "branch": branch, "path": str(path), "base_sha": None, "worktree_created": True,
+                 "copied": []}
+        return {**remove(ws, found, force=force), "broken_record": str(file)}
+    finally:
+        lock.release()
+
+
+def stop(state: State, record: Record) -> bool:
     """TERM the supervisor (it stops its agent's group and records `stopped`); the
-    caller then waits for the worker's lock."""
+    caller then waits for the worker's lock. False if the record's pid is not the
+    process holding the lock: a pid read from disk is never signalled on its word."""
     fresh = state.read(record["name"]) or record
     pid = fresh.get("supervisor_pid")
-    if pid:
-        try:
-            os.kill(pid, signal.SIGTERM)  # the lock is held, so this pid is still that supervisor
-        except ProcessLookupError:
-            pass
+    if not pid or not slots.opened_by(state, slots.worker(record["name"]), pid):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    return True
 
 
 def remove(ws: Workspace, record: Record, *, force: bool, mutex_held: bool = False) -> dict[str, Any]:
     """Remove one worker whose lock we hold (or the launch mutex, for a queued one),
     after checking it holds no work to lose."""
     name, branch, path = record["name"], record["branch"], Path(record["path"])
+    if record.get("checking_out"):  # its checkout died half-way (no agent ever ran there)
+        try:
+            with _mutex(ws, mutex_held):
+                worktrees.discard(ws.git, ws.layout(), record)
+        except EnvoyError as exc:
+            return skip(record, exc.kind, exc.message, exc.suggestion)
+        ws.state.delete(name)
+        return {"name": name, "branch": branch, "removed": True}
     # A worker that never started (queued, or failed waiting for a dependency) has no
     # worktree or branch of ours: a branch of that name now is someone else's.
     created = bool(record.get("worktree_created") or record.get("run"))
@@ -115,25 +162,34 @@ def remove(ws: Workspace, record: Record, *, force: bool, mutex_held: bool = Fal
     done: dict[str, Any] = {"name": name, "branch": branch, "removed": True}
     if dirty or unmerged:
         done.update(keep_in_trash(ws, record, path, dirty))
-    if mutex_held:
-        _delete(ws, path, branch, created, has_branch)
-    else:
-        with slots.launch_mutex(ws.state):
-            _delete(ws, path, branch, created, has_branch)
+    try:
+        with _mutex(ws, mutex_held):
+            _delete(ws, name, path, branch, created, has_branch)
+    except EnvoyError as exc:  # what could not be verified, or is still there, stays: said so
+        kept = {k: v for k, v in done.items() if k in ("trash_ref", "sha", "restore")}
+        return skip(record, exc.kind, exc.message, exc.suggestion, **kept)
     ws.state.delete(name)
     return done
 
 
-def _delete(ws: Workspace, path: Path, branch: str, created: bool, has_branch: bool) -> None:
+def _mutex(ws: Workspace, held: bool) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext() if held else slots.launch_mutex(ws.state)
+
+
+def _delete(ws: Workspace, name: str, path: Path, branch: str, created: bool, has_branch: bool) -> None:
     """The worktree and branch, under the launch mutex: every `git worktree add` runs
     under it too, and git fails (branch -D: "failed to read .git/worktrees/X/commondir")
-    or worse (prune could drop the half-made entry) when it meets a worktree being made."""
-    if created and path.is_dir():
-        ws.git.worktree_remove(path)
+    or worse (prune could drop the half-made entry) when it meets a worktree being made.
+    Raises if either is still there after."""
+    if created and (path.exists() or path.is_symlink()):
+        worktrees.remove(ws.git, ws.layout(), name, path)
     elif created:
         ws.git.worktree_prune()  # deleted by hand: git still counts the branch as checked out
     if has_branch:
         ws.git.delete_branch(branch)
+        if ws.git.branch_exists(branch):
+            raise EnvoyError("cleanup_incomplete", f"branch {branch} of worker {name} is still there",
+                             f"git branch -D {branch}, then envoy parallel cleanup --worker {name}")
 
 
 def keep_in_trash(ws: Workspace, record: Record, path: Path, dirty: list[str]) -> dict[str, Any]:
@@ -160,7 +216,9 @@ def skip(record: Record, reason: str, message: str, suggestion: str, **extra: An
 def render(data: dict[str, Any]) -> str:
     lines = []
     for r in data["removed"]:
-        line = f"removed {r['name']} ({r['branch']})"
+        line = f"removed {r['name']}" + (f" ({r['branch']})" if r.get("branch") else "")
+        if r.get("broken_record"):
+            line += f", a broken record ({r['broken_record']})"
         if r.get("trash_ref"):
             line += f"; work kept at {r['trash_ref']} ({r['sha'][:12]}), restore with: {r['restore']}"
         lines.append(line)

@@ -5,6 +5,7 @@ git's own stderr, so a user sees what git said and what to do about it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -159,9 +160,29 @@ class Git:
 
     # -- worktrees and branches -----------------------------------------
     def worktree_add(self, path: Path, branch: str, start: str) -> None:
+        """Make a worktree with a new branch. Interrupted (Ctrl-C, or SIGINT to us alone),
+        it stops git and waits for it before raising: the caller's undo must not race
+        a checkout still writing (git removes its own half-made worktree on SIGTERM)."""
+        import signal
+
+        import sh
+
         # Parallel checkout (one writer per core, from 100 files up): on a
         # 20,000-file repository the worktree appears 10-15% sooner.
-        self.run("-c", "checkout.workers=0", "worktree", "add", "--quiet", "-b", branch, str(path), start)
+        args = ("-c", "checkout.workers=0", "worktree", "add", "--quiet", "-b", branch, "--", str(path), start)
+        proc = sh.git("-c", "core.quotepath=off", *args, _cwd=str(self.cwd), _env=_environment(), _tty_out=False,
+                      _decode_errors="replace", _truncate_exc=False, _bg=True, _bg_exc=False)
+        try:
+            proc.wait()
+        except sh.ErrorReturnCode as exc:
+            raise GitError(args, exc.stderr.decode("utf-8", "replace"), exc.exit_code) from None
+        except BaseException:
+            # OSError: git already ended, and the interrupted wait may have reaped it
+            with contextlib.suppress(OSError):
+                proc.signal(signal.SIGTERM)
+            with contextlib.suppress(OSError, sh.ErrorReturnCode):
+                proc.wait()
+            raise
 
     def worktree_remove(self, path: Path) -> None:
         # --force twice: also when locked; callers checked for work to keep first.
@@ -191,13 +212,26 @@ class Git:
 
     def worktree_of(self, branch: str) -> Path | None:
         """The worktree that has `branch` checked out, if any."""
-        path = None
-        for line in self.run("worktree", "list", "--porcelain").splitlines():
-            if line.startswith("worktree "):
-                path = Path(line[len("worktree "):])
-            elif line == f"branch refs/heads/{branch}":
-                return path
-        return None
+        return next((path for path, there in self.worktrees().items() if there == branch), None)
+
+    def worktrees(self) -> dict[Path, str | None]:
+        """Every worktree git knows (the main one first) and the branch checked out
+        there (None: detached, or not yet made)."""
+        return {path: branch for path, branch, _ in self._worktree_entries()}
+
+    def worktrees_being_made(self) -> list[Path]:
+        """Worktrees a `git worktree add` is still making (git locks them meanwhile)."""
+        return [path for path, _, locked in self._worktree_entries() if locked == "initializing"]
+
+    def _worktree_entries(self) -> list[tuple[Path, str | None, str | None]]:
+        """(path, branch checked out, lock reason) of every worktree, the main one first."""
+        entries: list[tuple[Path, str | None, str | None]] = []
+        for block in self.run("worktree", "list", "--porcelain").split("\n\n"):
+            fields = dict(line.partition(" ")[::2] for line in block.splitlines())
+            if "worktree" in fields:
+                branch = fields.get("branch", "").removeprefix("refs/heads/") or None
+                entries.append((Path(fields["worktree"]), branch, fields.get("locked")))
+        return entries
 
     # -- merging without a checkout -------------------------------------
     def merge_tree(self, ours: str, theirs: str) -> tuple[str | None, list[str]]:

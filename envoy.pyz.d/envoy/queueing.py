@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Mapping
 from filelock import Timeout
 
 from . import slots, wake
+from .config import Config
 from .errors import EnvoyError
 from .scheduler import check_out, in_detached_child, mark_failed, start_new
 from .state import Record, State
+from .worktrees import Layout, layout
 
 if TYPE_CHECKING:
     from .git import Git
@@ -38,11 +40,18 @@ def save_env(state: State, name: str, env: Mapping[str, str]) -> None:
 
 
 def _take_env(state: State, name: str) -> dict[str, str] | None:
+    """The environment `name` was queued with; None if it has none (it takes ours).
+    A file there that is not one is refused: it is read from disk, untrusted."""
     try:
         with open(_env_file(state, name), encoding="utf-8") as f:
-            env: dict[str, str] = json.load(f)
-    except (FileNotFoundError, ValueError):
+            env = json.load(f)
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError, RecursionError):
+        env = None
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise EnvoyError("invalid_input", f"the saved environment of {name} ({_env_file(state, name)}) is not valid",
+                         f"spawn it again: envoy parallel cleanup --worker {name}, then spawn")
     return env
 
 
@@ -51,6 +60,11 @@ def _drop_env(state: State, name: str) -> None:
         os.unlink(_env_file(state, name))
     except FileNotFoundError:
         pass
+
+
+def _layout(git: Git, env: Mapping[str, str] | None) -> Layout:
+    """Where a queued worker's worktree goes: by the settings it was spawned with."""
+    return layout(git, Config(git.main_worktree(), None if env is None else dict(env)))
 
 
 def in_queue(records: list[Record]) -> list[Record]:
@@ -72,7 +86,10 @@ def readiness(state: State, record: Record) -> tuple[str, str | None]:
     ("ready", None), ("waiting", None), or ("never", why it can never start)."""
     waiting = False
     for name in record.get("after") or []:
-        dep = state.read(name)
+        try:
+            dep = state.read(name)
+        except EnvoyError as exc:
+            return "never", f"dependency {name}: {exc.message}"
         if dep is None:
             return "never", f"dependency {name} was cleaned up before it succeeded"
         if dep.get("state") in ("failed", "lost"):
@@ -101,7 +118,8 @@ def dispatch(git: Git, state: State) -> list[str]:
             dep = state.read(record["after"][0]) or {}
             record["base"] = dep.get("branch")  # it builds on its dependency's work
         try:
-            start_new(git, state, record, slot_index, _take_env(state, record["name"]))
+            env = _take_env(state, record["name"])
+            start_new(git, state, record, slot_index, _layout(git, env), env)
         except EnvoyError as exc:
             mark_failed(state, record, "start_failed", exc.message)
             continue
@@ -124,7 +142,7 @@ def prepare_next(git: Git, state: State, queued: list[Record]) -> bool:
         if prepared >= int(record.get("max_workers") or 1):
             return False
         try:
-            check_out(git, state, record)
+            check_out(git, state, record, _layout(git, _take_env(state, record["name"])))
         except EnvoyError as exc:
             mark_failed(state, record, "start_failed", exc.message)
             _drop_env(state, record["name"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import output, slots, workers
+from . import output, slots, workers, worktrees
 from .errors import EnvoyError
 from .scheduler import start
 from .spawn import limit_exceeded, positive, read_task, record_view, refuse_nesting, render, report_finished
@@ -21,6 +21,10 @@ def run(args: argparse.Namespace) -> int:
     state = ws.state
     record = workers.find(state, args.worker)
     check_resumable(record)
+    problem = worktrees.verify(ws.git, ws.layout(), record["name"], Path(record["path"]))
+    if problem:  # the path is read from the record: an agent runs only where envoy made its worktree
+        raise EnvoyError("unverified_worktree", f"will not run {record['name']}'s agent there: {problem}",
+                         "spawn a new worker instead")
     options = dict(record["options"])
     for key, value in (("timeout_s", positive(args.timeout, "--timeout")), ("model", args.model),
                        ("max_turns", positive(args.max_turns, "--max-turns", int)),

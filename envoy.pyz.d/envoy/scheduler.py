@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from . import slots
+from . import slots, worktrees
 from .errors import EnvoyError
 from .state import ACTIVE, Record, State, last_line, now_iso
 
 if TYPE_CHECKING:
     from .git import Git
+    from .worktrees import Layout
 
 READY_TIMEOUT = 60.0
 
@@ -35,97 +35,56 @@ def self_command(bare: bool = False) -> list[str]:
     return [sys.executable, "-m", "envoy"]  # installed: site-packages is where envoy lives
 
 
-def worktree_path(worktree_dir: Path, prefix: str, name: str) -> Path:
-    return worktree_dir / f"{prefix}{name}"
-
-
-def create_worktree(git: Git, record: Record) -> None:
-    """The worker's worktree and branch, plus the untracked files it needs (.env,
-    .worktreeinclude matches). On failure nothing is left behind."""
-    path = Path(record["path"])
-    git.worktree_add(path, record["branch"], record["base_sha"])
-    record["worktree_created"] = True  # so cleanup removes only what envoy made
-    try:
-        record["copied"] = copy_untracked(git, git.main_worktree(), path)
-    except BaseException:
-        _undo_worktree(git, record)
-        raise
-
-
-def _undo_worktree(git: Git, record: Record) -> None:
-    """Remove the worktree and branch envoy just made, and say so in the record:
-    cleanup must not later take a same-named branch for this worker's."""
-    git.worktree_remove(Path(record["path"]))
-    git.delete_branch(record["branch"])
-    record.pop("worktree_created", None)
-
-
-def check_out(git: Git, state: State, record: Record) -> None:
-    """Make the worker's worktree unless it has one, recording the attempt first: a
-    checkout that died half-way (its process was killed) is discarded and redone."""
+def check_out(git: Git, state: State, record: Record, where: Layout) -> None:
+    """Make the worker's worktree unless it has one. The record says a checkout is
+    under way before git makes anything, so a checkout killed half-way is known to
+    every verb (cleanup removes it; the queue redoes it); one that fails or is
+    interrupted is undone before this raises."""
     if record.get("worktree_created"):
         return
     if record.get("checking_out"):
-        discard_half_made(git, record)
+        worktrees.discard(git, where, record)
     record["checking_out"] = True
     state.write(record)
     try:
-        create_worktree(git, record)  # on failure it leaves nothing behind
-    finally:
-        del record["checking_out"]
+        worktrees.create(git, record)
+    except BaseException:
+        with worktrees.deferred_interrupt():
+            undo_checkout(git, state, record, where)
+        raise
+    record["worktree_created"] = True  # so cleanup removes only what envoy made
+    del record["checking_out"]
     state.write(record)
 
 
-def discard_half_made(git: Git, record: Record) -> None:
-    """Undo a checkout that died half-way: its worktree, and its branch while that
-    still points at the base (no work can be on it: no agent ever ran there)."""
-    from .git import GitError
-
-    path = Path(record["path"])
-    if path.exists():
-        try:
-            git.worktree_remove(path)
-        except GitError:
-            pass  # not a worktree after all: the new checkout says what is in the way
-    git.worktree_prune()
-    if git.resolve_commit(f"refs/heads/{record['branch']}") == record["base_sha"]:
-        git.delete_branch(record["branch"])
-
-
-def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
-    """Copy `.env`, envoy.pyz and every untracked file matched by `.worktreeinclude`
-    (gitignore syntax, Claude Code's convention) from the main worktree, modes kept."""
-    paths = [rel for rel in (".env", *_envoy_pyz(source)) if (source / rel).is_file()]
-    wanted = set(git.untracked(source, *paths)) if paths else set()
-    include = source / ".worktreeinclude"
-    if include.is_file():
-        wanted.update(git.untracked(source, pattern_file=include))
-    copied = []
-    for rel in sorted(wanted):
-        src, dst = source / rel, target / rel
-        if not (src.is_file() or src.is_symlink()) or dst.exists():
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dst, follow_symlinks=False)
-        copied.append(rel)
-    return copied
+def undo_checkout(git: Git, state: State, record: Record, where: Layout) -> None:
+    """Remove the worktree and branch of a start that failed. The record stops claiming
+    them only once they are gone (cleanup must not later take a same-named branch for
+    this worker's); if the undo fails, it goes on saying a checkout was left behind."""
+    try:
+        worktrees.discard(git, where, record)
+    except EnvoyError as exc:
+        state.log(f"undo of {record['name']}'s checkout: {exc.message}")
+        record["checking_out"] = True
+        record.pop("worktree_created", None)
+        state.write(record)
+        return
+    record.pop("checking_out", None)
+    record.pop("worktree_created", None)
+    state.write(record)
 
 
-def _envoy_pyz(source: Path) -> list[str]:
-    """Where the checkout keeps envoy: `envoy init`'s copy, and the pyz running now. Kept
-    out of git (as init suggests), it is copied in, so the worker's hooks and its own
-    `envoy parallel status` find it at the same path as in the main checkout; the
-    hook commands, by design, never look outside the session's own project."""
-    from . import pyz
-
-    found = [".claude/envoy.pyz"]
-    running = pyz.running()
-    if running is not None:
-        try:
-            found.append(running.resolve().relative_to(source.resolve()).as_posix())
-        except ValueError:
-            pass  # a pyz outside the checkout: nothing to copy
-    return found
+def give_up(state: State, record: Record, error: BaseException) -> None:
+    """After spawn's start failed: no record if nothing was left behind, or the record,
+    failed, saying what was (cleanup removes it)."""
+    with worktrees.deferred_interrupt():
+        if slots.is_held(state, slots.worker(record["name"])):
+            return  # its supervisor did start, and records its own end
+        if record.get("checking_out") or record.get("worktree_created"):
+            why = error.message if isinstance(error, EnvoyError) else "interrupted"
+            mark_failed(state, record, "start_failed", f"{why}; its checkout is left for envoy parallel cleanup")
+        else:
+            state.delete(record["name"])
 
 
 def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] | None = None) -> Record:
@@ -199,10 +158,11 @@ def _become_supervisor(state: State, name: str, run: int, slot_index: int, ready
     in_detached_child(state, f"supervisor {name}", err_path, env, body)
 
 
-def start_new(git: Git, state: State, record: Record, slot_index: int,
+def start_new(git: Git, state: State, record: Record, slot_index: int, where: Layout,
               env: Mapping[str, str] | None = None) -> Record:
     """The first run: worktree and branch, then the supervisor. A failure removes
-    what it made and raises; the caller decides whether the record stays."""
+    what it made (or says in the record what it could not) and raises; the caller
+    decides whether the record stays."""
     if not record.get("base_sha"):  # --after: the base is resolved when the worker starts
         base_sha = git.resolve_commit(record["base"])
         if base_sha is None:
@@ -211,11 +171,13 @@ def start_new(git: Git, state: State, record: Record, slot_index: int,
         record["base_sha"] = base_sha
     record["state"] = "starting"
     state.write(record)  # first, so even a crash mid-way leaves a record saying so
-    check_out(git, state, record)  # unless the queue runner has already
+    check_out(git, state, record, where)  # unless the queue runner has already
     try:
         return start(state, record, slot_index, env)
     except BaseException:
-        _undo_worktree(git, record)
+        with worktrees.deferred_interrupt():
+            if not slots.is_held(state, slots.worker(record["name"])):  # no supervisor took it over
+                undo_checkout(git, state, record, where)
         raise
 
 

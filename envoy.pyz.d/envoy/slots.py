@@ -77,14 +77,30 @@ def free_slot(state: State, cap: int) -> int | None:
 
 def descriptor_of(state: State, what: str) -> int:
     """This process's descriptor of a lock file (Linux /proc), to keep it across exec."""
-    target = str(state.lock_path(what))
-    for fd in os.listdir("/proc/self/fd"):
+    fd = _descriptor("self", str(state.lock_path(what)))
+    if fd is None:
+        raise RuntimeError(f"{state.lock_path(what)} is not open in this process")
+    return fd
+
+
+def opened_by(state: State, what: str, pid: int) -> bool:
+    """Whether process `pid` has the lock file open: a pid read from a record is
+    signalled only once this says it is the process holding the worker's lock."""
+    return _descriptor(str(pid), str(state.lock_path(what))) is not None
+
+
+def _descriptor(pid: str, target: str) -> int | None:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # gone, or not ours to look at
+        return None
+    for fd in fds:
         try:
-            if os.readlink(f"/proc/self/fd/{fd}") == target:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
                 return int(fd)
         except OSError:
             continue
-    raise RuntimeError(f"{target} is not open in this process")
+    return None
 
 
 def close_inherited(state: State) -> None:

@@ -73,7 +73,9 @@ def validate_branch(ws: Workspace, branch: str) -> str:
 
 def check_branch_free(ws: Workspace, branch: str) -> None:
     if ws.git.branch_exists(branch):
+        mine = ws.state.read(worker_name(branch))  # a worker of it: say how to be rid of it
         raise EnvoyError("already_exists", f"branch {branch!r} already exists",
+                         f"envoy parallel cleanup --worker {mine['name']}, or pick another --branch" if mine else
                          "pick another --branch (a worker always starts a new branch)")
 
 
@@ -155,7 +157,7 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
     if timeout is None:
         timeout = ws.config.get("PARALLEL_TIMEOUT") or None
     setup = args.setup if args.setup is not None else ws.config.get("PARALLEL_SETUP")
-    path = scheduler.worktree_path(ws.worktree_dir(), ws.config.get("PARALLEL_WORKER_PREFIX"), name)
+    path = ws.layout().path(name)
     check_budget(ws)
     options = {
         "permission_mode": permission_mode,
@@ -206,9 +208,9 @@ def run(args: argparse.Namespace) -> int:
                 state.delete(record["name"])
                 raise limit_exceeded(ws, record["max_workers"])
             try:
-                record = scheduler.start_new(ws.git, state, record, slot_index)
-            except BaseException:
-                state.delete(record["name"])
+                record = scheduler.start_new(ws.git, state, record, slot_index, ws.layout())
+            except BaseException as exc:
+                scheduler.give_up(state, record, exc)
                 raise
     if args.wait:
         from .waiting import wait_for

@@ -65,11 +65,13 @@ class State:
         return self.workers / f"{name}.json"
 
     def read(self, name: str) -> Record | None:
-        try:
-            with open(self.record_path(name), encoding="utf-8") as f:
-                return json.load(f)  # type: ignore[no-any-return]
-        except FileNotFoundError:
-            return None
+        """The record of worker `name`, None if there is none; a file there that is not
+        a valid record raises `broken_record` (see `problem_with`)."""
+        path = self.record_path(name)
+        record, problem = _load(path, name)
+        if problem:
+            raise broken_record(str(path), problem)
+        return record
 
     def write(self, record: Record) -> None:
         """Write a record whole: a reader sees the old one or the new one, never half."""
@@ -85,23 +87,36 @@ class State:
             raise
 
     def all(self) -> list[Record]:
-        """Every record, oldest first."""
-        records = []
+        """Every valid record, oldest first."""
+        return self.scan()[0]
+
+    def broken(self) -> list[dict[str, str]]:
+        """Every record file that is not a valid record: {"file", "problem"}."""
+        return self.scan()[1]
+
+    def scan(self) -> tuple[list[Record], list[dict[str, str]]]:
+        """(every valid record, oldest first; every broken one). Nothing is left out:
+        a broken record is shown (status) and can be removed (cleanup)."""
+        records, broken = [], []
         try:
             entries = list(os.scandir(self.workers))
         except FileNotFoundError:
-            return []
+            return [], []
         for entry in entries:
             if entry.name.endswith(".json") and not entry.name.startswith("."):
-                try:
-                    with open(entry.path, encoding="utf-8") as f:
-                        records.append(json.load(f))
-                except (FileNotFoundError, ValueError):
-                    continue  # removed meanwhile; a half-written file cannot exist
-        records.sort(key=lambda r: (r.get("created_at") or "", r.get("seq", 0), r["name"]))
-        return records
+                record, problem = _load(Path(entry.path), entry.name[:-len(".json")])
+                if problem:
+                    broken.append({"file": entry.path, "problem": problem})
+                elif record is not None:  # None: removed meanwhile
+                    records.append(record)
+        records.sort(key=lambda r: (r.get("created_at") or "", r.get("seq") or 0, r["name"]))
+        broken.sort(key=lambda b: b["file"])
+        return records, broken
 
     def delete(self, name: str) -> None:
+        """A worker's record and logs; `name` must be a worker name (never a path)."""
+        if not is_worker_name(name):
+            raise ValueError(f"not a worker name: {name!r}")
         _unlink(self.record_path(name))
         shutil.rmtree(self.logs / name, ignore_errors=True)
 
@@ -121,6 +136,38 @@ class State:
                 f.write(f"{now_iso()} [{os.getpid()}] {message}\n")
         except OSError:
             pass
+
+
+def is_worker_name(name: object) -> bool:
+    """What worker_name makes: one plain path component, never '.', '..' or an option."""
+    return isinstance(name, str) and bool(_NAME.fullmatch(name)) and worker_name(name) == name
+
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+def broken_record(file: str, problem: str) -> Exception:
+    from .errors import EnvoyError
+
+    stem = Path(file).name[:-len(".json")]
+    return EnvoyError("broken_record", f"the record {file} is broken: {problem}",
+                      f"envoy parallel cleanup --worker {stem} removes it (and the worktree and branch git "
+                      "confirms were its)")
+
+
+def _load(path: Path, stem: str) -> tuple[Record | None, str | None]:
+    """(record, None), (None, None) when there is no file, or (None, what is wrong)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError, RecursionError) as exc:  # a half-written file cannot exist: it was edited
+        return None, f"not JSON ({type(exc).__name__}: {str(exc)[:100]})"
+    from .record_fields import problem_with  # here: record_fields imports this module
+
+    problem = problem_with(data, stem)
+    return (None, problem) if problem else (data, None)
 
 
 def _unlink(path: Path | str) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from . import output, queueing, workers
@@ -35,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
     for view in views:
         if view["name"] in positions:
             view["queue_position"] = positions[view["name"]]
-    data = {"workers": views, "summary": summary(everyone, ws.config.get("PARALLEL_MAX_WORKERS"))}
+    data: dict[str, Any] = {"workers": views, "summary": summary(everyone, ws.config.get("PARALLEL_MAX_WORKERS"))}
+    broken = ws.state.broken()
+    if broken and not args.worker:
+        data["broken"] = broken  # record files that are not records: shown, so they can be cleaned up
     output.success(data, render)
     return 0
 
@@ -45,8 +49,10 @@ def render(data: dict[str, Any]) -> str:
     head = (f"{s['running'] + s['starting']}/{s['max_workers']} running, {s['queued']} queued, "
             f"{s['succeeded']} succeeded, {s['failed']} failed, {s['lost']} lost"
             + (f"; total cost ${s['total_cost_usd']:.4f}" if s["total_cost_usd"] else ""))
+    broken = [f"broken record {b['file']}: {b['problem']}\n  try: envoy parallel cleanup --worker "
+              f"{Path(b['file']).name[:-len('.json')]}" for b in data.get("broken", [])]
     if not data["workers"]:
-        return head + "\nno workers (start one: envoy parallel spawn --branch NAME --task \"...\")"
+        return "\n".join([head, "no workers (start one: envoy parallel spawn --branch NAME --task \"...\")", *broken])
     lines = [head, f"{'WORKER':<24} {'STATE':<10} {'REASON':<14} {'TIME':>7} {'COST':>9}  BRANCH <- BASE"]
     lines += [workers.render_line(w) for w in data["workers"]]
-    return "\n".join(lines)
+    return "\n".join(lines + broken)

@@ -11,6 +11,8 @@ from .output import duration as format_duration, one_line
 from .state import ACTIVE, Record, State, elapsed, now_iso
 
 LOST_ERROR = "its supervisor ended without recording an end (killed, or the machine restarted)"
+CUT_SHORT_ERROR = ("its checkout was cut short (the process making it was killed); "
+                   "envoy parallel cleanup removes what it made")
 
 
 def find(state: State, key: str) -> Record:
@@ -45,7 +47,8 @@ def refresh(state: State, record: Record) -> Record:
         fresh = state.read(record["name"])
         if fresh is None or fresh.get("state") not in ACTIVE:
             return fresh or record
-        fresh.update(state="lost", reason="lost", error=LOST_ERROR, finished_at=now_iso())
+        fresh.update(state="lost", reason="lost", error=CUT_SHORT_ERROR if fresh.get("checking_out") else LOST_ERROR,
+                     finished_at=now_iso())
         fresh["duration_s"] = elapsed(fresh)
         state.write(fresh)
         return fresh

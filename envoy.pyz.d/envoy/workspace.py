@@ -9,6 +9,7 @@ from . import paths
 from .config import Config
 from .git import Git
 from .state import State
+from .worktrees import Layout, layout
 
 
 @dataclass
@@ -18,11 +19,9 @@ class Workspace:
     state: State
     config: Config
 
-    def worktree_dir(self) -> Path:
-        configured = self.config.get("PARALLEL_WORKTREE_DIR")
-        if configured:
-            return Path(os.path.expanduser(configured)).resolve()
-        return self.git.main_worktree().parent
+    def layout(self) -> Layout:
+        """Where this repository's worker worktrees go (settings may change it per call)."""
+        return layout(self.git, self.config)
 
 
 def open_workspace(cwd: Path | None = None) -> Workspace:
