@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
+from . import processes
 from .errors import EnvoyError
+
+if TYPE_CHECKING:
+    import subprocess
 
 # What a worker needs to commit on its own branch, whatever the project allows.
 GIT_RULES = [f"Bash(git {verb}:*)" for verb in
@@ -68,33 +71,17 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> Callable[[], None]:
-    """What the child runs before exec: if its parent dies (even by kill -9), so does it,
-    so no agent outlives the lock that counts it. Made in the parent: importing ctypes
-    in the child would delay every agent's start by its import."""
-    try:
-        import ctypes
+def start(argv: list[str], stdin: Any, out: Any, err: Any, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start a process (the agent, a worker's setup command, a discovery stream) in its
+    own session, reading stdin from a file and writing straight to files (no pty, no
+    pump threads, so it runs on unattended), dying with its parent. Not sh: its
+    background threads reap the process, so one that exits at once was gone before
+    the watcher could wait for it (the run was recorded `lost`). Only its starter
+    waits for it (see watch.has_exited)."""
+    import subprocess  # here: 8 ms that only the starters of processes pay
 
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return lambda: None  # not Linux: the agent may outlive a killed supervisor
-
-    def arm() -> None:
-        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-    return arm
-
-
-def start(argv: list[str], stdin: Any, out: Any, err: Any, cwd: str, env: dict[str, str]) -> Any:
-    """Start a process (the agent, or a worker's setup command) in its own process
-    group, reading stdin from a file and writing straight to files (no pty, no pump
-    threads, so it runs on unattended). Returns sh's running command (.pid, .is_alive())."""
-    import sh
-
-    return sh.Command(argv[0])(
-        *argv[1:], _in=stdin, _out=out, _err=err, _cwd=cwd, _env=env, _bg=True, _bg_exc=False,
-        _new_session=True, _preexec_fn=_die_with_parent(), _tty_out=False, _ok_code=list(range(-64, 256)),
-        _no_out=True, _no_err=True)
+    return subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=err, cwd=cwd, env=env, start_new_session=True,
+                            preexec_fn=processes.die_with_parent())
 
 
 def command(executable: str, *, session_id: str, resume: bool, system_prompt: str,

@@ -11,7 +11,7 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import output, queueing, scheduler, slots, workers
+from . import output, processes, queueing, scheduler, slots, workers
 from .errors import EnvoyError
 from .state import ACTIVE, Record, State
 from .workspace import Workspace, open_workspace
@@ -72,7 +72,9 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
         except Timeout:
             return skip(record, "still_running", f"worker {name} did not stop", "retry, or kill its processes")
     try:
-        return remove(ws, ws.state.read(name) or record, force=force)
+        record = ws.state.read(name) or record
+        processes.end_run(record.get("run_id"))  # any process of it that outlived its supervisor
+        return remove(ws, record, force=force)
     finally:
         lock.release()
 

@@ -29,7 +29,8 @@ GRACE = 5.0  # seconds between TERM and KILL when stopping the agent
 
 
 def kill_group(group: int, alive: Callable[[], bool] | None, grace: float = GRACE) -> None:
-    """TERM a process group, KILL it after the grace period (at once without `alive`)."""
+    """TERM a process group, KILL it after the grace period (at once without `alive`).
+    Its leader must be our child, not yet reaped: then its id cannot have been reused."""
     try:
         os.killpg(group, signal.SIGTERM if alive else signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -43,6 +44,61 @@ def kill_group(group: int, alive: Callable[[], bool] | None, grace: float = GRAC
         os.killpg(group, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _children() -> list[int]:
+    """This process's children: orphans in its care as a subreaper among them."""
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:  # a kernel without that file: the slow way
+        pass
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                if int(f.read().rsplit(b")", 1)[1].split()[1]) == me:  # after "pid (comm) state": ppid
+                    found.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def has_exited(pid: int) -> bool:
+    """Whether our child `pid` has ended, leaving it unreaped: while it is a zombie its
+    pid, and so the id of the process group it led, cannot be reused, so killing that
+    group cannot hit another's."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def reap(pid: int) -> int | None:
+    """The exit code of our ended child `pid` (negative: killed by that signal)."""
+    try:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except ChildProcessError:
+        return None
+
+
+def end_strays(grace: float = GRACE) -> None:
+    """Kill every process orphaned into our care (we are a subreaper), and theirs, until
+    we have no child left. The caller has reaped the process it waited for, so every
+    child here is a stray of it."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        for child in _children():
+            try:
+                os.kill(child, signal.SIGKILL)  # our child, unreaped: its pid cannot be reused
+            except ProcessLookupError:
+                pass
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                time.sleep(0.01)
+        except ChildProcessError:
+            return  # none left (a killed one's own children came to us before it was reaped)
 
 
 def _exit_notifier(pid: int) -> Callable[[float], None]:
@@ -67,16 +123,26 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.append("stopped"))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked across the exec
-    status: int | None = None
+    ended = False
     why = None
 
     def alive() -> bool:
-        nonlocal status
-        if status is None:
-            done, raw = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = raw
-        return status is None
+        """False once the agent has ended (left unreaped). Orphans of its tools that came
+        to us as subreaper are reaped meanwhile: they would stay zombies."""
+        nonlocal ended
+        while not ended:
+            try:
+                child = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:  # cannot happen: nothing else here waits for children
+                ended = True
+                break
+            if child is None:
+                break
+            if child.si_pid == pid:
+                ended = True
+            else:
+                os.waitpid(child.si_pid, 0)
+        return not ended
 
     exited = _exit_notifier(pid)
     while alive():
@@ -88,9 +154,11 @@ def main(argv: list[str]) -> int:
             kill_group(pid, alive)
             break
         exited(0.1)
-    if status is None:
-        _, status = os.waitpid(pid, 0)
+    while alive():  # killed: it goes at once
+        time.sleep(0.01)
     kill_group(pid, None)  # strays the agent left in its group
+    exit_code = reap(pid)
+    end_strays()  # and those it left elsewhere
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the end is recorded, whatever comes
     os.close(slot_fd)  # free the slot now; the record follows in a moment
     from . import wake
@@ -99,7 +167,7 @@ def main(argv: list[str]) -> int:
     from .ending import finish
 
     return finish({"common_dir": argv[2], "name": argv[3], "run": run, "worker_fd": worker_fd,
-                   "exit_code": os.waitstatus_to_exitcode(status), "why": why})
+                   "exit_code": exit_code, "why": why})
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import slots
+from . import processes, slots
 from .errors import EnvoyError
 from .output import duration as format_duration, one_line
 from .state import ACTIVE, Record, State, elapsed, now_iso
@@ -48,6 +48,7 @@ def refresh(state: State, record: Record) -> Record:
         fresh.update(state="lost", reason="lost", error=LOST_ERROR, finished_at=now_iso())
         fresh["duration_s"] = elapsed(fresh)
         state.write(fresh)
+        processes.end_run(fresh.get("run_id"))  # what its supervisor could no longer end
         return fresh
     finally:
         lock.release()
