@@ -18,6 +18,7 @@ it, printing stream-json shaped like the real CLI's (../shared/claude-samples):
     @as ROLE DIRECTIVE      obey DIRECTIVE only in the discovery stream ROLE (env ENVOY_DISCOVERY)
     @structured JSON|none   with --json-schema: the structured_output to answer (none: answer text only)
     @emit LINE              print LINE as it is (malformed stream-json); `@emit-hex HEX`: those bytes
+    @huge-line MIB          print one assistant message MIB MiB long
     @stray PIDFILE          leave a process behind: double-forked, in its own session, asleep for
                             300 s; it writes its pid to PIDFILE once it is on its own
 
@@ -96,6 +97,9 @@ def main():
         elif word == "@emit-hex":
             sys.stdout.buffer.write(bytes.fromhex(rest) + b"\n")
             sys.stdout.flush()
+        elif word == "@huge-line":
+            text = "x" * int(float(rest) * 1024 * 1024)
+            emit({"type": "assistant", "message": {"content": [{"type": "text", "text": text}]}, "session_id": session})
         elif word == "@stray":
             stray(rest)
         elif word == "@result":
