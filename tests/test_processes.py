@@ -136,3 +136,63 @@ def test_what_a_discovery_stream_leaves_behind_ends_with_the_discovery(repo, env
     assert done.code == 0, done.stdout
     pids = [pid_in(stray), pid_in(in_group)]
     wait_until(lambda: not any(map(running, pids)), timeout=10)
+
+
+def holders(lock: Path) -> list[int]:
+    """The processes holding `lock` open."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(lock) for fd in os.listdir(f"/proc/{pid}/fd")):
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_worker_started_from_inside_another_is_not_taken_for_its_process(repo, envoy, tmp_path):
+    """A verb run by a worker's agent (status here) may find the queue stalled: the
+    queued worker it would start would carry that worker's run id and live in its
+    process tree, and die with it. It is left to a process outside any worker."""
+    from envoy import processes
+
+    go = tmp_path / "go"
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "a", "--task", f"@wait-for {go}", env=env)
+    envoy("parallel", "spawn", "--branch", "q", "--queue", "--task", f"@wait-for {go}", env=env)
+    locks = repo / ".git" / "envoy" / "locks"
+    for pid in wait_until(lambda: holders(locks / "runner.lock")):
+        os.kill(pid, signal.SIGKILL)  # the queue runner, and then a's supervisor: the queue stalls
+    os.kill(record_of(repo, "a")["supervisor_pid"], signal.SIGKILL)
+    wait_until(lambda: not holders(locks / "worker-a.lock"))
+    inside = {"ENVOY_WORKER": "x", "PARALLEL_WORKER_DEPTH": "1", "ENVOY_RUN_ID": "1234abcd" * 3}
+    assert envoy("parallel", "status", env={**env, **inside}).code == 0
+    processes.end_run(inside["ENVOY_RUN_ID"])  # that worker ends: everything of its run goes
+    go.touch()
+    assert wait_finished(envoy, "q")["state"] == "succeeded"
+
+
+def test_a_worker_started_by_a_process_that_hid_its_run_survives_that_run(repo, envoy, tmp_path):
+    """Without its run id, a verb run by a worker's agent does start a stalled queue;
+    the new supervisor, orphaned in that worker's process tree, comes to its watcher
+    (a subreaper), which must not take it for a stray of its own run."""
+    import sys
+
+    from conftest import ENVOY_SOURCE
+
+    go, ran, done = tmp_path / "go", tmp_path / "ran", tmp_path / "done"
+    env = {"PARALLEL_MAX_WORKERS": "2"}
+    status = f"env -u ENVOY_RUN_ID {sys.executable} {ENVOY_SOURCE} parallel status > {ran}"
+    envoy("parallel", "spawn", "--branch", "a", "--task", f"@wait-for {go}\n@run {status}\n@result ok", env=env)
+    envoy("parallel", "spawn", "--branch", "b", "--task", f"@wait-for {done}", env=env)
+    envoy("parallel", "spawn", "--branch", "q", "--queue", "--task", f"@wait-for {done}", env=env)
+    locks = repo / ".git" / "envoy" / "locks"
+    for pid in wait_until(lambda: holders(locks / "runner.lock")):
+        os.kill(pid, signal.SIGKILL)  # the queue runner, and then b's supervisor: the queue stalls
+    os.kill(record_of(repo, "b")["supervisor_pid"], signal.SIGKILL)
+    wait_until(lambda: not holders(locks / "worker-b.lock"))
+    go.touch()  # a's agent runs status, which starts q, then a ends
+    wait_until(lambda: record_of(repo, "a")["state"] == "succeeded")
+    assert record_of(repo, "q")["state"] == "running"
+    done.touch()
+    assert wait_finished(envoy, "q")["state"] == "succeeded"

@@ -268,7 +268,8 @@ def transcript(log: Path) -> list[str]:
                 if isinstance(block, dict) and block.get("type") == "tool_result" and block.get("is_error"):
                     text = block.get("content")
                     if isinstance(text, list):
-                        text = " ".join(b["text"] for b in text if isinstance(b, dict) and isinstance(b.get("text"), str))
+                        text = " ".join(b["text"] for b in text
+                                        if isinstance(b, dict) and isinstance(b.get("text"), str))
                     lines.append(f"   ! {_tool_summary(text)}")
         elif kind == "result":
             result = checked_result(message)

@@ -25,7 +25,7 @@ from . import agent, findings, output, paths, processes, roles, spawn
 from .config import Config
 from .errors import EnvoyError
 from .roles import Role
-from .watch import end_strays, has_exited, kill_group, reap
+from .watch import has_exited, kill_group, reap
 
 DEFAULT_ROLES = "explorer,curator,researcher"
 DEFAULT_TIMEOUT = 600.0
@@ -174,6 +174,7 @@ def run_streams(executable: str, chosen: list[Role], task: str, tmp: Path, top: 
     task_file.write_bytes(task.encode("utf-8"))
     streams: list[Stream] = []
     processes.become_subreaper()  # what a stream leaves behind comes to us, to be ended with it
+    run_id = processes.new_run_id()
     with ExitStack() as files:
         try:
             for role in chosen:
@@ -181,7 +182,7 @@ def run_streams(executable: str, chosen: list[Role], task: str, tmp: Path, top: 
                 process = agent.start(
                     command(executable, role, chosen, model, max_words), files.enter_context(open(task_file, "rb")),
                     files.enter_context(open(log, "wb")), files.enter_context(open(err, "wb")), str(top),
-                    agent.environment(ENVOY_DISCOVERY=role.name))
+                    agent.environment(ENVOY_DISCOVERY=role.name, **{processes.RUN_ID: run_id}))
                 streams.append(Stream(role, process, log, err, time.monotonic()))
             output.progress(f"discovery: {len(streams)} streams at work ({', '.join(r.name for r in chosen)})")
             _wait_all(streams, timeout)
@@ -190,7 +191,7 @@ def run_streams(executable: str, chosen: list[Role], task: str, tmp: Path, top: 
                 if stream.finished is None:
                     kill_group(stream.process.pid, stream.alive, grace=1.0)
                     stream.end()
-            end_strays()  # and nothing they started
+            processes.end_strays(run_id, {str(s.process.pid) for s in streams})  # and nothing they started
     return [_ending(stream, timeout) for stream in streams]
 
 

@@ -79,7 +79,8 @@ def record_end(state: State, name: str, run: int, ending: dict[str, Any]) -> Non
     runs = [r for r in history if isinstance(r, dict) and r.get("run") != run] if isinstance(history, list) else []
     runs.append({"run": run, "state": record["state"], "reason": record.get("reason"),
                  "session_id": record.get("session_id"), "exit_code": record.get("exit_code"),
-                 "cost_usd": usage.cost(result.get("total_cost_usd")), "num_turns": usage.turns(result.get("num_turns")),
+                 "cost_usd": usage.cost(result.get("total_cost_usd")),
+                 "num_turns": usage.turns(result.get("num_turns")),
                  "started_at": record.get("started_at"), "finished_at": record["finished_at"],
                  "duration_s": record["duration_s"]})
     record["runs"] = runs

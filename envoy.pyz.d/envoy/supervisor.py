@@ -43,8 +43,8 @@ def main(common_dir: Path, name: str, run: int, slot_index: int, ready_fd: int) 
         return 1
     processes.become_subreaper()  # before anything of the worker starts: all it leaves comes to us
     record.update(state="running", run=run, slot=slot_index, supervisor_pid=os.getpid(),
-                  run_id=processes.new_run_id(), started_at=now_iso(), finished_at=None, duration_s=None, reason=None, error=None,
-                  exit_code=None)
+                  run_id=processes.new_run_id(), started_at=now_iso(), finished_at=None, duration_s=None,
+                  reason=None, error=None, exit_code=None)
     state.write(record)
     os.write(ready_fd, b"ok")
     os.close(ready_fd)
@@ -96,7 +96,7 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
         process = agent.start(argv, task, out, err, record["path"], env)
     current = state.read(name) or record
     state.write({**current, "agent_pid": process.pid})
-    _exec_watcher(state, name, run, process.pid, deadline, locks)
+    _exec_watcher(state, name, run, record["run_id"], process.pid, deadline, locks)
     raise AssertionError("not reached")
 
 
@@ -117,18 +117,19 @@ def _run_setup(command: str, stdin: Any, out: Any, cwd: str, env: dict[str, str]
     watch.kill_group(process.pid, None)  # before it is reaped: strays in its group
     code = watch.reap(process.pid)
     process.returncode = -1 if code is None else code  # reaped here: Popen must never wait for its pid again
-    watch.end_strays()  # and those that left its group
+    processes.end_strays(env[processes.RUN_ID], {str(process.pid)})  # and those that left its group
     return code, why
 
 
-def _exec_watcher(state: State, name: str, run: int, pid: int, deadline: float | None, locks: tuple[str, str]) -> None:
+def _exec_watcher(state: State, name: str, run: int, run_id: str, pid: int, deadline: float | None,
+                  locks: tuple[str, str]) -> None:
     """Become watch.py, keeping our PID, the agent as our child and the locks' descriptors."""
     fds = [slots.descriptor_of(state, what) for what in locks]
     for fd in fds:
         os.set_inheritable(fd, True)
     entry = scheduler.self_command(bare=True)
     job = [str(pid), "-" if deadline is None else repr(deadline), str(state.root.parent), name, str(run),
-           str(fds[0]), str(fds[1])]
+           str(fds[0]), str(fds[1]), run_id]
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # a stop waits for the watcher's handler
     sys.stdout.flush()
     sys.stderr.flush()

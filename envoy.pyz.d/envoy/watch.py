@@ -46,25 +46,6 @@ def kill_group(group: int, alive: Callable[[], bool] | None, grace: float = GRAC
         pass
 
 
-def _children() -> list[int]:
-    """This process's children: orphans in its care as a subreaper among them."""
-    me = os.getpid()
-    try:
-        with open(f"/proc/{me}/task/{me}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:  # a kernel without that file: the slow way
-        pass
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                if int(f.read().rsplit(b")", 1)[1].split()[1]) == me:  # after "pid (comm) state": ppid
-                    found.append(int(entry))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
 def has_exited(pid: int) -> bool:
     """Whether our child `pid` has ended, leaving it unreaped: while it is a zombie its
     pid, and so the id of the process group it led, cannot be reused, so killing that
@@ -83,24 +64,6 @@ def reap(pid: int) -> int | None:
         return None
 
 
-def end_strays(grace: float = GRACE) -> None:
-    """Kill every process orphaned into our care (we are a subreaper), and theirs, until
-    we have no child left. The caller has reaped the process it waited for, so every
-    child here is a stray of it."""
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        for child in _children():
-            try:
-                os.kill(child, signal.SIGKILL)  # our child, unreaped: its pid cannot be reused
-            except ProcessLookupError:
-                pass
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                time.sleep(0.01)
-        except ChildProcessError:
-            return  # none left (a killed one's own children came to us before it was reaped)
-
-
 def _exit_notifier(pid: int) -> Callable[[float], None]:
     """A wait that returns the moment the agent exits (Linux pidfd), else after `timeout`:
     the slot is handed on without a polling delay."""
@@ -115,8 +78,8 @@ def _exit_notifier(pid: int) -> Callable[[float], None]:
 
 def main(argv: list[str]) -> int:
     """argv: agent pid, deadline (epoch seconds, or "-"), common dir, worker name, run,
-    worker lock fd, slot lock fd. Plain words, not JSON: even the json module costs
-    memory here."""
+    worker lock fd, slot lock fd, run id. Plain words, not JSON: even the json module
+    costs memory here."""
     pid, run, worker_fd, slot_fd = int(argv[0]), int(argv[4]), int(argv[5]), int(argv[6])
     deadline = None if argv[1] == "-" else float(argv[1])
     stop = []
@@ -158,7 +121,9 @@ def main(argv: list[str]) -> int:
         time.sleep(0.01)
     kill_group(pid, None)  # strays the agent left in its group
     exit_code = reap(pid)
-    end_strays()  # and those it left elsewhere
+    from .processes import end_strays
+
+    end_strays(argv[7], {str(pid)})  # and those it left elsewhere, orphaned into our care
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the end is recorded, whatever comes
     os.close(slot_fd)  # free the slot now; the record follows in a moment
     from . import wake
