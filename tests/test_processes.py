@@ -150,6 +150,16 @@ def holders(lock: Path) -> list[int]:
     return found
 
 
+def stall_queue(repo: Path, running: str) -> None:
+    """Kill the queue runner, then the supervisor of `running`: a slot is free and
+    nothing that would start the queued workers is left."""
+    locks = repo / ".git" / "envoy" / "locks"
+    for pid in wait_until(lambda: holders(locks / "runner.lock")):
+        os.kill(pid, signal.SIGKILL)
+    os.kill(record_of(repo, running)["supervisor_pid"], signal.SIGKILL)
+    wait_until(lambda: not holders(locks / f"worker-{running}.lock"))
+
+
 def test_a_worker_started_from_inside_another_is_not_taken_for_its_process(repo, envoy, tmp_path):
     """A verb run by a worker's agent (status here) may find the queue stalled: the
     queued worker it would start would carry that worker's run id and live in its
@@ -160,11 +170,7 @@ def test_a_worker_started_from_inside_another_is_not_taken_for_its_process(repo,
     env = {"PARALLEL_MAX_WORKERS": "1"}
     envoy("parallel", "spawn", "--branch", "a", "--task", f"@wait-for {go}", env=env)
     envoy("parallel", "spawn", "--branch", "q", "--queue", "--task", f"@wait-for {go}", env=env)
-    locks = repo / ".git" / "envoy" / "locks"
-    for pid in wait_until(lambda: holders(locks / "runner.lock")):
-        os.kill(pid, signal.SIGKILL)  # the queue runner, and then a's supervisor: the queue stalls
-    os.kill(record_of(repo, "a")["supervisor_pid"], signal.SIGKILL)
-    wait_until(lambda: not holders(locks / "worker-a.lock"))
+    stall_queue(repo, "a")
     inside = {"ENVOY_WORKER": "x", "PARALLEL_WORKER_DEPTH": "1", "ENVOY_RUN_ID": "1234abcd" * 3}
     assert envoy("parallel", "status", env={**env, **inside}).code == 0
     processes.end_run(inside["ENVOY_RUN_ID"])  # that worker ends: everything of its run goes
@@ -186,11 +192,7 @@ def test_a_worker_started_by_a_process_that_hid_its_run_survives_that_run(repo, 
     envoy("parallel", "spawn", "--branch", "a", "--task", f"@wait-for {go}\n@run {status}\n@result ok", env=env)
     envoy("parallel", "spawn", "--branch", "b", "--task", f"@wait-for {done}", env=env)
     envoy("parallel", "spawn", "--branch", "q", "--queue", "--task", f"@wait-for {done}", env=env)
-    locks = repo / ".git" / "envoy" / "locks"
-    for pid in wait_until(lambda: holders(locks / "runner.lock")):
-        os.kill(pid, signal.SIGKILL)  # the queue runner, and then b's supervisor: the queue stalls
-    os.kill(record_of(repo, "b")["supervisor_pid"], signal.SIGKILL)
-    wait_until(lambda: not holders(locks / "worker-b.lock"))
+    stall_queue(repo, "b")
     go.touch()  # a's agent runs status, which starts q, then a ends
     wait_until(lambda: record_of(repo, "a")["state"] == "succeeded")
     assert record_of(repo, "q")["state"] == "running"
