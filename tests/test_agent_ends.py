@@ -54,3 +54,14 @@ def test_discovery_streams_that_exit_at_once_fail_with_a_reason(repo, envoy, age
     done = envoy("discover", "anything", env={"ENVOY_CLAUDE": agent})
     assert done.code == 1 and done.error["type"] == "discovery_failed"
     assert {s["reason"] for s in done.error["streams"]} == {"no_result"}
+
+
+@pytest.mark.parametrize("attempt", range(2))
+def test_a_resumed_run_that_ends_at_once_is_recorded(repo, envoy, tmp_path, attempt):
+    agent = script(tmp_path, f"echo '{RESULT_LINE}'")
+    env = {"ENVOY_CLAUDE": agent}
+    assert envoy("parallel", "spawn", "--branch", "r", "--wait", "--task", "x", env=env).code == 0
+    again = envoy("parallel", "resume", "--worker", "r", "--wait", "--task", "more", env=env)
+    assert again.code == 0, again.stdout
+    assert again.data["state"] == "succeeded" and again.data["runs"] == 2
+    assert again.data["cost_usd"] == 0.5 and again.data["num_turns"] == 4
