@@ -6,9 +6,10 @@ file descriptors (flock locks survive exec) and its PID, so the agent stays
 its child. Here only os, _signal, sys, time and select are loaded: the process
 that sits beside each agent for hours costs a few MiB, not the tens that
 sh and filelock would. When the agent ends (or the timeout passes, or
-cleanup asks it to stop with SIGTERM) it frees the slot, pokes the queue
-runner (wake.py), and only then loads the finisher (ending.py), which records
-the end.
+cleanup asks it to stop with SIGTERM) it kills what the agent left (its group,
+and the run's orphans that came to this subreaper: processes.py), frees the
+slot, pokes the queue runner (wake.py), and only then loads the finisher
+(ending.py), which records the end.
 """
 from __future__ import annotations
 
@@ -123,7 +124,7 @@ def main(argv: list[str]) -> int:
     exit_code = reap(pid)
     from .processes import end_strays
 
-    end_strays(argv[7], {str(pid)})  # and those it left elsewhere, orphaned into our care
+    end_strays(argv[7] if len(argv) > 7 else "", {str(pid)})  # and those it left elsewhere, orphaned to us
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the end is recorded, whatever comes
     os.close(slot_fd)  # free the slot now; the record follows in a moment
     from . import wake
