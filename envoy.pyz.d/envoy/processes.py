@@ -3,8 +3,10 @@
 - The agent and the setup command start in their own sessions, with a parent-death
   signal: they die with the supervisor, even when it is killed with -9.
 - Each of them carries ENVOY_RUN_ID=<a random id of the run> in its environment;
-  a process of the run is one that carries it, or one in a session that the agent,
-  the setup command or such a process leads (a child that cleared its environment).
+  a process of the run is one that carries it, or one in a session led by the
+  agent, the setup command or a live process that carries it (a child that
+  cleared its environment). One that cleared it and left those sessions is lost
+  to view.
 - The supervisor is a child subreaper (kept across its exec into the watcher):
   whatever they start and leave behind, double-forked and setsid'd or not, becomes
   its child when orphaned, and it ends those of the run (`end_strays`).
