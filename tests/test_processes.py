@@ -56,7 +56,8 @@ def background(pidfile: Path) -> str:
 
 def test_what_an_agent_leaves_behind_ends_with_its_run(repo, envoy, tmp_path):
     stray, in_group = tmp_path / "stray.pid", tmp_path / "group.pid"
-    envoy("parallel", "spawn", "--branch", "w", "--task", f"@stray {stray}\n@run {background(in_group)}\n@result ok")
+    envoy("parallel", "spawn", "--branch", "w", "--task",
+          f"@stray {stray}\n@run {background(in_group)}\n@wait-for {in_group}\n@result ok")
     assert wait_finished(envoy, "w")["state"] == "succeeded"
     pids = [pid_in(stray), pid_in(in_group)]
     wait_until(lambda: not any(map(running, pids)), timeout=10)
@@ -132,7 +133,8 @@ def test_a_lost_worker_is_swept_without_touching_other_workers(repo, envoy, tmp_
 
 def test_what_a_discovery_stream_leaves_behind_ends_with_the_discovery(repo, envoy, tmp_path):
     stray, in_group = tmp_path / "stray.pid", tmp_path / "group.pid"
-    done = envoy("discover", f"what is here?\n@as explorer @stray {stray}\n@as curator @run {background(in_group)}")
+    done = envoy("discover", f"what is here?\n@as explorer @stray {stray}\n@as curator @run {background(in_group)}\n"
+                             f"@as curator @wait-for {in_group}")
     assert done.code == 0, done.stdout
     pids = [pid_in(stray), pid_in(in_group)]
     wait_until(lambda: not any(map(running, pids)), timeout=10)
