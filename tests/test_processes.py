@@ -200,3 +200,15 @@ def test_a_worker_started_by_a_process_that_hid_its_run_survives_that_run(repo, 
     assert record_of(repo, "q")["state"] == "running"
     done.touch()
     assert wait_finished(envoy, "q")["state"] == "succeeded"
+
+
+def test_a_timed_out_or_stopped_worker_leaves_nothing(repo, envoy, tmp_path):
+    late, stopped = tmp_path / "late.pid", tmp_path / "stopped.pid"
+    timed = envoy("parallel", "spawn", "--branch", "t", "--wait", "--timeout", "2", "--task", f"@stray {late}\n@sleep 60")
+    assert timed.json["data"]["reason"] == "timeout"
+    pid = pid_in(late)
+    wait_until(lambda: not running(pid), timeout=10)
+    envoy("parallel", "spawn", "--branch", "s", "--task", f"@stray {stopped}\n@sleep 60")
+    pid = pid_in(stopped)
+    assert envoy("parallel", "cleanup", "--worker", "s", "--force").code == 0
+    wait_until(lambda: not running(pid), timeout=10)
