@@ -207,3 +207,12 @@ def test_the_last_line_of_a_huge_stderr_is_read_from_its_end(tmp_path):
         tracemalloc.stop()
     assert line == "\ufffd the real reason"
     assert peak < 1024 * 1024
+
+
+def test_results_stay_small_whatever_the_agent_wrote(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "loud", "--wait", "--task", "@huge-line 1\n@huge-line 1\n@result short")
+    for args in (("results",), ("results", "--worker", "loud"), ("status",)):
+        done = envoy("parallel", *args)
+        assert done.code == 0 and len(done.stdout) < 100_000, (args, len(done.stdout))
+    (r,) = envoy("parallel", "results").data["results"]
+    assert r["result"] == "short" and r["transcript"][1].startswith("xxx") and r["transcript"][1].endswith("…")

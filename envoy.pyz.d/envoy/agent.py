@@ -243,8 +243,12 @@ def _tool_summary(tool_input: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+TRANSCRIPT_LINE = 2000  # characters: a caller (often an agent) reads every one
+
+
 def transcript(log: Path) -> list[str]:
-    """A readable transcript: assistant text, one line per tool call, errors, the end."""
+    """A readable transcript: assistant text, one line per tool call, errors, the end;
+    each line cut to TRANSCRIPT_LINE."""
     lines: list[str] = []
     for message in messages(log):
         kind = message.get("type")
@@ -276,4 +280,4 @@ def transcript(log: Path) -> list[str]:
             turns = "?" if result["num_turns"] is None else result["num_turns"]
             lines.append(f"== {result['subtype']}{' (error)' if result['is_error'] else ''}: "
                          f"{turns} turns, ${result['total_cost_usd'] or 0:.4f}")
-    return lines
+    return [line if len(line) <= TRANSCRIPT_LINE else line[:TRANSCRIPT_LINE - 1] + "…" for line in lines]
