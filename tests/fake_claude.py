@@ -17,6 +17,10 @@ it, printing stream-json shaped like the real CLI's (../shared/claude-samples):
     @stamp DIR              write DIR/<session>.start and .end (time.time()) for overlap checks
     @as ROLE DIRECTIVE      obey DIRECTIVE only in the discovery stream ROLE (env ENVOY_DISCOVERY)
     @structured JSON|none   with --json-schema: the structured_output to answer (none: answer text only)
+    @emit LINE              print LINE as it is (malformed stream-json); `@emit-hex HEX`: those bytes
+    @huge-line MIB          print one assistant message MIB MiB long
+    @stray PIDFILE          leave a process behind: double-forked, in its own session, asleep for
+                            300 s; it writes its pid to PIDFILE once it is on its own
 
 With --json-schema the answer goes through a StructuredOutput tool call, as
 the real CLI's does: `structured_output` in the result (by default one
@@ -88,6 +92,16 @@ def main():
         elif word == "@deny":
             tool, _, tool_input = rest.partition(" ")
             denials.append({"tool_name": tool, "tool_use_id": "toolu_x", "tool_input": {"command": tool_input}})
+        elif word == "@emit":
+            print(rest, flush=True)
+        elif word == "@emit-hex":
+            sys.stdout.buffer.write(bytes.fromhex(rest) + b"\n")
+            sys.stdout.flush()
+        elif word == "@huge-line":
+            text = "x" * int(float(rest) * 1024 * 1024)
+            emit({"type": "assistant", "message": {"content": [{"type": "text", "text": text}]}, "session_id": session})
+        elif word == "@stray":
+            stray(rest)
         elif word == "@result":
             result = rest
         elif word == "@crash":
@@ -109,6 +123,28 @@ def main():
     else:
         structured = None
     finish(session, turns, result, denials, stamp=stamp, structured=structured)
+
+
+def stray(pidfile):
+    """A grandchild that escapes the agent's process group and session, as a tool's
+    daemon would, and outlives the agent's exit unless someone ends it."""
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)
+        deadline = time.time() + 10
+        while not os.path.exists(pidfile) and time.time() < deadline:
+            time.sleep(0.01)
+        return
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    with open(pidfile + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.rename(pidfile + ".tmp", pidfile)
+    os.execvp("sleep", ["sleep", "300"])
 
 
 def tool_use(name, tool_input, session):

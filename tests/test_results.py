@@ -1,6 +1,12 @@
 """results: answer, commits, diffstat, dirt, denials and a readable transcript."""
 from __future__ import annotations
 
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from conftest import wait_finished
 
 
@@ -49,3 +55,164 @@ def test_results_while_running(repo, envoy):
     envoy("parallel", "spawn", "--branch", "slow", "--task", "@write a.txt a\n@sleep 30")
     r = envoy("parallel", "results", "--worker", "slow").data["results"][0]
     assert r["state"] == "running"
+
+
+# -- agent output is untrusted input ------------------------------------------
+def strict_json(text: str) -> object:
+    """Parse as JSON without NaN or Infinity, which no other JSON reader accepts."""
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} in the output")
+    return json.loads(text, parse_constant=refuse)
+
+
+GARBAGE = [
+    '[1, 2, 3]', '"a string"', '42', 'null', '{"type": 7}', '{not json',
+    '{"type":"system","subtype":"init","session_id":["not","a","string"]}',
+    '{"type":"system","subtype":"init","session_id":"--dangerously-skip-permissions"}',
+    '{"type":"assistant","message":"not a dict"}',
+    '{"type":"assistant","message":{"content":"content as a string"}}',
+    '{"type":"assistant","message":{"content":[1,"two",null,{"type":"text","text":7},{"type":"tool_use","name":[1],"input":"x"}]}}',
+    '{"type":"user","message":{"content":[{"type":"tool_result","is_error":true,"content":[3,{"text":5}]}]}}',
+    '{"type":"result","subtype":["x"],"num_turns":{},"total_cost_usd":[]}',
+    '{"type":"result","subtype":"success","num_turns":null,"total_cost_usd":null,"result":null}',
+    '{"type":"result","subtype":"success","total_cost_usd":NaN,"num_turns":Infinity}',
+    '{"type":"result","subtype":"success","total_cost_usd":-5,"num_turns":-1,"permission_denials":"all of them"}',
+]
+
+
+@pytest.mark.parametrize("last", [
+    '{"type":"result","subtype":"success","is_error":false,"num_turns":"many","total_cost_usd":"free","result":"ok"}',
+    '{"type":"result","subtype":"success","is_error":false,"num_turns":1e400,"total_cost_usd":1e400,"result":{"a":1}}',
+    '{"type":"result","subtype":"success","permission_denials":[7,{"tool_name":{},"tool_input":[1]}],"result":"ok"}',
+])
+def test_malformed_agent_output_never_breaks_the_bookkeeping(repo, envoy, last):
+    envoy("parallel", "spawn", "--branch", "sane", "--wait", "--task", "@result fine")
+    task = "\n".join(f"@emit {line}" for line in [*GARBAGE, last]) + "\n@emit-hex ff fe 00 c3 28 7b 0a\n@crash 0"
+    envoy("parallel", "spawn", "--branch", "odd", "--wait", "--task", task)
+    odd = envoy("parallel", "status", "--worker", "odd").data["workers"][0]
+    assert odd["state"] == "succeeded"  # its end was recorded: subtype success, exit 0
+    assert "cost_usd" not in odd or odd["cost_usd"] == 0
+    for args in (("results",), ("results", "--worker", "odd"), ("status",)):
+        done = envoy("parallel", *args)
+        assert done.code == 0, done.stdout
+        strict_json(done.stdout)
+        assert envoy("parallel", *args, "--text").code == 0
+    results = {r["name"]: r for r in envoy("parallel", "results").data["results"]}
+    assert results["sane"]["result"] == "fine" and results["sane"]["cost_usd"] > 0
+    assert results["odd"].get("result") in ("ok", None)
+    total = envoy("parallel", "results").data["total_cost_usd"]
+    assert total == results["sane"]["cost_usd"]
+    # The session to resume is the one envoy chose, never a flag the agent made up.
+    assert results["odd"]["session_id"].count("-") == 4 and not results["odd"]["session_id"].startswith("-")
+
+
+def test_huge_lines_and_invalid_utf8_in_the_log(repo, envoy):
+    task = "@huge-line 9\n@emit-hex 7b2274797065223a22617373697374616e74227d ff\n@huge-line 0.5\n@result survived"
+    done = envoy("parallel", "spawn", "--branch", "big", "--wait", "--task", task)
+    assert done.code == 0 and done.data["result"] == "survived"
+    r = envoy("parallel", "results", "--worker", "big").data["results"][0]
+    assert r["state"] == "succeeded" and r["result"] == "survived"
+
+
+def test_totals_skip_costs_that_are_not_numbers(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "a", "--wait", "--task", "@result ok")
+    envoy("parallel", "spawn", "--branch", "b", "--wait", "--task", "@result ok")
+    path = repo / ".git" / "envoy" / "workers" / "b.json"
+    record = json.loads(path.read_text())
+    record.update(cost_usd="free", num_turns="many")
+    path.write_text(json.dumps(record))
+    a = envoy("parallel", "status", "--worker", "a").data["workers"][0]["cost_usd"]
+    for verb in ("status", "results"):
+        done = envoy("parallel", verb)
+        assert done.code == 0, done.stdout
+        total = done.data["summary"]["total_cost_usd"] if verb == "status" else done.data["total_cost_usd"]
+        assert total == a
+        assert envoy("parallel", verb, "--text").code == 0
+
+
+def test_a_huge_line_is_skipped_without_being_held_in_memory(tmp_path):
+    import tracemalloc
+
+    from envoy import agent
+
+    log = tmp_path / "1.jsonl"
+    with open(log, "wb") as f:
+        f.write(b'{"type":"system","subtype":"init","session_id":"s-1"}\n')
+        f.write(b'{"type":"assistant","message":{"content":"' + b"x" * (6 * agent.MAX_LINE) + b'"}}\n')
+        f.write(b'{"type":"result","subtype":"success","result":"after","total_cost_usd":0.5,"num_turns":3}\n')
+    tracemalloc.start()
+    try:
+        found = agent.outcome(log)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found["session_id"] == "s-1" and found["result"]["result"] == "after"
+    assert (found["result"]["total_cost_usd"], found["result"]["num_turns"]) == (0.5, 3)
+    assert peak < 3 * agent.MAX_LINE  # not the line: a bounded piece of it at a time
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+FIELD = st.sampled_from(["type", "subtype", "message", "content", "result", "num_turns", "total_cost_usd",
+                         "is_error", "api_error_status", "errors", "permission_denials", "session_id", "text",
+                         "name", "input", "tool_name", "tool_input"])
+MESSAGE = st.dictionaries(FIELD, JSON | st.sampled_from(["result", "assistant", "user", "system", "init",
+                                                         "success", "text", "tool_use", "tool_result"]), max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(MESSAGE | JSON, max_size=6))
+def test_any_stream_is_read_and_recorded_without_error(tmp_path_factory, lines):
+    from envoy import agent, ending, state
+
+    tmp = tmp_path_factory.mktemp("stream")
+    log = tmp / "1.jsonl"
+    log.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    found = agent.outcome(log)
+    agent.transcript(log)
+    agent.denials(found["result"])
+    agent.failure(found["result"], 0, tmp / "1.err")
+    records = state.State(tmp)
+    records.ensure()
+    records.write({"name": "w", "session_id": "s", "runs": lines[0] if lines else None})
+    ending.record_end(records, "w", 1, {"state": "succeeded", "result_message": found["result"]})
+    strict_json(json.dumps(records.read("w")))
+
+
+def test_malformed_discovery_streams_are_reported(repo, envoy):
+    bad = '{"type":"result","subtype":"success","num_turns":"many","total_cost_usd":"free","result":["x"]}'
+    task = f"what is here?\n@as explorer @emit {bad}\n@as explorer @crash 0\n@as curator @emit {GARBAGE[9]}"
+    done = envoy("discover", task, "--roles", "explorer,curator")
+    assert done.code == 0, done.stdout
+    strict_json(done.stdout)
+    streams = {s["role"]: s for s in done.data["streams"]}
+    assert streams["curator"]["error"] is None and streams["curator"]["findings"]
+    assert streams["explorer"]["cost_usd"] is None and done.data["total_cost_usd"] == streams["curator"]["cost_usd"]
+
+
+def test_the_last_line_of_a_huge_stderr_is_read_from_its_end(tmp_path):
+    import tracemalloc
+
+    from envoy.state import last_line
+
+    err = tmp_path / "1.err"
+    with open(err, "wb") as f:
+        f.write(b"noise\n" * (4 * 1024 * 1024) + b"\xff the real reason\n\n  \n")
+    tracemalloc.start()
+    try:
+        line = last_line(err)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert line == "\ufffd the real reason"
+    assert peak < 1024 * 1024
+
+
+def test_results_stay_small_whatever_the_agent_wrote(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "loud", "--wait", "--task", "@huge-line 1\n@huge-line 1\n@result short")
+    for args in (("results",), ("results", "--worker", "loud"), ("status",)):
+        done = envoy("parallel", *args)
+        assert done.code == 0 and len(done.stdout) < 100_000, (args, len(done.stdout))
+    (r,) = envoy("parallel", "results").data["results"]
+    assert r["result"] == "short" and r["transcript"][1].startswith("xxx") and r["transcript"][1].endswith("…")

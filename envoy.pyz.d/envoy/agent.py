@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
+from . import processes
 from .errors import EnvoyError
+
+if TYPE_CHECKING:
+    import subprocess
 
 # What a worker needs to commit on its own branch, whatever the project allows.
 GIT_RULES = [f"Bash(git {verb}:*)" for verb in
@@ -68,33 +71,17 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> Callable[[], None]:
-    """What the child runs before exec: if its parent dies (even by kill -9), so does it,
-    so no agent outlives the lock that counts it. Made in the parent: importing ctypes
-    in the child would delay every agent's start by its import."""
-    try:
-        import ctypes
+def start(argv: list[str], stdin: Any, out: Any, err: Any, cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start a process (the agent, a worker's setup command, a discovery stream) in its
+    own session, reading stdin from a file and writing straight to files (no pty, no
+    pump threads, so it runs on unattended), dying with its parent. Not sh: its
+    background threads reap the process, so one that exits at once was gone before
+    the watcher could wait for it (the run was recorded `lost`). Only its starter
+    waits for it (see watch.has_exited)."""
+    import subprocess  # here: 8 ms that only the starters of processes pay
 
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return lambda: None  # not Linux: the agent may outlive a killed supervisor
-
-    def arm() -> None:
-        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-    return arm
-
-
-def start(argv: list[str], stdin: Any, out: Any, err: Any, cwd: str, env: dict[str, str]) -> Any:
-    """Start a process (the agent, or a worker's setup command) in its own process
-    group, reading stdin from a file and writing straight to files (no pty, no pump
-    threads, so it runs on unattended). Returns sh's running command (.pid, .is_alive())."""
-    import sh
-
-    return sh.Command(argv[0])(
-        *argv[1:], _in=stdin, _out=out, _err=err, _cwd=cwd, _env=env, _bg=True, _bg_exc=False,
-        _new_session=True, _preexec_fn=_die_with_parent(), _tty_out=False, _ok_code=list(range(-64, 256)),
-        _no_out=True, _no_err=True)
+    return subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=err, cwd=cwd, env=env, start_new_session=True,
+                            preexec_fn=processes.die_with_parent())
 
 
 def command(executable: str, *, session_id: str, resume: bool, system_prompt: str,
@@ -127,30 +114,77 @@ def allowed_tools(project_rules: list[str], extra: list[str]) -> list[str]:
 
 
 # -- reading the stream-json log ------------------------------------------
+# Everything in it is untrusted input: any line may be cut short, not JSON, not an
+# object, or carry fields of any type. Readers below take only what has the type
+# the CLI gives it, and treat the rest as absent.
+MAX_LINE = 8 * 1024 * 1024  # bytes; no real message is this long: a longer line is skipped unread
+
+
+def _no_constant(name: str) -> None:
+    return None  # NaN and Infinity: not JSON, and poison for sums and records
+
+
 def messages(log: Path) -> Iterator[dict[str, Any]]:
     try:
-        with open(log, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                line = line.strip()
-                if line.startswith("{"):
-                    try:
-                        message = json.loads(line)
-                    except ValueError:
-                        continue  # a line cut short by a kill
-                    if isinstance(message, dict):
-                        yield message
+        f = open(log, "rb")
     except FileNotFoundError:
         return
+    with f:
+        while line := f.readline(MAX_LINE + 1):
+            if len(line) > MAX_LINE:
+                while line and not line.endswith(b"\n"):  # the rest of it, a chunk at a time
+                    line = f.readline(1024 * 1024)
+                continue
+            line = line.strip()
+            if line.startswith(b"{"):
+                try:
+                    message = json.loads(line.decode("utf-8", "replace"), parse_constant=_no_constant)
+                except (ValueError, RecursionError):
+                    continue  # a line cut short by a kill, or garbage
+                if isinstance(message, dict):
+                    yield message
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def session_id(value: Any) -> str | None:
+    """A session id as the CLI makes them (a UUID): never a flag or a path, as it goes
+    back on the command line of a resume."""
+    if isinstance(value, str) and 0 < len(value) <= 128 and value.isascii() and value[0] != "-" \
+            and value.replace("-", "").isalnum():
+        return value
+    return None
+
+
+def checked_result(message: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a `result` message envoy uses, each of the type the CLI gives it,
+    else None (False, [] for flags and lists)."""
+    from . import usage
+
+    errors, denied, status = message.get("errors"), message.get("permission_denials"), message.get("api_error_status")
+    return {
+        "type": "result", "subtype": _text(message.get("subtype")), "is_error": message.get("is_error") is True,
+        "api_error_status": status if isinstance(status, (int, str)) and not isinstance(status, bool) and status
+        else None,
+        "result": _text(message.get("result")),
+        "errors": [e if isinstance(e, str) else json.dumps(e) for e in errors] if isinstance(errors, list) else [],
+        "total_cost_usd": usage.cost(message.get("total_cost_usd")), "num_turns": usage.turns(message.get("num_turns")),
+        "permission_denials": [d for d in denied if isinstance(d, dict)] if isinstance(denied, list) else [],
+        "structured_output": message.get("structured_output"),  # discovery's answer: findings.py checks it
+        "session_id": session_id(message.get("session_id")),
+    }
 
 
 def outcome(log: Path) -> dict[str, Any]:
-    """What the run reported: the init's session id and the final `result` message."""
+    """What the run reported: the init's session id and the final `result` message (checked)."""
     found: dict[str, Any] = {"session_id": None, "result": None}
     for message in messages(log):
         if message.get("type") == "system" and message.get("subtype") == "init":
-            found["session_id"] = message.get("session_id")
+            found["session_id"] = session_id(message.get("session_id")) or found["session_id"]
         elif message.get("type") == "result":
-            found["result"] = message
+            found["result"] = checked_result(message)
     return found
 
 
@@ -158,7 +192,7 @@ def failure_reason(result: dict[str, Any] | None) -> str | None:
     """Why a run that produced a result failed, as a stable word (None: it did not)."""
     if result is None:
         return "no_result"
-    subtype = result.get("subtype", "")
+    subtype = result.get("subtype")
     if subtype == "error_max_turns":
         return "max_turns"
     if subtype == "error_max_budget_usd":
@@ -177,7 +211,7 @@ def failure(result: dict[str, Any] | None, exit_code: int | None, err_path: Path
 
     if exit_code is not None and exit_code < 0 and result is None:
         return "killed", f"agent killed by signal {-exit_code}"
-    reason = failure_reason(result) or ("exit_code" if exit_code != 0 else None)
+    reason = failure_reason(result) or ("exit_code" if exit_code not in (0, None) else None)
     if reason is None:
         return None, None
     detail = (result or {}).get("errors") or (result or {}).get("result") or last_line(err_path)
@@ -191,7 +225,7 @@ def denials(result: dict[str, Any] | None) -> list[dict[str, Any]]:
     out = []
     for denial in (result or {}).get("permission_denials") or []:
         if isinstance(denial, dict):
-            out.append({"tool": denial.get("tool_name"), "input": _tool_summary(denial.get("tool_input"))})
+            out.append({"tool": _text(denial.get("tool_name")), "input": _tool_summary(denial.get("tool_input"))})
     return out
 
 
@@ -209,29 +243,41 @@ def _tool_summary(tool_input: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+TRANSCRIPT_LINE = 2000  # characters: a caller (often an agent) reads every one
+
+
 def transcript(log: Path) -> list[str]:
-    """A readable transcript: assistant text, one line per tool call, errors, the end."""
+    """A readable transcript: assistant text, one line per tool call, errors, the end;
+    each line cut to TRANSCRIPT_LINE."""
     lines: list[str] = []
     for message in messages(log):
         kind = message.get("type")
+        body = message.get("message")
+        content = body.get("content") if isinstance(body, dict) else None
         if kind == "system" and message.get("subtype") == "init":
-            lines.append(f"== session {message.get('session_id')} ({message.get('model')})")
+            lines.append(f"== session {_text(message.get('session_id'))} ({_text(message.get('model'))})")
         elif kind == "assistant":
-            for block in (message.get("message") or {}).get("content") or []:
-                if block.get("type") == "text" and block.get("text", "").strip():
-                    lines.extend(block["text"].rstrip().splitlines())
+            if isinstance(content, str):
+                content = [{"type": "text", "text": content}]
+            for block in content if isinstance(content, list) else []:
+                if not isinstance(block, dict):
+                    continue
+                text = block.get("text")
+                if block.get("type") == "text" and isinstance(text, str) and text.strip():
+                    lines.extend(text.rstrip().splitlines())
                 elif block.get("type") == "tool_use":
-                    lines.append(f"-> {block.get('name')}: {_tool_summary(block.get('input'))}")
+                    lines.append(f"-> {_text(block.get('name'))}: {_tool_summary(block.get('input'))}")
         elif kind == "user":
-            content = (message.get("message") or {}).get("content")
             for block in content if isinstance(content, list) else []:
                 if isinstance(block, dict) and block.get("type") == "tool_result" and block.get("is_error"):
                     text = block.get("content")
                     if isinstance(text, list):
-                        text = " ".join(b.get("text", "") for b in text if isinstance(b, dict))
+                        text = " ".join(b["text"] for b in text
+                                        if isinstance(b, dict) and isinstance(b.get("text"), str))
                     lines.append(f"   ! {_tool_summary(text)}")
         elif kind == "result":
-            cost = message.get("total_cost_usd")
-            lines.append(f"== {message.get('subtype')}{' (error)' if message.get('is_error') else ''}: "
-                         f"{message.get('num_turns')} turns, ${cost or 0:.4f}")
-    return lines
+            result = checked_result(message)
+            turns = "?" if result["num_turns"] is None else result["num_turns"]
+            lines.append(f"== {result['subtype']}{' (error)' if result['is_error'] else ''}: "
+                         f"{turns} turns, ${result['total_cost_usd'] or 0:.4f}")
+    return [line if len(line) <= TRANSCRIPT_LINE else line[:TRANSCRIPT_LINE - 1] + "…" for line in lines]

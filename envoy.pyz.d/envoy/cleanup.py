@@ -12,7 +12,7 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import output, queueing, slots, workers, worktrees
+from . import output, processes, queueing, slots, workers, worktrees
 from .errors import EnvoyError
 from .state import ACTIVE, Record, State, is_worker_name, worker_name
 from .workspace import Workspace, open_workspace
@@ -78,7 +78,9 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
         except Timeout:
             return skip(record, "still_running", f"worker {name} did not stop", "retry, or kill its processes")
     try:
-        return remove(ws, ws.state.read(name) or record, force=force)
+        record = ws.state.read(name) or record
+        processes.end_run(record.get("run_id"))  # any process of it that outlived its supervisor
+        return remove(ws, record, force=force)
     finally:
         lock.release()
 

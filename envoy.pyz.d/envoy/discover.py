@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import agent, findings, output, paths, roles, spawn
+from . import agent, findings, output, paths, processes, roles, spawn
 from .config import Config
 from .errors import EnvoyError
 from .roles import Role
-from .watch import kill_group
+from .watch import has_exited, kill_group, reap
 
 DEFAULT_ROLES = "explorer,curator,researcher"
 DEFAULT_TIMEOUT = 600.0
@@ -63,12 +63,26 @@ sources); what you could not settle goes in open_questions. No preamble, no repe
 @dataclass
 class Stream:
     role: Role
-    process: Any  # sh's RunningCommand
+    process: Any  # subprocess.Popen: only its pid is used, and only here is it waited for
     log: Path
     err: Path
     started: float
     finished: float | None = None
     timed_out: bool = False
+    exit_code: int | None = None
+
+    def alive(self) -> bool:
+        return not has_exited(self.process.pid)
+
+    def end(self) -> float:
+        """Once it has exited (or been killed): strays in its group, then reap it. When it ended."""
+        while self.alive():
+            time.sleep(0.01)
+        kill_group(self.process.pid, None)  # still unreaped: the group id is still its own
+        self.exit_code = reap(self.process.pid)
+        self.process.returncode = -1 if self.exit_code is None else self.exit_code  # never waited for again
+        self.finished = time.monotonic()
+        return self.finished
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,6 +173,8 @@ def run_streams(executable: str, chosen: list[Role], task: str, tmp: Path, top: 
     task_file = tmp / "task"
     task_file.write_bytes(task.encode("utf-8"))
     streams: list[Stream] = []
+    processes.become_subreaper()  # what a stream leaves behind comes to us, to be ended with it
+    run_id = processes.new_run_id()
     with ExitStack() as files:
         try:
             for role in chosen:
@@ -166,14 +182,16 @@ def run_streams(executable: str, chosen: list[Role], task: str, tmp: Path, top: 
                 process = agent.start(
                     command(executable, role, chosen, model, max_words), files.enter_context(open(task_file, "rb")),
                     files.enter_context(open(log, "wb")), files.enter_context(open(err, "wb")), str(top),
-                    agent.environment(ENVOY_DISCOVERY=role.name))
+                    agent.environment(ENVOY_DISCOVERY=role.name, **{processes.RUN_ID: run_id}))
                 streams.append(Stream(role, process, log, err, time.monotonic()))
             output.progress(f"discovery: {len(streams)} streams at work ({', '.join(r.name for r in chosen)})")
             _wait_all(streams, timeout)
         finally:  # Ctrl-C or a failed start: leave no stream running (they are in their own sessions)
             for stream in streams:
-                if stream.process.is_alive():
-                    kill_group(stream.process.pid, stream.process.is_alive, grace=1.0)
+                if stream.finished is None:
+                    kill_group(stream.process.pid, stream.alive, grace=1.0)
+                    stream.end()
+            processes.end_strays(run_id, {str(s.process.pid) for s in streams})  # and nothing they started
     return [_ending(stream, timeout) for stream in streams]
 
 
@@ -182,17 +200,15 @@ def _wait_all(streams: list[Stream], timeout: float) -> None:
         for stream in streams:
             if stream.finished is not None:
                 continue
-            if stream.process.is_alive():
+            if stream.alive():
                 if timeout and time.monotonic() - stream.started > timeout:
                     stream.timed_out = True
-                    kill_group(stream.process.pid, stream.process.is_alive)
+                    kill_group(stream.process.pid, stream.alive)
                 else:
                     continue
-            stream.process.wait()
-            stream.finished = time.monotonic()
-            kill_group(stream.process.pid, None)  # strays it left in its group
+            took = stream.end() - stream.started
             output.progress(f"discovery: {stream.role.name} {'timed out' if stream.timed_out else 'done'} "
-                            f"after {output.duration(stream.finished - stream.started)}")
+                            f"after {output.duration(took)}")
         time.sleep(0.1)
 
 
@@ -200,7 +216,7 @@ def _ending(stream: Stream, timeout: float) -> dict[str, Any]:
     """How one stream ended: its result message (or None) and, if it failed, why."""
     found = agent.outcome(stream.log)
     result = found["result"]
-    code = stream.process.exit_code
+    code = stream.exit_code
     reason: str | None
     error: str | None
     if stream.timed_out:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import agent, wake
+from . import agent, usage, wake
 from .state import State, elapsed, now_iso
 
 
@@ -24,7 +24,12 @@ def finish(args: dict[str, Any]) -> int:
     except Exception as exc:
         state.log(f"finisher {name}: {type(exc).__name__}: {exc}")
         ending = {"state": "failed", "reason": "supervisor_error", "error": str(exc)}
-    record_end(state, name, run, ending)
+    try:
+        record_end(state, name, run, ending)
+    except Exception as exc:  # the end is recorded, if only as this failure: never left `running` (then lost)
+        state.log(f"finisher {name}: recording the end: {type(exc).__name__}: {exc}")
+        record_end(state, name, run, {"state": "failed", "reason": "supervisor_error", "exit_code": args["exit_code"],
+                                      "error": f"could not record how the run ended: {type(exc).__name__}: {exc}"})
     start_queued(state, name)
     os.close(args["worker_fd"])  # the flock goes with its last descriptor
     return 0
@@ -51,8 +56,12 @@ def agent_ending(state: State, name: str, run: int, exit_code: int | None, why: 
     return ending
 
 
+MAX_RESULT = 64 * 1024  # characters of the final answer kept in the record, which every `status` reads
+
+
 def record_end(state: State, name: str, run: int, ending: dict[str, Any]) -> None:
-    """Record how the run ended, in the record and in its `runs` history."""
+    """Record how the run ended, in the record and in its `runs` history. What came from
+    the agent was checked by agent.outcome; the history is re-checked, as it comes from disk."""
     result = ending.pop("result_message", None) or {}
     record = state.read(name)
     if record is None:
@@ -62,16 +71,21 @@ def record_end(state: State, name: str, run: int, ending: dict[str, Any]) -> Non
     record.setdefault("error", None)
     record["finished_at"] = now_iso()
     record["duration_s"] = elapsed(record)
-    record["result"] = result.get("result")
-    runs = [r for r in record.get("runs", []) if r.get("run") != run]
+    answer = result.get("result")
+    if isinstance(answer, str) and len(answer) > MAX_RESULT:
+        answer = answer[:MAX_RESULT] + f"\n[... cut: the whole answer is in {state.run_file(name, run, 'jsonl')}]"
+    record["result"] = answer
+    history = record.get("runs")
+    runs = [r for r in history if isinstance(r, dict) and r.get("run") != run] if isinstance(history, list) else []
     runs.append({"run": run, "state": record["state"], "reason": record.get("reason"),
-                 "session_id": record["session_id"], "exit_code": record.get("exit_code"),
-                 "cost_usd": result.get("total_cost_usd"), "num_turns": result.get("num_turns"),
+                 "session_id": record.get("session_id"), "exit_code": record.get("exit_code"),
+                 "cost_usd": usage.cost(result.get("total_cost_usd")),
+                 "num_turns": usage.turns(result.get("num_turns")),
                  "started_at": record.get("started_at"), "finished_at": record["finished_at"],
                  "duration_s": record["duration_s"]})
     record["runs"] = runs
-    record["cost_usd"] = round(sum(r.get("cost_usd") or 0 for r in runs), 6)
-    record["num_turns"] = sum(r.get("num_turns") or 0 for r in runs)
+    record["cost_usd"] = usage.total_cost(runs)
+    record["num_turns"] = usage.total_turns(runs)
     state.write(record)
 
 

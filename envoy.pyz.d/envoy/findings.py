@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import output
+from . import output, usage
 
 LINE_SUFFIX = re.compile(r"(:\d+(-\d+)?(:\d+)?|#L\d+(-L?\d+)?)$")
 
@@ -26,7 +26,7 @@ def report(task: str, endings: list[dict[str, Any]], top: Path) -> dict[str, Any
                         "open_questions": questions, "duration_s": ending["duration_s"],
                         "cost_usd": result.get("total_cost_usd"), "session_id": ending["session_id"],
                         "reason": ending["reason"], "error": ending["error"]})
-    total = round(sum(s["cost_usd"] or 0 for s in streams), 6)
+    total = usage.total_cost(streams)
     return {"task": task, "streams": streams, "conflicts": conflicts(streams, top), "total_cost_usd": total}
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from filelock import Timeout
 
-from . import slots, wake
+from . import processes, slots, wake
 from .config import Config
 from .errors import EnvoyError
 from .scheduler import check_out, in_detached_child, mark_failed, start_new
@@ -101,7 +101,14 @@ def readiness(state: State, record: Record) -> tuple[str, str | None]:
 
 def dispatch(git: Git, state: State) -> list[str]:
     """Start queued workers in FIFO order while slots are free. Caller holds the mutex.
-    Returns the names started."""
+    Returns the names started.
+
+    Not from a process of a worker's run (its agent ran `status`, say): what that
+    process forks carries the run's ENVOY_RUN_ID and lives in its process tree, so it
+    would be ended with that run. A process outside any worker (the runner, a
+    finishing watcher, the user's next verb) starts them."""
+    if processes.RUN_ID in os.environ:
+        return []
     started = []
     for record in in_queue(state.all()):
         stand, problem = readiness(state, record)

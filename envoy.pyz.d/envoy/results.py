@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from . import agent, output, workers
+from . import agent, output, usage, workers
 from .git import GitError
 from .state import Record
 from .workspace import Workspace, open_workspace
@@ -19,8 +19,9 @@ def collect(ws: Workspace, record: Record, tail: int) -> dict[str, Any]:
         "name": name, "branch": record["branch"], "base": record["base"], "state": record["state"],
         "reason": record.get("reason"), "error": record.get("error"), "path": record["path"],
         "session_id": record.get("session_id"), "exit_code": record.get("exit_code"),
-        "cost_usd": record.get("cost_usd"), "num_turns": record.get("num_turns"),
-        "duration_s": workers.duration(record), "result": record.get("result"),
+        "cost_usd": usage.cost(record.get("cost_usd")), "num_turns": usage.turns(record.get("num_turns")),
+        "duration_s": workers.duration(record),
+        "result": record["result"] if isinstance(record.get("result"), str) else None,
         "runs": len(record.get("runs") or []),
     }
     result.update(branch_work(ws, record))
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
     records = [workers.find(ws.state, args.worker)] if args.worker else workers.all_refreshed(ws.state)
     data = {"results": [collect(ws, r, args.tail) for r in records],
-            "total_cost_usd": round(sum(r.get("cost_usd") or 0 for r in records), 6)}
+            "total_cost_usd": usage.total_cost(records)}
     output.success(data, render)
     return 0
 

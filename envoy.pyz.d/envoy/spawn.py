@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import agent, output, queueing, scheduler, slots, workers
+from . import agent, output, queueing, scheduler, slots, usage, workers
 from .errors import EnvoyError
 from .limits import inside_worker
 from .state import ACTIVE, Record, now_iso, worker_name
@@ -135,7 +135,7 @@ def check_budget(ws: Workspace) -> None:
     budget = ws.config.get("PARALLEL_BUDGET_USD")
     if budget is None:
         return
-    spent = sum(r.get("cost_usd") or 0 for r in ws.state.all())
+    spent = usage.total_cost(ws.state.all())
     if spent > budget:
         raise EnvoyError("budget_exceeded", f"workers have already cost ${spent:.4f}, over PARALLEL_BUDGET_USD "
                          f"(${budget:g})", "raise PARALLEL_BUDGET_USD, or clean up finished workers to reset the total")

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from . import output, queueing, workers
+from . import output, queueing, usage, workers
 from .state import STATES, Record
 from .workspace import open_workspace
 
@@ -16,7 +16,7 @@ def summary(records: list[Record], cap: int) -> dict[str, Any]:
         counts[record["state"]] = counts.get(record["state"], 0) + 1
     counts["total"] = len(records)
     counts["max_workers"] = cap
-    counts["total_cost_usd"] = round(sum(r.get("cost_usd") or 0 for r in records), 6)
+    counts["total_cost_usd"] = usage.total_cost(records)
     return counts
 
 

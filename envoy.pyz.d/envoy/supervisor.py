@@ -21,7 +21,7 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import agent, scheduler, slots, watch
+from . import agent, processes, scheduler, slots, watch
 from .ending import ending_of_stop, record_end, start_queued
 from .state import Record, State, last_line, now_iso
 
@@ -41,9 +41,10 @@ def main(common_dir: Path, name: str, run: int, slot_index: int, ready_fd: int) 
     if record is None:
         state.log(f"supervisor {name}: record vanished before start")
         return 1
+    processes.become_subreaper()  # before anything of the worker starts: all it leaves comes to us
     record.update(state="running", run=run, slot=slot_index, supervisor_pid=os.getpid(),
-                  started_at=now_iso(), finished_at=None, duration_s=None, reason=None, error=None,
-                  exit_code=None)
+                  run_id=processes.new_run_id(), started_at=now_iso(), finished_at=None, duration_s=None,
+                  reason=None, error=None, exit_code=None)
     state.write(record)
     os.write(ready_fd, b"ok")
     os.close(ready_fd)
@@ -72,7 +73,7 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
     options = record.get("options", {})
     name = record["name"]
     env = agent.environment(ENVOY_WORKER=name, PARALLEL_WORKER_DEPTH="1", ENVOY_WORKER_INDEX=str(slot_index),
-                            ENVOY_PORT=str(record.get("port") or ""))
+                            ENVOY_PORT=str(record.get("port") or ""), **{processes.RUN_ID: record["run_id"]})
     timeout = options.get("timeout_s") or 0
     deadline = time.time() + timeout if timeout else None
     err_path = state.run_file(name, run, "err")
@@ -95,34 +96,40 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
         process = agent.start(argv, task, out, err, record["path"], env)
     current = state.read(name) or record
     state.write({**current, "agent_pid": process.pid})
-    _exec_watcher(state, name, run, process.pid, deadline, locks)
+    _exec_watcher(state, name, run, record["run_id"], process.pid, deadline, locks)
     raise AssertionError("not reached")
 
 
 def _run_setup(command: str, stdin: Any, out: Any, cwd: str, env: dict[str, str], deadline: float | None,
                stop: list[str]) -> tuple[int | None, str | None]:
-    """The setup command, to its end, its deadline or a stop: (exit code, why stopped)."""
+    """The setup command, to its end, its deadline or a stop: (exit code, why stopped).
+    Nothing it started survives it."""
     process = agent.start(["sh", "-c", command], stdin, out, out, cwd, env)
     why = None
-    while process.is_alive():
+    while not watch.has_exited(process.pid):
         why = "stopped" if stop else "timeout" if deadline is not None and time.time() > deadline else None
         if why:
-            watch.kill_group(process.pid, process.is_alive)
+            watch.kill_group(process.pid, lambda: not watch.has_exited(process.pid))
             break
-        time.sleep(0.1)
-    process.wait()
-    watch.kill_group(process.pid, None)
-    return process.exit_code, why
+        time.sleep(0.05)
+    while not watch.has_exited(process.pid):  # killed: it goes at once
+        time.sleep(0.01)
+    watch.kill_group(process.pid, None)  # before it is reaped: strays in its group
+    code = watch.reap(process.pid)
+    process.returncode = -1 if code is None else code  # reaped here: Popen must never wait for its pid again
+    processes.end_strays(env[processes.RUN_ID], {str(process.pid)})  # and those that left its group
+    return code, why
 
 
-def _exec_watcher(state: State, name: str, run: int, pid: int, deadline: float | None, locks: tuple[str, str]) -> None:
+def _exec_watcher(state: State, name: str, run: int, run_id: str, pid: int, deadline: float | None,
+                  locks: tuple[str, str]) -> None:
     """Become watch.py, keeping our PID, the agent as our child and the locks' descriptors."""
     fds = [slots.descriptor_of(state, what) for what in locks]
     for fd in fds:
         os.set_inheritable(fd, True)
     entry = scheduler.self_command(bare=True)
     job = [str(pid), "-" if deadline is None else repr(deadline), str(state.root.parent), name, str(run),
-           str(fds[0]), str(fds[1])]
+           str(fds[0]), str(fds[1]), run_id]
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # a stop waits for the watcher's handler
     sys.stdout.flush()
     sys.stderr.flush()

@@ -6,9 +6,10 @@ file descriptors (flock locks survive exec) and its PID, so the agent stays
 its child. Here only os, _signal, sys, time and select are loaded: the process
 that sits beside each agent for hours costs a few MiB, not the tens that
 sh and filelock would. When the agent ends (or the timeout passes, or
-cleanup asks it to stop with SIGTERM) it frees the slot, pokes the queue
-runner (wake.py), and only then loads the finisher (ending.py), which records
-the end.
+cleanup asks it to stop with SIGTERM) it kills what the agent left (its group,
+and the run's orphans that came to this subreaper: processes.py), frees the
+slot, pokes the queue runner (wake.py), and only then loads the finisher
+(ending.py), which records the end.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ GRACE = 5.0  # seconds between TERM and KILL when stopping the agent
 
 
 def kill_group(group: int, alive: Callable[[], bool] | None, grace: float = GRACE) -> None:
-    """TERM a process group, KILL it after the grace period (at once without `alive`)."""
+    """TERM a process group, KILL it after the grace period (at once without `alive`).
+    Its leader must be our child, not yet reaped: then its id cannot have been reused."""
     try:
         os.killpg(group, signal.SIGTERM if alive else signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -43,6 +45,24 @@ def kill_group(group: int, alive: Callable[[], bool] | None, grace: float = GRAC
         os.killpg(group, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def has_exited(pid: int) -> bool:
+    """Whether our child `pid` has ended, leaving it unreaped: while it is a zombie its
+    pid, and so the id of the process group it led, cannot be reused, so killing that
+    group cannot hit another's."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def reap(pid: int) -> int | None:
+    """The exit code of our ended child `pid` (negative: killed by that signal)."""
+    try:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except ChildProcessError:
+        return None
 
 
 def _exit_notifier(pid: int) -> Callable[[float], None]:
@@ -59,24 +79,34 @@ def _exit_notifier(pid: int) -> Callable[[float], None]:
 
 def main(argv: list[str]) -> int:
     """argv: agent pid, deadline (epoch seconds, or "-"), common dir, worker name, run,
-    worker lock fd, slot lock fd. Plain words, not JSON: even the json module costs
-    memory here."""
+    worker lock fd, slot lock fd, run id. Plain words, not JSON: even the json module
+    costs memory here."""
     pid, run, worker_fd, slot_fd = int(argv[0]), int(argv[4]), int(argv[5]), int(argv[6])
     deadline = None if argv[1] == "-" else float(argv[1])
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append("stopped"))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked across the exec
-    status: int | None = None
+    ended = False
     why = None
 
     def alive() -> bool:
-        nonlocal status
-        if status is None:
-            done, raw = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = raw
-        return status is None
+        """False once the agent has ended (left unreaped). Orphans of its tools that came
+        to us as subreaper are reaped meanwhile: they would stay zombies."""
+        nonlocal ended
+        while not ended:
+            try:
+                child = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:  # cannot happen: nothing else here waits for children
+                ended = True
+                break
+            if child is None:
+                break
+            if child.si_pid == pid:
+                ended = True
+            else:
+                os.waitpid(child.si_pid, 0)
+        return not ended
 
     exited = _exit_notifier(pid)
     while alive():
@@ -88,9 +118,13 @@ def main(argv: list[str]) -> int:
             kill_group(pid, alive)
             break
         exited(0.1)
-    if status is None:
-        _, status = os.waitpid(pid, 0)
+    while alive():  # killed: it goes at once
+        time.sleep(0.01)
     kill_group(pid, None)  # strays the agent left in its group
+    exit_code = reap(pid)
+    from .processes import end_strays
+
+    end_strays(argv[7] if len(argv) > 7 else "", {str(pid)})  # and those it left elsewhere, orphaned to us
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the end is recorded, whatever comes
     os.close(slot_fd)  # free the slot now; the record follows in a moment
     from . import wake
@@ -99,7 +133,7 @@ def main(argv: list[str]) -> int:
     from .ending import finish
 
     return finish({"common_dir": argv[2], "name": argv[3], "run": run, "worker_fd": worker_fd,
-                   "exit_code": os.waitstatus_to_exitcode(status), "why": why})
+                   "exit_code": exit_code, "why": why})
 
 
 if __name__ == "__main__":

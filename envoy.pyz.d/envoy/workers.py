@@ -5,7 +5,7 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import slots
+from . import processes, slots, usage
 from .errors import EnvoyError
 from .output import duration as format_duration, one_line
 from .state import ACTIVE, Record, State, elapsed, now_iso
@@ -51,6 +51,7 @@ def refresh(state: State, record: Record) -> Record:
                      finished_at=now_iso())
         fresh["duration_s"] = elapsed(fresh)
         state.write(fresh)
+        processes.end_run(fresh.get("run_id"))  # what its supervisor could no longer end
         return fresh
     finally:
         lock.release()
@@ -73,6 +74,7 @@ def short(record: Record) -> dict[str, Any]:
     """The record as `status` shows it: stable names, long texts cut, and nothing
     that is empty or implied (an agent reads every byte; `results` has it all)."""
     view = {k: record.get(k) for k in SHORT_FIELDS}
+    view["cost_usd"], view["num_turns"] = usage.cost(view["cost_usd"]), usage.turns(view["num_turns"])
     runs = len(record.get("runs") or [])
     view["runs"] = runs if runs > 1 else None
     if record.get("after"):
