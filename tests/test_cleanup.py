@@ -2,9 +2,15 @@
 --force, and forced removals keep a trash ref that restores everything."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from conftest import git, wait_finished
+import pytest
+
+from conftest import ENVOY_SOURCE, Result, git, wait_finished
 
 
 def spawn_done(envoy, branch: str, task: str) -> dict:
@@ -144,3 +150,140 @@ def test_cleanup_with_worktree_deleted_by_hand(repo, envoy):
 def test_cleanup_nothing_to_do(envoy):
     result = envoy("parallel", "cleanup", "--text")
     assert result.code == 0 and "nothing to clean up" in result.stdout
+
+
+# -- concurrency: a worker's commit never becomes unreachable without a printed trash ref
+def start_envoy(repo: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ENVOY_SOURCE), *args], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen) -> Result:
+    out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    return Result(proc.returncode, out, err)
+
+
+def refs_containing(repo: Path, sha: str) -> list[str]:
+    return git(repo, "for-each-ref", "--format=%(refname)", "--contains", sha).split()
+
+
+def printed_trash(results: list[Result]) -> dict[str, str]:
+    """{trash ref: sha} that the cleanups printed."""
+    printed = {}
+    for result in results:
+        document = json.loads(result.stdout)
+        removed = document["data"]["removed"] if document["status"] == "success" else []
+        printed.update({r["trash_ref"]: r["sha"] for r in removed if r.get("trash_ref")})
+    return printed
+
+
+def assert_kept(repo: Path, sha: str, results: list[Result]) -> None:
+    """`sha` is on a ref; if only trash refs hold it, a cleanup printed one of them."""
+    holders = refs_containing(repo, sha)
+    assert holders, f"{sha} is unreachable; cleanups said: {[r.stdout for r in results]}"
+    if all(h.startswith("refs/envoy/trash/") for h in holders):
+        printed = printed_trash(results)
+        assert any(ref in printed and git(repo, "merge-base", "--is-ancestor", sha, printed[ref]) == ""
+                   for ref in holders), (holders, printed)
+
+
+def spawn_chain(repo: Path, envoy, trial: int) -> tuple[str, str, str]:
+    """Worker a commits; worker b starts from a (so a's commit is on b too)."""
+    a, b = f"a{trial}", f"b{trial}"
+    assert envoy("parallel", "spawn", "--branch", a, "--wait", "--task", f"@write {a}.txt a\n@commit {a}").code == 0
+    assert envoy("parallel", "spawn", "--from", a, "--branch", b, "--wait", "--task", "@result ok").code == 0
+    return a, b, git(repo, "rev-parse", a).strip()
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_two_cleanups_at_once_never_lose_a_commit(repo, envoy, force):
+    for trial in range(5):
+        a, b, sha = spawn_chain(repo, envoy, trial)
+        procs = [start_envoy(repo, "parallel", "cleanup", "--worker", name, *force) for name in (a, b)]
+        results = [finish(p) for p in procs]
+        assert_kept(repo, sha, results)
+        removed = [r for res in results if res.code == 0 for r in res.json["data"]["removed"]]
+        if force:
+            assert sorted(r["name"] for r in removed) == [a, b]
+        else:  # one goes (its commit is on the other), the other keeps the commit
+            assert len(removed) == 1, [r.stdout for r in results]
+
+
+def test_a_branch_the_user_deletes_during_cleanup_leaves_a_printed_trash_ref(repo, envoy):
+    """cleanup finds a's commit on the user's branch `keep`; the user deletes `keep`
+    at the worst moment (a reference-transaction hook does it while cleanup deletes a).
+    envoy cannot lock the user out, so it checks again after deleting, and keeps it."""
+    spawn_done(envoy, "a", "@write a.txt a\n@commit a")
+    sha = git(repo, "rev-parse", "a").strip()
+    git(repo, "branch", "keep", "a")
+    hook = repo / ".git" / "hooks" / "reference-transaction"
+    hook.write_text("#!/bin/sh\n[ \"$1\" = prepared ] || exit 0\n"
+                    "while read old new ref; do\n"
+                    "  [ \"$ref\" = refs/heads/a ] && [ \"$new\" = 0000000000000000000000000000000000000000 ] && "
+                    f"rm -f '{repo}/.git/refs/heads/keep'\n"
+                    "done\nexit 0\n")
+    hook.chmod(0o755)
+    result = envoy("parallel", "cleanup", "--worker", "a")
+    assert result.code == 0, result.stdout
+    assert not git(repo, "branch", "--list", "keep").strip()  # the hook did run
+    removed = result.data["removed"][0]
+    assert removed["trash_ref"] == "refs/envoy/trash/a" and removed["sha"] == sha
+    assert removed["restore"] == f"git branch a {sha}"
+    assert_kept(repo, sha, [result])
+
+
+def work_on_a_ref(repo: Path, path: str, text: str) -> list[str]:
+    """The refs whose tree has `path` with `text`: the work is somewhere."""
+    holders = []
+    for ref in git(repo, "for-each-ref", "--format=%(refname)").split():
+        shown = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=repo, capture_output=True, text=True)
+        if shown.returncode == 0 and shown.stdout == text:
+            holders.append(ref)
+    return holders
+
+
+def test_cleanup_racing_a_merge_into_the_worker_being_removed_loses_nothing(repo, envoy):
+    """merge --into y moves y while cleanup deletes y: without one lock over both, the
+    squash commit went with y, and x, recorded as merged, went next."""
+    for i in range(1500):  # a worktree that takes a moment to remove: the window the race needs
+        (repo / f"f{i}.txt").write_text(f"{i}\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "many files")
+    for trial in range(6):
+        x, y = f"x{trial}", f"y{trial}"
+        spawn_done(envoy, y, "@result nothing")
+        spawn_done(envoy, x, f"@write {x}.txt {x}\n@commit {x}")
+        cleanup = start_envoy(repo, "parallel", "cleanup", "--worker", y)
+        time.sleep(0.04 * trial)  # the merge lands at a different point of the cleanup each time
+        procs = [cleanup, start_envoy(repo, "parallel", "merge", "--worker", x, "--squash", "--into", y)]
+        results = [finish(p) for p in procs]
+        follow = envoy("parallel", "cleanup", "--worker", x)
+        assert work_on_a_ref(repo, f"{x}.txt", f"{x}\n"), ([r.stdout for r in results], follow.stdout)
+        if follow.code == 0:  # cleanup took it as merged: then the squash commit is on y
+            assert git(repo, "branch", "--list", y).strip(), (results, follow.stdout)
+
+
+def test_two_cleanups_at_once_report_each_removal_once(repo, envoy):
+    for trial in range(3):
+        names = {f"t{trial}-{i}" for i in range(3)}
+        for name in names:
+            spawn_done(envoy, name, "@result ok")
+        procs = [start_envoy(repo, "parallel", "cleanup") for _ in range(2)]
+        results = [finish(p) for p in procs]
+        reported = [r["name"] for res in results for r in res.data["removed"]]
+        assert sorted(reported) == sorted(names), [r.stdout for r in results]
+        # Nor does the slower one call a finished worker "running" because the other holds its lock.
+        assert [s for res in results for s in res.data["skipped"]] == [], [r.stdout for r in results]
+
+
+def test_a_merge_undone_on_its_target_no_longer_counts(repo, envoy):
+    """merge records where the work went; cleanup checks it is still there."""
+    spawn_done(envoy, "s", "@write s.txt s\n@commit s1\n@write s2.txt s\n@commit s2")
+    before = git(repo, "rev-parse", "main").strip()
+    git(repo, "switch", "-qc", "elsewhere")
+    assert envoy("parallel", "merge", "--worker", "s", "--squash").data["merged"]
+    git(repo, "branch", "-f", "main", before)  # the user drops the squash commit
+    refused = envoy("parallel", "cleanup", "--worker", "s")
+    assert refused.code == 1 and refused.error["type"] == "unmerged"
+    assert git(repo, "branch", "--list", "s").strip()

@@ -183,6 +183,59 @@ def test_merge_refusals(repo, envoy):
     assert result.code == 0 and result.data["merged"] is False and nothing
 
 
+
+def test_merge_into_the_workers_own_branch_is_refused(repo, envoy):
+    spawn_done(envoy, "own", "@write own.txt o\n@commit own")
+    result = envoy("parallel", "merge", "--worker", "own", "--into", "own")
+    assert result.code == 1 and result.error["type"] == "invalid_input", result.stdout
+    assert "--into" in result.error["suggestion"]
+    assert "merged_sha" not in json.loads((repo / ".git" / "envoy" / "workers" / "own.json").read_text())
+    assert envoy("parallel", "cleanup", "--worker", "own").error["type"] == "unmerged"
+    assert git(repo, "branch", "--list", "own").strip()
+
+
+def test_merge_into_what_is_not_a_branch_to_merge_into_is_refused(repo, envoy):
+    spawn_done(envoy, "w", "@write w.txt w\n@commit w")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    git(repo, "tag", "v1", "main~1")
+    envoy("parallel", "spawn", "--branch", "busy", "--task", "@sleep 60")
+    before = git(repo, "for-each-ref")
+    for into, kind in (("main~1", "invalid_input"), ("v1", "invalid_input"), ("refs/heads/main", "invalid_input"),
+                       ("HEAD", "invalid_input"), ("busy", "still_running")):
+        result = envoy("parallel", "merge", "--worker", "w", "--into", into)
+        assert result.code == 1 and result.error["type"] == kind, (into, result.stdout)
+        assert result.error["suggestion"]
+    empty = envoy("parallel", "merge", "--worker", "w", "--into", "")
+    assert empty.code == 2 and empty.error["type"] == "invalid_usage"
+    assert git(repo, "for-each-ref") == before
+    assert "merged_sha" not in json.loads((repo / ".git" / "envoy" / "workers" / "w.json").read_text())
+
+
+def test_merging_again_after_a_squash_is_already_merged(repo, envoy):
+    spawn_done(envoy, "sq", "@write a.txt a\n@commit a\n@write b.txt b\n@commit b")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    git(repo, "switch", "-qc", "elsewhere")
+    assert envoy("parallel", "merge", "--worker", "sq", "--squash").data["merged"]
+    after_squash = git(repo, "rev-parse", "main")
+    for flags in (["--rebase"], [], ["--squash"]):
+        result = envoy("parallel", "merge", "--worker", "sq", *flags)
+        assert result.code == 0, (flags, result.stdout)
+        assert result.data["merged"] is False and "already" in result.data["note"], result.stdout
+        assert git(repo, "rev-parse", "main") == after_squash
+    assert envoy("parallel", "cleanup", "--worker", "sq").code == 0
+
+
+def test_rebase_drops_commits_the_target_already_has(repo, envoy):
+    spawn_done(envoy, "part", "@write a.txt a\n@commit a\n@write b.txt b\n@commit b")
+    first = git(repo, "rev-parse", "part~1").strip()
+    git(repo, "cherry-pick", "-x", first)  # main already has commit a, under another sha
+    git(repo, "switch", "-qc", "elsewhere")
+    result = envoy("parallel", "merge", "--worker", "part", "--rebase")
+    assert result.code == 0, result.stdout
+    assert git(repo, "log", "--format=%s", "main").split() == ["b", "a", "init"]
+    assert git(repo, "show", "main:b.txt") == "b\n"
+
+
 # -- conflicts --------------------------------------------------------------
 def test_conflicts_between_workers_and_with_their_base(repo, envoy):
     spawn_done(envoy, "a", "@run echo a > README\n@commit a")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from filelock import Timeout
+from filelock import FileLock, Timeout
 
-from . import output, queueing, scheduler, slots, workers
+from . import merge, output, queueing, scheduler, slots, workers
 from .errors import EnvoyError
 from .state import ACTIVE, Record, State
 from .workspace import Workspace, open_workspace
@@ -36,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
     # Queued ones first: stopping a running worker frees a slot the queue would take.
     for record in sorted(targets, key=lambda r: r["state"] != "queued"):
         outcome = clean_one(ws, record, force=args.force, may_stop=may_stop)
+        if outcome is None:  # another envoy process removed it meanwhile: not ours to report
+            if args.worker:
+                raise EnvoyError("not_found", f"worker {record['name']} was removed meanwhile by another envoy "
+                                 "process", "envoy parallel status lists the workers")
+            continue
         (removed if outcome.get("removed") else skipped).append(outcome)
     if removed:
         with slots.launch_mutex(ws.state):  # see _delete
@@ -48,21 +54,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> dict[str, Any]:
+def same_worker(fresh: Record | None, record: Record) -> bool:
+    """Whether the record on disk is still the worker we set out to remove (not gone,
+    not a new worker spawned under the same name since)."""
+    return fresh is not None and fresh.get("session_id") == record.get("session_id")
+
+
+def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> dict[str, Any] | None:
+    """Remove one worker, or say why not; None if another envoy process removed it first."""
     name = record["name"]
     if record["state"] == "queued":
-        with slots.launch_mutex(ws.state):  # so the queue cannot start it meanwhile
+        with slots.launch_mutex(ws.state, slots.BRANCHES), slots.launch_mutex(ws.state):  # the queue cannot start it
             fresh = ws.state.read(name)
-            if fresh is not None and fresh["state"] == "queued":
+            if not same_worker(fresh, record):
+                return None
+            assert fresh is not None
+            if fresh["state"] == "queued":
                 if fresh.get("checking_out"):  # the runner died checking it out
                     scheduler.discard_half_made(ws.git, fresh)
-                done = remove(ws, fresh, force=force, mutex_held=True)  # with its worktree, if the queue prepared one
+                done = remove(ws, fresh, force=force, locked=True)  # with its worktree, if the queue prepared one
                 return {**done, "cancelled": True} if done["removed"] else done
-        record = ws.state.read(name) or record
     lock = slots.lock(ws.state, slots.worker(name))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+    if not _take(ws.state, lock, record):
+        fresh = ws.state.read(name)
+        if not same_worker(fresh, record):
+            return None
         if not may_stop:
             return skip(record, "still_running", f"worker {name} is running",
                         f"wait for it (envoy parallel status), or stop and remove it: envoy parallel cleanup --worker {name} --force")
@@ -72,9 +88,32 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
         except Timeout:
             return skip(record, "still_running", f"worker {name} did not stop", "retry, or kill its processes")
     try:
-        return remove(ws, ws.state.read(name) or record, force=force)
+        fresh = ws.state.read(name)
+        if not same_worker(fresh, record):
+            return None
+        assert fresh is not None
+        return remove(ws, fresh, force=force)
     finally:
         lock.release()
+
+
+def _take(state: State, lock: FileLock, record: Record) -> bool:
+    """The worker's lock, at once; or, when its record says it is not running, within
+    a moment: then another envoy process holds it briefly (another cleanup removing
+    it, a resume starting it), and the worker is not "running"."""
+    try:
+        lock.acquire(timeout=0)
+        return True
+    except Timeout:
+        pass
+    fresh = state.read(record["name"])
+    if not same_worker(fresh, record) or (fresh or {}).get("state") in ACTIVE:
+        return False
+    try:
+        lock.acquire(timeout=STOP_GRACE, poll_interval=slots.POLL)
+        return True
+    except Timeout:
+        return False
 
 
 def stop(state: State, record: Record) -> None:
@@ -89,66 +128,85 @@ def stop(state: State, record: Record) -> None:
             pass
 
 
-def remove(ws: Workspace, record: Record, *, force: bool, mutex_held: bool = False) -> dict[str, Any]:
-    """Remove one worker whose lock we hold (or the launch mutex, for a queued one),
-    after checking it holds no work to lose."""
+def unmerged(ws: Workspace, record: Record, tip: str, branch: str | None = None) -> int:
+    """Commits of `tip` on no branch (but `branch`), tag or remote, unless an envoy merge
+    put them on a branch that still has them (also as a squash or rebase)."""
+    count = ws.git.unmerged_count(tip, branch)
+    return 0 if count and merge.still_merged(ws.git, record, tip) else count
+
+
+def remove(ws: Workspace, record: Record, *, force: bool, locked: bool = False) -> dict[str, Any]:
+    """Remove one worker whose lock we hold (or, `locked`, for a queued one: the
+    branches and launch mutexes), after checking it holds no work to lose.
+
+    "Its commits are on another branch" is only true while that branch stays: so the
+    decision and the deletion happen under one mutex that every cleanup and merge
+    takes, the branch is deleted only if it still points where the decision looked
+    (compare-and-swap), and afterwards the commits are looked for again: a user can
+    delete the other branch meanwhile (envoy cannot lock them out), and then the work
+    goes to a trash ref that is reported."""
     name, branch, path = record["name"], record["branch"], Path(record["path"])
     # A worker that never started (queued, or failed waiting for a dependency) has no
     # worktree or branch of ours: a branch of that name now is someone else's.
     created = bool(record.get("worktree_created") or record.get("run"))
-    has_branch = created and ws.git.branch_exists(branch)
     dirty = []
     if created and path.is_dir():
         copied = set(record.get("copied") or [])
         dirty = [p for p in ws.git.dirty_paths(path) if p not in copied]
-    unmerged = ws.git.unmerged_count(branch) if has_branch else 0
-    if unmerged and record.get("merged_sha") == ws.git.resolve_commit(f"refs/heads/{branch}"):
-        unmerged = 0  # integrated by envoy parallel merge (also as a squash or rebase)
     if dirty and not force:
         return skip(record, "dirty", f"worker {name} has {len(dirty)} uncommitted change(s): {', '.join(dirty[:5])}",
                     f"commit them in {path}, or envoy parallel cleanup --worker {name} --force (kept in a trash ref)",
                     files=dirty[:20])
-    if unmerged and not force:
-        return skip(record, "unmerged", f"branch {branch} of worker {name} has {unmerged} commit(s) on no other branch",
-                    f"merge it first (git merge {branch}), or envoy parallel cleanup --worker {name} --force "
-                    "(kept in a trash ref)", commits=unmerged)
-    done: dict[str, Any] = {"name": name, "branch": branch, "removed": True}
-    if dirty or unmerged:
-        done.update(keep_in_trash(ws, record, path, dirty))
-    if mutex_held:
-        _delete(ws, path, branch, created, has_branch)
-    else:
-        with slots.launch_mutex(ws.state):
-            _delete(ws, path, branch, created, has_branch)
-    ws.state.delete(name)
+    with nullcontext() if locked else slots.launch_mutex(ws.state, slots.BRANCHES):
+        tip = ws.git.branch_tip(branch) if created else None
+        count = unmerged(ws, record, tip, branch) if tip else 0
+        if count and not force:
+            return skip(record, "unmerged", f"branch {branch} of worker {name} has {count} commit(s) on no other branch",
+                        f"merge it first (git merge {branch}), or envoy parallel cleanup --worker {name} --force "
+                        "(kept in a trash ref)", commits=count)
+        with nullcontext() if locked else slots.launch_mutex(ws.state):  # see _delete_worktree
+            # update-ref deletes a branch whatever has it checked out; git branch -D would refuse.
+            elsewhere = ws.git.worktree_of(branch) if tip is not None else None
+            if elsewhere is not None and os.path.realpath(elsewhere) != os.path.realpath(path):
+                return skip(record, "checked_out", f"branch {branch} of worker {name} is checked out at {elsewhere}",
+                            f"switch that checkout to another branch, then envoy parallel cleanup --worker {name}")
+            done: dict[str, Any] = {"name": name, "branch": branch, "removed": True}
+            if dirty or count:
+                done.update(keep_in_trash(ws, record, path, dirty, tip))
+            if tip is not None and not ws.git.delete_branch_at(branch, tip) and ws.git.branch_exists(branch):
+                kept = f"; its work so far is kept at {done['trash_ref']}" if done.get("trash_ref") else ""
+                return skip(record, "busy", f"branch {branch} of worker {name} moved while cleanup looked at it; "
+                            f"nothing was removed{kept}", f"envoy parallel cleanup --worker {name} again")
+            if tip is not None and "trash_ref" not in done and unmerged(ws, record, tip):
+                done.update(keep_in_trash(ws, record, path, [], tip))  # the other branch went meanwhile
+            _delete_worktree(ws, path, created, done)
+        ws.state.delete(name)
     return done
 
 
-def _delete(ws: Workspace, path: Path, branch: str, created: bool, has_branch: bool) -> None:
-    """The worktree and branch, under the launch mutex: every `git worktree add` runs
-    under it too, and git fails (branch -D: "failed to read .git/worktrees/X/commondir")
-    or worse (prune could drop the half-made entry) when it meets a worktree being made."""
-    if created and path.is_dir():
-        ws.git.worktree_remove(path)
-    elif created:
-        ws.git.worktree_prune()  # deleted by hand: git still counts the branch as checked out
-    if has_branch:
-        ws.git.delete_branch(branch)
+def _delete_worktree(ws: Workspace, path: Path, created: bool, done: dict[str, Any]) -> None:
+    """The worktree, under the launch mutex: every `git worktree add` runs under it
+    too, and git fails ("failed to read .git/worktrees/X/commondir") or worse (prune
+    could drop the half-made entry) when it meets a worktree being made."""
+    try:
+        if created and path.is_dir():
+            ws.git.worktree_remove(path)
+        elif created:
+            ws.git.worktree_prune()  # deleted by hand: git still counts the branch as checked out
+    except EnvoyError as exc:
+        if done.get("trash_ref"):  # the branch is gone: say where its work is
+            exc.message += f"; the work of {done['name']} is kept at {done['trash_ref']} ({done['restore']})"
+        raise
 
 
-def keep_in_trash(ws: Workspace, record: Record, path: Path, dirty: list[str]) -> dict[str, Any]:
+def keep_in_trash(ws: Workspace, record: Record, path: Path, dirty: list[str], tip: str | None) -> dict[str, Any]:
     """Save the branch tip (plus a commit of uncommitted work) under refs/envoy/trash/."""
-    tip = ws.git.resolve_commit(f"refs/heads/{record['branch']}") or record["base_sha"]
+    tip = tip or record["base_sha"]
     if dirty:
         snap = ws.git.snapshot(path, exclude=record.get("copied") or [],
                                message=f"envoy: uncommitted work of worker {record['name']} at cleanup")
         tip = snap or tip
-    ref = f"refs/envoy/trash/{record['name']}"
-    n = 1
-    while ws.git.ref_exists(ref):
-        n += 1
-        ref = f"refs/envoy/trash/{record['name']}-{n}"
-    ws.git.update_ref(ref, tip)
+    ref = ws.git.keep_in_trash(record["name"], tip)
     return {"trash_ref": ref, "sha": tip, "restore": f"git branch {record['branch']} {tip}"}
 
 
