@@ -244,24 +244,27 @@ def work_on_a_ref(repo: Path, path: str, text: str) -> list[str]:
 
 
 def test_cleanup_racing_a_merge_into_the_worker_being_removed_loses_nothing(repo, envoy):
-    """merge --into y moves y while cleanup deletes y: without one lock over both, the
-    squash commit went with y, and x, recorded as merged, went next."""
-    for i in range(1500):  # a worktree that takes a moment to remove: the window the race needs
-        (repo / f"f{i}.txt").write_text(f"{i}\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "many files")
-    for trial in range(6):
-        x, y = f"x{trial}", f"y{trial}"
-        spawn_done(envoy, y, "@result nothing")
-        spawn_done(envoy, x, f"@write {x}.txt {x}\n@commit {x}")
-        cleanup = start_envoy(repo, "parallel", "cleanup", "--worker", y)
-        time.sleep(0.04 * trial)  # the merge lands at a different point of the cleanup each time
-        procs = [cleanup, start_envoy(repo, "parallel", "merge", "--worker", x, "--squash", "--into", y)]
-        results = [finish(p) for p in procs]
-        follow = envoy("parallel", "cleanup", "--worker", x)
-        assert work_on_a_ref(repo, f"{x}.txt", f"{x}\n"), ([r.stdout for r in results], follow.stdout)
-        if follow.code == 0:  # cleanup took it as merged: then the squash commit is on y
-            assert git(repo, "branch", "--list", y).strip(), (results, follow.stdout)
+    """merge --into y moves y between cleanup's decision that y holds nothing and its
+    deletion of y. A spawn in a long checkout holds the launch mutex, which cleanup
+    needs to delete: that holds the window open. Without one lock over both verbs,
+    the squash commit went with y, and x, recorded as merged, went next."""
+    from filelock import FileLock
+
+    spawn_done(envoy, "y", "@result nothing")
+    spawn_done(envoy, "x", "@write x.txt x\n@commit x")
+    launch = FileLock(str(repo / ".git" / "envoy" / "locks" / "launch.lock"))
+    with launch:
+        cleanup = start_envoy(repo, "parallel", "cleanup", "--worker", "y")
+        time.sleep(1.5)  # cleanup has decided, and waits for the mutex
+        merge = start_envoy(repo, "parallel", "merge", "--worker", "x", "--squash", "--into", "y")
+        deadline = time.monotonic() + 5
+        while merge.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    results = [finish(cleanup), finish(merge)]
+    follow = envoy("parallel", "cleanup", "--worker", "x")
+    assert work_on_a_ref(repo, "x.txt", "x\n"), ([r.stdout for r in results], follow.stdout)
+    if follow.code == 0:  # cleanup took x as merged: then the squash commit is on y
+        assert git(repo, "branch", "--list", "y").strip(), ([r.stdout for r in results], follow.stdout)
 
 
 def test_two_cleanups_at_once_report_each_removal_once(repo, envoy):
