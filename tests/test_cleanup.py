@@ -290,3 +290,35 @@ def test_a_merge_undone_on_its_target_no_longer_counts(repo, envoy):
     refused = envoy("parallel", "cleanup", "--worker", "s")
     assert refused.code == 1 and refused.error["type"] == "unmerged"
     assert git(repo, "branch", "--list", "s").strip()
+
+
+def test_a_batch_reports_what_it_removed_when_one_removal_fails(repo, envoy):
+    """A failure on one worker is that worker's skip, not an error that hides the
+    removals this call already made."""
+    first = spawn_done(envoy, "a-good", "@result ok")
+    bad = spawn_done(envoy, "b-bad", "@result ok")
+    (Path(bad["path"]) / ".git").write_text("garbage\n")  # git cannot remove this worktree
+    result = envoy("parallel", "cleanup")
+    assert result.code == 0, result.stdout
+    assert [r["name"] for r in result.data["removed"]] == ["a-good"]
+    assert not Path(first["path"]).exists()
+    assert [s["name"] for s in result.data["skipped"]] == ["b-bad"]
+    assert result.data["skipped"][0]["message"] and result.data["skipped"][0]["suggestion"]
+    assert [w["name"] for w in envoy("parallel", "status").data["workers"]] == ["b-bad"]
+
+
+def test_a_branch_checked_out_elsewhere_is_not_deleted(repo, envoy):
+    """cleanup deletes with update-ref, which would not stop at a checked-out branch as
+    git branch -D does: it must not pull the branch from under your checkout."""
+    import shutil
+
+    record = spawn_done(envoy, "mine", "@write m.txt m\n@commit m")
+    git(repo, "merge", "-q", "--no-edit", "mine")
+    shutil.rmtree(record["path"])
+    git(repo, "worktree", "prune")
+    git(repo, "switch", "-q", "mine")
+    result = envoy("parallel", "cleanup", "--worker", "mine")
+    assert result.code == 1 and result.error["type"] == "checked_out", result.stdout
+    assert str(repo) in result.error["message"]
+    assert git(repo, "symbolic-ref", "HEAD").strip() == "refs/heads/mine"
+    assert git(repo, "rev-parse", "mine").strip() == git(repo, "rev-parse", "main").strip()

@@ -36,7 +36,13 @@ def run(args: argparse.Namespace) -> int:
     skipped: list[dict[str, Any]] = []
     # Queued ones first: stopping a running worker frees a slot the queue would take.
     for record in sorted(targets, key=lambda r: r["state"] != "queued"):
-        outcome = clean_one(ws, record, force=args.force, may_stop=may_stop)
+        try:
+            outcome = clean_one(ws, record, force=args.force, may_stop=may_stop)
+        except EnvoyError as exc:
+            if args.worker:
+                raise
+            # This worker's failure: the others are still cleaned up, and what was removed is said.
+            outcome = skip(record, exc.kind, exc.message, exc.suggestion)
         if outcome is None:  # another envoy process removed it meanwhile: not ours to report
             if args.worker:
                 raise EnvoyError("not_found", f"worker {record['name']} was removed meanwhile by another envoy "
