@@ -210,7 +210,8 @@ def test_two_cleanups_at_once_never_lose_a_commit(repo, envoy, force):
             assert len(removed) == 1, [r.stdout for r in results]
 
 
-def test_a_branch_the_user_deletes_during_cleanup_leaves_a_printed_trash_ref(repo, envoy):
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_a_branch_the_user_deletes_during_cleanup_leaves_a_printed_trash_ref(repo, envoy, force):
     """cleanup finds a's commit on the user's branch `keep`; the user deletes `keep`
     at the worst moment (a reference-transaction hook does it while cleanup deletes a).
     envoy cannot lock the user out, so it checks again after deleting, and keeps it."""
@@ -224,7 +225,7 @@ def test_a_branch_the_user_deletes_during_cleanup_leaves_a_printed_trash_ref(rep
                     f"rm -f '{repo}/.git/refs/heads/keep'\n"
                     "done\nexit 0\n")
     hook.chmod(0o755)
-    result = envoy("parallel", "cleanup", "--worker", "a")
+    result = envoy("parallel", "cleanup", "--worker", "a", *force)
     assert result.code == 0, result.stdout
     assert not git(repo, "branch", "--list", "keep").strip()  # the hook did run
     removed = result.data["removed"][0]
@@ -278,6 +279,17 @@ def test_two_cleanups_at_once_report_each_removal_once(repo, envoy):
         assert sorted(reported) == sorted(names), [r.stdout for r in results]
         # Nor does the slower one call a finished worker "running" because the other holds its lock.
         assert [s for res in results for s in res.data["skipped"]] == [], [r.stdout for r in results]
+
+
+def test_two_cleanups_of_one_worker_report_it_once(repo, envoy):
+    for trial in range(3):
+        name = f"one{trial}"
+        spawn_done(envoy, name, "@result ok")
+        results = [finish(p) for p in [start_envoy(repo, "parallel", "cleanup", "--worker", name) for _ in range(2)]]
+        assert sorted(r.code for r in results) == [0, 1], [r.stdout for r in results]
+        winner, loser = sorted(results, key=lambda r: r.code)
+        assert [r["name"] for r in winner.data["removed"]] == [name]
+        assert loser.error["type"] == "not_found", loser.stdout
 
 
 def test_a_merge_undone_on_its_target_no_longer_counts(repo, envoy):
