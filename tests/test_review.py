@@ -152,6 +152,9 @@ def test_merge_refused_by_local_changes_changes_nothing(repo, envoy):
     result = envoy("parallel", "merge", "--worker", "f")
     assert result.code == 1 and result.error["type"] == "git_error" and "nothing was changed" in result.error["message"]
     assert git(repo, "rev-parse", "main") == before and (repo / "README").read_text() == "local edit\n"
+    # merge wrote down the merge before moving main; it takes that back when main cannot move
+    assert "merged_sha" not in json.loads((repo / ".git" / "envoy" / "workers" / "f.json").read_text())
+    assert envoy("parallel", "cleanup", "--worker", "f").error["type"] == "unmerged"
 
 
 def test_merge_conflict_changes_nothing_and_names_files(repo, envoy):
@@ -226,14 +229,37 @@ def test_merging_again_after_a_squash_is_already_merged(repo, envoy):
 
 
 def test_rebase_drops_commits_the_target_already_has(repo, envoy):
-    spawn_done(envoy, "part", "@write a.txt a\n@commit a\n@write b.txt b\n@commit b")
-    first = git(repo, "rev-parse", "part~1").strip()
-    git(repo, "cherry-pick", "-x", first)  # main already has commit a, under another sha
+    spawn_done(envoy, "part", "@write a.txt a\n@commit a\n@write b.txt b\n@commit b\n@write c.txt c\n@commit c")
+    first = git(repo, "rev-parse", "part~2").strip()
+    git(repo, "cherry-pick", "-x", first)  # main has commit a under another sha
+    (repo / "b.txt").write_text("b\n")  # and the change of commit b, in a commit of its own
+    (repo / "other.txt").write_text("o\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "b and more")
     git(repo, "switch", "-qc", "elsewhere")
     result = envoy("parallel", "merge", "--worker", "part", "--rebase")
     assert result.code == 0, result.stdout
-    assert git(repo, "log", "--format=%s", "main").split() == ["b", "a", "init"]
-    assert git(repo, "show", "main:b.txt") == "b\n"
+    assert git(repo, "log", "--format=%s", "main").splitlines() == ["c", "b and more", "a", "init"]
+    assert git(repo, "show", "main:c.txt") == "c\n"
+
+
+def test_rebase_of_a_branch_with_a_merge_commit_linearises_it(repo, envoy):
+    """As git rebase does: the merge commit is dropped, the commits it brought replayed."""
+    git(repo, "switch", "-qc", "side")
+    (repo / "s.txt").write_text("s\n")
+    git(repo, "add", "s.txt")
+    git(repo, "commit", "-qm", "s")
+    git(repo, "switch", "-q", "main")
+    spawn_done(envoy, "mixed", "@write a.txt a\n@commit a\n@run git merge -q --no-ff -m merge-side side\n"
+               "@write b.txt b\n@commit b", "--from", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    result = envoy("parallel", "merge", "--worker", "mixed", "--rebase")
+    assert result.code == 0, result.stdout
+    assert git(repo, "log", "--format=%s", "main").split() == ["b", "a", "s", "main", "moved", "init"] or \
+        git(repo, "log", "--format=%s", "main").split() == ["b", "s", "a", "main", "moved", "init"]
+    assert git(repo, "log", "--merges", "--format=%s", "main") == ""
+    for name in ("a.txt", "b.txt", "s.txt"):
+        assert git(repo, "show", f"main:{name}")
 
 
 # -- conflicts --------------------------------------------------------------

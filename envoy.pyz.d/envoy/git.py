@@ -260,16 +260,19 @@ class Git:
         (git refuses, changing nothing, if local changes would be overwritten)."""
         self.run("merge", "--ff-only", "--quiet", sha, cwd=worktree)
 
-    def cherry_pick_onto(self, onto: str, commits: str) -> tuple[str | None, list[str]]:
-        """Replay `commits` (a range) onto `onto` in a private temporary worktree:
-        (new tip, []) or (None, conflicted files). The caller's checkouts are untouched."""
+    def cherry_pick_onto(self, onto: str, tip: str) -> tuple[str | None, list[str]]:
+        """Replay the commits of `tip` that `onto` lacks onto `onto`, picked as git rebase
+        picks them (no merge commits, none whose patch `onto` already has), in a private
+        temporary worktree: (new tip, []) or (None, conflicted files). The caller's
+        checkouts are untouched."""
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="envoy-rebase-") as tmp:
             path = Path(tmp) / "wt"
             self.run("worktree", "add", "--quiet", "--detach", str(path), onto)
             try:
-                args: tuple[str, ...] = ("cherry-pick", "--allow-empty", commits)
+                args: tuple[str, ...] = ("cherry-pick", "--allow-empty", "--right-only", "--cherry-pick",
+                                         "--no-merges", f"{onto}...{tip}")
                 while True:
                     code, _, err = self._output_and_status(*args, cwd=path)
                     if code == 0:

@@ -128,9 +128,8 @@ def integrate(ws: Workspace, record: Record, mode: str, into: str, target: str, 
         return tip  # a fast-forward, as git merge would
     new = None
     if mode == "rebase":
-        span = f"{git.merge_base(target, tip)}..{tip}"
         with slots.launch_mutex(ws.state):  # it makes and removes a worktree (see cleanup._delete_worktree)
-            new, conflicts = git.cherry_pick_onto(target, span)
+            new, conflicts = git.cherry_pick_onto(target, tip)
     elif tree is not None:
         commits = git.commits(target, tip)
         if mode == "squash":
