@@ -262,6 +262,25 @@ def test_rebase_of_a_branch_with_a_merge_commit_linearises_it(repo, envoy):
         assert git(repo, "show", f"main:{name}")
 
 
+
+def test_merge_and_diff_count_every_commit(repo, envoy):
+    """Past the 100 commits a listing shows, the counts stay true."""
+    spawn_done(envoy, "many", "@run for i in $(seq 1 120); do echo $i > n.txt; git add n.txt; "
+               "git commit -qm c$i; done")
+    diff = envoy("parallel", "diff", "--worker", "many", "--stat").data
+    assert len(diff["commits"]) == 100 and diff["commits_omitted"] == 20
+    assert "and 20 more commits" in envoy("parallel", "diff", "--worker", "many", "--stat", "--text").stdout
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    git(repo, "switch", "-qc", "elsewhere")
+    squashed = envoy("parallel", "merge", "--worker", "many", "--squash").data
+    assert squashed["commits"] == 1  # what landed on main: one commit
+    assert git(repo, "log", "-1", "--format=%s", "main").strip() == "Squashed 120 commits of many"
+    git(repo, "branch", "-f", "main", "main~1")
+    merged = envoy("parallel", "merge", "--worker", "many").data
+    assert merged["commits"] == 121  # its 120 and the merge commit
+    assert "120 commit(s)" in git(repo, "log", "-1", "--format=%b", "main")
+
+
 # -- conflicts --------------------------------------------------------------
 def test_conflicts_between_workers_and_with_their_base(repo, envoy):
     spawn_done(envoy, "a", "@run echo a > README\n@commit a")

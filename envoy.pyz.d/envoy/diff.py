@@ -20,11 +20,15 @@ def run(args: argparse.Namespace) -> int:
                          else f"branch {record['branch']} of {record['name']} no longer exists",
                          "envoy parallel status shows its state")
     stat = ["--stat"] if args.stat else []
+    commits = ws.git.commits(record["base_sha"], tip)
     data: dict[str, Any] = {
         "name": record["name"], "branch": record["branch"], "base": record["base"], "base_sha": record["base_sha"],
-        "commits": [{"sha": c["sha"][:12], "subject": c["subject"]} for c in ws.git.commits(record["base_sha"], tip)],
+        "commits": [{"sha": c["sha"][:12], "subject": c["subject"]} for c in commits],
         "diff": ws.git.diff(*stat, record["base_sha"], tip, "--"),
     }
+    omitted = ws.git.commit_count(record["base_sha"], tip) - len(commits)
+    if omitted > 0:
+        data["commits_omitted"] = omitted  # the oldest ones: the listing has a limit
     path = Path(record["path"])
     if path.is_dir():
         copied = set(record.get("copied") or [])
@@ -38,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
 def render(data: dict[str, Any]) -> str:
     lines = [f"worker {data['name']}: {data['branch']} against {data['base']} ({data['base_sha'][:12]})"]
     lines += [f"commit {c['sha']} {c['subject']}" for c in data["commits"]] or ["no commits"]
+    if data.get("commits_omitted"):
+        lines.append(f"... and {data['commits_omitted']} more commits")
     if data["diff"]:
         lines += ["", data["diff"].rstrip("\n")]
     if data.get("uncommitted_diff") or data.get("untracked"):

@@ -304,6 +304,9 @@ class Git:
             i += 1
         return paths
 
+    def commit_count(self, base: str, tip: str) -> int:
+        return int(self.run("rev-list", "--count", f"{base}..{tip}", "--").strip() or 0)
+
     def commits(self, base: str, tip: str, limit: int = 100) -> list[dict[str, str]]:
         out = self.run("log", f"--max-count={limit}", "--format=%H%x1f%s", f"{base}..{tip}", "--")
         return [dict(zip(("sha", "subject"), line.split("\x1f", 1))) for line in out.splitlines() if line]

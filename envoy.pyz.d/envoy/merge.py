@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         except BaseException:
             forget(ws, fresh["name"], before)
             raise
-    result.update(merged=True, sha=new, commits=len(ws.git.commits(target, new)))
+    result.update(merged=True, sha=new, commits=ws.git.commit_count(target, new))
     dirty = workers_dirty(ws, fresh)
     if dirty:
         result["warning"] = f"{len(dirty)} uncommitted change(s) in the worktree were not merged: {', '.join(dirty[:5])}"
@@ -131,17 +131,18 @@ def integrate(ws: Workspace, record: Record, mode: str, into: str, target: str, 
         with slots.launch_mutex(ws.state):  # it makes and removes a worktree (see cleanup._delete_worktree)
             new, conflicts = git.cherry_pick_onto(target, tip)
     elif tree is not None:
-        commits = git.commits(target, tip)
+        commits, count = git.commits(target, tip), git.commit_count(target, tip)
         if mode == "squash":
-            if len(commits) == 1:
+            if count == 1:
                 message = f"{commits[0]['subject']}\n\n"
             else:
                 listing = "\n".join(f"- {c['subject']}" for c in reversed(commits))
-                message = f"Squashed {len(commits)} commits of {record['branch']}\n\n{listing}\n\n"
+                more = f"\n- ... and {count - len(commits)} earlier commit(s)" if count > len(commits) else ""
+                message = f"Squashed {count} commits of {record['branch']}\n\n{listing}{more}\n\n"
             new = git.commit_tree(tree, [target], message + f"(envoy worker {record['name']})")
         else:
             new = git.commit_tree(tree, [target, tip], f"Merge branch '{record['branch']}' into {into}\n\n"
-                                  f"(envoy worker {record['name']}, {len(commits)} commit(s))")
+                                  f"(envoy worker {record['name']}, {count} commit(s))")
     if new is None:
         raise EnvoyError("merge_conflict", f"{record['branch']} conflicts with {into} in: {', '.join(conflicts)}; "
                          "nothing was changed", f"resolve it yourself (git merge {record['branch']}), or resume the "
