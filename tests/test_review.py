@@ -303,3 +303,25 @@ def test_conflicts_between_workers_and_with_their_base(repo, envoy):
     assert bases["a"]["clean"] and not bases["c"]["clean"] and bases["c"]["files"] == ["c.txt"]
     assert data["conflicting_pairs"] == 1
     assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == ""
+
+
+def test_conflicts_while_cleanup_removes_the_workers(repo, envoy):
+    """Branches that go while conflicts runs: it answers for the tips it saw."""
+    import subprocess
+    import sys
+
+    from conftest import ENVOY_SOURCE
+
+    names = [f"c{i}" for i in range(8)]
+    for name in names:
+        spawn_done(envoy, name, f"@write {name}.txt {name}\n@commit {name}")
+    git(repo, "merge", "-q", "--no-edit", *names)  # merged, so a plain cleanup removes them
+    cleanup = subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "cleanup"], cwd=repo,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    answers = []
+    while cleanup.poll() is None:
+        answers.append(envoy("parallel", "conflicts"))
+    cleanup.communicate()
+    answers.append(envoy("parallel", "conflicts"))
+    assert [a.code for a in answers] == [0] * len(answers), [a.stdout for a in answers if a.code]
+    assert answers[-1].data["pairs"] == []
