@@ -325,3 +325,28 @@ def test_conflicts_while_cleanup_removes_the_workers(repo, envoy):
     answers.append(envoy("parallel", "conflicts"))
     assert [a.code for a in answers] == [0] * len(answers), [a.stdout for a in answers if a.code]
     assert answers[-1].data["pairs"] == []
+
+
+def test_diff_while_cleanup_removes_the_workers(repo, envoy):
+    """A worker removed meanwhile is not_found, never a git error, never half a diff."""
+    import subprocess
+    import sys
+
+    from conftest import ENVOY_SOURCE
+
+    names = [f"d{i}" for i in range(8)]
+    for name in names:
+        spawn_done(envoy, name, f"@write {name}.txt {name}\n@commit {name}")
+    git(repo, "merge", "-q", "--no-edit", *names)
+    cleanup = subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "cleanup"], cwd=repo,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    answers, i = [], 0
+    while cleanup.poll() is None:
+        answers.append(envoy("parallel", "diff", "--worker", names[i % len(names)]))
+        i += 1
+    cleanup.communicate()
+    for answer in answers:
+        if answer.code == 0:
+            assert len(answer.data["commits"]) == 1 and answer.data["diff"], answer.stdout
+        else:
+            assert answer.error["type"] == "not_found", answer.stdout
