@@ -244,7 +244,8 @@ def work_on_a_ref(repo: Path, path: str, text: str) -> list[str]:
     return holders
 
 
-def test_cleanup_racing_a_merge_into_the_worker_being_removed_loses_nothing(repo, envoy):
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_cleanup_racing_a_merge_into_the_worker_being_removed_loses_nothing(repo, envoy, force):
     """merge --into y moves y between cleanup's decision that y holds nothing and its
     deletion of y. A spawn in a long checkout holds the launch mutex, which cleanup
     needs to delete: that holds the window open. Without one lock over both verbs,
@@ -255,7 +256,7 @@ def test_cleanup_racing_a_merge_into_the_worker_being_removed_loses_nothing(repo
     spawn_done(envoy, "x", "@write x.txt x\n@commit x")
     launch = FileLock(str(repo / ".git" / "envoy" / "locks" / "launch.lock"))
     with launch:
-        cleanup = start_envoy(repo, "parallel", "cleanup", "--worker", "y")
+        cleanup = start_envoy(repo, "parallel", "cleanup", "--worker", "y", *force)
         time.sleep(1.5)  # cleanup has decided, and waits for the mutex
         merge = start_envoy(repo, "parallel", "merge", "--worker", "x", "--squash", "--into", "y")
         deadline = time.monotonic() + 5
@@ -263,9 +264,12 @@ def test_cleanup_racing_a_merge_into_the_worker_being_removed_loses_nothing(repo
             time.sleep(0.05)
     results = [finish(cleanup), finish(merge)]
     follow = envoy("parallel", "cleanup", "--worker", "x")
-    assert work_on_a_ref(repo, "x.txt", "x\n"), ([r.stdout for r in results], follow.stdout)
+    holders = work_on_a_ref(repo, "x.txt", "x\n")
+    assert holders, ([r.stdout for r in results], follow.stdout)
     if follow.code == 0:  # cleanup took x as merged: then the squash commit is on y
         assert git(repo, "branch", "--list", "y").strip(), ([r.stdout for r in results], follow.stdout)
+    if all(h.startswith("refs/envoy/trash/") for h in holders):  # kept only in the trash: and said so
+        assert set(holders) <= set(printed_trash(results)), (holders, [r.stdout for r in results])
 
 
 def test_two_cleanups_at_once_report_each_removal_once(repo, envoy):
