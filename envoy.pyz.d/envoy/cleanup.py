@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         (removed if outcome.get("removed") else skipped).append(outcome)
     if removed:
-        with slots.launch_mutex(ws.state):  # see _delete
+        with slots.launch_mutex(ws.state):  # see _delete_worktree
             ws.git.worktree_prune()
             queueing.dispatch(ws.git, ws.state)  # dependents of removed workers fail now, before this returns
     if args.worker and skipped:
