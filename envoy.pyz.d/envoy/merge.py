@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
                              "envoy parallel status shows its state")
         target = ws.git.branch_tip(into)
         if target is None:
-            raise EnvoyError("invalid_input", f"branch {into} went away meanwhile", "name one with --into BRANCH")
+            raise EnvoyError("not_found", f"branch {into} was deleted meanwhile; nothing was changed",
+                             "name another with --into BRANCH")
         if ws.git.is_ancestor(tip, target):
             result.update(merged=False, note=f"nothing to merge: {into} already contains {fresh['branch']}")
             remember(ws, fresh, into, tip, tip)
