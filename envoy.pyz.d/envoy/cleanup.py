@@ -168,8 +168,8 @@ def remove(ws: Workspace, record: Record, *, force: bool, locked: bool = False) 
         count = unmerged(ws, record, tip, branch) if tip else 0
         if count and not force:
             return skip(record, "unmerged", f"branch {branch} of worker {name} has {count} commit(s) on no other branch",
-                        f"merge it first (git merge {branch}), or envoy parallel cleanup --worker {name} --force "
-                        "(kept in a trash ref)", commits=count)
+                        f"merge it first (envoy parallel merge --worker {name}), or "
+                        f"envoy parallel cleanup --worker {name} --force (kept in a trash ref)", commits=count)
         with nullcontext() if locked else slots.launch_mutex(ws.state):  # see _delete_worktree
             # update-ref deletes a branch whatever has it checked out; git branch -D would refuse.
             elsewhere = ws.git.worktree_of(branch) if tip is not None else None
