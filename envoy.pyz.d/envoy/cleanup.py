@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -104,22 +105,20 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
 
 
 def _take(state: State, lock: FileLock, record: Record) -> bool:
-    """The worker's lock, at once; or, when its record says it is not running, within
+    """The worker's lock, at once; or, while its record says it is not running, within
     a moment: then another envoy process holds it briefly (another cleanup removing
     it, a resume starting it), and the worker is not "running"."""
-    try:
-        lock.acquire(timeout=0)
-        return True
-    except Timeout:
-        pass
-    fresh = state.read(record["name"])
-    if not same_worker(fresh, record) or (fresh or {}).get("state") in ACTIVE:
-        return False
-    try:
-        lock.acquire(timeout=STOP_GRACE, poll_interval=slots.POLL)
-        return True
-    except Timeout:
-        return False
+    deadline = time.monotonic() + STOP_GRACE
+    while True:
+        try:
+            lock.acquire(timeout=0)
+            return True
+        except Timeout:
+            pass
+        fresh = state.read(record["name"])
+        if not same_worker(fresh, record) or (fresh or {}).get("state") in ACTIVE or time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
 
 
 def stop(state: State, record: Record) -> None:
