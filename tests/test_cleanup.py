@@ -338,3 +338,27 @@ def test_a_branch_checked_out_elsewhere_is_not_deleted(repo, envoy):
     assert str(repo) in result.error["message"]
     assert git(repo, "symbolic-ref", "HEAD").strip() == "refs/heads/mine"
     assert git(repo, "rev-parse", "mine").strip() == git(repo, "rev-parse", "main").strip()
+
+
+def test_a_cleanup_killed_after_keeping_work_reports_the_trash_ref_when_run_again(repo, envoy):
+    """kill -9 right after the branch is deleted: the work is in the trash, and the
+    next cleanup still says where."""
+    spawn_done(envoy, "k", "@write k.txt k\n@commit k")
+    sha = git(repo, "rev-parse", "k").strip()
+    hook = repo / ".git" / "hooks" / "reference-transaction"
+    hook.write_text("#!/bin/sh\n[ \"$1\" = committed ] || exit 0\n"
+                    "while read old new ref; do\n"
+                    "  if [ \"$ref\" = refs/heads/k ] && [ \"$new\" = 0000000000000000000000000000000000000000 ]; then\n"
+                    "    kill -9 \"$(cut -d' ' -f4 /proc/$PPID/stat)\"\n"  # git's parent: envoy
+                    "  fi\n"
+                    "done\nexit 0\n")
+    hook.chmod(0o755)
+    killed = envoy("parallel", "cleanup", "--worker", "k", "--force")
+    assert killed.code == -9 and killed.stdout == ""
+    assert not git(repo, "branch", "--list", "k").strip()
+    hook.unlink()
+    again = envoy("parallel", "cleanup", "--worker", "k")
+    assert again.code == 0, again.stdout
+    removed = again.data["removed"][0]
+    assert removed["trash_ref"] == "refs/envoy/trash/k" and removed["sha"] == sha
+    assert removed["restore"] == f"git branch k {sha}"

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         (removed if outcome.get("removed") else skipped).append(outcome)
     if removed:
-        with slots.launch_mutex(ws.state):  # see _delete_worktree
+        with slots.launch_mutex(ws.state):  # see remove
             ws.git.worktree_prune()
             queueing.dispatch(ws.git, ws.state)  # dependents of removed workers fail now, before this returns
     if args.worker and skipped:
@@ -169,7 +169,10 @@ def remove(ws: Workspace, record: Record, *, force: bool, locked: bool = False) 
             return skip(record, "unmerged", f"branch {branch} of worker {name} has {count} commit(s) on no other branch",
                         f"merge it first (envoy parallel merge --worker {name}), or "
                         f"envoy parallel cleanup --worker {name} --force (kept in a trash ref)", commits=count)
-        with nullcontext() if locked else slots.launch_mutex(ws.state):  # see _delete_worktree
+        # Under the launch mutex: every `git worktree add` runs under it too, and git fails
+        # ("failed to read .git/worktrees/X/commondir") or worse (prune could drop the
+        # half-made entry) when it meets a worktree being made.
+        with nullcontext() if locked else slots.launch_mutex(ws.state):
             # update-ref deletes a branch whatever has it checked out; git branch -D would refuse.
             elsewhere = ws.git.worktree_of(branch) if tip is not None else None
             if elsewhere is not None and os.path.realpath(elsewhere) != os.path.realpath(path):
@@ -178,30 +181,30 @@ def remove(ws: Workspace, record: Record, *, force: bool, locked: bool = False) 
             done: dict[str, Any] = {"name": name, "branch": branch, "removed": True}
             if dirty or count:
                 done.update(keep_in_trash(ws, record, path, dirty, tip))
+            # The worktree first: cut short after it, the branch is still there to decide
+            # on again (a worktree whose branch went would look wholly uncommitted).
+            if created and path.is_dir():
+                ws.git.worktree_remove(path)
+            elif created:
+                ws.git.worktree_prune()  # deleted by hand: git still counts the branch as checked out
             if tip is not None and not ws.git.delete_branch_at(branch, tip) and ws.git.branch_exists(branch):
                 kept = f"; its work so far is kept at {done['trash_ref']}" if done.get("trash_ref") else ""
-                return skip(record, "busy", f"branch {branch} of worker {name} moved while cleanup looked at it; "
-                            f"nothing was removed{kept}", f"envoy parallel cleanup --worker {name} again")
+                return skip(record, "busy", f"branch {branch} of worker {name} moved while cleanup removed its "
+                            f"worktree; the branch was kept{kept}", f"envoy parallel cleanup --worker {name} again")
             if tip is not None and "trash_ref" not in done and unmerged(ws, record, tip):
                 done.update(keep_in_trash(ws, record, path, [], tip))  # the other branch went meanwhile
-            _delete_worktree(ws, path, created, done)
+        if "trash_ref" not in done and noted_trash(ws, record):  # kept by a cleanup cut short
+            done.update(record["trash"])
         ws.state.delete(name)
     return done
 
 
-def _delete_worktree(ws: Workspace, path: Path, created: bool, done: dict[str, Any]) -> None:
-    """The worktree, under the launch mutex: every `git worktree add` runs under it
-    too, and git fails ("failed to read .git/worktrees/X/commondir") or worse (prune
-    could drop the half-made entry) when it meets a worktree being made."""
-    try:
-        if created and path.is_dir():
-            ws.git.worktree_remove(path)
-        elif created:
-            ws.git.worktree_prune()  # deleted by hand: git still counts the branch as checked out
-    except EnvoyError as exc:
-        if done.get("trash_ref"):  # the branch is gone: say where its work is
-            exc.message += f"; the work of {done['name']} is kept at {done['trash_ref']} ({done['restore']})"
-        raise
+def noted_trash(ws: Workspace, record: Record) -> bool:
+    """Whether the record names a trash ref an earlier cleanup of it made (and was cut
+    short before it could report it), one that still exists."""
+    kept = record.get("trash")
+    return (isinstance(kept, dict) and all(isinstance(kept.get(k), str) for k in ("trash_ref", "sha", "restore"))
+            and kept["trash_ref"].startswith("refs/envoy/trash/") and ws.git.ref_exists(kept["trash_ref"]))
 
 
 def keep_in_trash(ws: Workspace, record: Record, path: Path, dirty: list[str], tip: str | None) -> dict[str, Any]:
@@ -212,7 +215,9 @@ def keep_in_trash(ws: Workspace, record: Record, path: Path, dirty: list[str], t
                                message=f"envoy: uncommitted work of worker {record['name']} at cleanup")
         tip = snap or tip
     ref = ws.git.keep_in_trash(record["name"], tip)
-    return {"trash_ref": ref, "sha": tip, "restore": f"git branch {record['branch']} {tip}"}
+    kept = {"trash_ref": ref, "sha": tip, "restore": f"git branch {record['branch']} {tip}"}
+    ws.state.write({**record, "trash": kept})  # so a cleanup cut short after this still reports it when rerun
+    return kept
 
 
 def skip(record: Record, reason: str, message: str, suggestion: str, **extra: Any) -> dict[str, Any]:

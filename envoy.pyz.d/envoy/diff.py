@@ -39,9 +39,11 @@ def run(args: argparse.Namespace) -> int:
             tracked_changes = set(ws.git.diff("--name-only", "HEAD", "--", cwd=path).split("\n"))
             data["untracked"] = [p for p in ws.git.dirty_paths(path) if p not in copied and p not in tracked_changes]
         except GitError:
-            if ws.git.branch_tip(record["branch"]) is None:  # cleanup deletes the branch, then the worktree
-                raise gone(record) from None
-            raise
+            if path.is_dir():
+                raise
+            # Removed meanwhile (a cleanup): no worktree, so nothing uncommitted to show.
+            for key in ("uncommitted_diff", "untracked"):
+                data.pop(key, None)
     output.success(data, render)
     return 0
 

@@ -69,6 +69,10 @@ class Git:
         except sh.CommandNotFound:
             raise EnvoyError("git_missing", "git is not installed or not on PATH",
                              "install git and retry") from None
+        except sh.ForkException:  # the directory to run in went (a worktree removed meanwhile)
+            if os.path.isdir(cwd or self.cwd):
+                raise
+            raise GitError(args, f"cannot run git in {cwd or self.cwd}: it no longer exists", 128) from None
         return str(out)
 
     def _status(self, *args: str, cwd: Path | None = None) -> int:
@@ -89,6 +93,10 @@ class Git:
                          _tty_out=False, _decode_errors="replace")
         except sh.ErrorReturnCode as exc:
             return int(exc.exit_code), exc.stdout.decode("utf-8", "replace"), exc.stderr.decode("utf-8", "replace")
+        except sh.ForkException:
+            if os.path.isdir(cwd or self.cwd):
+                raise
+            return 128, "", f"cannot run git in {cwd or self.cwd}: it no longer exists"
         return 0, str(out), ""
 
     # -- the repository -------------------------------------------------

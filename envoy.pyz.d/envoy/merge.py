@@ -129,7 +129,7 @@ def integrate(ws: Workspace, record: Record, mode: str, into: str, target: str, 
         return tip  # a fast-forward, as git merge would
     new = None
     if mode == "rebase":
-        with slots.launch_mutex(ws.state):  # it makes and removes a worktree (see cleanup._delete_worktree)
+        with slots.launch_mutex(ws.state):  # it makes and removes a worktree (see cleanup.remove)
             new, conflicts = git.cherry_pick_onto(target, tip)
     elif tree is not None:
         commits, count = git.commits(target, tip), git.commit_count(target, tip)
