@@ -2,9 +2,15 @@
 --force, and forced removals keep a trash ref that restores everything."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from conftest import git, wait_finished
+import pytest
+
+from conftest import ENVOY_SOURCE, Result, git, wait_finished
 
 
 def spawn_done(envoy, branch: str, task: str) -> dict:
@@ -144,3 +150,215 @@ def test_cleanup_with_worktree_deleted_by_hand(repo, envoy):
 def test_cleanup_nothing_to_do(envoy):
     result = envoy("parallel", "cleanup", "--text")
     assert result.code == 0 and "nothing to clean up" in result.stdout
+
+
+# -- concurrency: a worker's commit never becomes unreachable without a printed trash ref
+def start_envoy(repo: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ENVOY_SOURCE), *args], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen) -> Result:
+    out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    return Result(proc.returncode, out, err)
+
+
+def refs_containing(repo: Path, sha: str) -> list[str]:
+    return git(repo, "for-each-ref", "--format=%(refname)", "--contains", sha).split()
+
+
+def printed_trash(results: list[Result]) -> dict[str, str]:
+    """{trash ref: sha} that the cleanups printed."""
+    printed = {}
+    for result in results:
+        document = json.loads(result.stdout)
+        removed = document["data"]["removed"] if document["status"] == "success" else []
+        printed.update({r["trash_ref"]: r["sha"] for r in removed if r.get("trash_ref")})
+    return printed
+
+
+def assert_kept(repo: Path, sha: str, results: list[Result]) -> None:
+    """`sha` is on a ref; if only trash refs hold it, a cleanup printed one of them."""
+    holders = refs_containing(repo, sha)
+    assert holders, f"{sha} is unreachable; cleanups said: {[r.stdout for r in results]}"
+    if all(h.startswith("refs/envoy/trash/") for h in holders):
+        printed = printed_trash(results)
+        assert any(ref in printed and git(repo, "merge-base", "--is-ancestor", sha, printed[ref]) == ""
+                   for ref in holders), (holders, printed)
+
+
+def spawn_chain(repo: Path, envoy, trial: int) -> tuple[str, str, str]:
+    """Worker a commits; worker b starts from a (so a's commit is on b too)."""
+    a, b = f"a{trial}", f"b{trial}"
+    assert envoy("parallel", "spawn", "--branch", a, "--wait", "--task", f"@write {a}.txt a\n@commit {a}").code == 0
+    assert envoy("parallel", "spawn", "--from", a, "--branch", b, "--wait", "--task", "@result ok").code == 0
+    return a, b, git(repo, "rev-parse", a).strip()
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_two_cleanups_at_once_never_lose_a_commit(repo, envoy, force):
+    for trial in range(5):
+        a, b, sha = spawn_chain(repo, envoy, trial)
+        procs = [start_envoy(repo, "parallel", "cleanup", "--worker", name, *force) for name in (a, b)]
+        results = [finish(p) for p in procs]
+        assert_kept(repo, sha, results)
+        removed = [r for res in results if res.code == 0 for r in res.json["data"]["removed"]]
+        if force:
+            assert sorted(r["name"] for r in removed) == [a, b]
+        else:  # one goes (its commit is on the other), the other keeps the commit
+            assert len(removed) == 1, [r.stdout for r in results]
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_a_branch_the_user_deletes_during_cleanup_leaves_a_printed_trash_ref(repo, envoy, force):
+    """cleanup finds a's commit on the user's branch `keep`; the user deletes `keep`
+    at the worst moment (a reference-transaction hook does it while cleanup deletes a).
+    envoy cannot lock the user out, so it checks again after deleting, and keeps it."""
+    spawn_done(envoy, "a", "@write a.txt a\n@commit a")
+    sha = git(repo, "rev-parse", "a").strip()
+    git(repo, "branch", "keep", "a")
+    hook = repo / ".git" / "hooks" / "reference-transaction"
+    hook.write_text("#!/bin/sh\n[ \"$1\" = prepared ] || exit 0\n"
+                    "while read old new ref; do\n"
+                    "  [ \"$ref\" = refs/heads/a ] && [ \"$new\" = 0000000000000000000000000000000000000000 ] && "
+                    f"rm -f '{repo}/.git/refs/heads/keep'\n"
+                    "done\nexit 0\n")
+    hook.chmod(0o755)
+    result = envoy("parallel", "cleanup", "--worker", "a", *force)
+    assert result.code == 0, result.stdout
+    assert not git(repo, "branch", "--list", "keep").strip()  # the hook did run
+    removed = result.data["removed"][0]
+    assert removed["trash_ref"] == "refs/envoy/trash/a" and removed["sha"] == sha
+    assert removed["restore"] == f"git branch a {sha}"
+    assert_kept(repo, sha, [result])
+
+
+def work_on_a_ref(repo: Path, path: str, text: str) -> list[str]:
+    """The refs whose tree has `path` with `text`: the work is somewhere."""
+    holders = []
+    for ref in git(repo, "for-each-ref", "--format=%(refname)").split():
+        shown = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=repo, capture_output=True, text=True)
+        if shown.returncode == 0 and shown.stdout == text:
+            holders.append(ref)
+    return holders
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_cleanup_racing_a_merge_into_the_worker_being_removed_loses_nothing(repo, envoy, force):
+    """merge --into y moves y between cleanup's decision that y holds nothing and its
+    deletion of y. A spawn in a long checkout holds the launch mutex, which cleanup
+    needs to delete: that holds the window open. Without one lock over both verbs,
+    the squash commit went with y, and x, recorded as merged, went next."""
+    from filelock import FileLock
+
+    spawn_done(envoy, "y", "@result nothing")
+    spawn_done(envoy, "x", "@write x.txt x\n@commit x")
+    launch = FileLock(str(repo / ".git" / "envoy" / "locks" / "launch.lock"))
+    with launch:
+        cleanup = start_envoy(repo, "parallel", "cleanup", "--worker", "y", *force)
+        time.sleep(1.5)  # cleanup has decided, and waits for the mutex
+        merge = start_envoy(repo, "parallel", "merge", "--worker", "x", "--squash", "--into", "y")
+        deadline = time.monotonic() + 5
+        while merge.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    results = [finish(cleanup), finish(merge)]
+    follow = envoy("parallel", "cleanup", "--worker", "x")
+    holders = work_on_a_ref(repo, "x.txt", "x\n")
+    assert holders, ([r.stdout for r in results], follow.stdout)
+    if follow.code == 0:  # cleanup took x as merged: then the squash commit is on y
+        assert git(repo, "branch", "--list", "y").strip(), ([r.stdout for r in results], follow.stdout)
+    if all(h.startswith("refs/envoy/trash/") for h in holders):  # kept only in the trash: and said so
+        assert set(holders) <= set(printed_trash(results)), (holders, [r.stdout for r in results])
+
+
+def test_two_cleanups_at_once_report_each_removal_once(repo, envoy):
+    for trial in range(3):
+        names = {f"t{trial}-{i}" for i in range(3)}
+        for name in names:
+            spawn_done(envoy, name, "@result ok")
+        procs = [start_envoy(repo, "parallel", "cleanup") for _ in range(2)]
+        results = [finish(p) for p in procs]
+        reported = [r["name"] for res in results for r in res.data["removed"]]
+        assert sorted(reported) == sorted(names), [r.stdout for r in results]
+        # Nor does the slower one call a finished worker "running" because the other holds its lock.
+        assert [s for res in results for s in res.data["skipped"]] == [], [r.stdout for r in results]
+
+
+def test_two_cleanups_of_one_worker_report_it_once(repo, envoy):
+    for trial in range(3):
+        name = f"one{trial}"
+        spawn_done(envoy, name, "@result ok")
+        results = [finish(p) for p in [start_envoy(repo, "parallel", "cleanup", "--worker", name) for _ in range(2)]]
+        assert sorted(r.code for r in results) == [0, 1], [r.stdout for r in results]
+        winner, loser = sorted(results, key=lambda r: r.code)
+        assert [r["name"] for r in winner.data["removed"]] == [name]
+        assert loser.error["type"] == "not_found", loser.stdout
+
+
+def test_a_merge_undone_on_its_target_no_longer_counts(repo, envoy):
+    """merge records where the work went; cleanup checks it is still there."""
+    spawn_done(envoy, "s", "@write s.txt s\n@commit s1\n@write s2.txt s\n@commit s2")
+    before = git(repo, "rev-parse", "main").strip()
+    git(repo, "switch", "-qc", "elsewhere")
+    assert envoy("parallel", "merge", "--worker", "s", "--squash").data["merged"]
+    git(repo, "branch", "-f", "main", before)  # the user drops the squash commit
+    refused = envoy("parallel", "cleanup", "--worker", "s")
+    assert refused.code == 1 and refused.error["type"] == "unmerged"
+    assert git(repo, "branch", "--list", "s").strip()
+
+
+def test_a_batch_reports_what_it_removed_when_one_removal_fails(repo, envoy):
+    """A failure on one worker is that worker's skip, not an error that hides the
+    removals this call already made."""
+    first = spawn_done(envoy, "a-good", "@result ok")
+    bad = spawn_done(envoy, "b-bad", "@result ok")
+    (Path(bad["path"]) / ".git").write_text("garbage\n")  # git cannot remove this worktree
+    result = envoy("parallel", "cleanup")
+    assert result.code == 0, result.stdout
+    assert [r["name"] for r in result.data["removed"]] == ["a-good"]
+    assert not Path(first["path"]).exists()
+    assert [s["name"] for s in result.data["skipped"]] == ["b-bad"]
+    assert result.data["skipped"][0]["message"] and result.data["skipped"][0]["suggestion"]
+    assert [w["name"] for w in envoy("parallel", "status").data["workers"]] == ["b-bad"]
+
+
+def test_a_branch_checked_out_elsewhere_is_not_deleted(repo, envoy):
+    """cleanup deletes with update-ref, which would not stop at a checked-out branch as
+    git branch -D does: it must not pull the branch from under your checkout."""
+    import shutil
+
+    record = spawn_done(envoy, "mine", "@write m.txt m\n@commit m")
+    git(repo, "merge", "-q", "--no-edit", "mine")
+    shutil.rmtree(record["path"])
+    git(repo, "worktree", "prune")
+    git(repo, "switch", "-q", "mine")
+    result = envoy("parallel", "cleanup", "--worker", "mine")
+    assert result.code == 1 and result.error["type"] == "checked_out", result.stdout
+    assert str(repo) in result.error["message"]
+    assert git(repo, "symbolic-ref", "HEAD").strip() == "refs/heads/mine"
+    assert git(repo, "rev-parse", "mine").strip() == git(repo, "rev-parse", "main").strip()
+
+
+def test_a_cleanup_killed_after_keeping_work_reports_the_trash_ref_when_run_again(repo, envoy):
+    """kill -9 right after the branch is deleted: the work is in the trash, and the
+    next cleanup still says where."""
+    spawn_done(envoy, "k", "@write k.txt k\n@commit k")
+    sha = git(repo, "rev-parse", "k").strip()
+    hook = repo / ".git" / "hooks" / "reference-transaction"
+    hook.write_text("#!/bin/sh\n[ \"$1\" = committed ] || exit 0\n"
+                    "while read old new ref; do\n"
+                    "  if [ \"$ref\" = refs/heads/k ] && [ \"$new\" = 0000000000000000000000000000000000000000 ]; then\n"
+                    "    kill -9 \"$(cut -d' ' -f4 /proc/$PPID/stat)\"\n"  # git's parent: envoy
+                    "  fi\n"
+                    "done\nexit 0\n")
+    hook.chmod(0o755)
+    killed = envoy("parallel", "cleanup", "--worker", "k", "--force")
+    assert killed.code == -9 and killed.stdout == ""
+    assert not git(repo, "branch", "--list", "k").strip()
+    hook.unlink()
+    again = envoy("parallel", "cleanup", "--worker", "k")
+    assert again.code == 0, again.stdout
+    removed = again.data["removed"][0]
+    assert removed["trash_ref"] == "refs/envoy/trash/k" and removed["sha"] == sha
+    assert removed["restore"] == f"git branch k {sha}"

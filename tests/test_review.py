@@ -152,6 +152,9 @@ def test_merge_refused_by_local_changes_changes_nothing(repo, envoy):
     result = envoy("parallel", "merge", "--worker", "f")
     assert result.code == 1 and result.error["type"] == "git_error" and "nothing was changed" in result.error["message"]
     assert git(repo, "rev-parse", "main") == before and (repo / "README").read_text() == "local edit\n"
+    # merge wrote down the merge before moving main; it takes that back when main cannot move
+    assert "merged_sha" not in json.loads((repo / ".git" / "envoy" / "workers" / "f.json").read_text())
+    assert envoy("parallel", "cleanup", "--worker", "f").error["type"] == "unmerged"
 
 
 def test_merge_conflict_changes_nothing_and_names_files(repo, envoy):
@@ -183,6 +186,101 @@ def test_merge_refusals(repo, envoy):
     assert result.code == 0 and result.data["merged"] is False and nothing
 
 
+
+def test_merge_into_the_workers_own_branch_is_refused(repo, envoy):
+    spawn_done(envoy, "own", "@write own.txt o\n@commit own")
+    result = envoy("parallel", "merge", "--worker", "own", "--into", "own")
+    assert result.code == 1 and result.error["type"] == "invalid_input", result.stdout
+    assert "--into" in result.error["suggestion"]
+    assert "merged_sha" not in json.loads((repo / ".git" / "envoy" / "workers" / "own.json").read_text())
+    assert envoy("parallel", "cleanup", "--worker", "own").error["type"] == "unmerged"
+    assert git(repo, "branch", "--list", "own").strip()
+
+
+def test_merge_into_what_is_not_a_branch_to_merge_into_is_refused(repo, envoy):
+    spawn_done(envoy, "w", "@write w.txt w\n@commit w")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    git(repo, "tag", "v1", "main~1")
+    envoy("parallel", "spawn", "--branch", "busy", "--task", "@sleep 60")
+    before = git(repo, "for-each-ref")
+    for into, kind in (("main~1", "invalid_input"), ("v1", "invalid_input"), ("refs/heads/main", "invalid_input"),
+                       ("HEAD", "invalid_input"), ("busy", "still_running")):
+        result = envoy("parallel", "merge", "--worker", "w", "--into", into)
+        assert result.code == 1 and result.error["type"] == kind, (into, result.stdout)
+        assert result.error["suggestion"]
+    empty = envoy("parallel", "merge", "--worker", "w", "--into", "")
+    assert empty.code == 2 and empty.error["type"] == "invalid_usage"
+    assert git(repo, "for-each-ref") == before
+    assert "merged_sha" not in json.loads((repo / ".git" / "envoy" / "workers" / "w.json").read_text())
+
+
+def test_merging_again_after_a_squash_is_already_merged(repo, envoy):
+    spawn_done(envoy, "sq", "@write a.txt a\n@commit a\n@write b.txt b\n@commit b")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    git(repo, "switch", "-qc", "elsewhere")
+    assert envoy("parallel", "merge", "--worker", "sq", "--squash").data["merged"]
+    after_squash = git(repo, "rev-parse", "main")
+    for flags in (["--rebase"], [], ["--squash"]):
+        result = envoy("parallel", "merge", "--worker", "sq", *flags)
+        assert result.code == 0, (flags, result.stdout)
+        assert result.data["merged"] is False and "already" in result.data["note"], result.stdout
+        assert git(repo, "rev-parse", "main") == after_squash
+    assert envoy("parallel", "cleanup", "--worker", "sq").code == 0
+
+
+def test_rebase_drops_commits_the_target_already_has(repo, envoy):
+    spawn_done(envoy, "part", "@write a.txt a\n@commit a\n@write b.txt b\n@commit b\n@write c.txt c\n@commit c")
+    first = git(repo, "rev-parse", "part~2").strip()
+    git(repo, "cherry-pick", "-x", first)  # main has commit a under another sha
+    (repo / "b.txt").write_text("b\n")  # and the change of commit b, in a commit of its own
+    (repo / "other.txt").write_text("o\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "b and more")
+    git(repo, "switch", "-qc", "elsewhere")
+    result = envoy("parallel", "merge", "--worker", "part", "--rebase")
+    assert result.code == 0, result.stdout
+    assert git(repo, "log", "--format=%s", "main").splitlines() == ["c", "b and more", "a", "init"]
+    assert git(repo, "show", "main:c.txt") == "c\n"
+
+
+def test_rebase_of_a_branch_with_a_merge_commit_linearises_it(repo, envoy):
+    """As git rebase does: the merge commit is dropped, the commits it brought replayed."""
+    git(repo, "switch", "-qc", "side")
+    (repo / "s.txt").write_text("s\n")
+    git(repo, "add", "s.txt")
+    git(repo, "commit", "-qm", "s")
+    git(repo, "switch", "-q", "main")
+    spawn_done(envoy, "mixed", "@write a.txt a\n@commit a\n@run git merge -q --no-ff -m merge-side side\n"
+               "@write b.txt b\n@commit b", "--from", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    result = envoy("parallel", "merge", "--worker", "mixed", "--rebase")
+    assert result.code == 0, result.stdout
+    assert git(repo, "log", "--format=%s", "main").split() == ["b", "a", "s", "main", "moved", "init"] or \
+        git(repo, "log", "--format=%s", "main").split() == ["b", "s", "a", "main", "moved", "init"]
+    assert git(repo, "log", "--merges", "--format=%s", "main") == ""
+    for name in ("a.txt", "b.txt", "s.txt"):
+        assert git(repo, "show", f"main:{name}")
+
+
+
+def test_merge_and_diff_count_every_commit(repo, envoy):
+    """Past the 100 commits a listing shows, the counts stay true."""
+    spawn_done(envoy, "many", "@run for i in $(seq 1 120); do echo $i > n.txt; git add n.txt; "
+               "git commit -qm c$i; done")
+    diff = envoy("parallel", "diff", "--worker", "many", "--stat").data
+    assert len(diff["commits"]) == 100 and diff["commits_omitted"] == 20
+    assert "and 20 more commits" in envoy("parallel", "diff", "--worker", "many", "--stat", "--text").stdout
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    git(repo, "switch", "-qc", "elsewhere")
+    squashed = envoy("parallel", "merge", "--worker", "many", "--squash").data
+    assert squashed["commits"] == 1  # what landed on main: one commit
+    assert git(repo, "log", "-1", "--format=%s", "main").strip() == "Squashed 120 commits of many"
+    git(repo, "branch", "-f", "main", "main~1")
+    merged = envoy("parallel", "merge", "--worker", "many").data
+    assert merged["commits"] == 121  # its 120 and the merge commit
+    assert "120 commit(s)" in git(repo, "log", "-1", "--format=%b", "main")
+
+
 # -- conflicts --------------------------------------------------------------
 def test_conflicts_between_workers_and_with_their_base(repo, envoy):
     spawn_done(envoy, "a", "@run echo a > README\n@commit a")
@@ -205,3 +303,50 @@ def test_conflicts_between_workers_and_with_their_base(repo, envoy):
     assert bases["a"]["clean"] and not bases["c"]["clean"] and bases["c"]["files"] == ["c.txt"]
     assert data["conflicting_pairs"] == 1
     assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == ""
+
+
+def test_conflicts_while_cleanup_removes_the_workers(repo, envoy):
+    """Branches that go while conflicts runs: it answers for the tips it saw."""
+    import subprocess
+    import sys
+
+    from conftest import ENVOY_SOURCE
+
+    names = [f"c{i}" for i in range(8)]
+    for name in names:
+        spawn_done(envoy, name, f"@write {name}.txt {name}\n@commit {name}")
+    git(repo, "merge", "-q", "--no-edit", *names)  # merged, so a plain cleanup removes them
+    cleanup = subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "cleanup"], cwd=repo,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    answers = []
+    while cleanup.poll() is None:
+        answers.append(envoy("parallel", "conflicts"))
+    cleanup.communicate()
+    answers.append(envoy("parallel", "conflicts"))
+    assert [a.code for a in answers] == [0] * len(answers), [a.stdout for a in answers if a.code]
+    assert answers[-1].data["pairs"] == []
+
+
+def test_diff_while_cleanup_removes_the_workers(repo, envoy):
+    """A worker removed meanwhile is not_found, never a git error, never half a diff."""
+    import subprocess
+    import sys
+
+    from conftest import ENVOY_SOURCE
+
+    names = [f"d{i}" for i in range(8)]
+    for name in names:
+        spawn_done(envoy, name, f"@write {name}.txt {name}\n@commit {name}")
+    git(repo, "merge", "-q", "--no-edit", *names)
+    cleanup = subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "cleanup"], cwd=repo,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    answers, i = [], 0
+    while cleanup.poll() is None:
+        answers.append(envoy("parallel", "diff", "--worker", names[i % len(names)]))
+        i += 1
+    cleanup.communicate()
+    for answer in answers:
+        if answer.code == 0:
+            assert len(answer.data["commits"]) == 1 and answer.data["diff"], answer.stdout
+        else:
+            assert answer.error["type"] == "not_found", answer.stdout

@@ -16,16 +16,20 @@ from .workspace import open_workspace
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
     git = ws.git
-    candidates = [r for r in workers.all_refreshed(ws.state)
-                  if r["state"] != "queued" and git.ref_exists(f"refs/heads/{r['branch']}")]
+    # Each tip is resolved once, to a commit: a branch that a cleanup deletes meanwhile
+    # leaves its commits, and the answer is about the tips this call saw.
+    started = [r for r in workers.all_refreshed(ws.state) if r["state"] != "queued"]
+    found = {r["name"]: git.branch_tip(r["branch"]) for r in started}
+    tips = {name: tip for name, tip in found.items() if tip is not None}
+    candidates = [r for r in started if r["name"] in tips]
     pairs = []
     for a, b in combinations(candidates, 2):
-        _, files = git.merge_tree(f"refs/heads/{a['branch']}", f"refs/heads/{b['branch']}")
+        _, files = git.merge_tree(tips[a["name"]], tips[b["name"]])
         pairs.append({"a": a["name"], "b": b["name"], "conflict": bool(files), "files": files})
     bases = []
     for r in candidates:
-        base = r["base"] if r.get("base") and git.branch_exists(r["base"]) else r["base_sha"]
-        _, files = git.merge_tree(base, f"refs/heads/{r['branch']}")
+        base = (git.branch_tip(r["base"]) if r.get("base") else None) or r["base_sha"]
+        _, files = git.merge_tree(base, tips[r["name"]])
         bases.append({"name": r["name"], "base": r["base"], "clean": not files, "files": files})
     data = {"pairs": pairs, "into_base": bases,
             "conflicting_pairs": sum(p["conflict"] for p in pairs)}

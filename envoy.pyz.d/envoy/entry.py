@@ -15,9 +15,11 @@ if TYPE_CHECKING:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["hook"] and len(args) == 2:
-        from .hook import main as hook_main
+        from .hook import HOOKS, main as hook_main
 
-        return hook_main(args[1])
+        if args[1] in HOOKS:
+            return hook_main(args[1])
+        # Anything else is the parser's to refuse (a usage error), not a hook to fail open.
     if args[:1] == ["_watch"]:
         from .watch import main as watch_main
 

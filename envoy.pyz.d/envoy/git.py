@@ -75,6 +75,10 @@ class Git:
         except sh.CommandNotFound:
             raise EnvoyError("git_missing", "git is not installed or not on PATH",
                              "install git and retry") from None
+        except sh.ForkException:  # the directory to run in went (a worktree removed meanwhile)
+            if os.path.isdir(cwd or self.cwd):
+                raise
+            raise GitError(args, f"cannot run git in {cwd or self.cwd}: it no longer exists", 128) from None
         return str(out)
 
     def _status(self, *args: str, cwd: Path | None = None) -> int:
@@ -95,6 +99,10 @@ class Git:
                          _tty_out=False, _decode_errors="replace")
         except sh.ErrorReturnCode as exc:
             return int(exc.exit_code), exc.stdout.decode("utf-8", "replace"), exc.stderr.decode("utf-8", "replace")
+        except sh.ForkException:
+            if os.path.isdir(cwd or self.cwd):
+                raise
+            return 128, "", f"cannot run git in {cwd or self.cwd}: it no longer exists"
         return 0, str(out), ""
 
     # -- the repository -------------------------------------------------
@@ -152,11 +160,19 @@ class Git:
             return True
         return self._status("check-ref-format", "--branch", name) == 0
 
-    def branch_exists(self, branch: str) -> bool:
-        return self.resolve_commit(f"refs/heads/{branch}") is not None
+    def branch_tip(self, branch: str) -> str | None:
+        """The commit of local branch `branch`, or None when no branch has exactly that
+        name: `main~1`, a tag or `HEAD` name commits, not branches to move or delete."""
+        if not branch or branch.startswith("-") or not self.valid_branch_name(branch):
+            return None
+        out = self.run("show-ref", "--verify", "--hash", "--", f"refs/heads/{branch}", ok=(0, 1, 128))
+        return out.strip() or None
 
-    def ref_exists(self, ref: str) -> bool:
-        return self.run("rev-parse", "--verify", "--quiet", ref, ok=(0, 1)).strip() != ""
+    def branch_exists(self, branch: str) -> bool:
+        return self.branch_tip(branch) is not None
+
+    def ref_exists(self, ref: str, cwd: Path | None = None) -> bool:
+        return self.run("rev-parse", "--verify", "--quiet", ref, ok=(0, 1), cwd=cwd).strip() != ""
 
     # -- worktrees and branches -----------------------------------------
     def worktree_add(self, path: Path, branch: str, start: str) -> None:
@@ -196,6 +212,35 @@ class Git:
 
     def update_ref(self, ref: str, sha: str, old: str | None = None) -> None:
         self.run("update-ref", ref, sha, *([old] if old is not None else []))
+
+    def delete_branch_at(self, branch: str, sha: str) -> bool:
+        """Delete `branch` only while it still points at `sha` (compare-and-swap):
+        False, changing nothing, if it moved or went meanwhile."""
+        try:
+            self.run("update-ref", "-d", f"refs/heads/{branch}", sha)
+        except GitError:
+            if self.branch_tip(branch) == sha:
+                raise  # not a race: git could not delete it
+            return False
+        return True
+
+    # -- the trash: refs/envoy/trash/<name>[-n] ---------------------------
+    def keep_in_trash(self, name: str, sha: str) -> str:
+        """A new ref under refs/envoy/trash/ pointing at `sha`: `<name>`, else
+        `<name>-2`, ... Created only where none exists (an empty old value), so two
+        envoy processes keeping work under one name never overwrite each other's."""
+        for n in range(1, 1000):
+            ref = f"refs/envoy/trash/{name}" + (f"-{n}" if n > 1 else "")
+            if self.ref_exists(ref):
+                continue
+            try:
+                self.run("update-ref", "--no-deref", ref, sha, "")
+                return ref
+            except GitError:
+                if not self.ref_exists(ref):
+                    raise  # not taken by someone else: git could not write it
+        raise EnvoyError("git_error", f"refs/envoy/trash/{name}-1..999 are all taken",
+                         "delete trash refs you no longer need (git for-each-ref refs/envoy/trash/)")
 
     def untracked(self, toplevel: Path, *paths: str, pattern_file: Path | None = None) -> list[str]:
         """Untracked files of `toplevel`: those among `paths`, or those matched by a
@@ -246,6 +291,12 @@ class Git:
             return None, sorted(set(lines[1:]))
         raise GitError(("merge-tree", ours, theirs), err, code)
 
+    def merge_base(self, a: str, b: str) -> str:
+        return self.run("merge-base", a, b).strip()
+
+    def tree_of(self, commit: str) -> str:
+        return self.run("rev-parse", "--verify", "--end-of-options", f"{commit}^{{tree}}").strip()
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         return self._status("merge-base", "--is-ancestor", ancestor, descendant) == 0
 
@@ -260,21 +311,32 @@ class Git:
         (git refuses, changing nothing, if local changes would be overwritten)."""
         self.run("merge", "--ff-only", "--quiet", sha, cwd=worktree)
 
-    def cherry_pick_onto(self, onto: str, commits: str) -> tuple[str | None, list[str]]:
-        """Replay `commits` (a range) onto `onto` in a private temporary worktree:
-        (new tip, []) or (None, conflicted files). The caller's checkouts are untouched."""
+    def cherry_pick_onto(self, onto: str, tip: str) -> tuple[str | None, list[str]]:
+        """Replay the commits of `tip` that `onto` lacks onto `onto`, picked as git rebase
+        picks them (no merge commits, none whose patch `onto` already has), in a private
+        temporary worktree: (new tip, []) or (None, conflicted files). The caller's
+        checkouts are untouched."""
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="envoy-rebase-") as tmp:
             path = Path(tmp) / "wt"
             self.run("worktree", "add", "--quiet", "--detach", str(path), onto)
             try:
-                code, _, _ = self._output_and_status("cherry-pick", "--allow-empty", commits, cwd=path)
-                if code != 0:
-                    conflicted = self.run("diff", "--name-only", "--diff-filter=U", cwd=path).split()
-                    self._status("cherry-pick", "--abort", cwd=path)
-                    return None, sorted(set(conflicted))
-                return self.run("rev-parse", "HEAD", cwd=path).strip(), []
+                args: tuple[str, ...] = ("cherry-pick", "--allow-empty", "--right-only", "--cherry-pick",
+                                         "--no-merges", f"{onto}...{tip}")
+                while True:
+                    code, _, err = self._output_and_status(*args, cwd=path)
+                    if code == 0:
+                        return self.run("rev-parse", "HEAD", cwd=path).strip(), []
+                    conflicted = self.run("diff", "--name-only", "-z", "--diff-filter=U", cwd=path).split("\0")
+                    if any(conflicted) or not self.ref_exists("CHERRY_PICK_HEAD", cwd=path):
+                        self._status("cherry-pick", "--abort", cwd=path)
+                        if not any(conflicted):
+                            raise GitError(args, err, code)
+                        return None, sorted({p for p in conflicted if p})
+                    # Stopped on a commit that became empty: the target already has
+                    # that change (say, merged before as a squash). Drop it, as rebase does.
+                    args = ("cherry-pick", "--skip")
             finally:
                 self.worktree_remove(path)
 
@@ -292,6 +354,9 @@ class Git:
                     i += 1
             i += 1
         return paths
+
+    def commit_count(self, base: str, tip: str) -> int:
+        return int(self.run("rev-list", "--count", f"{base}..{tip}", "--").strip() or 0)
 
     def commits(self, base: str, tip: str, limit: int = 100) -> list[dict[str, str]]:
         out = self.run("log", f"--max-count={limit}", "--format=%H%x1f%s", f"{base}..{tip}", "--")
@@ -311,10 +376,10 @@ class Git:
     def diff(self, *args: str, cwd: Path | None = None) -> str:
         return self.run("diff", *args, cwd=cwd)
 
-    def unmerged_count(self, branch: str) -> int:
-        """Commits of `branch` reachable from no other branch, tag or remote ref."""
-        out = self.run("rev-list", "--count", f"refs/heads/{branch}", "--not",
-                       f"--exclude={branch}", "--branches", "--tags", "--remotes")
+    def unmerged_count(self, tip: str, branch: str | None = None) -> int:
+        """Commits of `tip` reachable from no branch (other than `branch`), tag or remote ref."""
+        exclude = [f"--exclude={branch}"] if branch else []
+        out = self.run("rev-list", "--count", tip, "--not", *exclude, "--branches", "--tags", "--remotes")
         return int(out.strip() or 0)
 
     def snapshot(self, worktree: Path, exclude: list[str], message: str) -> str | None:

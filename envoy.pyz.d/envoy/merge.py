@@ -9,14 +9,18 @@ when it is checked out somewhere, by a fast-forward there, which git refuses
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
 from . import output, slots, workers
 from .errors import EnvoyError
-from .git import GitError
+from .git import Git, GitError
 from .state import ACTIVE, Record, now_iso
 from .workspace import Workspace, open_workspace
+
+MERGE_FIELDS = ("merged_into", "merged_sha", "merged_commit", "merged_at")
+_SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,61 +28,122 @@ def run(args: argparse.Namespace) -> int:
         raise EnvoyError("invalid_input", "--squash and --rebase cannot be combined", "pick one, or neither for a merge commit")
     ws = open_workspace()
     record = workers.find(ws.state, args.worker)
-    if record["state"] in ACTIVE or record["state"] == "queued":
-        raise EnvoyError("still_running", f"worker {record['name']} is {record['state']}; its branch may still change",
-                         f"envoy parallel wait --worker {record['name']}, then merge")
-    into = args.into or record.get("base")
-    if not into or not ws.git.branch_exists(into):
-        raise EnvoyError("invalid_input", f"{into!r} is not a local branch to merge into",
-                         "name one with --into BRANCH (e.g. --into main)")
-    tip = ws.git.resolve_commit(f"refs/heads/{record['branch']}")
-    if tip is None:
-        raise EnvoyError("not_found", f"branch {record['branch']} of {record['name']} no longer exists",
-                         "envoy parallel status shows its state")
-    target = ws.git.resolve_commit(f"refs/heads/{into}")
-    assert target is not None
+    _check_finished(record)
+    into = check_target(ws, record, args.into or record.get("base"))
     mode = "squash" if args.squash else "rebase" if args.rebase else "merge"
     result: dict[str, Any] = {"name": record["name"], "branch": record["branch"], "into": into, "mode": mode}
-    if ws.git.is_ancestor(tip, target):
-        result.update(merged=False, note=f"nothing to merge: {into} already contains {record['branch']}")
-        remember(ws, record, into, tip)
-        output.success(result, render)
-        return 0
-    new = integrate(ws, record, mode, into, target, tip)
-    move_branch(ws, into, target, new)
-    remember(ws, record, into, tip)
-    result.update(merged=True, sha=new, commits=len(ws.git.commits(target, new)))
-    dirty = workers_dirty(ws, record)
+    # Under the mutex cleanup decides "merged" under: the target moves and the record
+    # says so as one step, and neither branch is deleted meanwhile.
+    with slots.launch_mutex(ws.state, slots.BRANCHES):
+        fresh = ws.state.read(record["name"])
+        if fresh is None or fresh.get("session_id") != record.get("session_id"):
+            raise EnvoyError("not_found", f"worker {record['name']} was removed meanwhile",
+                             "envoy parallel status lists the workers")
+        _check_finished(fresh)
+        tip = ws.git.branch_tip(fresh["branch"])
+        if tip is None:
+            raise EnvoyError("not_found", f"branch {fresh['branch']} of {fresh['name']} no longer exists",
+                             "envoy parallel status shows its state")
+        target = ws.git.branch_tip(into)
+        if target is None:
+            raise EnvoyError("not_found", f"branch {into} was deleted meanwhile; nothing was changed",
+                             "name another with --into BRANCH")
+        if ws.git.is_ancestor(tip, target):
+            result.update(merged=False, note=f"nothing to merge: {into} already contains {fresh['branch']}")
+            remember(ws, fresh, into, tip, tip)
+            output.success(result, render)
+            return 0
+        tree, conflicts = ws.git.merge_tree(target, tip)
+        if tree is not None and tree == ws.git.tree_of(target) and changes_anything(ws.git, target, tip):
+            result.update(merged=False, note=f"nothing to merge: {into} already has every change of "
+                          f"{fresh['branch']} (merged before, say as a squash)")
+            remember(ws, fresh, into, tip, target)
+            output.success(result, render)
+            return 0
+        new = integrate(ws, fresh, mode, into, target, tip, tree, conflicts)
+        # Recorded first: a merge cut short after this claims a commit its target lacks,
+        # which still_merged sees; a target moved before a record that failed would be a lie.
+        before = remember(ws, fresh, into, tip, new)
+        try:
+            move_branch(ws, into, target, new)
+        except BaseException:
+            forget(ws, fresh["name"], before)
+            raise
+    result.update(merged=True, sha=new, commits=ws.git.commit_count(target, new))
+    dirty = workers_dirty(ws, fresh)
     if dirty:
         result["warning"] = f"{len(dirty)} uncommitted change(s) in the worktree were not merged: {', '.join(dirty[:5])}"
     output.success(result, render)
     return 0
 
 
-def integrate(ws: Workspace, record: Record, mode: str, into: str, target: str, tip: str) -> str:
-    """The commit `into` should move to."""
+def _check_finished(record: Record) -> None:
+    if record["state"] in ACTIVE or record["state"] == "queued":
+        raise EnvoyError("still_running", f"worker {record['name']} is {record['state']}; its branch may still change",
+                         f"envoy parallel wait --worker {record['name']}, then merge")
+
+
+def check_target(ws: Workspace, record: Record, into: str | None) -> str:
+    """Refuse a target that is no branch to merge into: not a local branch (a tag,
+    `main~1`, HEAD), the worker's own branch, or a branch a live worker works on."""
+    if into == record["branch"]:
+        raise EnvoyError("invalid_input", f"{into} is worker {record['name']}'s own branch: it cannot be merged "
+                         "into itself", f"name the branch to merge it into, e.g. --into {record.get('base') or 'main'} "
+                         "(without --into: its base)")
+    if not into or ws.git.branch_tip(into) is None:
+        raise EnvoyError("invalid_input", f"{into!r} is not a local branch to merge into",
+                         "name one with --into BRANCH (e.g. --into main)")
+    for other in ws.state.all():
+        if other.get("branch") == into and other["name"] != record["name"]:
+            other = workers.refresh(ws.state, other)
+            if other["state"] in ACTIVE or other["state"] == "queued":
+                raise EnvoyError("still_running", f"{into} is the branch of worker {other['name']}, which is "
+                                 f"{other['state']}", f"envoy parallel wait --worker {other['name']}, then merge")
+    return into
+
+
+def changes_anything(git: Git, target: str, tip: str) -> bool:
+    """Whether `tip` changes any file since it forked from `target` (commits that undo
+    each other change nothing, and are merged as commits, not skipped)."""
+    return git.tree_of(tip) != git.tree_of(git.merge_base(target, tip))
+
+
+def still_merged(git: Git, record: Record, tip: str) -> bool:
+    """Whether `envoy parallel merge` put this tip's work on a branch that still has it
+    (also as a squash or rebase, whose commits are not the worker's): the record names
+    the commit that merge made on that branch, and git is asked whether it is still there."""
+    into, commit = record.get("merged_into"), record.get("merged_commit")
+    if record.get("merged_sha") != tip or not isinstance(into, str) or into == record.get("branch"):
+        return False
+    if not isinstance(commit, str) or not _SHA.fullmatch(commit):
+        return False
+    target = git.branch_tip(into)
+    return target is not None and git.is_ancestor(commit, target)
+
+
+def integrate(ws: Workspace, record: Record, mode: str, into: str, target: str, tip: str,
+              tree: str | None, conflicts: list[str]) -> str:
+    """The commit `into` should move to; `tree` and `conflicts` are git merge-tree's."""
     git = ws.git
     if mode != "squash" and git.is_ancestor(target, tip):
         return tip  # a fast-forward, as git merge would
+    new = None
     if mode == "rebase":
-        span = f"{git.run('merge-base', target, tip).strip()}..{tip}"
-        with slots.launch_mutex(ws.state):  # it makes and removes a worktree (see cleanup._delete)
-            new, conflicts = git.cherry_pick_onto(target, span)
-    else:
-        tree, conflicts = git.merge_tree(target, tip)
-        new = None
-        if tree is not None:
-            commits = git.commits(target, tip)
-            if mode == "squash":
-                if len(commits) == 1:
-                    message = f"{commits[0]['subject']}\n\n"
-                else:
-                    listing = "\n".join(f"- {c['subject']}" for c in reversed(commits))
-                    message = f"Squashed {len(commits)} commits of {record['branch']}\n\n{listing}\n\n"
-                new = git.commit_tree(tree, [target], message + f"(envoy worker {record['name']})")
+        with slots.launch_mutex(ws.state):  # it makes and removes a worktree (see cleanup.remove)
+            new, conflicts = git.cherry_pick_onto(target, tip)
+    elif tree is not None:
+        commits, count = git.commits(target, tip), git.commit_count(target, tip)
+        if mode == "squash":
+            if count == 1:
+                message = f"{commits[0]['subject']}\n\n"
             else:
-                new = git.commit_tree(tree, [target, tip], f"Merge branch '{record['branch']}' into {into}\n\n"
-                                      f"(envoy worker {record['name']}, {len(commits)} commit(s))")
+                listing = "\n".join(f"- {c['subject']}" for c in reversed(commits))
+                more = f"\n- ... and {count - len(commits)} earlier commit(s)" if count > len(commits) else ""
+                message = f"Squashed {count} commits of {record['branch']}\n\n{listing}{more}\n\n"
+            new = git.commit_tree(tree, [target], message + f"(envoy worker {record['name']})")
+        else:
+            new = git.commit_tree(tree, [target, tip], f"Merge branch '{record['branch']}' into {into}\n\n"
+                                  f"(envoy worker {record['name']}, {count} commit(s))")
     if new is None:
         raise EnvoyError("merge_conflict", f"{record['branch']} conflicts with {into} in: {', '.join(conflicts)}; "
                          "nothing was changed", f"resolve it yourself (git merge {record['branch']}), or resume the "
@@ -100,11 +165,24 @@ def move_branch(ws: Workspace, into: str, old: str, new: str) -> None:
                          "commit or stash the local changes there, or merge --into another branch") from None
 
 
-def remember(ws: Workspace, record: Record, into: str, tip: str) -> None:
-    """So cleanup knows this tip is safe to delete (also after a squash or rebase)."""
+def remember(ws: Workspace, record: Record, into: str, tip: str, commit: str) -> dict[str, Any]:
+    """Record that `tip` is merged into `into` as `commit` (so cleanup can check it is
+    still there, also after a squash or rebase); returns the fields it replaced."""
     fresh = ws.state.read(record["name"]) or record
-    fresh.update(merged_into=into, merged_sha=tip, merged_at=now_iso())
+    before = {k: fresh[k] for k in MERGE_FIELDS if k in fresh}
+    fresh.update(merged_into=into, merged_sha=tip, merged_commit=commit, merged_at=now_iso())
     ws.state.write(fresh)
+    return before
+
+
+def forget(ws: Workspace, name: str, before: dict[str, Any]) -> None:
+    """Undo `remember` after the target could not move."""
+    fresh = ws.state.read(name)
+    if fresh is not None:
+        for key in MERGE_FIELDS:
+            fresh.pop(key, None)
+        fresh.update(before)
+        ws.state.write(fresh)
 
 
 def workers_dirty(ws: Workspace, record: Record) -> list[str]:

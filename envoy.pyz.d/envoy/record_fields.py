@@ -39,7 +39,8 @@ _OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not
     "max_workers": lambda v: _is_int(v) and v >= 1,
     **dict.fromkeys(("reason", "error", "result", "session_id", "agent", "repo"), lambda v: isinstance(v, str)),
     **dict.fromkeys(("worktree_created", "checking_out"), lambda v: isinstance(v, bool)),
-    **dict.fromkeys(("base_sha", "merged_sha"), lambda v: isinstance(v, str) and bool(_SHA.fullmatch(v))),
+    **dict.fromkeys(("base_sha", "merged_sha", "merged_commit"), lambda v: isinstance(v, str) and bool(_SHA.fullmatch(v))),
+    "merged_into": _is_git_word,
     "base": lambda v: isinstance(v, str) and bool(v) and not v.startswith("-") and _no_controls(v),  # ':/a b' is one
     "run_id": lambda v: isinstance(v, str) and v.isalnum(),  # matched against processes' environments
     "options": lambda v: isinstance(v, dict) and _options_ok(v),

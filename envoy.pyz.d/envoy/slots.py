@@ -23,6 +23,10 @@ from .errors import EnvoyError
 from .state import State
 
 LAUNCH = "launch"
+# Held while envoy decides a branch's work is safe elsewhere and deletes it (cleanup),
+# and while it moves a branch and records a merge (merge): "merged" is a fact about
+# other refs, which must not change between the decision and the deletion.
+BRANCHES = "branches"
 # filelock never blocks in flock: it retries every poll_interval, 50 ms by default.
 # envoy's locks are held for milliseconds, so a waiter that sleeps 50 ms delays
 # every handoff it meets (seen in a trace: a queue runner waiting 50 ms on a spawn
@@ -120,10 +124,12 @@ def close_inherited(state: State) -> None:
 
 
 class launch_mutex:
-    """`with launch_mutex(state):` serialises the decisions to start workers."""
+    """`with launch_mutex(state):` serialises the decisions to start workers;
+    `launch_mutex(state, BRANCHES)`, cleanup's and merge's decisions about branches.
+    Whoever takes both takes BRANCHES first."""
 
-    def __init__(self, state: State, timeout: float = 120.0) -> None:
-        self._lock = lock(state, LAUNCH)
+    def __init__(self, state: State, what: str = LAUNCH, timeout: float = 120.0) -> None:
+        self._lock = lock(state, what)
         self._timeout = timeout
 
     def __enter__(self) -> None:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
-from . import output, queueing, usage, workers
-from .state import STATES, Record
+from . import output, queueing, slots, usage, workers
+from .state import ACTIVE, STATES, Record, State
 from .workspace import open_workspace
 
 
@@ -20,11 +21,33 @@ def summary(records: list[Record], cap: int) -> dict[str, Any]:
     return counts
 
 
+SETTLE = 3.0  # seconds status waits at most for ended runs to be recorded
+
+
+def settled(state: State, cap: int) -> list[Record]:
+    """Every record, refreshed, once no run that has ended is still shown running.
+
+    A watcher frees its slot the moment its agent exits, so the next worker starts
+    at once, and records the end a moment later (it reads the whole transcript).
+    In between, the record still says `running` while a new worker holds the slot,
+    and a status would count more running workers than the cap allows. That shows
+    as more active records than held slots while over the cap (a cap lowered under
+    running workers is not: each of them holds its slot): wait for the records."""
+    deadline = time.monotonic() + SETTLE
+    while True:
+        records = workers.all_refreshed(state)
+        active = sum(r["state"] in ACTIVE for r in records)
+        if active <= cap or active <= len(slots.held_slots(state)) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.02)
+
+
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
-    everyone = workers.all_refreshed(ws.state)
+    cap = ws.config.get("PARALLEL_MAX_WORKERS")
+    everyone = settled(ws.state, cap)
     if queueing.dispatch_if_queued(ws.git, ws.state, everyone):
-        everyone = workers.all_refreshed(ws.state)  # a queue whose runner died moved on here
+        everyone = settled(ws.state, cap)  # a queue whose runner died moved on here
     records = everyone
     if args.worker:  # by name first, then by branch, as workers.find does
         records = [r for r in everyone if r["name"] == args.worker][:1] or \
@@ -36,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     for view in views:
         if view["name"] in positions:
             view["queue_position"] = positions[view["name"]]
-    data: dict[str, Any] = {"workers": views, "summary": summary(everyone, ws.config.get("PARALLEL_MAX_WORKERS"))}
+    data: dict[str, Any] = {"workers": views, "summary": summary(everyone, cap)}
     broken = ws.state.broken()
     if broken and not args.worker:
         data["broken"] = broken  # record files that are not records: shown, so they can be cleaned up

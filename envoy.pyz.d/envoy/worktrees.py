@@ -115,7 +115,7 @@ def discard(git: Git, where: Layout, record: Record) -> None:
     if not base_sha:  # its base was never resolved: no branch was ever made
         return
     if git.resolve_commit(f"refs/heads/{branch}") == base_sha and git.worktree_of(branch) is None:
-        git.delete_branch(branch)
+        git.delete_branch_at(branch, base_sha)  # only while no work can be on it: compare-and-swap
     if git.resolve_commit(f"refs/heads/{branch}") == base_sha:
         raise EnvoyError("cleanup_incomplete", f"branch {branch} of worker {record['name']} could not be removed",
                          f"git branch -D {branch}, then envoy parallel cleanup --worker {record['name']}")
