@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import git, run_envoy
+from conftest import ENVOY_SOURCE, Result, git, run_envoy
 
 
 def snapshot(repo: Path) -> tuple[str, list[str], list[str]]:
@@ -148,3 +151,212 @@ def test_unexpected_errors_are_one_line_and_logged(repo, envoy):
     assert result.error["type"] == "internal_error"
     assert "envoy.log" in result.error["suggestion"]
     assert "Traceback" in (repo / ".git" / "envoy" / "envoy.log").read_text()
+
+
+# -- exit codes: only 0, 1, 2 and 130; every refusal one JSON document --------------
+
+def run_as_user(*args: str, cwd: Path, env: dict | None = None, input: str | None = None) -> Result:
+    """envoy as a user runs it; unlike run_envoy, a traceback is returned, not asserted."""
+    proc = subprocess.run([sys.executable, str(ENVOY_SOURCE), *args], cwd=cwd, input=input, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=60)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_refusal(result: Result, kind: str | None = None) -> None:
+    """Exit 1, no traceback, stdout exactly one JSON error with type, message and suggestion."""
+    assert result.code == 1, (result.code, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    document = json.loads(result.stdout)  # one document: json.loads refuses trailing text
+    error = document["error"]
+    assert document["status"] == "error" and error["type"] and error["message"] and error["suggestion"]
+    if kind is not None:
+        assert error["type"] == kind, error
+
+
+def test_from_a_reflog_entry_that_does_not_exist_is_not_found(repo, envoy):
+    result = envoy("parallel", "spawn", "--branch", "w", "--from", "HEAD@{1}", "--task", "x")
+    assert_refusal(result, "not_found")
+
+
+def test_branch_under_an_existing_branch_is_refused_before_git(repo, envoy):
+    git(repo, "branch", "x")
+    before = snapshot(repo)
+    assert_refusal(envoy("parallel", "spawn", "--branch", "x/y", "--task", "x"), "already_exists")
+    git(repo, "branch", "p/q")
+    assert_refusal(envoy("parallel", "spawn", "--branch", "p", "--task", "x"), "already_exists")
+    git(repo, "branch", "-D", "p/q")
+    assert snapshot(repo) == before
+
+
+def test_worktree_dir_that_is_a_file_is_a_config_error(repo, envoy):
+    before = snapshot(repo)
+    result = envoy("parallel", "spawn", "--branch", "w", "--task", "x", env={"PARALLEL_WORKTREE_DIR": "/dev/null"})
+    assert_refusal(result, "invalid_config")
+    assert "PARALLEL_WORKTREE_DIR" in result.error["message"]
+    assert snapshot(repo) == before
+
+
+def test_bare_repository_is_not_a_work_tree(tmp_path):
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    for verb in (["status"], ["spawn", "--branch", "x", "--task", "y"]):
+        assert_refusal(run_as_user("parallel", *verb, cwd=bare), "not_a_repo")
+
+
+def test_git_failure_exits_1_whatever_git_exited_with():
+    from envoy.git import GitError
+
+    assert GitError(("x",), "fatal: no", 128).exit_code == 1
+    assert GitError(("x",), "fatal: no", 255).git_exit_code == 255
+
+
+@pytest.mark.parametrize("branch", ["b" * 250, "a/" + "c" * 240, "é" * 120])
+def test_overlong_branch_name_is_invalid_input(repo, envoy, branch):
+    before = snapshot(repo)
+    assert_refusal(envoy("parallel", "spawn", "--branch", branch, "--task", "x"), "invalid_input")
+    assert snapshot(repo) == before
+
+
+def test_deeply_nested_settings_are_a_config_error(repo, envoy):
+    (repo / ".claude").mkdir()
+    (repo / ".claude" / "settings.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert_refusal(envoy("parallel", "status"), "invalid_config")
+    assert_refusal(envoy("init"), "invalid_config")
+
+
+def read_only(path: Path, *args: str, cwd: Path) -> Result:
+    """envoy with `path` read-only: a read-only bind mount in a private mount namespace
+    (as root, which ignores file modes), else the directory's mode."""
+    if os.geteuid() == 0:
+        script = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" "$1" && shift && exec "$@"'
+        proc = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(path), sys.executable,
+                               str(ENVOY_SOURCE), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+        assert "mount" not in proc.stderr, proc.stderr  # could not make it read-only: say so, loudly
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+    modes = {p: p.stat().st_mode for p in [path, *path.rglob("*")] if p.is_dir()}
+    for p in modes:
+        p.chmod(0o500)
+    try:
+        return run_as_user(*args, cwd=cwd)
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+
+
+def test_read_only_state_directory_is_a_typed_refusal(repo, envoy):
+    assert envoy("parallel", "status").code == 0
+    (repo / ".git" / "envoy" / "workers").mkdir(parents=True, exist_ok=True)
+    before = snapshot(repo)
+    result = read_only(repo / ".git" / "envoy", "parallel", "spawn", "--branch", "w", "--task", "x", cwd=repo)
+    assert_refusal(result, "state_unwritable")
+    assert ".git/envoy" in result.error["message"]
+    assert snapshot(repo) == before
+
+
+def test_merge_with_a_read_only_state_directory_moves_nothing(repo, envoy):
+    assert envoy("parallel", "spawn", "--branch", "feat", "--wait", "--task", "@write f.txt hi\n@commit add f").code == 0
+    main_before = git(repo, "rev-parse", "main")
+    result = read_only(repo / ".git" / "envoy", "parallel", "merge", "--worker", "feat", cwd=repo)
+    assert_refusal(result, "state_unwritable")
+    assert git(repo, "rev-parse", "main") == main_before
+    assert envoy("parallel", "merge", "--worker", "feat").data["merged"]  # and once writable, it merges
+
+
+@pytest.mark.parametrize("settings,what", [({"env": []}, "env"), ({"env": "x"}, "env"),
+                                           ({"permissions": []}, "permissions"),
+                                           ({"permissions": {"allow": "Bash"}}, "permissions.allow"),
+                                           ({"hooks": []}, "hooks"), ({"hooks": {"PreToolUse": {}}}, "hooks.PreToolUse"),
+                                           ({"hooks": {"PreToolUse": ["x"]}}, "hooks.PreToolUse")])
+def test_init_refuses_settings_of_the_wrong_shape(repo, envoy, settings, what):
+    path = repo / ".claude" / "settings.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(settings))
+    result = envoy("init")
+    assert_refusal(result, "invalid_config")
+    assert what in result.error["message"]
+    assert json.loads(path.read_text()) == settings
+
+
+@pytest.mark.parametrize("text", ['{"a": 1e999}', '{"a": NaN}', '{"a": -Infinity}'])
+def test_init_never_writes_json_claude_code_cannot_parse(repo, envoy, text):
+    path = repo / ".claude" / "settings.json"
+    path.parent.mkdir()
+    path.write_text(text)
+    assert_refusal(envoy("init"), "invalid_config")
+    assert path.read_text() == text
+
+
+def test_a_closed_pipe_is_not_a_traceback(repo, envoy):
+    for i in range(3):
+        assert envoy("parallel", "spawn", "--branch", f"w{i}", "--wait", "--task", "@result " + "long " * 3000).code == 0
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before envoy writes a byte, as with `| head -c0`
+    try:
+        proc = subprocess.run([sys.executable, str(ENVOY_SOURCE), "parallel", "results"], cwd=repo, stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "utf-8:strict"}, {"PYTHONIOENCODING": "ascii"},
+                                 {"PYTHONUTF8": "1"}, {"LC_ALL": "C"}])
+@pytest.mark.parametrize("name", ["validate-skill", "enforce-limits"])
+def test_hook_on_undecodable_stdin_fails_open(repo, name, env):
+    payload = b'{"tool_name": "Bash", "cwd": "' + str(repo).encode() + b'", "tool_input": {"command": "echo \xff\xfe"}}'
+    proc = subprocess.run([sys.executable, str(ENVOY_SOURCE), "hook", name], cwd=repo, input=payload,
+                          capture_output=True, env={**os.environ, **env}, timeout=60)
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr
+
+
+BAD_INPUTS = [
+    ["parallel", "spawn", "--branch", "w", "--from", "HEAD@{5}", "--task", "x"],
+    ["parallel", "spawn", "--branch", "main/x", "--task", "x"],
+    ["parallel", "spawn", "--branch", "x" * 300, "--task", "x"],
+    ["parallel", "spawn", "--branch", "w", "--task-file", "/dev/null"],
+    ["parallel", "spawn", "--branch", "w", "--task-file", "/"],
+    ["parallel", "spawn", "--branch", "w", "--task", "x", "--from", "\udcff"],
+    ["parallel", "spawn", "--branch", "\udcff", "--task", "x"],
+    ["parallel", "status", "--worker", "nope"],
+    ["parallel", "results", "--worker", "nope"],
+    ["parallel", "results", "--tail", "-5"],
+    ["parallel", "cleanup", "--worker", "nope"],
+    ["parallel", "merge", "--worker", "nope"],
+    ["parallel", "merge", "--worker", "nope", "--squash", "--rebase"],
+    ["parallel", "diff", "--worker", "nope"],
+    ["parallel", "resume", "--worker", "nope", "--task", "x"],
+    ["parallel", "wait", "--worker", "nope"],
+    ["parallel", "wait", "--timeout", "-1"],
+    ["discover", "--roles", "nope,other", "x"],
+    ["discover", "--roles", "explorer", "x"],
+    ["discover"],
+    ["hook", "bogus"],
+    ["parallel", "bogus"],
+    ["bogus"],
+    ["parallel", "spawn"],
+    ["parallel", "spawn", "--branch", "w", "--task", "x", "--max-turns", "1e9"],
+]
+
+
+def test_every_bad_input_exits_1_or_2_with_one_json_error(repo, envoy):
+    codes = set()
+    for args in BAD_INPUTS:
+        result = run_as_user(*args, cwd=repo)
+        codes.add(result.code)
+        assert result.code in (1, 2), (args, result.code, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr, (args, result.stderr)
+        document = json.loads(result.stdout)
+        assert document["status"] == "error", args
+        assert {"type", "message", "suggestion"} <= set(document["error"]), (args, document)
+        assert document["error"]["type"] != "internal_error", (args, document)
+    assert codes <= {1, 2}
+    settings = repo / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    for text in ("{", "[" * 50_000, '{"env": {"PARALLEL_MAX_WORKERS": "0"}}', '{"env": []}'):
+        settings.write_text(text)
+        for args in (["parallel", "status"], ["parallel", "spawn", "--branch", "w", "--task", "x"], ["init"]):
+            result = run_as_user(*args, cwd=repo)
+            if result.code == 0:
+                continue  # a file envoy can read around (status ignores an env that is not a mapping)
+            assert_refusal(result)
+            assert result.error["type"] != "internal_error", (text[:20], args, result.error)

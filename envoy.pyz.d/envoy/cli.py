@@ -6,13 +6,16 @@ Verb modules are imported only when their verb runs, so `envoy hook ...`
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from typing import Any, NoReturn, Sequence
 
 from . import __version__, output
 from .config import PERMISSION_MODES
-from .errors import EnvoyError, UsageError
+from .errors import EXIT_CODES, EnvoyError, UsageError
+
+_ENVIRONMENT_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG)
 
 PARALLEL_EPILOG = """\
 examples:
@@ -169,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     output.set_mode("--json" in argv, "--text" in argv)  # already for usage errors
     try:
+        _check_text(argv)
         args = parser.parse_args(argv)
         output.set_mode(getattr(args, "json", False), getattr(args, "text", False))
         module = getattr(args, "module", None)
@@ -176,18 +180,60 @@ def main(argv: Sequence[str] | None = None) -> int:
             getattr(args, "help_parser", parser).print_help()
             return 0
         verb = importlib.import_module(f"envoy.{module}")
-        return int(verb.run(args))
-    except EnvoyError as exc:
-        output.error(exc.as_dict())
-        return exc.exit_code
+        code = int(verb.run(args))
+        return code if code in EXIT_CODES else 1
+    except BrokenPipeError:
+        return _reader_gone()
     except KeyboardInterrupt:
         print("envoy: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug, not a user mistake: one line here, the traceback in the log
+    except Exception as exc:
+        return _refuse(exc)
+
+
+def _check_text(argv: list[str]) -> None:
+    """Arguments that are not UTF-8 (Python hands them over with surrogates) can be
+    neither passed to git nor written to a task file or a record: refused up front."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EnvoyError("invalid_input", f"argument {ascii(arg)} is not UTF-8 text",
+                             "give branch names, refs and tasks as UTF-8") from None
+
+
+def _refuse(exc: Exception) -> int:
+    """Print why the verb failed, as one JSON document when piped; the exit code (1 or 2)."""
+    if isinstance(exc, EnvoyError):
+        error = exc.as_dict()
+    elif isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
+        # the machine, not envoy: a read-only or full disk, another user's files, a name too long
+        where = f" {exc.filename}" if exc.filename else ""
+        error = {"type": "io_error", "message": f"cannot use{where}: {exc.strerror}",
+                 "suggestion": "make it writable by you, or free some disk space, then retry"}
+    else:  # a bug, not a user mistake: one line here, the traceback in the log
         where = _log_unexpected()
-        output.error({"type": "internal_error", "message": f"unexpected error: {type(exc).__name__}: {exc}",
-                      "suggestion": f"details in {where}" if where else "please report this"})
-        return 1
+        error = {"type": "internal_error", "message": f"unexpected error: {type(exc).__name__}: {exc}",
+                 "suggestion": f"details in {where}" if where else "please report this"}
+    try:
+        output.error(error)
+    except BrokenPipeError:
+        return _reader_gone()
+    code = exc.exit_code if isinstance(exc, EnvoyError) else 1
+    return code if code in EXIT_CODES else 1
+
+
+def _reader_gone() -> int:
+    """stdout's reader went away (`envoy ... | head -c1`): nothing more can be said there,
+    and Python's own flush at exit must not print a traceback about it either."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 1
 
 
 def _log_unexpected() -> str | None:

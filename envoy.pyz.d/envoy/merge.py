@@ -15,7 +15,7 @@ from typing import Any
 from . import output, slots, workers
 from .errors import EnvoyError
 from .git import GitError
-from .state import ACTIVE, Record, now_iso
+from .state import ACTIVE, Record, Staged, now_iso
 from .workspace import Workspace, open_workspace
 
 
@@ -41,12 +41,17 @@ def run(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {"name": record["name"], "branch": record["branch"], "into": into, "mode": mode}
     if ws.git.is_ancestor(tip, target):
         result.update(merged=False, note=f"nothing to merge: {into} already contains {record['branch']}")
-        remember(ws, record, into, tip)
+        remember(ws, record, into, tip).commit()
         output.success(result, render)
         return 0
     new = integrate(ws, record, mode, into, target, tip)
-    move_branch(ws, into, target, new)
-    remember(ws, record, into, tip)
+    staged = remember(ws, record, into, tip)  # a state that cannot be written refuses here, changing nothing
+    try:
+        move_branch(ws, into, target, new)
+    except BaseException:
+        staged.discard()
+        raise
+    staged.commit()
     result.update(merged=True, sha=new, commits=len(ws.git.commits(target, new)))
     dirty = workers_dirty(ws, record)
     if dirty:
@@ -100,11 +105,12 @@ def move_branch(ws: Workspace, into: str, old: str, new: str) -> None:
                          "commit or stash the local changes there, or merge --into another branch") from None
 
 
-def remember(ws: Workspace, record: Record, into: str, tip: str) -> None:
-    """So cleanup knows this tip is safe to delete (also after a squash or rebase)."""
+def remember(ws: Workspace, record: Record, into: str, tip: str) -> Staged:
+    """So cleanup knows this tip is safe to delete (also after a squash or rebase).
+    Staged, for the caller to commit: after moving the branch, yet known writable before."""
     fresh = ws.state.read(record["name"]) or record
     fresh.update(merged_into=into, merged_sha=tip, merged_at=now_iso())
-    ws.state.write(fresh)
+    return ws.state.stage(fresh)
 
 
 def workers_dirty(ws: Workspace, record: Record) -> list[str]:

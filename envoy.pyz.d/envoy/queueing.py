@@ -20,7 +20,7 @@ from filelock import Timeout
 from . import slots, wake
 from .errors import EnvoyError
 from .scheduler import check_out, in_detached_child, mark_failed, start_new
-from .state import Record, State
+from .state import Record, State, private_fd
 
 if TYPE_CHECKING:
     from .git import Git
@@ -32,7 +32,8 @@ def _env_file(state: State, name: str) -> str:
 
 def save_env(state: State, name: str, env: Mapping[str, str]) -> None:
     """A queued worker runs with the environment it was spawned with (private to the user)."""
-    fd = os.open(_env_file(state, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    state.run_dir(name)
+    fd = private_fd(_env_file(state, name), os.O_WRONLY | os.O_TRUNC)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(dict(env), f)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import paths
 from .config import Config
+from .errors import EnvoyError
 from .git import Git
 from .state import State
 
@@ -20,9 +21,16 @@ class Workspace:
 
     def worktree_dir(self) -> Path:
         configured = self.config.get("PARALLEL_WORKTREE_DIR")
-        if configured:
-            return Path(os.path.expanduser(configured)).resolve()
-        return self.git.main_worktree().parent
+        if not configured:
+            return self.git.main_worktree().parent
+        path = Path(os.path.expanduser(configured)).resolve()
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        if not existing.is_dir():  # git would fail to make the worktree there, after the checks
+            source = self.config.raw("PARALLEL_WORKTREE_DIR")[1]
+            raise EnvoyError("invalid_config", f"PARALLEL_WORKTREE_DIR={configured!r} from {source}: "
+                             f"{existing} is not a directory",
+                             "set PARALLEL_WORKTREE_DIR to a directory (or a path one can be made at)")
+        return path
 
 
 def open_workspace(cwd: Path | None = None) -> Workspace:
