@@ -360,3 +360,76 @@ def test_every_bad_input_exits_1_or_2_with_one_json_error(repo, envoy):
                 continue  # a file envoy can read around (status ignores an env that is not a mapping)
             assert_refusal(result)
             assert result.error["type"] != "internal_error", (text[:20], args, result.error)
+
+
+# -- hostile repository files: read regular files only, and only so much ------------
+
+def hostile(path: Path, kind: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "device":
+        path.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:  # a regular file far larger than any settings file
+        path.write_text('{"env": {"PARALLEL_MAX_WORKERS": "3"}, "pad": "' + "x" * (5 << 20) + '"}')
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "huge"])
+@pytest.mark.parametrize("name", ["settings.json", "settings.local.json"])
+def test_settings_that_are_not_a_regular_file_are_refused_at_once(repo, kind, name):
+    hostile(repo / ".claude" / name, kind)
+    for verb in (["parallel", "status"], ["parallel", "spawn", "--branch", "w", "--task", "x"]):
+        result = run_as_user(*verb, cwd=repo)  # its timeout (60 s) is the hang this catches
+        assert_refusal(result, "invalid_config")
+        assert name in result.error["message"]
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_init_refuses_a_settings_file_that_is_not_regular_and_leaves_it(repo, kind):
+    path = repo / ".claude" / "settings.json"
+    hostile(path, kind)
+    assert_refusal(run_as_user("init", cwd=repo), "invalid_config")
+    assert path.is_symlink() if kind == "device" else path.is_fifo()
+
+
+def test_init_force_replaces_a_fifo_instead_of_writing_into_it(repo):
+    agent = repo / ".claude" / "agents" / "explorer.md"
+    hostile(agent, "fifo")
+    assert "kept" in run_as_user("init", cwd=repo).stdout  # differs: kept, without hanging
+    assert run_as_user("init", "--force", cwd=repo).code == 0
+    assert agent.is_file() and "name: explorer" in agent.read_text()
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "huge"])
+def test_discover_refuses_an_agent_file_that_is_not_regular(repo, kind):
+    hostile(repo / ".claude" / "agents" / "spec.md", kind)
+    result = run_as_user("discover", "--roles", "explorer,spec", "find x", cwd=repo)
+    assert_refusal(result, "invalid_input")
+    assert "spec.md" in result.error["message"]
+
+
+def test_a_worktree_whose_git_files_are_fifos_does_not_hang_status(repo, tmp_path):
+    git(repo, "worktree", "add", "-q", str(tmp_path / "wt"))
+    commondir = repo / ".git" / "worktrees" / "wt" / "commondir"
+    commondir.unlink()
+    os.mkfifo(commondir)
+    proc = subprocess.run([sys.executable, str(ENVOY_SOURCE), "parallel", "status"], cwd=tmp_path / "wt",
+                          capture_output=True, text=True, timeout=20)
+    assert "Traceback" not in proc.stderr and json.loads(proc.stdout)["status"], proc.stderr
+
+
+def test_task_file_that_never_ends_is_capped(repo, envoy):
+    assert_refusal(envoy("parallel", "spawn", "--branch", "w", "--task-file", "/dev/zero"), "invalid_input")
+
+
+def test_task_file_may_be_a_pipe(repo, envoy):
+    # bash's `--task-file <(make-task)` hands envoy a pipe: an explicit choice of the user, read to its end
+    read, write = os.pipe()
+    os.write(write, b"@result piped\n")
+    os.close(write)
+    proc = subprocess.run([sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", "--branch", "w", "--wait",
+                           "--task-file", f"/dev/fd/{read}"], cwd=repo, pass_fds=(read,), capture_output=True,
+                          text=True, timeout=60)
+    os.close(read)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["data"]["result"] == "piped"
