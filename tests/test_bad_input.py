@@ -433,3 +433,38 @@ def test_task_file_may_be_a_pipe(repo, envoy):
     os.close(read)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["data"]["result"] == "piped"
+
+
+# -- secrets at rest: everything under .git/envoy is private --------------------------
+
+def loose_modes(root: Path) -> list[str]:
+    """Paths under `root` (itself included) that group or others may read or enter."""
+    return [f"{p} {oct(p.lstat().st_mode & 0o777)}" for p in [root, *root.rglob("*")]
+            if not p.is_symlink() and p.lstat().st_mode & 0o077]
+
+
+def test_state_files_are_0600_in_0700_directories(repo, envoy):
+    os.umask(0o022)
+    assert envoy("parallel", "spawn", "--branch", "a", "--wait", "--setup", "echo secret-setup >&2",
+                 "--task", "@result secret").code == 0
+    assert envoy("parallel", "spawn", "--branch", "b", "--after", "a", "--task", "secret too").code == 0
+    assert envoy("parallel", "wait").code == 0
+    assert envoy("parallel", "resume", "--worker", "a", "--wait", "--task", "more").code == 0
+    assert envoy("parallel", "status", "--worker", "nope").code == 1  # something in envoy.log too
+    run_as_user("hook", "enforce-limits", cwd=repo, input="not json")
+    root = repo / ".git" / "envoy"
+    kinds = {p.suffix for p in root.rglob("*") if p.is_file()}
+    assert {".task", ".jsonl", ".err", ".json", ".lock", ".log"} <= kinds, kinds
+    assert loose_modes(root) == []
+
+
+def test_an_older_install_is_made_private_when_envoy_next_writes(repo, envoy):
+    root = repo / ".git" / "envoy"
+    for d in ("workers", "logs/old", "locks"):
+        (root / d).mkdir(parents=True)
+    (root / "logs" / "old" / "1.task").write_text("an old secret")
+    for p in [root, *root.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    assert envoy("parallel", "spawn", "--branch", "a", "--wait", "--task", "x").code == 0
+    assert [p for p in loose_modes(root) if "/logs/old" not in p] == []  # unreachable below a 0700 logs/
+    assert (root / "logs").stat().st_mode & 0o777 == 0o700
