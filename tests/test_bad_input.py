@@ -468,3 +468,37 @@ def test_an_older_install_is_made_private_when_envoy_next_writes(repo, envoy):
     assert envoy("parallel", "spawn", "--branch", "a", "--wait", "--task", "x").code == 0
     assert [p for p in loose_modes(root) if "/logs/old" not in p] == []  # unreachable below a 0700 logs/
     assert (root / "logs").stat().st_mode & 0o777 == 0o700
+
+
+# -- nesting: a worker's checkout cannot spawn, whatever its environment says --------
+
+def test_spawn_from_a_workers_worktree_is_refused_without_the_environment(repo, envoy):
+    assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@run mkdir -p sub").code == 0
+    worktree = Path(envoy("parallel", "status", "--worker", "w").data["workers"][0]["path"])
+    before = snapshot(repo)
+    for cwd in (worktree, worktree / "sub"):
+        for verb in (["spawn", "--branch", "nested", "--task", "x"], ["spawn", "--queue", "--branch", "n2", "--task", "x"],
+                     ["resume", "--worker", "w", "--task", "x"]):
+            result = run_as_user("parallel", *verb, cwd=cwd)  # no ENVOY_WORKER, no PARALLEL_WORKER_DEPTH
+            assert_refusal(result, "nesting_blocked")
+            assert "w" in result.error["message"]
+    assert snapshot(repo) == before
+    assert envoy("parallel", "spawn", "--branch", "fine", "--task", "x").code == 0  # from the main checkout: allowed
+
+
+def test_the_hook_denies_a_spawn_from_a_workers_worktree_without_the_environment(repo, envoy):
+    from envoy import hook
+
+    assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "x").code == 0
+    worktree = envoy("parallel", "status", "--worker", "w").data["workers"][0]["path"]
+    payload = {"tool_name": "Bash", "cwd": worktree,
+               "tool_input": {"command": "envoy parallel spawn --branch n --task x"}}
+    out = json.loads(hook.enforce_limits(payload, {}).stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "deny" and "w" in out["permissionDecisionReason"]
+    payload["cwd"] = str(repo)
+    assert hook.enforce_limits(payload, {}) == hook.ALLOW
+
+
+def test_a_plain_git_worktree_is_not_a_worker(repo, envoy, tmp_path):
+    git(repo, "worktree", "add", "-q", "-b", "mine", str(tmp_path / "mine"))
+    assert envoy("parallel", "spawn", "--branch", "w", "--task", "x", cwd=tmp_path / "mine").code == 0

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import agent, output, queueing, scheduler, slots, workers
 from .errors import EnvoyError
-from .limits import inside_worker
+from .nesting import worker_here
 from .state import ACTIVE, Record, now_iso, worker_name
 from .workspace import Workspace, open_workspace
 
@@ -23,7 +23,7 @@ MAX_BRANCH_BYTES = 200  # + PARALLEL_WORKER_PREFIX (at most 50) stays under a fi
 
 
 def refuse_nesting() -> None:
-    worker = inside_worker(os.environ)
+    worker = worker_here(os.getcwd(), os.environ)
     if worker:
         raise EnvoyError("nesting_blocked",
                          f"spawning from inside a worker ({worker}) "
