@@ -335,6 +335,12 @@ BAD_INPUTS = [
     ["bogus"],
     ["parallel", "spawn"],
     ["parallel", "spawn", "--branch", "w", "--task", "x", "--max-turns", "1e9"],
+    ["parallel", "spawn", "--branch", "w", "--task", "x", "--timeout", "nan"],
+    ["parallel", "spawn", "--branch", "w", "--task", "x", "--timeout", "inf"],
+    ["parallel", "spawn", "--branch", "w", "--task", "x", "--budget", "1e999"],
+    ["parallel", "wait", "--timeout", "nan"],
+    ["discover", "--timeout", "inf", "x"],
+    *(["parallel", verb, "--worker", "x" * 300] for verb in ("status", "results", "cleanup", "diff", "merge")),
 ]
 
 

@@ -36,6 +36,17 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message, f"{self.prog} --help")
 
 
+def finite(text: str) -> float:
+    """A number argument: float() also reads nan, inf and 1e999, which no limit means
+    (and which a record or JSON output cannot hold)."""
+    import math
+
+    value = float(text)  # ValueError: argparse's "invalid finite value"
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
 def _output_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
@@ -81,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help='extra permission rule, repeatable (e.g. "Bash(npm test:*)"); added to the '
                        "project's permissions.allow and the git commands a worker needs")
     spawn.add_argument("--max-turns", type=int, metavar="N", help="stop the agent after N turns")
-    spawn.add_argument("--budget", type=float, metavar="USD", help="stop the agent past this cost (--max-budget-usd)")
-    spawn.add_argument("--timeout", type=float, metavar="SECONDS",
+    spawn.add_argument("--budget", type=finite, metavar="USD", help="stop the agent past this cost (--max-budget-usd)")
+    spawn.add_argument("--timeout", type=finite, metavar="SECONDS",
                        help="kill the worker past this long (default PARALLEL_TIMEOUT, 7200)")
     spawn.add_argument("--queue", action="store_true",
                        help="queue the worker (FIFO) instead of refusing at the cap; returns at once, and the "
@@ -128,14 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--roles", metavar="LIST", help="comma-separated roles, 2 to 4: explorer, curator, "
                           "researcher, or an agent in .claude/agents (default explorer,curator,researcher)")
     discover.add_argument("--model", help="model for every stream")
-    discover.add_argument("--timeout", type=float, metavar="SECONDS", help="per-stream time limit (default 600)")
+    discover.add_argument("--timeout", type=finite, metavar="SECONDS", help="per-stream time limit (default 600)")
     discover.add_argument("--max-words", type=int, metavar="N", help="word budget per stream (default 300)")
 
     wait = _verb(verbs, "wait", "wait", "block until workers end; exit 0 only if all succeeded",
                  "Block until the named workers (default: every unfinished one) end, with progress on stderr,\n"
                  "then print their records. Exit 0 only if all of them succeeded.")
     wait.add_argument("--worker", action="append", metavar="NAME", help="a worker to wait for (repeatable)")
-    wait.add_argument("--timeout", type=float, metavar="SECONDS", help="give up after this long (exit 1)")
+    wait.add_argument("--timeout", type=finite, metavar="SECONDS", help="give up after this long (exit 1)")
 
     resume = _verb(verbs, "resume", "resume", "continue a finished worker's session with a follow-up task",
                    "Continue the same Claude Code session (claude --resume) in the same worktree, as a new run\n"
@@ -146,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--wait", action="store_true", help="block until the run ends; exit 0 only if it succeeded")
     resume.add_argument("--model", help="model for this run")
     resume.add_argument("--max-turns", type=int, metavar="N", help="turn limit for this run")
-    resume.add_argument("--budget", type=float, metavar="USD", help="cost limit for this run")
-    resume.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit for this run")
+    resume.add_argument("--budget", type=finite, metavar="USD", help="cost limit for this run")
+    resume.add_argument("--timeout", type=finite, metavar="SECONDS", help="time limit for this run")
 
     diff = _verb(verbs, "diff", "diff", "a worker's commits and full diff against its base, plus uncommitted changes")
     diff.add_argument("--worker", required=True, metavar="NAME", help="the worker (name or branch)")
@@ -212,9 +223,9 @@ def _refuse(exc: Exception) -> int:
         error = {"type": "io_error", "message": f"cannot use{where}: {exc.strerror}",
                  "suggestion": "make it writable by you, or free some disk space, then retry"}
     else:  # a bug, not a user mistake: one line here, the traceback in the log
-        where = _log_unexpected()
+        log = _log_unexpected()
         error = {"type": "internal_error", "message": f"unexpected error: {type(exc).__name__}: {exc}",
-                 "suggestion": f"details in {where}" if where else "please report this"}
+                 "suggestion": f"details in {log}" if log else "please report this"}
     try:
         output.error(error)
     except BrokenPipeError:
