@@ -111,3 +111,20 @@ def test_session_ids_are_random_version_4_uuids():
     for text in ids:
         parsed = uuid.UUID(text)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+
+
+def test_json_output_is_valid_json_even_with_non_finite_numbers():
+    from envoy import output
+
+    text = output.dumps({"cost": float("nan"), "runs": [{"t": float("inf")}, 1.5], "n": -float("inf")})
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON")) == \
+        {"cost": None, "runs": [{"t": None}, 1.5], "n": None}
+
+
+def test_records_are_written_as_valid_json_even_with_non_finite_numbers(tmp_path):
+    store = state.State(tmp_path)
+    store.ensure()
+    store.write({"name": "w", "cost_usd": float("nan"), "options": {"timeout_s": float("inf")}})
+    text = store.record_path("w").read_text()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON")) == \
+        {"name": "w", "cost_usd": None, "options": {"timeout_s": None}}

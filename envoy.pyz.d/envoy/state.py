@@ -106,7 +106,7 @@ class State:
             raise unwritable(self.root, exc) from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(json.dumps(record, indent=1, ensure_ascii=False))
+                f.write(_json(record))
         except BaseException as exc:
             _unlink(tmp)
             if isinstance(exc, OSError):
@@ -157,6 +157,16 @@ class State:
         self.run_dir(name)
         with private_open(self.run_file(name, run, "task"), "w") as f:
             f.write(task)
+
+
+def _json(record: Record) -> str:
+    """A record as JSON any reader parses: a NaN or infinity (from agent output) as null."""
+    try:
+        return json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        from .output import finite
+
+        return json.dumps(finite(record), indent=1, ensure_ascii=False, allow_nan=False)
 
 
 class Staged:
