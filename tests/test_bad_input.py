@@ -508,3 +508,28 @@ def test_the_hook_denies_a_spawn_from_a_workers_worktree_without_the_environment
 def test_a_plain_git_worktree_is_not_a_worker(repo, envoy, tmp_path):
     git(repo, "worktree", "add", "-q", "-b", "mine", str(tmp_path / "mine"))
     assert envoy("parallel", "spawn", "--branch", "w", "--task", "x", cwd=tmp_path / "mine").code == 0
+
+
+@pytest.mark.parametrize("name", ["PARALLEL_WORKTREE_DIR", "PARALLEL_SETUP", "PARALLEL_WORKER_PREFIX", "ENVOY_CLAUDE"])
+def test_a_setting_that_is_not_utf8_is_a_config_error(repo, name):
+    before = snapshot(repo)
+    env = {**os.environ, name: os.fsdecode(b"/tmp/\xff")}
+    proc = subprocess.run([sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", "--branch", "w", "--task", "x"],
+                          cwd=repo, capture_output=True, text=True, env=env, timeout=60)
+    assert_refusal(Result(proc.returncode, proc.stdout, proc.stderr), "invalid_config")
+    assert name in json.loads(proc.stdout)["error"]["message"]
+    (repo / ".claude").mkdir(exist_ok=True)
+    (repo / ".claude" / "settings.json").write_text('{"env": {"%s": "\\udcff"}}' % name)
+    env = {k: v for k, v in os.environ.items() if k != name}  # the environment would win over the file
+    proc = subprocess.run([sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", "--branch", "w", "--task", "x"],
+                          cwd=repo, capture_output=True, text=True, env=env, timeout=60)
+    assert_refusal(Result(proc.returncode, proc.stdout, proc.stderr), "invalid_config")
+    assert snapshot(repo) == before
+
+
+def test_a_closed_stdout_is_not_a_traceback(repo):
+    for args in (["parallel", "status"], ["parallel", "status", "--worker", "nope"], ["bogus"]):
+        proc = subprocess.run([sys.executable, str(ENVOY_SOURCE), *args], cwd=repo, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, timeout=60,
+                              preexec_fn=lambda: os.close(1))  # `envoy ... >&-`
+        assert "Traceback" not in proc.stderr and proc.returncode in (0, 1, 2), proc.stderr

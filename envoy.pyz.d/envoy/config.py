@@ -86,6 +86,15 @@ class Config:
 
     def raw(self, name: str) -> tuple[str | None, str]:
         """The raw value of a setting and where it came from."""
+        value, source = self._raw(name)
+        try:
+            (value or "").encode("utf-8")
+        except UnicodeEncodeError:  # bytes the environment could not decode, or a lone \udcxx in JSON
+            raise EnvoyError("invalid_config", f"{name} from {source} is not UTF-8 text: {ascii(value)}",
+                             f"set {name} to UTF-8 text") from None
+        return value, source
+
+    def _raw(self, name: str) -> tuple[str | None, str]:
         if name in self.environ:
             return self.environ[name], "the environment"
         for rel, data in self.settings_files():

@@ -17,6 +17,9 @@ HOOK_NAMES = ("validate-skill", "enforce-limits")  # hook.HOOKS, without importi
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    for stream in ("stdout", "stderr"):
+        if getattr(sys, stream) is None:  # started with it closed (`envoy ... >&-`): nobody reads it
+            setattr(sys, stream, open(os.devnull, "w", encoding="utf-8"))
     if args[:1] == ["hook"] and len(args) == 2 and args[1] in HOOK_NAMES:  # else the parser says what is wrong
         from .hook import main as hook_main
 
