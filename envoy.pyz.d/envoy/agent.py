@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from . import files
 from .errors import EnvoyError
 
 # What a worker needs to commit on its own branch, whatever the project allows.
@@ -127,16 +128,23 @@ def allowed_tools(project_rules: list[str], extra: list[str]) -> list[str]:
 
 
 # -- reading the stream-json log ------------------------------------------
+MAX_LINE = 64 * 1024 * 1024  # a message longer than this (agent output is untrusted) is skipped
+
+
 def messages(log: Path) -> Iterator[dict[str, Any]]:
     try:
         with open(log, encoding="utf-8", errors="replace") as f:
-            for line in f:
+            while line := f.readline(MAX_LINE):  # bounded: a line without end is not read whole
+                if not line.endswith("\n") and len(line) == MAX_LINE:
+                    while (rest := f.readline(MAX_LINE)) and not rest.endswith("\n"):
+                        pass  # the rest of the overlong line
+                    continue
                 line = line.strip()
                 if line.startswith("{"):
                     try:
-                        message = json.loads(line)
+                        message = files.parse_json(line)
                     except ValueError:
-                        continue  # a line cut short by a kill
+                        continue  # a line cut short by a kill, or garbage
                     if isinstance(message, dict):
                         yield message
     except FileNotFoundError:

@@ -228,10 +228,12 @@ def _unlink(path: Path | str) -> None:
 
 
 def last_line(path: Path | str, limit: int = 300) -> str:
-    """The last non-empty line of a file (an agent's or a setup command's stderr), cut to `limit`."""
+    """The last non-empty line of a file (an agent's or a setup command's stderr), cut to `limit`.
+    Only the file's end is read: an agent can write gigabytes there."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = [line.strip() for line in f.read().splitlines()]
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 64 * 1024))
+            lines = [line.strip() for line in f.read().decode("utf-8", "replace").splitlines()]
     except OSError:
         return ""
     lines = [line for line in lines if line]
