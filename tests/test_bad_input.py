@@ -256,9 +256,11 @@ def test_read_only_state_directory_is_a_typed_refusal(repo, envoy):
 def test_merge_with_a_read_only_state_directory_moves_nothing(repo, envoy):
     assert envoy("parallel", "spawn", "--branch", "feat", "--wait", "--task", "@write f.txt hi\n@commit add f").code == 0
     main_before = git(repo, "rev-parse", "main")
-    result = read_only(repo / ".git" / "envoy", "parallel", "merge", "--worker", "feat", cwd=repo)
-    assert_refusal(result, "state_unwritable")
-    assert git(repo, "rev-parse", "main") == main_before
+    for mode in ([], ["--squash"], ["--rebase"]):
+        result = read_only(repo / ".git" / "envoy", "parallel", "merge", "--worker", "feat", *mode, cwd=repo)
+        assert_refusal(result)
+        assert result.error["type"] in ("state_unwritable", "io_error"), result.error
+        assert git(repo, "rev-parse", "main") == main_before
     assert envoy("parallel", "merge", "--worker", "feat").data["merged"]  # and once writable, it merges
 
 
