@@ -172,3 +172,11 @@ def test_an_endless_line_of_agent_output_is_read_in_bounded_memory(tmp_path):
     proc = bounded(f"from pathlib import Path; from envoy import agent; agent.MAX_LINE = 1 << 20; "
                    f"print(agent.outcome(Path({str(log)!r}))['result']['subtype'])", limit=256 << 20)
     assert proc.stdout.strip() == "success", proc.stderr[-500:]
+
+
+def test_a_discovery_answer_nested_too_deep_is_prose_not_a_crash():
+    from envoy import findings
+
+    deep = "[" * 100_000 + "]" * 100_000
+    found, _ = findings.parse({"result": deep})
+    assert found == [{"title": "answer (not structured)", "detail": deep, "files": []}]
