@@ -535,3 +535,13 @@ def test_a_closed_stdout_is_not_a_traceback(repo):
                               stderr=subprocess.PIPE, text=True, timeout=60,
                               preexec_fn=lambda: os.close(1))  # `envoy ... >&-`
         assert "Traceback" not in proc.stderr and proc.returncode in (0, 1, 2), proc.stderr
+
+
+@pytest.mark.parametrize("args", [["parallel", "status"], ["parallel", "status", "--worker", "nope"],
+                                  ["parallel", "bogus"], ["hook", "enforce-limits"]])
+def test_a_stdout_that_cannot_be_written_is_not_a_traceback(repo, args):
+    payload = json.dumps({"tool_name": "Bash", "cwd": str(repo), "tool_input": {"command": "envoy parallel spawn"}})
+    with open("/dev/full", "w") as full:  # every write fails: No space left on device
+        proc = subprocess.run([sys.executable, str(ENVOY_SOURCE), *args], cwd=repo, stdout=full, input=payload,
+                              stderr=subprocess.PIPE, text=True, timeout=60, env={**os.environ, "ENVOY_WORKER": "w"})
+    assert "Traceback" not in proc.stderr and proc.returncode in (0, 1, 2), proc.stderr

@@ -228,15 +228,16 @@ def _refuse(exc: Exception) -> int:
                  "suggestion": f"details in {log}" if log else "please report this"}
     try:
         output.error(error)
-    except BrokenPipeError:
+    except OSError:  # stdout itself failed (a full disk, a closed pipe): the first error was about it
         return _reader_gone()
     code = exc.exit_code if isinstance(exc, EnvoyError) else 1
     return code if code in EXIT_CODES else 1
 
 
 def _reader_gone() -> int:
-    """stdout's reader went away (`envoy ... | head -c1`): nothing more can be said there,
-    and Python's own flush at exit must not print a traceback about it either."""
+    """stdout's reader went away (`envoy ... | head -c1`) or stdout cannot be written
+    (`> /dev/full`): nothing more can be said there, and Python's own flush at exit
+    must not print a traceback about it either."""
     import os
 
     try:

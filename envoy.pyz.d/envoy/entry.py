@@ -39,7 +39,7 @@ def run() -> NoReturn:
     8-20 ms of each command (measured on a spawn), paid on every hook and spawn."""
     try:
         code = main()
-    except BrokenPipeError:  # a hook's reader went away mid-answer (verbs handle their own)
+    except OSError:  # a hook's stdout failed mid-answer: a closed pipe, a full disk (verbs handle their own)
         code = 1
     if code not in (0, 1, 2, 130):  # the README's promise, whatever a verb returned
         code = 1
