@@ -343,10 +343,16 @@ BAD_INPUTS = [
     ["parallel", "wait", "--timeout", "nan"],
     ["discover", "--timeout", "inf", "x"],
     *(["parallel", verb, "--worker", "x" * 300] for verb in ("status", "results", "cleanup", "diff", "merge")),
+    *(["parallel", verb, "--worker", name] for verb in ("status", "results", "cleanup", "diff", "merge", "wait")
+      for name in ("", " ")),
+    ["parallel", "merge", "--worker", "w", "--into", ""],
+    ["parallel", "spawn", "--branch", "w", "--task", "x", "--after", ""],
+    ["parallel", "spawn", "--branch", "w", "--task", "x", "--model", ""],
 ]
 
 
 def test_every_bad_input_exits_1_or_2_with_one_json_error(repo, envoy):
+    assert envoy("parallel", "spawn", "--branch", "keep", "--wait", "--task", "x").code == 0
     codes = set()
     for args in BAD_INPUTS:
         result = run_as_user(*args, cwd=repo)
@@ -358,6 +364,7 @@ def test_every_bad_input_exits_1_or_2_with_one_json_error(repo, envoy):
         assert {"type", "message", "suggestion"} <= set(document["error"]), (args, document)
         assert document["error"]["type"] != "internal_error", (args, document)
     assert codes <= {1, 2}
+    assert [w["name"] for w in envoy("parallel", "status").data["workers"]] == ["keep"]  # nothing was cleaned up
     settings = repo / ".claude" / "settings.json"
     settings.parent.mkdir()
     for text in ("{", "[" * 50_000, '{"env": {"PARALLEL_MAX_WORKERS": "0"}}', '{"env": []}'):

@@ -41,10 +41,21 @@ def finite(text: str) -> float:
     (and which a record or JSON output cannot hold)."""
     import math
 
-    value = float(text)  # ValueError: argparse's "invalid finite value"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
     if not math.isfinite(value):
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
+
+
+def nonempty(text: str) -> str:
+    """A name argument: an empty one is a mistake, never "all" or "the default"
+    (`cleanup --worker ""` must not clean up every worker)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def _output_flags(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("--task-file", metavar="PATH", help="read the task from a file, or - for stdin")
     spawn.add_argument("--from", dest="from_ref", metavar="REF", help="base ref (default: your current branch)")
     spawn.add_argument("--wait", action="store_true", help="block until the worker ends; exit 0 only if it succeeded")
-    spawn.add_argument("--model", help="model for the session (claude --model)")
+    spawn.add_argument("--model", type=nonempty, help="model for the session (claude --model)")
     spawn.add_argument("--permission-mode", choices=PERMISSION_MODES,
                        help="claude --permission-mode (default PARALLEL_PERMISSION_MODE, else acceptEdits)")
     spawn.add_argument("--allowed-tools", action="append", metavar="RULE",
@@ -98,23 +109,23 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("--queue", action="store_true",
                        help="queue the worker (FIFO) instead of refusing at the cap; returns at once, and the "
                        "worker starts as soon as a slot is free (at once if one is)")
-    spawn.add_argument("--after", action="append", metavar="WORKER",
+    spawn.add_argument("--after", action="append", metavar="WORKER", type=nonempty,
                        help="start only once WORKER has succeeded, from its branch tip (repeatable; implies --queue)")
     spawn.add_argument("--setup", metavar="COMMAND",
                        help="shell command run in the new worktree before the agent (default PARALLEL_SETUP)")
 
     status = _verb(verbs, "status", "status", "list workers and their state")
-    status.add_argument("--worker", metavar="NAME", help="only this worker (name or branch)")
+    status.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")
 
     results = _verb(verbs, "results", "results", "what each worker did: answer, commits, diffstat, transcript")
-    results.add_argument("--worker", metavar="NAME", help="only this worker (name or branch)")
+    results.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")
     results.add_argument("--tail", type=int, default=50, metavar="N", help="transcript lines to show (default 50)")
 
     cleanup = _verb(verbs, "cleanup", "cleanup", "remove finished workers' worktrees and branches",
                     "Remove worktrees, branches and records of finished workers. Workers with uncommitted or\n"
                     "unmerged work are skipped unless --force, which first keeps that work under\n"
                     "refs/envoy/trash/<name> and prints the command that restores it.")
-    cleanup.add_argument("--worker", metavar="NAME", help="only this worker (name or branch)")
+    cleanup.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")
     cleanup.add_argument("--all", action="store_true", help="every worker, stopping running ones first")
     cleanup.add_argument("--force", action="store_true",
                          help="also remove dirty/unmerged work (kept in a trash ref) and stop a running --worker")
@@ -138,38 +149,38 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--task-file", metavar="PATH", help="read the task from a file, or - for stdin")
     discover.add_argument("--roles", metavar="LIST", help="comma-separated roles, 2 to 4: explorer, curator, "
                           "researcher, or an agent in .claude/agents (default explorer,curator,researcher)")
-    discover.add_argument("--model", help="model for every stream")
+    discover.add_argument("--model", type=nonempty, help="model for every stream")
     discover.add_argument("--timeout", type=finite, metavar="SECONDS", help="per-stream time limit (default 600)")
     discover.add_argument("--max-words", type=int, metavar="N", help="word budget per stream (default 300)")
 
     wait = _verb(verbs, "wait", "wait", "block until workers end; exit 0 only if all succeeded",
                  "Block until the named workers (default: every unfinished one) end, with progress on stderr,\n"
                  "then print their records. Exit 0 only if all of them succeeded.")
-    wait.add_argument("--worker", action="append", metavar="NAME", help="a worker to wait for (repeatable)")
+    wait.add_argument("--worker", action="append", metavar="NAME", type=nonempty, help="a worker to wait for (repeatable)")
     wait.add_argument("--timeout", type=finite, metavar="SECONDS", help="give up after this long (exit 1)")
 
     resume = _verb(verbs, "resume", "resume", "continue a finished worker's session with a follow-up task",
                    "Continue the same Claude Code session (claude --resume) in the same worktree, as a new run\n"
                    "of the worker under the same cap. Refused while the worker runs.")
-    resume.add_argument("--worker", required=True, metavar="NAME", help="the worker (name or branch)")
+    resume.add_argument("--worker", required=True, metavar="NAME", type=nonempty, help="the worker (name or branch)")
     resume.add_argument("--task", help="the follow-up task (sent on stdin)")
     resume.add_argument("--task-file", metavar="PATH", help="read the follow-up from a file, or - for stdin")
     resume.add_argument("--wait", action="store_true", help="block until the run ends; exit 0 only if it succeeded")
-    resume.add_argument("--model", help="model for this run")
+    resume.add_argument("--model", type=nonempty, help="model for this run")
     resume.add_argument("--max-turns", type=int, metavar="N", help="turn limit for this run")
     resume.add_argument("--budget", type=finite, metavar="USD", help="cost limit for this run")
     resume.add_argument("--timeout", type=finite, metavar="SECONDS", help="time limit for this run")
 
     diff = _verb(verbs, "diff", "diff", "a worker's commits and full diff against its base, plus uncommitted changes")
-    diff.add_argument("--worker", required=True, metavar="NAME", help="the worker (name or branch)")
+    diff.add_argument("--worker", required=True, metavar="NAME", type=nonempty, help="the worker (name or branch)")
     diff.add_argument("--stat", action="store_true", help="a diffstat instead of the full diff")
 
     merge = _verb(verbs, "merge", "merge", "merge a worker's branch without touching your checkout",
                   "Integrate a worker's branch into a branch (default: its base) without touching your checkout\n"
                   "or index. On conflict nothing changes and the conflicting files are listed. After a merge,\n"
                   "cleanup removes the worker without --force.")
-    merge.add_argument("--worker", required=True, metavar="NAME", help="the worker (name or branch)")
-    merge.add_argument("--into", metavar="BRANCH", help="the branch to merge into (default: the worker's base)")
+    merge.add_argument("--worker", required=True, metavar="NAME", type=nonempty, help="the worker (name or branch)")
+    merge.add_argument("--into", metavar="BRANCH", type=nonempty, help="the branch to merge into (default: the worker's base)")
     merge.add_argument("--squash", action="store_true", help="one commit with the worker's changes")
     merge.add_argument("--rebase", action="store_true", help="replay the worker's commits on top (linear history)")
 
