@@ -552,3 +552,32 @@ def test_a_stdout_that_cannot_be_written_is_not_a_traceback(repo, args):
         proc = subprocess.run([sys.executable, str(ENVOY_SOURCE), *args], cwd=repo, stdout=full, input=payload,
                               stderr=subprocess.PIPE, text=True, timeout=60, env={**os.environ, "ENVOY_WORKER": "w"})
     assert "Traceback" not in proc.stderr and proc.returncode in (0, 1, 2), proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_record_that_is_not_a_regular_file_does_not_hang_any_verb(repo, envoy, kind):
+    assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "x").code == 0
+    evil = repo / ".git" / "envoy" / "workers" / "evil.json"
+    hostile(evil, kind)
+    try:
+        answers_at_once(repo)
+    finally:
+        evil.unlink()  # conftest's teardown reads every record as a plain file
+
+
+def answers_at_once(repo: Path) -> None:
+    """Every verb answers (one JSON document) within 20 s and 1 GiB: no hang, no reading forever."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    payload = json.dumps({"tool_name": "Bash", "cwd": str(repo), "tool_input": {"command": "envoy parallel spawn"}})
+    for verb in (["parallel", "status"], ["parallel", "status", "--worker", "evil"], ["parallel", "results"],
+                 ["parallel", "spawn", "--branch", "v", "--task", "x"], ["hook", "enforce-limits"]):
+        proc = subprocess.run([sys.executable, str(ENVOY_SOURCE), *verb], cwd=repo, input=payload, timeout=20,
+                              capture_output=True, text=True, preexec_fn=cap)
+        assert "Traceback" not in proc.stderr and proc.returncode in (0, 1), (verb, proc)
+        assert "MemoryError" not in proc.stdout, (verb, proc.stdout)
+        if verb[0] != "hook":
+            json.loads(proc.stdout)

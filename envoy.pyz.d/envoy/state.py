@@ -30,6 +30,7 @@ from typing import Any
 Record = dict[str, Any]
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
+RECORD_BYTES = 16 * 1024 * 1024  # a record is a few KiB; its task is kept elsewhere
 
 ACTIVE = ("starting", "running")
 FINISHED = ("succeeded", "failed", "lost")
@@ -85,8 +86,7 @@ class State:
 
     def read(self, name: str) -> Record | None:
         try:
-            with open(self.record_path(name), encoding="utf-8") as f:
-                return json.load(f)  # type: ignore[no-any-return]
+            return _load(self.record_path(name))
         except FileNotFoundError:
             return None
 
@@ -124,8 +124,7 @@ class State:
         for entry in entries:
             if entry.name.endswith(".json") and not entry.name.startswith("."):
                 try:
-                    with open(entry.path, encoding="utf-8") as f:
-                        records.append(json.load(f))
+                    records.append(_load(entry.path))
                 except (FileNotFoundError, ValueError):
                     continue  # removed meanwhile; a half-written file cannot exist
         records.sort(key=lambda r: (r.get("created_at") or "", r.get("seq", 0), r["name"]))
@@ -218,6 +217,17 @@ def unwritable(root: Path, exc: OSError) -> Exception:
     return EnvoyError("state_unwritable", f"cannot write envoy's state in {root}: {exc.strerror or exc}"
                       + (f" ({exc.filename})" if exc.filename else ""),
                       f"make {root} writable by you (and free some disk space if it is full), then retry")
+
+
+def _load(path: Path | str) -> Any:
+    """A record file's JSON. ValueError when it is not JSON, or not a regular file of a
+    sane size (anything can be put here: a FIFO would hang every verb, /dev/zero fill memory)."""
+    from . import files
+
+    try:
+        return files.parse_json(files.read_bytes(path, RECORD_BYTES))
+    except files.Unreadable as exc:
+        raise ValueError(f"{path} {exc.strerror}") from None
 
 
 def _unlink(path: Path | str) -> None:
