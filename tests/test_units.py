@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -180,3 +181,12 @@ def test_a_discovery_answer_nested_too_deep_is_prose_not_a_crash():
     deep = "[" * 100_000 + "]" * 100_000
     found, _ = findings.parse({"result": deep})
     assert found == [{"title": "answer (not structured)", "detail": deep, "files": []}]
+
+
+def test_a_queued_workers_saved_environment_that_is_a_fifo_does_not_hang_the_queue(tmp_path):
+    store = state.State(tmp_path)
+    store.ensure()
+    os.mkfifo(store.run_dir("w") / "spawn-env.json")
+    proc = bounded(f"from pathlib import Path; from envoy import queueing, state; "
+                   f"print(queueing._take_env(state.State(Path({str(tmp_path)!r})), 'w'))")
+    assert proc.stdout.strip() == "None", proc.stderr[-500:]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from filelock import Timeout
 
-from . import slots, wake
+from . import files, slots, wake
 from .errors import EnvoyError
 from .scheduler import check_out, in_detached_child, mark_failed, start_new
 from .state import Record, State, private_fd
@@ -39,12 +39,11 @@ def save_env(state: State, name: str, env: Mapping[str, str]) -> None:
 
 
 def _take_env(state: State, name: str) -> dict[str, str] | None:
-    try:
-        with open(_env_file(state, name), encoding="utf-8") as f:
-            env: dict[str, str] = json.load(f)
-    except (FileNotFoundError, ValueError):
+    try:  # files.read_bytes: whatever is put there (a FIFO...) must not hang the queue runner
+        env = files.parse_json(files.read_bytes(_env_file(state, name)))
+    except (OSError, ValueError):
         return None
-    return env
+    return env if isinstance(env, dict) else None
 
 
 def _drop_env(state: State, name: str) -> None:

@@ -86,7 +86,7 @@ class State:
 
     def read(self, name: str) -> Record | None:
         try:
-            return _load(self.record_path(name))
+            return _load(self.record_path(name))  # type: ignore[no-any-return]
         except FileNotFoundError:
             return None
 
