@@ -13,6 +13,7 @@ from typing import Any, NoReturn, Sequence
 
 from . import __version__, output
 from .config import PERMISSION_MODES
+from .entry import HOOK_NAMES
 from .errors import EXIT_CODES, EnvoyError, UsageError
 
 _ENVIRONMENT_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG)
@@ -133,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     hook = top.add_parser("hook", help="a Claude Code hook: reads the hook's JSON on stdin",
                           description="Run a Claude Code hook. Reads the hook JSON on stdin; never blocks a "
                           "session by failing (errors go to .git/envoy/envoy.log).")
-    hook.add_argument("name", choices=("validate-skill", "enforce-limits"))
+    hook.add_argument("name", choices=HOOK_NAMES)
     hook.set_defaults(module="hook")
 
     init = _verb(top, "init", "init", "set this repository up for envoy: hooks, settings, /parallel-discovery",
