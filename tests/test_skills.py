@@ -2,13 +2,15 @@
 invalid files, each problem a single "<what>; fix: <how>" line."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 from envoy import skills
-from conftest import ENVOY_SOURCE
+from conftest import ENVOY_SOURCE, REPO_ROOT
 
 SKILL = ".claude/skills/pdf-tools/SKILL.md"
 AGENT = ".claude/agents/code-reviewer.md"
@@ -321,3 +323,63 @@ def test_importing_the_module_does_not_import_yaml():
             " import envoy.skills; print('yaml' in sys.modules, 'difflib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+# -- hostile files: the hook answers at once, whatever the file is ------------------
+
+def hook_on(repo, rel: str, limit_memory: bool = True) -> subprocess.CompletedProcess:
+    """validate-skill as Claude Code runs it after a Write of `rel`, with 1 GiB of address space
+    (a hook that reads /dev/zero to the end runs out of it) and well inside the hook's 30 s."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    payload = {"hook_event_name": "PostToolUse", "tool_name": "Write", "cwd": str(repo),
+               "tool_input": {"file_path": rel}}
+    return subprocess.run([sys.executable, str(REPO_ROOT / "envoy.pyz.d"), "hook", "validate-skill"], cwd=repo,
+                          input=json.dumps(payload), capture_output=True, text=True, timeout=10,
+                          preexec_fn=cap if limit_memory else None)
+
+
+@pytest.mark.parametrize("rel", [".claude/agents/x.md", ".claude/skills/s/SKILL.md", ".claude/commands/c.md"])
+def test_a_skill_file_that_is_a_device_is_reported_not_read(repo, rel):
+    path = repo / rel
+    path.parent.mkdir(parents=True)
+    path.symlink_to("/dev/zero")
+    proc = hook_on(repo, rel)
+    assert proc.returncode == 2, proc.stderr
+    assert "character device" in proc.stderr and "regular" in proc.stderr
+
+
+def test_a_skill_file_that_is_a_fifo_does_not_hang_the_hook(repo):
+    path = repo / ".claude" / "skills" / "s" / "SKILL.md"
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    proc = hook_on(repo, ".claude/skills/s/SKILL.md")
+    assert proc.returncode == 2 and "FIFO" in proc.stderr, proc.stderr
+
+
+def test_a_huge_skill_file_is_reported_without_reading_it_all(repo):
+    path = repo / ".claude" / "agents" / "big.md"
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as f:
+        f.truncate(8 << 30)  # 8 GiB, sparse
+    proc = hook_on(repo, ".claude/agents/big.md")
+    assert proc.returncode == 2 and "larger than" in proc.stderr, proc.stderr
+
+
+def test_read_bytes_refuses_what_is_not_a_regular_file(tmp_path):
+    from envoy import files
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path, what in ((fifo, "FIFO"), ("/dev/zero", "character device"), (tmp_path, "directory")):
+        with pytest.raises(files.Unreadable, match=what):
+            files.read_bytes(path)
+    (tmp_path / "f").write_bytes(b"x" * 11)
+    assert files.read_bytes(tmp_path / "f", 11) == b"x" * 11
+    with pytest.raises(files.Unreadable, match="larger than 10 bytes"):
+        files.read_bytes(tmp_path / "f", 10)
+    with pytest.raises(FileNotFoundError):
+        files.read_bytes(tmp_path / "missing")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -111,3 +112,81 @@ def test_session_ids_are_random_version_4_uuids():
     for text in ids:
         parsed = uuid.UUID(text)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+
+
+def test_json_output_is_valid_json_even_with_non_finite_numbers():
+    from envoy import output
+
+    text = output.dumps({"cost": float("nan"), "runs": [{"t": float("inf")}, 1.5], "n": -float("inf")})
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON")) == \
+        {"cost": None, "runs": [{"t": None}, 1.5], "n": None}
+
+
+def test_records_are_written_as_valid_json_even_with_non_finite_numbers(tmp_path):
+    store = state.State(tmp_path)
+    store.ensure()
+    store.write({"name": "w", "cost_usd": float("nan"), "options": {"timeout_s": float("inf")}})
+    text = store.record_path("w").read_text()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON")) == \
+        {"name": "w", "cost_usd": None, "options": {"timeout_s": None}}
+
+
+def bounded(code: str, limit: int = 1 << 30) -> subprocess.CompletedProcess:
+    """Python `code` with envoy importable and `limit` bytes of address space: a reader
+    that loads a whole larger file runs out of it."""
+    import resource
+    import sys
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    source = Path(__file__).resolve().parent.parent / "envoy.pyz.d"
+    return subprocess.run([sys.executable, "-c", f"import sys; sys.path[:0] = [{str(source)!r}, "
+                           f"{str(source / 'vendor')!r}]\n" + code], capture_output=True, text=True,
+                          timeout=60, preexec_fn=cap)
+
+
+def test_agent_output_nested_too_deep_is_skipped_not_a_crash(tmp_path):
+    log = tmp_path / "1.jsonl"
+    result = (SAMPLES / "success.jsonl").read_text()
+    log.write_text('{"type":"assistant","x":' + "[" * 100_000 + "]" * 100_000 + "}\n" + result)
+    assert agent.outcome(log)["result"]["subtype"] == "success"
+
+
+def test_the_last_line_of_a_huge_stderr_is_read_from_its_end(tmp_path):
+    err = tmp_path / "1.err"
+    with open(err, "wb") as f:
+        f.truncate(3 << 30)  # 3 GiB of NULs without a newline, sparse
+        f.seek(0, 2)
+        f.write(b"\nfatal: the real reason\n\n")
+    proc = bounded(f"from envoy.state import last_line; print(last_line({str(err)!r}))")
+    assert proc.stdout.strip() == "fatal: the real reason", proc.stderr[-500:]
+
+
+def test_an_endless_line_of_agent_output_is_read_in_bounded_memory(tmp_path):
+    log = tmp_path / "1.jsonl"
+    with open(log, "wb") as f:
+        f.write(b'{"type":"assistant","junk":"')
+        f.truncate(320 << 20)  # more than the process may hold
+        f.seek(0, 2)
+        f.write(b'"}\n' + (SAMPLES / "success.jsonl").read_bytes())
+    proc = bounded(f"from pathlib import Path; from envoy import agent; agent.MAX_LINE = 1 << 20; "
+                   f"print(agent.outcome(Path({str(log)!r}))['result']['subtype'])", limit=256 << 20)
+    assert proc.stdout.strip() == "success", proc.stderr[-500:]
+
+
+def test_a_discovery_answer_nested_too_deep_is_prose_not_a_crash():
+    from envoy import findings
+
+    deep = "[" * 100_000 + "]" * 100_000
+    found, _ = findings.parse({"result": deep})
+    assert found == [{"title": "answer (not structured)", "detail": deep, "files": []}]
+
+
+def test_a_queued_workers_saved_environment_that_is_a_fifo_does_not_hang_the_queue(tmp_path):
+    store = state.State(tmp_path)
+    store.ensure()
+    os.mkfifo(store.run_dir("w") / "spawn-env.json")
+    proc = bounded(f"from pathlib import Path; from envoy import queueing, state; "
+                   f"print(queueing._take_env(state.State(Path({str(tmp_path)!r})), 'w'))")
+    assert proc.stdout.strip() == "None", proc.stderr[-500:]

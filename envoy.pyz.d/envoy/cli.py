@@ -6,13 +6,17 @@ Verb modules are imported only when their verb runs, so `envoy hook ...`
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from typing import Any, NoReturn, Sequence
 
 from . import __version__, output
 from .config import PERMISSION_MODES
-from .errors import EnvoyError, UsageError
+from .entry import HOOK_NAMES
+from .errors import EXIT_CODES, EnvoyError, UsageError
+
+_ENVIRONMENT_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG)
 
 PARALLEL_EPILOG = """\
 examples:
@@ -33,8 +37,23 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message, f"{self.prog} --help")
 
 
+def finite(text: str) -> float:
+    """A number argument: float() also reads nan, inf and 1e999, which no limit means
+    (and which a record or JSON output cannot hold)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def nonempty(text: str) -> str:
-    """A worker or branch name: an empty one would mean "every worker" to some verbs."""
+    """A name argument: an empty one is a mistake, never "all" or "the default"
+    (`cleanup --worker ""` must not clean up every worker)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
     return text
@@ -78,20 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("--task-file", metavar="PATH", help="read the task from a file, or - for stdin")
     spawn.add_argument("--from", dest="from_ref", metavar="REF", help="base ref (default: your current branch)")
     spawn.add_argument("--wait", action="store_true", help="block until the worker ends; exit 0 only if it succeeded")
-    spawn.add_argument("--model", help="model for the session (claude --model)")
+    spawn.add_argument("--model", type=nonempty, help="model for the session (claude --model)")
     spawn.add_argument("--permission-mode", choices=PERMISSION_MODES,
                        help="claude --permission-mode (default PARALLEL_PERMISSION_MODE, else acceptEdits)")
     spawn.add_argument("--allowed-tools", action="append", metavar="RULE",
                        help='extra permission rule, repeatable (e.g. "Bash(npm test:*)"); added to the '
                        "project's permissions.allow and the git commands a worker needs")
     spawn.add_argument("--max-turns", type=int, metavar="N", help="stop the agent after N turns")
-    spawn.add_argument("--budget", type=float, metavar="USD", help="stop the agent past this cost (--max-budget-usd)")
-    spawn.add_argument("--timeout", type=float, metavar="SECONDS",
+    spawn.add_argument("--budget", type=finite, metavar="USD", help="stop the agent past this cost (--max-budget-usd)")
+    spawn.add_argument("--timeout", type=finite, metavar="SECONDS",
                        help="kill the worker past this long (default PARALLEL_TIMEOUT, 7200)")
     spawn.add_argument("--queue", action="store_true",
                        help="queue the worker (FIFO) instead of refusing at the cap; returns at once, and the "
                        "worker starts as soon as a slot is free (at once if one is)")
-    spawn.add_argument("--after", action="append", metavar="WORKER",
+    spawn.add_argument("--after", action="append", metavar="WORKER", type=nonempty,
                        help="start only once WORKER has succeeded, from its branch tip (repeatable; implies --queue)")
     spawn.add_argument("--setup", metavar="COMMAND",
                        help="shell command run in the new worktree before the agent (default PARALLEL_SETUP)")
@@ -115,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     hook = top.add_parser("hook", help="a Claude Code hook: reads the hook's JSON on stdin",
                           description="Run a Claude Code hook. Reads the hook JSON on stdin; never blocks a "
                           "session by failing (errors go to .git/envoy/envoy.log).")
-    hook.add_argument("name", choices=("validate-skill", "enforce-limits"))
+    hook.add_argument("name", choices=HOOK_NAMES)
     hook.set_defaults(module="hook")
 
     init = _verb(top, "init", "init", "set this repository up for envoy: hooks, settings, /parallel-discovery",
@@ -131,15 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--task-file", metavar="PATH", help="read the task from a file, or - for stdin")
     discover.add_argument("--roles", metavar="LIST", help="comma-separated roles, 2 to 4: explorer, curator, "
                           "researcher, or an agent in .claude/agents (default explorer,curator,researcher)")
-    discover.add_argument("--model", help="model for every stream")
-    discover.add_argument("--timeout", type=float, metavar="SECONDS", help="per-stream time limit (default 600)")
+    discover.add_argument("--model", type=nonempty, help="model for every stream")
+    discover.add_argument("--timeout", type=finite, metavar="SECONDS", help="per-stream time limit (default 600)")
     discover.add_argument("--max-words", type=int, metavar="N", help="word budget per stream (default 300)")
 
     wait = _verb(verbs, "wait", "wait", "block until workers end; exit 0 only if all succeeded",
                  "Block until the named workers (default: every unfinished one) end, with progress on stderr,\n"
                  "then print their records. Exit 0 only if all of them succeeded.")
     wait.add_argument("--worker", action="append", metavar="NAME", type=nonempty, help="a worker to wait for (repeatable)")
-    wait.add_argument("--timeout", type=float, metavar="SECONDS", help="give up after this long (exit 1)")
+    wait.add_argument("--timeout", type=finite, metavar="SECONDS", help="give up after this long (exit 1)")
 
     resume = _verb(verbs, "resume", "resume", "continue a finished worker's session with a follow-up task",
                    "Continue the same Claude Code session (claude --resume) in the same worktree, as a new run\n"
@@ -148,10 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--task", help="the follow-up task (sent on stdin)")
     resume.add_argument("--task-file", metavar="PATH", help="read the follow-up from a file, or - for stdin")
     resume.add_argument("--wait", action="store_true", help="block until the run ends; exit 0 only if it succeeded")
-    resume.add_argument("--model", help="model for this run")
+    resume.add_argument("--model", type=nonempty, help="model for this run")
     resume.add_argument("--max-turns", type=int, metavar="N", help="turn limit for this run")
-    resume.add_argument("--budget", type=float, metavar="USD", help="cost limit for this run")
-    resume.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit for this run")
+    resume.add_argument("--budget", type=finite, metavar="USD", help="cost limit for this run")
+    resume.add_argument("--timeout", type=finite, metavar="SECONDS", help="time limit for this run")
 
     diff = _verb(verbs, "diff", "diff", "a worker's commits and full diff against its base, plus uncommitted changes")
     diff.add_argument("--worker", required=True, metavar="NAME", type=nonempty, help="the worker (name or branch)")
@@ -176,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     output.set_mode("--json" in argv, "--text" in argv)  # already for usage errors
     try:
+        _check_text(argv)
         args = parser.parse_args(argv)
         output.set_mode(getattr(args, "json", False), getattr(args, "text", False))
         module = getattr(args, "module", None)
@@ -183,18 +203,61 @@ def main(argv: Sequence[str] | None = None) -> int:
             getattr(args, "help_parser", parser).print_help()
             return 0
         verb = importlib.import_module(f"envoy.{module}")
-        return int(verb.run(args))
-    except EnvoyError as exc:
-        output.error(exc.as_dict())
-        return exc.exit_code
+        code = int(verb.run(args))
+        return code if code in EXIT_CODES else 1
+    except BrokenPipeError:
+        return _reader_gone()
     except KeyboardInterrupt:
         print("envoy: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug, not a user mistake: one line here, the traceback in the log
-        where = _log_unexpected()
-        output.error({"type": "internal_error", "message": f"unexpected error: {type(exc).__name__}: {exc}",
-                      "suggestion": f"details in {where}" if where else "please report this"})
-        return 1
+    except Exception as exc:
+        return _refuse(exc)
+
+
+def _check_text(argv: list[str]) -> None:
+    """Arguments that are not UTF-8 (Python hands them over with surrogates) can be
+    neither passed to git nor written to a task file or a record: refused up front."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EnvoyError("invalid_input", f"argument {ascii(arg)} is not UTF-8 text",
+                             "give branch names, refs and tasks as UTF-8") from None
+
+
+def _refuse(exc: Exception) -> int:
+    """Print why the verb failed, as one JSON document when piped; the exit code (1 or 2)."""
+    if isinstance(exc, EnvoyError):
+        error = exc.as_dict()
+    elif isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
+        # the machine, not envoy: a read-only or full disk, another user's files, a name too long
+        where = f" {exc.filename}" if exc.filename else ""
+        error = {"type": "io_error", "message": f"cannot use{where}: {exc.strerror}",
+                 "suggestion": "make it writable by you, or free some disk space, then retry"}
+    else:  # a bug, not a user mistake: one line here, the traceback in the log
+        log = _log_unexpected()
+        error = {"type": "internal_error", "message": f"unexpected error: {type(exc).__name__}: {exc}",
+                 "suggestion": f"details in {log}" if log else "please report this"}
+    try:
+        output.error(error)
+    except OSError:  # stdout itself failed (a full disk, a closed pipe): the first error was about it
+        return _reader_gone()
+    code = exc.exit_code if isinstance(exc, EnvoyError) else 1
+    return code if code in EXIT_CODES else 1
+
+
+def _reader_gone() -> int:
+    """stdout's reader went away (`envoy ... | head -c1`) or stdout cannot be written
+    (`> /dev/full`): nothing more can be said there, and Python's own flush at exit
+    must not print a traceback about it either."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 1
 
 
 def _log_unexpected() -> str | None:

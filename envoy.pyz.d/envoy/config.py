@@ -3,10 +3,10 @@
 else the default. A bad value names the setting and where it came from."""
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import files
 from .errors import EnvoyError
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def _non_negative_float(raw: str) -> float:
 
 
 def _prefix(raw: str) -> str:
-    if "/" in raw or raw in (".", "..") or "\0" in raw:
+    if "/" in raw or raw in (".", "..") or "\0" in raw or len(raw.encode("utf-8", "surrogateescape")) > 50:
         raise ValueError
     return raw
 
@@ -50,7 +50,7 @@ def _permission_mode(raw: str) -> str:
 # name -> (default, parser, what a good value looks like)
 SETTINGS: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "PARALLEL_MAX_WORKERS": (3, _positive_int, "a whole number of at least 1, e.g. 3"),
-    "PARALLEL_WORKER_PREFIX": ("claude-worker-", _prefix, "a directory-name prefix without '/', e.g. claude-worker-"),
+    "PARALLEL_WORKER_PREFIX": ("claude-worker-", _prefix, "a directory-name prefix without '/', at most 50 bytes, e.g. claude-worker-"),
     "PARALLEL_WORKTREE_DIR": (None, str, "a directory path"),
     "PARALLEL_PERMISSION_MODE": ("acceptEdits", _permission_mode, "one of " + ", ".join(PERMISSION_MODES)),
     "PARALLEL_TIMEOUT": (7200.0, _non_negative_float, "seconds, e.g. 1800 (0 means no limit)"),
@@ -75,21 +75,30 @@ class Config:
             for rel in SETTINGS_FILES:
                 path = self.toplevel / rel
                 try:
-                    data = json.loads(path.read_text(encoding="utf-8"))
+                    data = files.parse_json(files.read_bytes(path))
                 except FileNotFoundError:
                     continue
-                except (OSError, ValueError) as exc:
-                    raise EnvoyError(
-                        "invalid_config",
-                        f"{rel} is not valid JSON: {exc}",
-                        f"fix or remove {path}",
-                    ) from None
+                except OSError as exc:
+                    raise EnvoyError("invalid_config", f"{rel} cannot be read: {files.describe(exc)}",
+                                     f"make {path} a regular JSON file, or remove it") from None
+                except ValueError as exc:
+                    raise EnvoyError("invalid_config", f"{rel} is not valid JSON: {exc}",
+                                     f"fix or remove {path}") from None
                 if isinstance(data, dict):
                     self._files.append((rel, data))
         return self._files
 
     def raw(self, name: str) -> tuple[str | None, str]:
         """The raw value of a setting and where it came from."""
+        value, source = self._raw(name)
+        try:
+            (value or "").encode("utf-8")
+        except UnicodeEncodeError:  # bytes the environment could not decode, or a lone \udcxx in JSON
+            raise EnvoyError("invalid_config", f"{name} from {source} is not UTF-8 text: {ascii(value)}",
+                             f"set {name} to UTF-8 text") from None
+        return value, source
+
+    def _raw(self, name: str) -> tuple[str | None, str]:
         if name in self.environ:
             return self.environ[name], "the environment"
         for rel, data in self.settings_files():

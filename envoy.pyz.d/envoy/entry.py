@@ -12,14 +12,18 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 
+HOOK_NAMES = ("validate-skill", "enforce-limits")  # hook.HOOKS, without importing it for every command
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["hook"] and len(args) == 2:
-        from .hook import HOOKS, main as hook_main
+    for stream in ("stdout", "stderr"):
+        if getattr(sys, stream) is None:  # started with it closed (`envoy ... >&-`): nobody reads it
+            setattr(sys, stream, open(os.devnull, "w", encoding="utf-8"))
+    if args[:1] == ["hook"] and len(args) == 2 and args[1] in HOOK_NAMES:  # else the parser says what is wrong
+        from .hook import main as hook_main
 
-        if args[1] in HOOKS:
-            return hook_main(args[1])
-        # Anything else is the parser's to refuse (a usage error), not a hook to fail open.
+        return hook_main(args[1])
     if args[:1] == ["_watch"]:
         from .watch import main as watch_main
 
@@ -33,7 +37,12 @@ def run() -> NoReturn:
     """Run envoy and end the process. Once the output is flushed there is nothing left
     to do, so it exits without the interpreter's teardown of every module and object:
     8-20 ms of each command (measured on a spawn), paid on every hook and spawn."""
-    code = main()
+    try:
+        code = main()
+    except OSError:  # a hook's stdout failed mid-answer: a closed pipe, a full disk (verbs handle their own)
+        code = 1
+    if code not in (0, 1, 2, 130):  # the README's promise, whatever a verb returned
+        code = 1
     try:
         sys.stdout.flush()
         sys.stderr.flush()

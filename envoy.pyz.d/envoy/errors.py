@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# Every exit code envoy has (README, Output): success, an envoy error, bad usage, interrupted.
+EXIT_CODES = (0, 1, 2, 130)
+
 
 class EnvoyError(Exception):
     """A failure the user can act on. `kind` is a stable snake_case word."""

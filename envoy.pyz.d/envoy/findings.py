@@ -7,12 +7,11 @@ the raw text becomes one finding, so an answer is never lost.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from . import output, usage
+from . import files, output, usage
 
 LINE_SUFFIX = re.compile(r"(:\d+(-\d+)?(:\d+)?|#L\d+(-L?\d+)?)$")
 
@@ -51,7 +50,7 @@ def _json_object(text: str) -> Any:
     for candidate in (text, fenced.group(1) if fenced else None):
         if candidate:
             try:
-                return json.loads(candidate)
+                return files.parse_json(candidate)
             except ValueError:
                 pass
     return None

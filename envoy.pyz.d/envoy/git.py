@@ -2,6 +2,8 @@
 
 Failures become `GitError` (an EnvoyError of type `git_error`) carrying
 git's own stderr, so a user sees what git said and what to do about it.
+git's exit code is reported in the message, never as envoy's: envoy exits
+only 0, 1, 2 or 130, whatever git did (128, 255 ...).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ class GitError(EnvoyError):
         message = f"git {argv} failed (exit {exit_code})" + (f": {detail[-1]}" if detail else "")
         super().__init__("git_error", message, "fix the repository state git reports, then retry")
         self.stderr = stderr
-        self.exit_code = exit_code
+        self.git_exit_code = exit_code  # not `exit_code`: that is envoy's own (1)
 
 
 def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -113,6 +115,9 @@ class Git:
             if "not a git repository" in exc.stderr:
                 raise EnvoyError("not_a_repo", f"{self.cwd} is not inside a git repository",
                                  "cd into your repository (or run `git init` and make a first commit)") from None
+            if "must be run in a work tree" in exc.stderr:  # a bare repository
+                raise EnvoyError("not_a_repo", f"{self.cwd} is not inside a git work tree",
+                                 "cd into a checkout of the repository (a bare repository has none)") from None
             raise
         if not out.strip():  # inside .git, or a bare repository
             raise EnvoyError("not_a_repo", f"{self.cwd} is not inside a git work tree",
@@ -150,7 +155,8 @@ class Git:
         return lines[0], (None if lines[1] == "HEAD" else lines[1])
 
     def resolve_commit(self, ref: str) -> str | None:
-        out = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", ok=(0, 1))
+        # 128: a ref git cannot even look up (HEAD@{1} without that reflog entry): not a commit either
+        out = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", ok=(0, 1, 128))
         return out.strip() or None
 
     def valid_branch_name(self, name: str) -> bool:
@@ -173,6 +179,18 @@ class Git:
 
     def ref_exists(self, ref: str, cwd: Path | None = None) -> bool:
         return self.run("rev-parse", "--verify", "--quiet", ref, ok=(0, 1), cwd=cwd).strip() != ""
+
+    def branch_in_the_way(self, branch: str) -> str | None:
+        """The existing branch that stops `branch` from being created: itself, a branch
+        named like one of its directories (x for x/y), or one inside it (x/y for x)."""
+        parts = branch.split("/")
+        prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        out = self.run("for-each-ref", "--format=%(refname)", *(f"refs/heads/{p}" for p in prefixes))
+        for ref in out.splitlines():
+            name = ref.removeprefix("refs/heads/")
+            if name in prefixes or name.startswith(branch + "/"):
+                return name
+        return None
 
     # -- worktrees and branches -----------------------------------------
     def worktree_add(self, path: Path, branch: str, start: str) -> None:

@@ -46,12 +46,7 @@ def validate_skill(payload: dict[str, Any], environ: Mapping[str, str]) -> Decis
     if skills.kind_of(path) is None:
         return ALLOW
     full = os.path.join(str(payload.get("cwd") or environ.get("CLAUDE_PROJECT_DIR") or "."), path)
-    try:
-        with open(full, encoding="utf-8-sig") as f:
-            text = f.read()
-    except OSError:
-        return ALLOW  # deleted or unreadable: nothing to validate
-    problems = skills.problems(path, text)
+    problems = skills.file_problems(path, full)
     if not problems:
         return ALLOW
     lines = [f"{path} has {len(problems)} problem(s); Claude Code would load it silently broken:"]
@@ -82,7 +77,9 @@ HOOKS = {"validate-skill": validate_skill, "enforce-limits": enforce_limits}
 
 def main(name: str, stdin: Any = None, environ: Mapping[str, str] | None = None) -> int:
     environ = os.environ if environ is None else environ
-    raw = (stdin or sys.stdin).read()
+    data = (stdin or sys.stdin.buffer).read()
+    # bytes, decoded here: the text layer's decoding may be strict (PYTHONIOENCODING, a C locale)
+    raw = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     payload: Any = None
     try:
         payload = json.loads(raw) if raw.strip() else None
@@ -93,10 +90,11 @@ def main(name: str, stdin: Any = None, environ: Mapping[str, str] | None = None)
     except Exception as exc:  # fail open: a broken hook must not stop the session
         log(f"hook {name}: {type(exc).__name__}: {exc}; allowed", payload, environ)
         return 0
+    # UTF-8 whatever the locale says: Claude Code reads UTF-8, and an ASCII stdout would fail on a name
     if decision.stdout:
-        sys.stdout.write(decision.stdout + "\n")
+        sys.stdout.buffer.write((decision.stdout + "\n").encode("utf-8", "replace"))
     if decision.stderr:
-        sys.stderr.write(decision.stderr)
+        sys.stderr.buffer.write(decision.stderr.encode("utf-8", "replace"))
     return decision.exit_code
 
 

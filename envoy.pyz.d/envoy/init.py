@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import output, pyz, roles
+from . import files, output, pyz, roles
 from .errors import EnvoyError
 from .git import COMMON_DIR_SHELL, Git
 from .workspace import open_workspace
@@ -143,16 +143,18 @@ def _installed_entries(tmp: Path) -> list[pyz.Entry]:
 
 def merge_settings(path: Path, rel: str, changed: list[str]) -> None:
     try:
-        original = path.read_text(encoding="utf-8")
+        original = files.read_text(path)
     except FileNotFoundError:
         original = ""
+    except OSError as exc:
+        raise EnvoyError("invalid_config", f"{path} cannot be read: {files.describe(exc)}; init will not rewrite it",
+                         "make it a regular JSON file (or remove it), then run envoy init again") from None
     try:
-        settings = json.loads(original) if original.strip() else {}
+        settings = files.parse_json(original) if original.strip() else {}
     except ValueError as exc:
         raise EnvoyError("invalid_config", f"{path} is not valid JSON ({exc}); init will not rewrite it",
                          "fix the file, then run envoy init again") from None
-    if not isinstance(settings, dict):
-        raise EnvoyError("invalid_config", f"{path} is not a JSON object", "fix the file, then run envoy init again")
+    _check_shape(path, settings)
     before = json.dumps(settings, sort_keys=True)
     env = settings.setdefault("env", {})
     for key, value in ENV_DEFAULTS.items():
@@ -171,9 +173,36 @@ def merge_settings(path: Path, rel: str, changed: list[str]) -> None:
     if json.dumps(settings, sort_keys=True) == before:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(settings, indent=_indent(original), ensure_ascii=False) + "\n"
+    text = json.dumps(settings, indent=_indent(original), ensure_ascii=False, allow_nan=False) + "\n"
     path.write_text(text, encoding="utf-8")
     changed.append(".claude/settings.json (merged hooks, env, permissions)")
+
+
+def _check_shape(path: Path, settings: Any) -> None:
+    """Refuse a settings file init cannot merge into without breaking it: the keys it
+    adds to must have the types Claude Code expects, and every number must survive
+    being written back (1e999 reads as infinity, which JSON cannot hold)."""
+    def refuse(what: str, expected: str) -> EnvoyError:
+        return EnvoyError("invalid_config", f"{path}: {what} is not {expected}; init will not rewrite it",
+                          "fix the file (see Claude Code's settings documentation), then run envoy init again")
+
+    if not isinstance(settings, dict):
+        raise refuse("the file", "a JSON object")
+    for key in ("env", "permissions", "hooks"):
+        if not isinstance(settings.get(key, {}), dict):
+            raise refuse(key, "an object")
+    if not isinstance(settings.get("permissions", {}).get("allow", []), list):
+        raise refuse("permissions.allow", "a list")
+    for event in {event for event, _, _ in HOOKS}:
+        groups = settings.get("hooks", {}).get(event, [])
+        if not isinstance(groups, list) or not all(isinstance(group, dict) for group in groups):
+            raise refuse(f"hooks.{event}", "a list of objects")
+        if not all(isinstance(group.get("hooks", []), list) for group in groups):
+            raise refuse(f"hooks.{event}[].hooks", "a list")
+    try:
+        json.dumps(settings, allow_nan=False)
+    except ValueError:
+        raise refuse("every number", "one JSON can hold (1e999, NaN and Infinity cannot be written back)") from None
 
 
 def hook_command(rel: str, name: str) -> str:
@@ -225,9 +254,12 @@ def _indent(text: str) -> int | str:
 
 def write_file(top: Path, rel: str, text: str, force: bool, changed: list[str], kept: list[str]) -> None:
     path = top / rel
-    if path.is_file():
-        if path.read_text(encoding="utf-8", errors="replace") == text:
-            return
+    if os.path.lexists(path):
+        try:
+            if files.read_text(path, errors="replace") == text:
+                return
+        except OSError:
+            pass  # a FIFO, a device, a huge file: it differs
         if not force:
             kept.append(f"{rel} (exists and differs; left as is, --force replaces it)")
             return
@@ -235,7 +267,9 @@ def write_file(top: Path, rel: str, text: str, force: bool, changed: list[str], 
     else:
         changed.append(f"{rel} (created)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    fresh = path.with_name(f".{path.name}.envoy-{os.getpid()}")
+    fresh.write_text(text, encoding="utf-8")
+    os.replace(fresh, path)  # not a write through it: the old one may be a FIFO or a link to a device
 
 
 def render(data: dict[str, Any]) -> str:

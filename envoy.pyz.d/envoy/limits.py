@@ -9,6 +9,8 @@ TYPE_CHECKING = False  # typing's import would be paid on every spawn the hook l
 if TYPE_CHECKING:
     from typing import Mapping
 
+from .nesting import worker_here
+
 SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", ";;", "|&", "\n"}
 WRAPPERS = {"env", "exec", "nohup", "time", "command", "sudo", "nice", "timeout", "xargs"}
 SHELLS = {"sh", "bash", "zsh", "dash"}
@@ -81,18 +83,9 @@ def spawn_invocations(command: str, depth: int = 0) -> list[list[str]]:
     return found
 
 
-def inside_worker(environ: Mapping[str, str]) -> str | None:
-    """Which worker this process runs in (its name, or how we know), or None."""
-    if environ.get("ENVOY_WORKER"):
-        return environ["ENVOY_WORKER"]
-    if environ.get("PARALLEL_WORKER_DEPTH", "0") not in ("", "0"):
-        return "PARALLEL_WORKER_DEPTH set"
-    return None
-
-
 def refusal(spawns: list[list[str]], cwd: str, environ: Mapping[str, str]) -> str | None:
     """Why these spawns must not run, or None to let them (and envoy's own checks) go ahead."""
-    worker = inside_worker(environ)
+    worker = worker_here(cwd, environ)  # spawn's own rule: by the environment, or by where it runs
     if worker:
         return (f"envoy: this session is the envoy worker {worker}, and workers "
                 "do not start workers. Do the work yourself in this worktree, or say in your final answer "

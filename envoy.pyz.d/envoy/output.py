@@ -31,7 +31,23 @@ def json_mode() -> bool:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON that any parser reads: a NaN or infinity (agent output is untrusted,
+    and Python's json writes them as bare NaN/Infinity) becomes null."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(finite(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def finite(value: Any) -> Any:
+    """`value` with every NaN and infinity (at any depth) replaced by None."""
+    if isinstance(value, float):
+        return value if value - value == 0 else None  # inf - inf and nan - nan are nan
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def success(data: Any, render: Callable[[Any], str]) -> None:

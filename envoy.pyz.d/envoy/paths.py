@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import files
+
+GIT_FILE_BYTES = 64 * 1024  # a .git file or commondir holds one path
+
 
 def find_common_dir(start: str) -> Path | None:
     """The repository's common git dir for a path inside any of its worktrees."""
@@ -15,15 +19,15 @@ def find_common_dir(start: str) -> Path | None:
             return dot_git
         if dot_git.is_file():  # a linked worktree: "gitdir: <common>/worktrees/<id>"
             try:
-                text = dot_git.read_text(encoding="utf-8").strip()
-            except OSError:
+                text = files.read_text(dot_git, GIT_FILE_BYTES).strip()
+            except (OSError, ValueError):
                 return None
             if not text.startswith("gitdir:"):
                 return None
             gitdir = Path(directory, text[len("gitdir:"):].strip()).resolve()
             try:
-                common = (gitdir / "commondir").read_text(encoding="utf-8").strip()
-            except OSError:
+                common = files.read_text(gitdir / "commondir", GIT_FILE_BYTES).strip()
+            except (OSError, ValueError):
                 return gitdir
             return Path(gitdir, common).resolve()
     return None

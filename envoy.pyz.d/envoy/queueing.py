@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Mapping
 
 from filelock import Timeout
 
-from . import processes, slots, wake
+from . import files, processes, slots, wake
 from .config import Config
 from .errors import EnvoyError
 from .scheduler import check_out, in_detached_child, mark_failed, start_new
-from .state import Record, State
+from .state import Record, State, private_fd
 from .worktrees import Layout, layout
 
 if TYPE_CHECKING:
@@ -34,20 +34,21 @@ def _env_file(state: State, name: str) -> str:
 
 def save_env(state: State, name: str, env: Mapping[str, str]) -> None:
     """A queued worker runs with the environment it was spawned with (private to the user)."""
-    fd = os.open(_env_file(state, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    state.run_dir(name)
+    fd = private_fd(_env_file(state, name), os.O_WRONLY | os.O_TRUNC)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(dict(env), f)
 
 
 def _take_env(state: State, name: str) -> dict[str, str] | None:
     """The environment `name` was queued with; None if it has none (it takes ours).
-    A file there that is not one is refused: it is read from disk, untrusted."""
+    A file there that is not one is refused: it is read from disk, untrusted (and read
+    by files.read_bytes: a FIFO put there must not hang the queue runner)."""
     try:
-        with open(_env_file(state, name), encoding="utf-8") as f:
-            env = json.load(f)
+        env = files.parse_json(files.read_bytes(_env_file(state, name)))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, RecursionError):
+    except (OSError, ValueError):
         env = None
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise EnvoyError("invalid_input", f"the saved environment of {name} ({_env_file(state, name)}) is not valid",

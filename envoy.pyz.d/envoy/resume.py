@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         if slot_index is None:
             raise limit_exceeded(ws, cap)
         run_number = int(record.get("run") or 0) + 1
-        state.run_file(record["name"], run_number, "task").write_text(task, encoding="utf-8")
+        state.write_task(record["name"], run_number, task)
         record.update(options=options, state="starting", reason=None, error=None)
         state.write(record)
         record = start(state, record, slot_index)

@@ -8,11 +8,14 @@ specialist agent's frontmatter.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import files
 from .errors import EnvoyError
+from .skills import MAX_FILE_BYTES
 
 READ_ONLY_TOOLS = ("Read", "Grep", "Glob")
 WEB_TOOLS = ("WebSearch", "WebFetch")
@@ -96,12 +99,17 @@ def load_agent(toplevel: Path, name: str) -> Role | None:
     elsewhere still only reads here. No `tools` key means all tools in Claude
     Code, so here: all read-only ones."""
     path = toplevel / AGENTS_DIR / f"{name}.md"
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None
     rel = (AGENTS_DIR / path.name).as_posix()
     try:
-        meta, body = read_frontmatter(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        meta, body = read_frontmatter(files.read_text(path, MAX_FILE_BYTES))
+    except FileNotFoundError:  # a dangling symlink, or removed meanwhile
+        return None
+    except OSError as exc:
+        raise EnvoyError("invalid_input", f"cannot read agent {rel}: {files.describe(exc)}",
+                         f"make {rel} a regular Markdown file, or drop {name!r} from --roles") from None
+    except (UnicodeDecodeError, ValueError) as exc:
         raise EnvoyError("invalid_input", f"cannot read agent {rel}: {exc}",
                          f"fix its frontmatter (---, name, description, tools, ---) or drop {name!r} from --roles"
                          ) from None

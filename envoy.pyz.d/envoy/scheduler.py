@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from . import slots, worktrees
 from .errors import EnvoyError
-from .state import ACTIVE, Record, State, last_line, now_iso
+from .state import ACTIVE, Record, State, last_line, now_iso, private_fd
 
 if TYPE_CHECKING:
     from .git import Git
@@ -96,7 +96,7 @@ def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] 
     own session, so it survives the terminal closing and the calling Claude
     Code session ending, and no signal to our process group reaches it."""
     run = int(record.get("run", 0)) + 1
-    (state.logs / record["name"]).mkdir(parents=True, exist_ok=True)
+    state.run_dir(record["name"])
     record["port"] = free_port(state)
     state.write(record)
     err_path = state.run_file(record["name"], run, "err")
@@ -133,7 +133,7 @@ def in_detached_child(state: State, label: str, err_path: Path, env: Mapping[str
             os._exit(0)
         slots.close_inherited(state)  # the launcher's locks (the mutex...) are not ours to hold
         null = os.open(os.devnull, os.O_RDWR)
-        err = os.open(err_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        err = private_fd(err_path, os.O_WRONLY | os.O_APPEND)
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.dup2(err, 2)

@@ -13,6 +13,7 @@ XML_TAG = re.compile(r"<[^<>]*>")
 ENTRY = re.compile(r"([\w-]+)[ \t]*:[ \t]*([^\s\"\\][^\"\\]*?)[ \t]*")  # `key: value`, value quotable as is
 RESERVED = ("anthropic", "claude")
 MAX_NAME, MAX_DESCRIPTION = 64, 1024
+MAX_FILE_BYTES = 1024 * 1024  # Claude Code puts a skill or agent in context: a bigger one is a mistake
 PLACEHOLDER = "<what-it-does>"  # when no valid name can be derived
 # Squashed keys Claude writes for the other kind: agents say `tools`, skills and commands `allowed-tools`.
 ALIASES = {"allowedtools": "tools", "tools": "allowedtools"}
@@ -72,6 +73,22 @@ def kind_of(path: str) -> str | None:
         if parts[i] == ".claude" and parts[i + 1] in ("agents", "commands"):
             return parts[i + 1][:-1]
     return None
+
+
+def file_problems(path: str, full: str) -> list[str]:
+    """`problems` of the file at `full` (named `path` in the messages). A file that is not a
+    regular one (a FIFO, a symlink to /dev/zero) or is too large is a problem itself, found
+    without reading it; a file gone or unreadable has none to report."""
+    from . import files
+
+    try:
+        text = files.read_text(full, MAX_FILE_BYTES, errors="replace")
+    except files.Unreadable as exc:
+        return [f"{path} {exc.strerror}, so it is not a usable {kind_of(path)};"
+                f" fix: replace it with a regular Markdown file of at most {MAX_FILE_BYTES // 1024} KiB"]
+    except OSError:
+        return []  # deleted or unreadable meanwhile: nothing to validate
+    return problems(path, text)
 
 
 def problems(path: str, text: str) -> list[str]:

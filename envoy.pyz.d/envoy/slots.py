@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 
 from . import wake
 from .errors import EnvoyError
-from .state import State
+from .state import FILE_MODE, State
 
 LAUNCH = "launch"
 # Held while envoy decides a branch's work is safe elsewhere and deletes it (cleanup),
@@ -43,7 +43,7 @@ def slot(index: int) -> str:
 
 
 def lock(state: State, what: str) -> FileLock:
-    return FileLock(str(state.lock_path(what)), thread_local=False)
+    return FileLock(str(state.lock_path(what)), mode=FILE_MODE, thread_local=False)
 
 
 def is_held(state: State, what: str) -> bool:

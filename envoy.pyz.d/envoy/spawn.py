@@ -14,15 +14,16 @@ from typing import Any
 
 from . import agent, output, queueing, scheduler, slots, usage, workers
 from .errors import EnvoyError
-from .limits import inside_worker
+from .nesting import worker_here
 from .state import ACTIVE, Record, now_iso, worker_name
 from .workspace import Workspace, open_workspace
 
 MAX_TASK_BYTES = 10 * 1024 * 1024
+MAX_BRANCH_BYTES = 200  # + PARALLEL_WORKER_PREFIX (at most 50) stays under a file name's 255
 
 
 def refuse_nesting() -> None:
-    worker = inside_worker(os.environ)
+    worker = worker_here(os.getcwd(), os.environ)
     if worker:
         raise EnvoyError("nesting_blocked",
                          f"spawning from inside a worker ({worker}) "
@@ -61,6 +62,10 @@ def read_task(args: argparse.Namespace) -> str:
 
 def validate_branch(ws: Workspace, branch: str) -> str:
     """The worker name for `branch`, or a refusal saying why the branch is unusable."""
+    if len(branch.encode("utf-8", "surrogateescape")) > MAX_BRANCH_BYTES:
+        # the name becomes file names (the ref, the record, the worktree): 255 bytes at most each
+        raise EnvoyError("invalid_input", f"branch name is over {MAX_BRANCH_BYTES} bytes",
+                         "use a shorter --branch (e.g. feat/short-name)")
     if not branch or branch.startswith("-") or not ws.git.valid_branch_name(branch):
         raise EnvoyError("invalid_input", f"{branch!r} is not a valid branch name",
                          "use letters, digits, '-', '_' and '/' (e.g. --branch fix/login-bug)")
@@ -72,11 +77,15 @@ def validate_branch(ws: Workspace, branch: str) -> str:
 
 
 def check_branch_free(ws: Workspace, branch: str) -> None:
-    if ws.git.branch_exists(branch):
+    existing = ws.git.branch_in_the_way(branch)
+    if existing == branch:
         mine = ws.state.read(worker_name(branch))  # a worker of it: say how to be rid of it
         raise EnvoyError("already_exists", f"branch {branch!r} already exists",
                          f"envoy parallel cleanup --worker {mine['name']}, or pick another --branch" if mine else
                          "pick another --branch (a worker always starts a new branch)")
+    if existing is not None:  # git keeps x and x/y as a file and a directory: they cannot both exist
+        raise EnvoyError("already_exists", f"branch {branch!r} cannot be created while branch {existing!r} exists",
+                         "pick another --branch (e.g. one that is not a directory or parent of an existing branch)")
 
 
 def check_free(ws: Workspace, name: str, path: Path) -> None:
@@ -190,8 +199,7 @@ def run(args: argparse.Namespace) -> int:
     check_branch_free(ws, record["branch"])
     with slots.launch_mutex(state):
         check_free(ws, record["name"], Path(record["path"]))
-        (state.logs / record["name"]).mkdir(parents=True, exist_ok=True)
-        state.run_file(record["name"], 1, "task").write_text(task, encoding="utf-8")
+        state.write_task(record["name"], 1, task)
         if args.queue or record["after"]:
             # The queue runner starts it, at once if a slot is free: this returns
             # without waiting for a checkout, and the order stays first come, first served.

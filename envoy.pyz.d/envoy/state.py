@@ -8,6 +8,10 @@
     locks/                  filelock files: never deleted, never hold data
     envoy.log               unexpected errors, hook failures
 
+Tasks and transcripts can hold secrets: every file here is 0600 and every
+directory 0700, and an older install's looser directories are tightened the
+next time envoy writes here.
+
 The common dir is the same from every worktree, so every verb sees the same
 state from the main checkout, a subdirectory, or inside a worker; and it is
 never inside a worktree, so a worker cannot commit envoy's bookkeeping.
@@ -24,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 Record = dict[str, Any]
+
+FILE_MODE, DIR_MODE = 0o600, 0o700
+RECORD_BYTES = 16 * 1024 * 1024  # a record is a few KiB; its task is kept elsewhere
 
 ACTIVE = ("starting", "running")
 FINISHED = ("succeeded", "failed", "lost")
@@ -57,8 +64,21 @@ class State:
         self.log_file = self.root / "envoy.log"
 
     def ensure(self) -> None:
-        for d in (self.workers, self.logs, self.locks):
-            d.mkdir(parents=True, exist_ok=True)
+        """The state directories, private and writable, or a `state_unwritable` refusal
+        before anything is changed (a read-only or full .git, another user's files)."""
+        try:
+            for d in (self.root, self.workers, self.logs, self.locks):
+                private_dir(d)
+                if not os.access(d, os.W_OK | os.X_OK):  # also EROFS, which root is not spared
+                    raise PermissionError(13, "not writable", str(d))
+        except OSError as exc:
+            raise unwritable(self.root, exc) from None
+
+    def run_dir(self, name: str) -> Path:
+        """logs/<name>/, where a worker's per-run files go (made private)."""
+        directory = self.logs / name
+        private_dir(directory)
+        return directory
 
     # -- records --------------------------------------------------------
     def record_path(self, name: str) -> Path:
@@ -77,13 +97,18 @@ class State:
         """Write a record whole: a reader sees the old one or the new one, never half."""
         # A name of our own, not tempfile's: importing tempfile costs every process 5 ms.
         tmp = os.path.join(self.workers, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except OSError as exc:
+            raise unwritable(self.root, exc) from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(json.dumps(record, indent=1, ensure_ascii=False))
+                f.write(_json(record))
             os.replace(tmp, self.record_path(record["name"]))
-        except BaseException:
+        except BaseException as exc:
             _unlink(tmp)
+            if isinstance(exc, OSError):
+                raise unwritable(self.root, exc) from None
             raise
 
     def all(self) -> list[Record]:
@@ -131,11 +156,61 @@ class State:
     def log(self, message: str) -> None:
         """One line in envoy.log; never fails (it is how failures get recorded)."""
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            with open(self.log_file, "a", encoding="utf-8") as f:
+            private_dir(self.root)
+            with private_open(self.log_file, "a") as f:
                 f.write(f"{now_iso()} [{os.getpid()}] {message}\n")
         except OSError:
             pass
+
+    def write_task(self, name: str, run: int, task: str) -> None:
+        """A run's task text (it can hold secrets: private)."""
+        self.run_dir(name)
+        with private_open(self.run_file(name, run, "task"), "w") as f:
+            f.write(task)
+
+
+def _json(record: Record) -> str:
+    """A record as JSON any reader parses: a NaN or infinity (from agent output) as null."""
+    try:
+        return json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        from .output import finite
+
+        return json.dumps(finite(record), indent=1, ensure_ascii=False, allow_nan=False)
+
+
+def private_dir(path: Path) -> None:
+    """`path` as a directory only its owner can enter: made 0700, or, when it exists,
+    its group and other bits cleared (never an owner bit added: a read-only directory
+    stays read-only)."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    mode = os.stat(path).st_mode
+    if mode & 0o077:
+        os.chmod(path, mode & 0o700)
+
+
+def private_open(path: Path | str, mode: str) -> Any:
+    """open() for envoy's own files under the state directory: created 0600. `mode` is
+    "w", "a", "ab" or "wb"."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    fd = os.open(path, flags, FILE_MODE)
+    if "b" in mode:
+        return os.fdopen(fd, mode)
+    return os.fdopen(fd, mode, encoding="utf-8")
+
+
+def private_fd(path: Path | str, flags: int) -> int:
+    """os.open() of a file under the state directory, created 0600."""
+    return os.open(path, flags | os.O_CREAT, FILE_MODE)
+
+
+def unwritable(root: Path, exc: OSError) -> Exception:
+    """The refusal when envoy cannot write its own state."""
+    from .errors import EnvoyError
+
+    return EnvoyError("state_unwritable", f"cannot write envoy's state in {root}: {exc.strerror or exc}"
+                      + (f" ({exc.filename})" if exc.filename else ""),
+                      f"make {root} writable by you (and free some disk space if it is full), then retry")
 
 
 def is_worker_name(name: object) -> bool:
@@ -156,14 +231,17 @@ def broken_record(file: str, problem: str) -> Exception:
 
 
 def _load(path: Path, stem: str) -> tuple[Record | None, str | None]:
-    """(record, None), (None, None) when there is no file, or (None, what is wrong)."""
+    """(record, None), (None, None) when there is no file, or (None, what is wrong).
+    Read as a regular file of a sane size only: anything can be put here (a FIFO
+    would hang every verb, a link to /dev/zero fill memory)."""
+    from . import files
+
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = files.parse_json(files.read_bytes(path, RECORD_BYTES))
     except FileNotFoundError:
         return None, None
-    except (OSError, ValueError, RecursionError) as exc:  # a half-written file cannot exist: it was edited
-        return None, f"not JSON ({type(exc).__name__}: {str(exc)[:100]})"
+    except (OSError, ValueError) as exc:  # a half-written file cannot exist: it was edited
+        return None, f"not a JSON file envoy can read ({type(exc).__name__}: {str(exc)[:100]})"
     from .record_fields import problem_with  # here: record_fields imports this module
 
     problem = problem_with(data, stem)

@@ -23,7 +23,7 @@ from filelock import Timeout
 
 from . import agent, processes, scheduler, slots, watch
 from .ending import ending_of_stop, record_end, start_queued
-from .state import Record, State, last_line, now_iso
+from .state import Record, State, last_line, now_iso, private_open
 
 LOCK_WAIT = 10.0  # a status probe may hold our lock for an instant
 
@@ -78,7 +78,7 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
     deadline = time.time() + timeout if timeout else None
     err_path = state.run_file(name, run, "err")
     if run == 1 and options.get("setup"):
-        with open(os.devnull, "rb") as nothing, open(err_path, "ab") as out:
+        with open(os.devnull, "rb") as nothing, private_open(err_path, "ab") as out:
             out.write(f"== setup: {options['setup']}\n".encode())
             out.flush()
             code, why = _run_setup(options["setup"], nothing, out, record["path"], env, deadline, stop)
@@ -92,7 +92,7 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
         permission_mode=options["permission_mode"], allowed_tools=options["allowed_tools"],
         model=options.get("model"), max_turns=options.get("max_turns"), budget_usd=options.get("budget_usd"))
     with open(state.run_file(name, run, "task"), "rb") as task, \
-            open(state.run_file(name, run, "jsonl"), "ab") as out, open(err_path, "ab") as err:
+            private_open(state.run_file(name, run, "jsonl"), "ab") as out, private_open(err_path, "ab") as err:
         process = agent.start(argv, task, out, err, record["path"], env)
     current = state.read(name) or record
     state.write({**current, "agent_pid": process.pid})

@@ -28,7 +28,8 @@ def find(state: State, key: str) -> Record:
 
 
 def _plain_name(key: str) -> bool:
-    return bool(key) and "/" not in key and "\0" not in key and key not in (".", "..")
+    return (bool(key) and "/" not in key and "\0" not in key and key not in (".", "..")
+            and len(key.encode("utf-8", "surrogateescape")) < 250)  # a longer one is no file name
 
 
 def refresh(state: State, record: Record) -> Record:

@@ -30,7 +30,15 @@ class Layout:
 
 def layout(git: Git, config: Config) -> Layout:
     configured = config.get("PARALLEL_WORKTREE_DIR")
-    directory = Path(os.path.expanduser(configured)).resolve() if configured else git.main_worktree().parent
+    if not configured:
+        return Layout(git.main_worktree().parent, config.get("PARALLEL_WORKER_PREFIX"))
+    directory = Path(os.path.expanduser(configured)).resolve()
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    if not existing.is_dir():  # git would fail to make the worktree there, after the checks
+        source = config.raw("PARALLEL_WORKTREE_DIR")[1]
+        raise EnvoyError("invalid_config", f"PARALLEL_WORKTREE_DIR={configured!r} from {source}: "
+                         f"{existing} is not a directory",
+                         "set PARALLEL_WORKTREE_DIR to a directory (or a path one can be made at)")
     return Layout(directory, config.get("PARALLEL_WORKER_PREFIX"))
 
 
