@@ -158,6 +158,10 @@ class Git:
         # 20,000-file repository the worktree appears 10-15% sooner.
         self.run("-c", "checkout.workers=0", "worktree", "add", "--quiet", "-b", branch, str(path), start)
 
+    def worktree_add_detached(self, path: Path, commit: str) -> None:
+        """A scratch checkout of `commit` on no branch (land's checks run there)."""
+        self.run("-c", "checkout.workers=0", "worktree", "add", "--quiet", "--detach", str(path), commit)
+
     def worktree_remove(self, path: Path) -> None:
         # --force twice: also when locked; callers checked for work to keep first.
         self.run("worktree", "remove", "--force", "--force", str(path))
@@ -169,6 +173,8 @@ class Git:
         self.run("branch", "-D", "--", branch)
 
     def update_ref(self, ref: str, sha: str, old: str | None = None) -> None:
+        """Point `ref` at `sha`; with `old`, a compare-and-swap: git refuses (GitError)
+        unless the ref still points at `old`."""
         self.run("update-ref", ref, sha, *([old] if old is not None else []))
 
     def untracked(self, toplevel: Path, *paths: str, pattern_file: Path | None = None) -> list[str]:

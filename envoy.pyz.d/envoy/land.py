@@ -1,0 +1,315 @@
+"""`envoy parallel land`: take finished workers home like a merge queue.
+
+Candidates (the named workers, or every succeeded one with commits not yet in
+its target) are ordered (auto: what conflicts least first, from the
+`conflicts` machinery; or fifo), then landed through landing.Lane: each merge
+checked in a scratch worktree, the target moved by compare-and-swap only to
+a commit whose tree passed. With --repair, a worker that conflicts or fails is
+resumed in its own session to bring the target in and fix it, and re-enters
+the queue. The user's checkout, index and branch are never touched.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from filelock import Timeout
+
+from . import conflicts, landing, merge, output, workers
+from .errors import EnvoyError
+from .landing import Entry
+from .state import ACTIVE, FINISHED, Record
+from .workspace import Workspace, open_workspace
+
+LOCK_WAIT = 10.0  # a killed run's janitor holds the lock for a moment; a live run for long
+REPAIR_POLL = 0.25
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = open_workspace()
+    command = check_command(ws, args)
+    attempts = repair_attempts(args)
+    if attempts:
+        from .spawn import refuse_nesting
+
+        refuse_nesting()  # a repair resumes workers: workers do not start workers
+    plan = candidates(ws, args)
+    lanes = order(ws, plan, args.order)
+    if args.dry_run:
+        output.success({"dry_run": True, "check": command, "order": args.order, "plan": dry_plan(ws, lanes)},
+                       render_plan)
+        return 0
+    lock = landing.land_lock(ws.state)
+    ws.state.ensure()
+    try:
+        lock.acquire(timeout=LOCK_WAIT, poll_interval=0.05)
+    except Timeout:
+        raise EnvoyError("busy", "another envoy parallel land is running in this repository",
+                         "wait for it to finish; it lands what this one would") from None
+    try:
+        report = Report(command, args.order)
+        scratch = landing.Scratch(ws)
+        landing.sweep_all(ws, scratch.dir)
+        scratch.dir.mkdir(parents=True)
+        landing.start_janitor(ws, scratch.dir)
+        try:
+            repairs = Repairs(ws, attempts, command, report)
+            for into, entries in lanes.items():
+                land_into(ws, into, entries, command, scratch, report, repairs)
+        finally:
+            scratch.close()
+    finally:
+        lock.release()
+    data = report.data()
+    if not data["failed"]:
+        output.success(data, render)
+        return 0
+    names = ", ".join(f"{f['name']} ({f['reason']})" for f in data["failed"])
+    error = EnvoyError("not_landed", f"{len(data['failed'])} of {len(data['failed']) + len(data['landed'])} "
+                       f"worker(s) did not land: {names}",
+                       "see each one's files or check output; fix it (envoy parallel resume) or re-run with --repair")
+    output.failure(error.as_dict(), data, render)
+    return 1
+
+
+def check_command(ws: Workspace, args: argparse.Namespace) -> str | None:
+    if args.no_check:
+        return None
+    if args.check is not None:
+        if not args.check.strip():
+            raise EnvoyError("invalid_input", "the check command is empty",
+                             'give a command (--check "make test"), or --no-check to land without one')
+        return str(args.check)
+    configured = ws.config.get("PARALLEL_CHECK")
+    return configured.strip() or None if isinstance(configured, str) else None
+
+
+def repair_attempts(args: argparse.Namespace) -> int:
+    if args.repair_attempts is not None and args.repair_attempts < 1:
+        raise EnvoyError("invalid_input", "--repair-attempts must be at least 1", "e.g. --repair --repair-attempts 2")
+    if not args.repair and args.repair_attempts is None:
+        return 0
+    return int(args.repair_attempts or 1)
+
+
+def candidates(ws: Workspace, args: argparse.Namespace) -> list[tuple[Record, str]]:
+    """(worker, target branch) pairs; a bad one named on the command line refuses it all."""
+    git, named = ws.git, bool(args.worker)
+    if args.into is not None and not git.branch_exists(args.into):
+        raise EnvoyError("invalid_input", f"{args.into!r} is not a local branch to land into",
+                         "name one with --into BRANCH (e.g. --into main)")
+    if named:
+        records: list[Record] = []
+        for key in args.worker:
+            record = workers.find(ws.state, key)
+            if record["name"] not in (r["name"] for r in records):
+                records.append(record)
+    else:
+        records = [r for r in workers.all_refreshed(ws.state) if r["state"] == "succeeded"]
+    chosen = []
+    for record in records:
+        name = record["name"]
+        if record["state"] in ACTIVE or record["state"] == "queued":
+            raise EnvoyError("still_running", f"worker {name} is {record['state']}; its branch may still change",
+                             f"envoy parallel wait --worker {name}, then land")
+        into = args.into or record.get("base")
+        tip = git.resolve_commit(f"refs/heads/{record['branch']}")
+        if not named and (tip is None or not into or not git.branch_exists(into)):
+            continue  # nothing of its own to land, or nowhere to land it: not a candidate
+        if not into or not git.branch_exists(into):
+            raise EnvoyError("invalid_input", f"{name}'s target {into!r} is not a local branch to land into",
+                             "name one with --into BRANCH (e.g. --into main)")
+        if tip is None:
+            raise EnvoyError("not_found", f"branch {record['branch']} of {name} no longer exists",
+                             "envoy parallel status shows its state")
+        if not named and git.is_ancestor(tip, f"refs/heads/{into}"):
+            continue  # already landed
+        chosen.append((record, into))
+    if not chosen:
+        raise EnvoyError("not_found", "no finished worker has commits to land",
+                         "envoy parallel status lists the workers; name one with --worker")
+    return chosen
+
+
+def order(ws: Workspace, plan: list[tuple[Record, str]], how: str) -> dict[str, list[Entry]]:
+    """Per target, the queue: fifo is spawn order; auto puts first what conflicts least
+    with the target and with the other candidates (spawn order breaks ties)."""
+    plan = sorted(plan, key=lambda p: (p[0].get("created_at") or "", p[0].get("seq", 0), p[0]["name"]))
+    lanes: dict[str, list[Entry]] = {}
+    for into in dict.fromkeys(i for _, i in plan):
+        records = [r for r, i in plan if i == into]
+        entries = [Entry(r, str(ws.git.resolve_commit(f"refs/heads/{r['branch']}"))) for r in records]
+        if how == "auto":
+            clash = {r["name"]: set() for r in records}  # type: dict[str, set[str]]
+            for pair in conflicts.pairwise(ws.git, records):
+                if pair["conflict"]:
+                    clash[pair["a"]].add(pair["b"])
+                    clash[pair["b"]].add(pair["a"])
+            against = {r["name"]: conflicts.into(ws.git, r, f"refs/heads/{into}") for r in records}
+            for entry in entries:
+                entry.predicted, entry.clashes = against[entry.name], sorted(clash[entry.name])
+            entries.sort(key=lambda e: (bool(against[e.name]), len(clash[e.name])))  # stable: fifo breaks ties
+        lanes[into] = entries
+    return lanes
+
+
+def dry_plan(ws: Workspace, lanes: dict[str, list[Entry]]) -> list[dict[str, Any]]:
+    plan = []
+    for into, entries in lanes.items():
+        target = f"refs/heads/{into}"
+        for n, entry in enumerate(entries, 1):
+            files = entry.predicted if entry.predicted is not None else conflicts.into(ws.git, entry.record, target)
+            plan.append({"order": n, "name": entry.name, "branch": entry.record["branch"], "into": into,
+                         "commits": len(ws.git.commits(target, entry.tip)), "conflicts_with_target": files,
+                         "conflicts_with": entry.clashes})
+    return plan
+
+
+def land_into(ws: Workspace, into: str, entries: list[Entry], command: str | None, scratch: landing.Scratch,
+              report: Report, repairs: Repairs) -> None:
+    def landed(entry: Entry, how: str) -> None:
+        merge.remember(ws, entry.record, into, entry.tip)  # so cleanup takes it as merged
+        report.landed(entry, into, how)
+        output.progress(f"{entry.name}: landed on {into} ({how}) -> {str(entry.commit)[:12]}")
+
+    def failed(entry: Entry) -> None:
+        why = f"conflicts in {', '.join(entry.files)}" if entry.verdict == "conflict" else entry.verdict
+        output.progress(f"{entry.name}: did not land ({why})")
+        if entry.verdict == "target_refused" or not repairs.start(entry, into, lane.tip):
+            report.failed(entry, into)
+
+    lane = landing.Lane(ws, into, command, ws.config.get("PARALLEL_MAX_WORKERS"), scratch, landed, failed)
+    lane.queue = list(entries)
+    output.progress(f"landing {len(entries)} worker(s) on {into}: {', '.join(e.name for e in entries)}"
+                    + (f"; check: {command}" if command else "; merge only"))
+    try:
+        while lane.step() or repairs.busy(into):
+            lane.queue += repairs.collect(into)
+            if not lane.queue and repairs.busy(into):
+                time.sleep(REPAIR_POLL)
+    finally:
+        lane.close()
+
+
+class Report:
+    def __init__(self, command: str | None, how: str) -> None:
+        self.command, self.how, self.started = command, how, time.monotonic()
+        self.done: list[dict[str, Any]] = []
+        self.fails: list[dict[str, Any]] = []
+        self.repairs: list[dict[str, Any]] = []
+
+    def landed(self, entry: Entry, into: str, how: str) -> None:
+        self.done.append({"order": len(self.done) + 1, "name": entry.name, "branch": entry.record["branch"],
+                          "into": into, "how": how, "sha": entry.commit, "repairs": entry.repairs})
+
+    def failed(self, entry: Entry, into: str, error: str | None = None) -> None:
+        item: dict[str, Any] = {"name": entry.name, "branch": entry.record["branch"], "into": into,
+                                "reason": entry.verdict, "repairs": entry.repairs}
+        if entry.files:
+            item["files"] = entry.files
+        if entry.output:
+            item["output"] = entry.output
+        if error:
+            item["error"] = error
+        self.fails.append(item)
+
+    def data(self) -> dict[str, Any]:
+        return {"check": self.command, "order": self.how, "landed": self.done, "failed": self.fails,
+                "repairs": self.repairs, "repair_cost_usd": round(sum(r["cost_usd"] for r in self.repairs), 6),
+                "duration_s": round(time.monotonic() - self.started, 1)}
+
+
+class Repairs:
+    """Workers resumed to repair what kept them from landing, and their re-entry."""
+
+    def __init__(self, ws: Workspace, attempts: int, command: str | None, report: Report) -> None:
+        self.ws, self.attempts, self.command, self.report = ws, attempts, command, report
+        self.running: dict[str, tuple[Entry, str, float]] = {}  # name -> (entry, into, cost before)
+        self.looked = 0.0
+
+    def start(self, entry: Entry, into: str, tip: str) -> bool:
+        """Resume the worker on a repair task; False if there is no attempt left (or it cannot start)."""
+        if entry.repairs >= self.attempts:
+            return False
+        from .resume import relaunch
+
+        record = self.ws.state.read(entry.name) or entry.record
+        try:
+            relaunch(self.ws, record, repair_task(entry, into, tip, self.command))
+        except EnvoyError as exc:
+            self.report.failed(entry, into, error=f"could not start its repair: {exc.message}")
+            return True
+        entry.repairs += 1
+        output.progress(f"{entry.name}: repairing (attempt {entry.repairs} of {self.attempts})")
+        self.running[entry.name] = (entry, into, float(record.get("cost_usd") or 0))
+        return True
+
+    def busy(self, into: str) -> bool:
+        return any(i == into for _, i, _ in self.running.values())
+
+    def collect(self, into: str) -> list[Entry]:
+        """Repaired workers of this target, back in the queue with their new tip."""
+        if not self.running or time.monotonic() - self.looked < REPAIR_POLL:
+            return []
+        self.looked = time.monotonic()
+        back = []
+        for name, (entry, target, cost) in list(self.running.items()):
+            record = workers.refresh(self.ws.state, self.ws.state.read(name) or entry.record)
+            if target != into or record["state"] not in FINISHED:
+                continue
+            del self.running[name]
+            spent = float(record.get("cost_usd") or 0) - cost
+            tip = self.ws.git.resolve_commit(f"refs/heads/{record['branch']}")
+            self.report.repairs.append({"name": name, "attempt": entry.repairs, "state": record["state"],
+                                        "cost_usd": round(spent, 6)})
+            if record["state"] != "succeeded" or tip is None or tip == entry.tip:
+                why = (f"its repair run ended {record['state']}" if record["state"] != "succeeded"
+                       else "its repair run committed nothing")
+                output.progress(f"{name}: {why}")
+                self.report.failed(entry, into, error=why)
+                continue
+            output.progress(f"{name}: repaired, back in the queue")
+            back.append(Entry(record, tip, repairs=entry.repairs))
+        return back
+
+
+def repair_task(entry: Entry, into: str, tip: str, command: str | None) -> str:
+    branch = entry.record["branch"]
+    if entry.verdict == "conflict":
+        problem = (f"Your branch {branch} conflicts with {into} (now at {tip}) in these files:\n"
+                   + "".join(f"- {f}\n" for f in entry.files))
+    elif entry.verdict == "check_failed":
+        problem = (f"The merge of your branch {branch} into {into} (now at {tip}) fails the check `{command}`. "
+                   f"The end of its output:\n```\n{entry.output}\n```\n")
+    else:
+        problem = f"Your branch {branch} could not land on {into} (now at {tip}): {entry.output}\n"
+    steps = (f"Bring {into} into your branch (git merge {into}), resolve the conflicts and fix what fails"
+             + (f", run the check `{command}` until it passes" if command else "")
+             + ", and commit the result on your branch. Do not push, switch branches or rewrite history.")
+    return f"envoy land could not land your work.\n\n{problem}\n{steps}\n"
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = [f"landed {d['order']}. {d['name']} into {d['into']} ({d['how']}): {str(d['sha'])[:12]}"
+             + (f", after {d['repairs']} repair(s)" if d["repairs"] else "") for d in data["landed"]]
+    for f in data["failed"]:
+        lines.append(f"NOT landed: {f['name']} into {f['into']}: {f['reason']}"
+                     + (f" in {', '.join(f['files'])}" if f.get("files") else "")
+                     + (f" ({f['error']})" if f.get("error") else ""))
+        if f.get("output"):
+            lines += ["  | " + line for line in f["output"].splitlines()[-10:]]
+    if data["repairs"]:
+        lines.append(f"repairs: {len(data['repairs'])}, ${data['repair_cost_usd']:.4f}")
+    return "\n".join(lines) or "nothing to land"
+
+
+def render_plan(data: dict[str, Any]) -> str:
+    lines = [f"plan (order {data['order']}, check: {data['check'] or 'none, merge only'}); nothing changed:"]
+    for p in data["plan"]:
+        clash = ([f"conflicts with {p['into']} in {', '.join(p['conflicts_with_target'])}"]
+                 if p["conflicts_with_target"] else []) + (
+                 [f"conflicts with {', '.join(p['conflicts_with'])}"] if p["conflicts_with"] else [])
+        lines.append(f"{p['order']}. {p['name']} -> {p['into']}, {p['commits']} commit(s)"
+                     + (f": {'; '.join(clash)}" if clash else ": clean"))
+    return "\n".join(lines)

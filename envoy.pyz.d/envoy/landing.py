@@ -1,0 +1,332 @@
+"""The speculative landing queue behind `envoy parallel land`, for one target branch.
+
+Zuul's gating on one machine: candidate i is merged (`git merge-tree`, no
+checkout) on top of candidates 1..i-1 and its check runs in a scratch worktree
+holding that merge, up to `width` checks at once. The target moves only when
+the head of the queue passed, by compare-and-swap to exactly the commit whose
+tree was checked (bors' rule). A failure drops out and only the candidates
+after it are rebuilt; a target that moved under us gets everything rebuilt on
+its new tip, never overwritten.
+
+Scratch worktrees live in `<common dir>/envoy/land/<run>/`. A janitor process
+waits on the land lock: when `land` ends however it ends (kill -9 included),
+it kills the checks' process groups and removes that run's worktrees.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from filelock import FileLock
+
+from . import merge, output, slots
+from .errors import EnvoyError
+from .git import GitError, _environment
+from .state import Record, State
+from .workspace import Workspace
+
+LOCK = "land"
+POLL = 0.02
+TAIL_LINES = 30
+TAIL_CHARS = 3000
+
+
+@dataclass
+class Check:
+    proc: subprocess.Popen[bytes]
+    path: Path  # the scratch worktree
+    log: Path
+
+
+@dataclass
+class Entry:
+    """One candidate in a queue, and what is known about it on its current base."""
+    record: Record
+    tip: str  # the worker's branch tip being landed
+    repairs: int = 0
+    base: str | None = None  # the commit it was merged onto: the target tip or the entry ahead's result
+    commit: str | None = None  # the merge result, the commit the target would move to
+    verdict: str | None = None  # None while unknown; "passed", "conflict" or "check_failed"
+    files: list[str] = field(default_factory=list)  # conflicting files
+    output: str = ""  # the end of a failed check's output
+    check: Check | None = None
+    predicted: list[str] | None = None  # --dry-run: files it would conflict in with the target
+    clashes: list[str] = field(default_factory=list)  # --dry-run: the other candidates it conflicts with
+
+    @property
+    def name(self) -> str:
+        return str(self.record["name"])
+
+
+# -- scratch worktrees ---------------------------------------------------------
+class Scratch:
+    """This run's scratch worktrees and their checks."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.dir = ws.state.root / "land" / f"{os.getpid()}-{os.urandom(3).hex()}"
+        self.count = 0
+        self.live: list[Check] = []
+
+    def start(self, commit: str, command: str) -> Check:
+        self.count += 1
+        path = self.dir / str(self.count)
+        with slots.launch_mutex(self.ws.state):  # every worktree add and prune runs under it (see cleanup)
+            self.ws.git.worktree_add_detached(path, commit)
+        log = path.with_suffix(".log")
+        with open(log, "wb") as out:
+            # Its own process group, so stopping it stops everything it started.
+            proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=path, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=_environment())
+        path.with_suffix(".pgid").write_text(str(proc.pid))
+        check = Check(proc, path, log)
+        self.live.append(check)
+        return check
+
+    def stop(self, check: Check) -> None:
+        if check.proc.poll() is None:
+            _kill_group(check.proc.pid)
+            check.proc.wait()
+        self.remove(check)
+
+    def remove(self, check: Check) -> None:
+        if check in self.live:
+            self.live.remove(check)
+        with slots.launch_mutex(self.ws.state):
+            _remove_worktree(self.ws, check.path)
+        for suffix in (".pgid", ".log"):
+            check.path.with_suffix(suffix).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        for check in list(self.live):
+            self.stop(check)
+        sweep(self.ws, self.dir)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _remove_worktree(ws: Workspace, path: Path) -> None:
+    if path.exists():
+        try:
+            ws.git.worktree_remove(path)
+        except GitError:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep(ws: Workspace, run_dir: Path) -> None:
+    """Stop the checks and remove the worktrees a run left (it was killed, or it ends)."""
+    if not run_dir.is_dir():
+        return
+    for pgid_file in run_dir.glob("*.pgid"):
+        text = pgid_file.read_text().strip()
+        if text.isdigit():
+            _kill_group(int(text))
+    with slots.launch_mutex(ws.state):
+        for path in run_dir.iterdir():
+            if path.is_dir():
+                _remove_worktree(ws, path)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        ws.git.worktree_prune()
+
+
+def sweep_all(ws: Workspace, keep: Path) -> None:
+    """What earlier, killed runs left behind (their janitor may still be queued on the lock)."""
+    root = keep.parent
+    for run_dir in root.iterdir() if root.is_dir() else []:
+        if run_dir != keep:
+            sweep(ws, run_dir)
+
+
+def start_janitor(ws: Workspace, run_dir: Path) -> None:
+    """A detached process that blocks on the land lock, which this process holds:
+    when we end, however we end, it sweeps our scratch worktrees and exits."""
+    import fcntl
+    import sys
+
+    from .scheduler import in_detached_child
+
+    state = ws.state
+
+    def body() -> int:
+        fd = os.open(state.lock_path(LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released only once `land` is gone
+        try:
+            sweep(ws, run_dir)
+        finally:
+            os.close(fd)
+        return 0
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        in_detached_child(state, "land janitor", state.log_file, None, body)
+    os.waitpid(child, 0)
+
+
+def land_lock(state: State) -> FileLock:
+    return slots.lock(state, LOCK)
+
+
+# -- the queue -----------------------------------------------------------------
+Landed = Callable[[Entry, str], None]  # (entry, how: merge | fast-forward | already)
+Failed = Callable[[Entry], None]
+
+
+class Lane:
+    """The queue of candidates for one target branch."""
+
+    def __init__(self, ws: Workspace, into: str, check: str | None, width: int, scratch: Scratch,
+                 landed: Landed, failed: Failed) -> None:
+        self.ws, self.into, self.command, self.width, self.scratch = ws, into, check, max(1, width), scratch
+        self.on_landed, self.on_failed = landed, failed
+        self.queue: list[Entry] = []
+        self.tip = self._target()
+
+    def _target(self) -> str:
+        tip = self.ws.git.resolve_commit(f"refs/heads/{self.into}")
+        if tip is None:
+            raise EnvoyError("not_found", f"branch {self.into} was deleted while landing", "re-create it and retry")
+        return tip
+
+    def step(self) -> bool:
+        """Build, settle the head, collect checks; False once the queue is empty."""
+        self._build()
+        if self._settle():
+            return bool(self.queue)
+        if not self._collect():
+            time.sleep(POLL)
+        return bool(self.queue)
+
+    def abort(self, reason: str, message: str) -> None:
+        """The target refuses to move: everything still queued fails with that reason."""
+        for entry in self.queue:
+            self._reset(entry)
+            entry.verdict, entry.output = reason, message
+            self.on_failed(entry)
+        self.queue = []
+
+    # Each entry must sit on the chain base: the target tip, then the result of
+    # each passing (or not yet failed) entry ahead of it.
+    def _build(self) -> None:
+        base = self.tip
+        running = sum(1 for e in self.queue if e.check is not None)
+        for entry in self.queue:
+            if entry.base != base:
+                self._reset(entry)
+            if entry.base is None:
+                if self.command and running >= self.width:
+                    return
+                self._merge(entry, base)
+                if entry.verdict is None:
+                    if self.command:
+                        output.progress(f"{entry.name}: checking on {self.into} + {self._ahead(entry)}")
+                        entry.check = self.scratch.start(str(entry.commit), self.command)
+                        running += 1
+                    else:
+                        entry.verdict = "passed"
+            if entry.verdict in ("conflict", "check_failed"):
+                continue  # out of the chain: the ones after it build on `base`
+            base = str(entry.commit)
+
+    def _ahead(self, entry: Entry) -> str:
+        names = []
+        for e in self.queue:
+            if e is entry:
+                break
+            if e.verdict not in ("conflict", "check_failed"):
+                names.append(e.name)
+        return ", ".join(names) + (" + " if names else "") + entry.name
+
+    def _merge(self, entry: Entry, base: str) -> None:
+        git = self.ws.git
+        entry.base = base
+        if git.is_ancestor(entry.tip, base):
+            entry.commit, entry.verdict = base, "passed"  # already in: nothing to check
+            return
+        try:
+            entry.commit = merge.integrate(self.ws, entry.record, "merge", self.into, base, entry.tip)
+        except EnvoyError as exc:
+            if exc.kind != "merge_conflict":
+                raise
+            entry.verdict, entry.files = "conflict", list(exc.extra.get("files") or [])
+
+    def _reset(self, entry: Entry) -> None:
+        if entry.check is not None:
+            self.scratch.stop(entry.check)
+        entry.check, entry.base, entry.commit, entry.verdict, entry.files, entry.output = None, None, None, None, [], ""
+
+    def _collect(self) -> bool:
+        """Record the verdicts of finished checks; True if any finished."""
+        done = False
+        for entry in self.queue:
+            check = entry.check
+            if check is None or check.proc.poll() is None:
+                continue
+            done = True
+            entry.verdict = "passed" if check.proc.returncode == 0 else "check_failed"
+            if entry.verdict == "check_failed":
+                entry.output = tail(check.log)
+            entry.check = None
+            self.scratch.remove(check)
+        return done
+
+    def _settle(self) -> bool:
+        """Land or drop the head while its verdict is known; True if the queue changed."""
+        changed = False
+        while self.queue and self.queue[0].verdict is not None and self.queue[0].base == self.tip:
+            entry = self.queue[0]
+            if entry.verdict != "passed":
+                self.queue.pop(0)
+                self.on_failed(entry)
+            elif not self._move(entry):
+                return True
+            changed = True
+        return changed
+
+    def _move(self, entry: Entry) -> bool:
+        """Move the target to the head's checked commit; False if the target moved meanwhile."""
+        assert entry.commit is not None
+        how = "already" if entry.commit == self.tip else "fast-forward" if entry.commit == entry.tip else "merge"
+        if how != "already":
+            try:
+                merge.move_branch(self.ws, self.into, self.tip, entry.commit)
+            except EnvoyError as exc:
+                now = self._target()
+                if now == self.tip:  # it did not move: a real refusal (local changes where it is checked out)
+                    self.abort("target_refused", exc.message)
+                    return True
+                output.progress(f"{self.into} moved to {now[:12]} meanwhile: rebuilding on it")
+                self.tip = now
+                return False
+        self.queue.pop(0)
+        self.tip = entry.commit
+        self.on_landed(entry, how)
+        return True
+
+    def close(self) -> None:
+        for entry in self.queue:
+            self._reset(entry)
+
+
+def tail(log: Path) -> str:
+    try:
+        with open(log, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = text.rstrip().splitlines()[-TAIL_LINES:]
+    return "\n".join(lines)[-TAIL_CHARS:]
