@@ -16,14 +16,13 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import conflicts, landing, merge, output, workers
+from . import conflicts, landing, merge, output, repair, scratch, workers
 from .errors import EnvoyError
 from .landing import Entry
-from .state import ACTIVE, FINISHED, Record
+from .state import ACTIVE, Record
 from .workspace import Workspace, open_workspace
 
 LOCK_WAIT = 10.0  # a killed run's janitor holds the lock for a moment; a live run for long
-REPAIR_POLL = 0.25
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         output.success({"dry_run": True, "check": command, "order": args.order, "plan": dry_plan(ws, lanes)},
                        render_plan)
         return 0
-    lock = landing.land_lock(ws.state)
+    lock = scratch.land_lock(ws.state)
     ws.state.ensure()
     try:
         lock.acquire(timeout=LOCK_WAIT, poll_interval=0.05)
@@ -49,16 +48,16 @@ def run(args: argparse.Namespace) -> int:
                          "wait for it to finish; it lands what this one would") from None
     try:
         report = Report(command, args.order)
-        scratch = landing.Scratch(ws)
-        landing.sweep_all(ws, scratch.dir)
-        scratch.dir.mkdir(parents=True)
-        landing.start_janitor(ws, scratch.dir)
+        checks = scratch.Scratch(ws)
+        scratch.sweep_all(ws, checks.dir)
+        checks.dir.mkdir(parents=True)
+        scratch.start_janitor(ws, checks.dir)
         try:
-            repairs = Repairs(ws, attempts, command, report)
+            repairs = repair.Repairs(ws, attempts, command, report)
             for into, entries in lanes.items():
-                land_into(ws, into, entries, command, scratch, report, repairs)
+                land_into(ws, into, entries, command, checks, report, repairs)
         finally:
-            scratch.close()
+            checks.close()
     finally:
         lock.release()
     data = report.data()
@@ -166,8 +165,8 @@ def dry_plan(ws: Workspace, lanes: dict[str, list[Entry]]) -> list[dict[str, Any
     return plan
 
 
-def land_into(ws: Workspace, into: str, entries: list[Entry], command: str | None, scratch: landing.Scratch,
-              report: Report, repairs: Repairs) -> None:
+def land_into(ws: Workspace, into: str, entries: list[Entry], command: str | None, checks: scratch.Scratch,
+              report: Report, repairs: repair.Repairs) -> None:
     def landed(entry: Entry, how: str) -> None:
         merge.remember(ws, entry.record, into, entry.tip)  # so cleanup takes it as merged
         report.landed(entry, into, how)
@@ -179,7 +178,7 @@ def land_into(ws: Workspace, into: str, entries: list[Entry], command: str | Non
         if entry.verdict == "target_refused" or not repairs.start(entry, into, lane.tip):
             report.failed(entry, into)
 
-    lane = landing.Lane(ws, into, command, ws.config.get("PARALLEL_MAX_WORKERS"), scratch, landed, failed)
+    lane = landing.Lane(ws, into, command, ws.config.get("PARALLEL_MAX_WORKERS"), checks, landed, failed)
     lane.queue = list(entries)
     output.progress(f"landing {len(entries)} worker(s) on {into}: {', '.join(e.name for e in entries)}"
                     + (f"; check: {command}" if command else "; merge only"))
@@ -187,7 +186,7 @@ def land_into(ws: Workspace, into: str, entries: list[Entry], command: str | Non
         while lane.step() or repairs.busy(into):
             lane.queue += repairs.collect(into)
             if not lane.queue and repairs.busy(into):
-                time.sleep(REPAIR_POLL)
+                time.sleep(repair.POLL)
     finally:
         lane.close()
 
@@ -218,76 +217,6 @@ class Report:
         return {"check": self.command, "order": self.how, "landed": self.done, "failed": self.fails,
                 "repairs": self.repairs, "repair_cost_usd": round(sum(r["cost_usd"] for r in self.repairs), 6),
                 "duration_s": round(time.monotonic() - self.started, 1)}
-
-
-class Repairs:
-    """Workers resumed to repair what kept them from landing, and their re-entry."""
-
-    def __init__(self, ws: Workspace, attempts: int, command: str | None, report: Report) -> None:
-        self.ws, self.attempts, self.command, self.report = ws, attempts, command, report
-        self.running: dict[str, tuple[Entry, str, float]] = {}  # name -> (entry, into, cost before)
-        self.looked = 0.0
-
-    def start(self, entry: Entry, into: str, tip: str) -> bool:
-        """Resume the worker on a repair task; False if there is no attempt left (or it cannot start)."""
-        if entry.repairs >= self.attempts:
-            return False
-        from .resume import relaunch
-
-        record = self.ws.state.read(entry.name) or entry.record
-        try:
-            relaunch(self.ws, record, repair_task(entry, into, tip, self.command))
-        except EnvoyError as exc:
-            self.report.failed(entry, into, error=f"could not start its repair: {exc.message}")
-            return True
-        entry.repairs += 1
-        output.progress(f"{entry.name}: repairing (attempt {entry.repairs} of {self.attempts})")
-        self.running[entry.name] = (entry, into, float(record.get("cost_usd") or 0))
-        return True
-
-    def busy(self, into: str) -> bool:
-        return any(i == into for _, i, _ in self.running.values())
-
-    def collect(self, into: str) -> list[Entry]:
-        """Repaired workers of this target, back in the queue with their new tip."""
-        if not self.running or time.monotonic() - self.looked < REPAIR_POLL:
-            return []
-        self.looked = time.monotonic()
-        back = []
-        for name, (entry, target, cost) in list(self.running.items()):
-            record = workers.refresh(self.ws.state, self.ws.state.read(name) or entry.record)
-            if target != into or record["state"] not in FINISHED:
-                continue
-            del self.running[name]
-            spent = float(record.get("cost_usd") or 0) - cost
-            tip = self.ws.git.resolve_commit(f"refs/heads/{record['branch']}")
-            self.report.repairs.append({"name": name, "attempt": entry.repairs, "state": record["state"],
-                                        "cost_usd": round(spent, 6)})
-            if record["state"] != "succeeded" or tip is None or tip == entry.tip:
-                why = (f"its repair run ended {record['state']}" if record["state"] != "succeeded"
-                       else "its repair run committed nothing")
-                output.progress(f"{name}: {why}")
-                self.report.failed(entry, into, error=why)
-                continue
-            output.progress(f"{name}: repaired, back in the queue")
-            back.append(Entry(record, tip, repairs=entry.repairs))
-        return back
-
-
-def repair_task(entry: Entry, into: str, tip: str, command: str | None) -> str:
-    branch = entry.record["branch"]
-    if entry.verdict == "conflict":
-        problem = (f"Your branch {branch} conflicts with {into} (now at {tip}) in these files:\n"
-                   + "".join(f"- {f}\n" for f in entry.files))
-    elif entry.verdict == "check_failed":
-        problem = (f"The merge of your branch {branch} into {into} (now at {tip}) fails the check `{command}`. "
-                   f"The end of its output:\n```\n{entry.output}\n```\n")
-    else:
-        problem = f"Your branch {branch} could not land on {into} (now at {tip}): {entry.output}\n"
-    steps = (f"Bring {into} into your branch (git merge {into}), resolve the conflicts and fix what fails"
-             + (f", run the check `{command}` until it passes" if command else "")
-             + ", and commit the result on your branch. Do not push, switch branches or rewrite history.")
-    return f"envoy land could not land your work.\n\n{problem}\n{steps}\n"
 
 
 def render(data: dict[str, Any]) -> str:

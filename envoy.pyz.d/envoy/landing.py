@@ -7,41 +7,24 @@ the head of the queue passed, by compare-and-swap to exactly the commit whose
 tree was checked (bors' rule). A failure drops out and only the candidates
 after it are rebuilt; a target that moved under us gets everything rebuilt on
 its new tip, never overwritten.
-
-Scratch worktrees live in `<common dir>/envoy/land/<run>/`. A janitor process
-waits on the land lock: when `land` ends however it ends (kill -9 included),
-it kills the checks' process groups and removes that run's worktrees.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from filelock import FileLock
-
-from . import merge, output, slots
+from . import merge, output
 from .errors import EnvoyError
-from .git import GitError, _environment
-from .state import Record, State
+from .scratch import Check, Scratch
+from .state import Record
 from .workspace import Workspace
 
-LOCK = "land"
 POLL = 0.02
 TAIL_LINES = 30
 TAIL_CHARS = 3000
-
-
-@dataclass
-class Check:
-    proc: subprocess.Popen[bytes]
-    path: Path  # the scratch worktree
-    log: Path
 
 
 @dataclass
@@ -64,122 +47,6 @@ class Entry:
         return str(self.record["name"])
 
 
-# -- scratch worktrees ---------------------------------------------------------
-class Scratch:
-    """This run's scratch worktrees and their checks."""
-
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
-        self.dir = ws.state.root / "land" / f"{os.getpid()}-{os.urandom(3).hex()}"
-        self.count = 0
-        self.live: list[Check] = []
-
-    def start(self, commit: str, command: str) -> Check:
-        self.count += 1
-        path = self.dir / str(self.count)
-        with slots.launch_mutex(self.ws.state):  # every worktree add and prune runs under it (see cleanup)
-            self.ws.git.worktree_add_detached(path, commit)
-        log = path.with_suffix(".log")
-        with open(log, "wb") as out:
-            # Its own process group, so stopping it stops everything it started.
-            proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=path, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True, env=_environment())
-        path.with_suffix(".pgid").write_text(str(proc.pid))
-        check = Check(proc, path, log)
-        self.live.append(check)
-        return check
-
-    def stop(self, check: Check) -> None:
-        if check.proc.poll() is None:
-            _kill_group(check.proc.pid)
-            check.proc.wait()
-        self.remove(check)
-
-    def remove(self, check: Check) -> None:
-        if check in self.live:
-            self.live.remove(check)
-        with slots.launch_mutex(self.ws.state):
-            _remove_worktree(self.ws, check.path)
-        for suffix in (".pgid", ".log"):
-            check.path.with_suffix(suffix).unlink(missing_ok=True)
-
-    def close(self) -> None:
-        for check in list(self.live):
-            self.stop(check)
-        sweep(self.ws, self.dir)
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _remove_worktree(ws: Workspace, path: Path) -> None:
-    if path.exists():
-        try:
-            ws.git.worktree_remove(path)
-        except GitError:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def sweep(ws: Workspace, run_dir: Path) -> None:
-    """Stop the checks and remove the worktrees a run left (it was killed, or it ends)."""
-    if not run_dir.is_dir():
-        return
-    for pgid_file in run_dir.glob("*.pgid"):
-        text = pgid_file.read_text().strip()
-        if text.isdigit():
-            _kill_group(int(text))
-    with slots.launch_mutex(ws.state):
-        for path in run_dir.iterdir():
-            if path.is_dir():
-                _remove_worktree(ws, path)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        ws.git.worktree_prune()
-
-
-def sweep_all(ws: Workspace, keep: Path) -> None:
-    """What earlier, killed runs left behind (their janitor may still be queued on the lock)."""
-    root = keep.parent
-    for run_dir in root.iterdir() if root.is_dir() else []:
-        if run_dir != keep:
-            sweep(ws, run_dir)
-
-
-def start_janitor(ws: Workspace, run_dir: Path) -> None:
-    """A detached process that blocks on the land lock, which this process holds:
-    when we end, however we end, it sweeps our scratch worktrees and exits."""
-    import fcntl
-    import sys
-
-    from .scheduler import in_detached_child
-
-    state = ws.state
-
-    def body() -> int:
-        fd = os.open(state.lock_path(LOCK), os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # released only once `land` is gone
-        try:
-            sweep(ws, run_dir)
-        finally:
-            os.close(fd)
-        return 0
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    child = os.fork()
-    if child == 0:
-        in_detached_child(state, "land janitor", state.log_file, None, body)
-    os.waitpid(child, 0)
-
-
-def land_lock(state: State) -> FileLock:
-    return slots.lock(state, LOCK)
-
-
-# -- the queue -----------------------------------------------------------------
 Landed = Callable[[Entry, str], None]  # (entry, how: merge | fast-forward | already)
 Failed = Callable[[Entry], None]
 

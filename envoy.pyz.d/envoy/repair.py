@@ -1,0 +1,89 @@
+"""`envoy parallel land --repair`: a worker that conflicts or fails the check is
+resumed in its own session and worktree (resume's machinery: same session id,
+same cap) with a task naming the new target tip and what went wrong; when that
+run succeeds with new commits, it re-enters the landing queue."""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from . import output, workers
+from .errors import EnvoyError
+from .landing import Entry
+from .state import FINISHED
+from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .land import Report
+
+POLL = 0.25
+
+
+class Repairs:
+    """Workers resumed to repair what kept them from landing, and their re-entry."""
+
+    def __init__(self, ws: Workspace, attempts: int, command: str | None, report: Report) -> None:
+        self.ws, self.attempts, self.command, self.report = ws, attempts, command, report
+        self.running: dict[str, tuple[Entry, str, float]] = {}  # name -> (entry, into, cost before)
+        self.looked = 0.0
+
+    def start(self, entry: Entry, into: str, tip: str) -> bool:
+        """Resume the worker on a repair task; False if there is no attempt left (or it cannot start)."""
+        if entry.repairs >= self.attempts:
+            return False
+        from .resume import relaunch
+
+        record = self.ws.state.read(entry.name) or entry.record
+        try:
+            relaunch(self.ws, record, repair_task(entry, into, tip, self.command))
+        except EnvoyError as exc:
+            self.report.failed(entry, into, error=f"could not start its repair: {exc.message}")
+            return True
+        entry.repairs += 1
+        output.progress(f"{entry.name}: repairing (attempt {entry.repairs} of {self.attempts})")
+        self.running[entry.name] = (entry, into, float(record.get("cost_usd") or 0))
+        return True
+
+    def busy(self, into: str) -> bool:
+        return any(i == into for _, i, _ in self.running.values())
+
+    def collect(self, into: str) -> list[Entry]:
+        """Repaired workers of this target, back in the queue with their new tip."""
+        if not self.running or time.monotonic() - self.looked < POLL:
+            return []
+        self.looked = time.monotonic()
+        back = []
+        for name, (entry, target, cost) in list(self.running.items()):
+            record = workers.refresh(self.ws.state, self.ws.state.read(name) or entry.record)
+            if target != into or record["state"] not in FINISHED:
+                continue
+            del self.running[name]
+            spent = float(record.get("cost_usd") or 0) - cost
+            tip = self.ws.git.resolve_commit(f"refs/heads/{record['branch']}")
+            self.report.repairs.append({"name": name, "attempt": entry.repairs, "state": record["state"],
+                                        "cost_usd": round(spent, 6)})
+            if record["state"] != "succeeded" or tip is None or tip == entry.tip:
+                why = (f"its repair run ended {record['state']}" if record["state"] != "succeeded"
+                       else "its repair run committed nothing")
+                output.progress(f"{name}: {why}")
+                self.report.failed(entry, into, error=why)
+                continue
+            output.progress(f"{name}: repaired, back in the queue")
+            back.append(Entry(record, tip, repairs=entry.repairs))
+        return back
+
+
+def repair_task(entry: Entry, into: str, tip: str, command: str | None) -> str:
+    branch = entry.record["branch"]
+    if entry.verdict == "conflict":
+        problem = (f"Your branch {branch} conflicts with {into} (now at {tip}) in these files:\n"
+                   + "".join(f"- {f}\n" for f in entry.files))
+    elif entry.verdict == "check_failed":
+        problem = (f"The merge of your branch {branch} into {into} (now at {tip}) fails the check `{command}`. "
+                   f"The end of its output:\n```\n{entry.output}\n```\n")
+    else:
+        problem = f"Your branch {branch} could not land on {into} (now at {tip}): {entry.output}\n"
+    steps = (f"Bring {into} into your branch (git merge {into}), resolve the conflicts and fix what fails"
+             + (f", run the check `{command}` until it passes" if command else "")
+             + ", and commit the result on your branch. Do not push, switch branches or rewrite history.")
+    return f"envoy land could not land your work.\n\n{problem}\n{steps}\n"
