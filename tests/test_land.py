@@ -64,6 +64,17 @@ def test_dry_run_plans_auto_order_and_changes_nothing(repo, envoy):
     assert tip(repo) == before and land_dirs(repo) == []
 
 
+def test_fifo_is_spawn_order_within_one_second(repo, envoy):
+    for name in ("zeta", "alpha", "mu"):  # spawned within a second: created_at alone cannot order them
+        envoy("parallel", "spawn", "--branch", name, "--from", "main", "--task", commit_file(f"{name}.txt"))
+    assert envoy("parallel", "wait").code == 0
+    for file in (repo / ".git/envoy/workers").glob("*.json"):  # as if all three fell in one second
+        record = json.loads(file.read_text())
+        file.write_text(json.dumps({**record, "created_at": "2026-01-01T00:00:00Z"}))
+    plan = envoy("parallel", "land", "--dry-run", "--order", "fifo").data["plan"]
+    assert [r["name"] for r in plan] == ["zeta", "alpha", "mu"]
+
+
 def test_lands_in_order_without_touching_the_users_checkout(repo, envoy):
     for name in ("a", "b", "c"):
         spawn_done(envoy, name, commit_file(f"{name}.txt"))
@@ -272,6 +283,8 @@ def test_repair_resolves_a_conflict_in_the_workers_session(repo, envoy, tmp_path
     repair = [t for t in tasks if "--resume" in t["argv"]]
     assert len(repair) == 1 and repair[0]["argv"][repair[0]["argv"].index("--resume") + 1] == second["session_id"]
     assert repair[0]["cwd"] == second["path"]
+    allowed = repair[0]["argv"][repair[0]["argv"].index("--allowedTools") + 1:]
+    assert "Bash(git merge:*)" in allowed and "Bash(test -f same.txt)" in allowed  # what the task asks it to run
     landed_first = data["landed"][0]["sha"]
     assert "same.txt" in repair[0]["task"] and landed_first in repair[0]["task"]
     assert first["session_id"] not in {t["argv"][t["argv"].index("--resume") + 1] for t in repair}

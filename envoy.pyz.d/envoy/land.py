@@ -134,7 +134,7 @@ def candidates(ws: Workspace, args: argparse.Namespace) -> list[tuple[Record, st
 def order(ws: Workspace, plan: list[tuple[Record, str]], how: str) -> dict[str, list[Entry]]:
     """Per target, the queue: fifo is spawn order; auto puts first what conflicts least
     with the target and with the other candidates (spawn order breaks ties)."""
-    plan = sorted(plan, key=lambda p: (p[0].get("created_at") or "", p[0].get("seq", 0), p[0]["name"]))
+    plan = sorted(plan, key=lambda p: spawn_order(ws, p[0]))
     lanes: dict[str, list[Entry]] = {}
     for into in dict.fromkeys(i for _, i in plan):
         records = [r for r, i in plan if i == into]
@@ -151,6 +151,16 @@ def order(ws: Workspace, plan: list[tuple[Record, str]], how: str) -> dict[str, 
             entries.sort(key=lambda e: (bool(against[e.name]), len(clash[e.name])))  # stable: fifo breaks ties
         lanes[into] = entries
     return lanes
+
+
+def spawn_order(ws: Workspace, record: Record) -> tuple[str, int, str]:
+    """created_at has whole seconds; the first task file, written once at spawn under
+    the launch mutex, orders spawns within one second."""
+    try:
+        written = ws.state.run_file(record["name"], 1, "task").stat().st_mtime_ns
+    except OSError:
+        written = 0
+    return record.get("created_at") or "", written, record["name"]
 
 
 def dry_plan(ws: Workspace, lanes: dict[str, list[Entry]]) -> list[dict[str, Any]]:

@@ -26,16 +26,22 @@ class Repairs:
         self.ws, self.attempts, self.command, self.report = ws, attempts, command, report
         self.running: dict[str, tuple[Entry, str, float]] = {}  # name -> (entry, into, cost before)
         self.looked = 0.0
+        # The task asks for a merge and a run of the check, which a worker may not run otherwise.
+        self.rules = ["Bash(git merge:*)"] + ([f"Bash({command})"] if command and "(" not in command
+                                              and ")" not in command else [])
 
     def start(self, entry: Entry, into: str, tip: str) -> bool:
-        """Resume the worker on a repair task; False if there is no attempt left (or it cannot start)."""
+        """Resume the worker on a repair task; False if it has no attempt left (the caller reports it)."""
         if entry.repairs >= self.attempts:
             return False
         from .resume import relaunch
 
         record = self.ws.state.read(entry.name) or entry.record
+        options = dict(record["options"])
+        allowed = list(options.get("allowed_tools") or [])
+        options["allowed_tools"] = allowed + [r for r in self.rules if r not in allowed]
         try:
-            relaunch(self.ws, record, repair_task(entry, into, tip, self.command))
+            relaunch(self.ws, record, repair_task(entry, into, tip, self.command), options)
         except EnvoyError as exc:
             self.report.failed(entry, into, error=f"could not start its repair: {exc.message}")
             return True
