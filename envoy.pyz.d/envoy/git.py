@@ -149,6 +149,16 @@ class Git:
     def branch_exists(self, branch: str) -> bool:
         return self.resolve_commit(f"refs/heads/{branch}") is not None
 
+    def branch_tips(self) -> dict[str, str]:
+        """Every local branch and its tip commit, in one call."""
+        out = self.run("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
+        return {ref[len("refs/heads/"):]: sha for sha, _, ref in (line.partition(" ") for line in out.splitlines())}
+
+    def merged_into(self, commit: str) -> set[str]:
+        """The local branches whose tips `commit` contains, in one call."""
+        out = self.run("for-each-ref", f"--merged={commit}", "--format=%(refname)", "refs/heads/")
+        return {line[len("refs/heads/"):] for line in out.splitlines()}
+
     def ref_exists(self, ref: str) -> bool:
         return self.run("rev-parse", "--verify", "--quiet", ref, ok=(0, 1)).strip() != ""
 

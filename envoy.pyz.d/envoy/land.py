@@ -92,10 +92,12 @@ def repair_attempts(args: argparse.Namespace) -> int:
     return int(args.repair_attempts or 1)
 
 
-def candidates(ws: Workspace, args: argparse.Namespace) -> list[tuple[Record, str]]:
-    """(worker, target branch) pairs; a bad one named on the command line refuses it all."""
+def candidates(ws: Workspace, args: argparse.Namespace) -> list[tuple[Record, str, str]]:
+    """(worker, target branch, branch tip); a bad one named on the command line refuses it all."""
     git, named = ws.git, bool(args.worker)
-    if args.into is not None and not git.branch_exists(args.into):
+    tips = git.branch_tips()  # one git call for all, not two per worker
+    merged: dict[str, set[str]] = {}  # target tip -> the branches it already contains
+    if args.into is not None and args.into not in tips:
         raise EnvoyError("invalid_input", f"{args.into!r} is not a local branch to land into",
                          "name one with --into BRANCH (e.g. --into main)")
     if named:
@@ -113,32 +115,36 @@ def candidates(ws: Workspace, args: argparse.Namespace) -> list[tuple[Record, st
             raise EnvoyError("still_running", f"worker {name} is {record['state']}; its branch may still change",
                              f"envoy parallel wait --worker {name}, then land")
         into = args.into or record.get("base")
-        tip = git.resolve_commit(f"refs/heads/{record['branch']}")
-        if not named and (tip is None or not into or not git.branch_exists(into)):
+        into_tip = tips.get(into) if into else None
+        tip = tips.get(record["branch"])
+        if not named and (tip is None or into_tip is None):
             continue  # nothing of its own to land, or nowhere to land it: not a candidate
-        if not into or not git.branch_exists(into):
+        if into_tip is None:
             raise EnvoyError("invalid_input", f"{name}'s target {into!r} is not a local branch to land into",
                              "name one with --into BRANCH (e.g. --into main)")
         if tip is None:
             raise EnvoyError("not_found", f"branch {record['branch']} of {name} no longer exists",
                              "envoy parallel status shows its state")
-        if not named and git.is_ancestor(tip, f"refs/heads/{into}"):
-            continue  # already landed
-        chosen.append((record, into))
+        if not named:
+            if into_tip not in merged:
+                merged[into_tip] = git.merged_into(into_tip)
+            if record["branch"] in merged[into_tip]:
+                continue  # already landed
+        chosen.append((record, str(into), tip))
     if not chosen:
         raise EnvoyError("not_found", "no finished worker has commits to land",
                          "envoy parallel status lists the workers; name one with --worker")
     return chosen
 
 
-def order(ws: Workspace, plan: list[tuple[Record, str]], how: str) -> dict[str, list[Entry]]:
+def order(ws: Workspace, plan: list[tuple[Record, str, str]], how: str) -> dict[str, list[Entry]]:
     """Per target, the queue: fifo is spawn order; auto puts first what conflicts least
     with the target and with the other candidates (spawn order breaks ties)."""
     plan = sorted(plan, key=lambda p: spawn_order(ws, p[0]))
     lanes: dict[str, list[Entry]] = {}
-    for into in dict.fromkeys(i for _, i in plan):
-        records = [r for r, i in plan if i == into]
-        entries = [Entry(r, str(ws.git.resolve_commit(f"refs/heads/{r['branch']}"))) for r in records]
+    for into in dict.fromkeys(i for _, i, _ in plan):
+        records = [r for r, i, _ in plan if i == into]
+        entries = [Entry(r, tip) for r, i, tip in plan if i == into]
         if how == "auto":
             clash = {r["name"]: set() for r in records}  # type: dict[str, set[str]]
             for pair in conflicts.pairwise(ws.git, records):

@@ -68,11 +68,13 @@ class Lane:
         return tip
 
     def step(self) -> bool:
-        """Build, settle the head, collect checks; False once the queue is empty."""
+        """Build, collect verdicts, settle the head; False once the queue is empty."""
         self._build()
-        if self._settle():
-            return bool(self.queue)
-        if not self._collect():
+        finished = self._collect()
+        changed = self._settle()
+        for check in finished:  # after the target moved: landing first, tidying after
+            self.scratch.remove(check)
+        if not changed and not finished:
             time.sleep(POLL)
         return bool(self.queue)
 
@@ -134,41 +136,49 @@ class Lane:
             self.scratch.stop(entry.check)
         entry.check, entry.base, entry.commit, entry.verdict, entry.files, entry.output = None, None, None, None, [], ""
 
-    def _collect(self) -> bool:
-        """Record the verdicts of finished checks; True if any finished."""
-        done = False
+    def _collect(self) -> list[Check]:
+        """Record the verdicts of finished checks; their checks, to remove."""
+        finished = []
         for entry in self.queue:
             check = entry.check
-            if check is None or check.proc.poll() is None:
+            code = None if check is None else check.poll()
+            if check is None or code is None:
                 continue
-            done = True
-            entry.verdict = "passed" if check.proc.returncode == 0 else "check_failed"
+            entry.verdict = "passed" if code == 0 else "check_failed"
             if entry.verdict == "check_failed":
                 entry.output = tail(check.log)
             entry.check = None
-            self.scratch.remove(check)
-        return done
+            finished.append(check)
+        return finished
 
     def _settle(self) -> bool:
         """Land or drop the head while its verdict is known; True if the queue changed."""
         changed = False
         while self.queue and self.queue[0].verdict is not None and self.queue[0].base == self.tip:
-            entry = self.queue[0]
-            if entry.verdict != "passed":
-                self.queue.pop(0)
-                self.on_failed(entry)
-            elif not self._move(entry):
+            if self.queue[0].verdict != "passed":
+                self.on_failed(self.queue.pop(0))
+            elif not self._move(self._passed_run()):
                 return True
             changed = True
         return changed
 
-    def _move(self, entry: Entry) -> bool:
-        """Move the target to the head's checked commit; False if the target moved meanwhile."""
-        assert entry.commit is not None
-        how = "already" if entry.commit == self.tip else "fast-forward" if entry.commit == entry.tip else "merge"
-        if how != "already":
+    def _passed_run(self) -> list[Entry]:
+        """The heads that passed, each on top of the one before: they land in one move."""
+        run, base = [], self.tip
+        for entry in self.queue:
+            if entry.verdict != "passed" or entry.base != base:
+                break
+            run.append(entry)
+            base = str(entry.commit)
+        return run
+
+    def _move(self, run: list[Entry]) -> bool:
+        """Move the target to the last checked commit of `run` (each commit on the way
+        passed too); False if the target moved meanwhile."""
+        new = str(run[-1].commit)
+        if new != self.tip:
             try:
-                merge.move_branch(self.ws, self.into, self.tip, entry.commit)
+                merge.move_branch(self.ws, self.into, self.tip, new)
             except EnvoyError as exc:
                 now = self._target()
                 if now == self.tip:  # it did not move: a real refusal (local changes where it is checked out)
@@ -177,9 +187,11 @@ class Lane:
                 output.progress(f"{self.into} moved to {now[:12]} meanwhile: rebuilding on it")
                 self.tip = now
                 return False
-        self.queue.pop(0)
-        self.tip = entry.commit
-        self.on_landed(entry, how)
+        for entry in run:
+            self.queue.pop(0)
+            how = "already" if entry.commit == entry.base else "fast-forward" if entry.commit == entry.tip else "merge"
+            self.on_landed(entry, how)
+        self.tip = new
         return True
 
     def close(self) -> None:

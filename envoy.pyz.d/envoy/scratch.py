@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,39 +27,51 @@ LOCK = "land"
 
 @dataclass
 class Check:
-    proc: subprocess.Popen[bytes]
     path: Path  # the scratch worktree
     log: Path
+    started: Future[subprocess.Popen[bytes]]  # the check's process, once its worktree is made
+
+    def poll(self) -> int | None:
+        """Its exit code once it ended; None while it runs (or its worktree is being made)."""
+        return self.started.result().poll() if self.started.done() else None
 
 
 class Scratch:
-    """This run's scratch worktrees and their checks."""
+    """This run's scratch worktrees and their checks. Worktrees are made on a thread of
+    their own, so the next merge is computed while the previous one is checked out."""
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.dir = ws.state.root / "land" / f"{os.getpid()}-{os.urandom(3).hex()}"
         self.count = 0
         self.live: list[Check] = []
+        self.pool = ThreadPoolExecutor(max_workers=1)
 
     def start(self, commit: str, command: str) -> Check:
         self.count += 1
         path = self.dir / str(self.count)
+        check = Check(path, path.with_suffix(".log"), self.pool.submit(self._launch, path, commit, command))
+        self.live.append(check)
+        return check
+
+    def _launch(self, path: Path, commit: str, command: str) -> subprocess.Popen[bytes]:
         with slots.launch_mutex(self.ws.state):  # every worktree add and prune runs under it (see cleanup)
             self.ws.git.worktree_add_detached(path, commit)
-        log = path.with_suffix(".log")
-        with open(log, "wb") as out:
+        with open(path.with_suffix(".log"), "wb") as out:
             # Its own process group, so stopping it stops everything it started.
             proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=path, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True, env=_environment())
         path.with_suffix(".pgid").write_text(str(proc.pid))
-        check = Check(proc, path, log)
-        self.live.append(check)
-        return check
+        return proc
 
     def stop(self, check: Check) -> None:
-        if check.proc.poll() is None:
-            _kill_group(check.proc.pid)
-            check.proc.wait()
+        try:
+            proc = check.started.result()
+        except Exception:  # its worktree could not be made: nothing runs
+            proc = None
+        if proc is not None and proc.poll() is None:
+            _kill_group(proc.pid)
+            proc.wait()
         self.remove(check)
 
     def remove(self, check: Check) -> None:
@@ -72,6 +85,7 @@ class Scratch:
     def close(self) -> None:
         for check in list(self.live):
             self.stop(check)
+        self.pool.shutdown()
         sweep(self.ws, self.dir)
 
 
