@@ -290,6 +290,21 @@ def test_repair_resolves_a_conflict_in_the_workers_session(repo, envoy, tmp_path
     assert first["session_id"] not in {t["argv"][t["argv"].index("--resume") + 1] for t in repair}
 
 
+def test_repair_of_a_failing_check_is_told_its_output(repo, envoy, tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    env = {"FAKE_CLAUDE_RECORD": str(runs), "FAKE_CLAUDE_ON_RESUME": "@run git rm -q broken.txt\n@commit fix the check"}
+    spawn_done(envoy, "good", commit_file("good.txt"), env=env)
+    spawn_done(envoy, "broken", commit_file("broken.txt"), env=env)
+    check = "if [ -f broken.txt ]; then echo 'FAIL: broken.txt must not exist'; exit 3; fi"
+    result = envoy("parallel", "land", "--order", "fifo", "--repair", "--check", check, env=env)
+    assert result.code == 0, result.stdout + result.stderr
+    assert [(d["name"], d["repairs"]) for d in result.data["landed"]] == [("good", 0), ("broken", 1)]
+    assert files_at(repo) == {"README", "good.txt"}
+    (repair,) = [json.loads(p.read_text()) for p in runs.iterdir() if "--resume" in json.loads(p.read_text())["argv"]]
+    assert "FAIL: broken.txt must not exist" in repair["task"] and check in repair["task"]
+
+
 def test_repair_that_commits_nothing_is_reported(repo, envoy):
     env = {"FAKE_CLAUDE_ON_RESUME": "@result I could not"}
     spawn_done(envoy, "first", commit_file("same.txt", "first"))
