@@ -146,7 +146,7 @@ def order(ws: Workspace, plan: list[tuple[Record, str, str]], how: str) -> dict[
         records = [r for r, i, _ in plan if i == into]
         entries = [Entry(r, tip) for r, i, tip in plan if i == into]
         if how == "auto":
-            clash = {r["name"]: set() for r in records}  # type: dict[str, set[str]]
+            clash: dict[str, set[str]] = {r["name"]: set() for r in records}
             for pair in conflicts.pairwise(ws.git, records):
                 if pair["conflict"]:
                     clash[pair["a"]].add(pair["b"])

@@ -93,6 +93,7 @@ class Lane:
         running = sum(1 for e in self.queue if e.check is not None)
         for entry in self.queue:
             if entry.base != base:
+                running -= entry.check is not None
                 self._reset(entry)
             if entry.base is None:
                 if self.command and running >= self.width:
@@ -116,7 +117,7 @@ class Lane:
                 break
             if e.verdict not in ("conflict", "check_failed"):
                 names.append(e.name)
-        return ", ".join(names) + (" + " if names else "") + entry.name
+        return " + ".join([*names, entry.name])
 
     def _merge(self, entry: Entry, base: str) -> None:
         git = self.ws.git
