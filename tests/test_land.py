@@ -233,6 +233,8 @@ def test_kill_9_mid_check_leaves_nothing_and_a_rerun_continues(repo, envoy, tmp_
     wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=30)
     check_pid = int(pidfile.read_text())
     assert scratch_worktrees(repo)
+    busy = envoy("parallel", "land", "--check", "true")  # one land at a time
+    assert busy.code == 1 and busy.error["type"] == "busy"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     wait_until(lambda: not scratch_worktrees(repo) and not land_dirs(repo), timeout=15)
@@ -334,5 +336,7 @@ def test_bad_input_is_refused_and_changes_nothing(repo, envoy):
         assert result.code == 1 and result.error["type"] == kind, (args, result.stdout)
         assert result.error["suggestion"]
     assert envoy("parallel", "land", "--order", "lifo").code == 2
+    nested = envoy("parallel", "land", "--worker", "done", "--repair", env={"ENVOY_WORKER": "other"})
+    assert nested.code == 1 and nested.error["type"] == "nesting_blocked"  # a repair would start a worker
     assert tip(repo) == before and land_dirs(repo) == []
     assert "merged_sha" not in json.loads((repo / ".git/envoy/workers/done.json").read_text())

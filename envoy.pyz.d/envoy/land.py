@@ -22,7 +22,7 @@ from .landing import Entry
 from .state import ACTIVE, Record
 from .workspace import Workspace, open_workspace
 
-LOCK_WAIT = 10.0  # a killed run's janitor holds the lock for a moment; a live run for long
+LOCK_WAIT = 5.0  # a killed run's janitor holds the lock for a moment; a live run for long
 
 
 def run(args: argparse.Namespace) -> int:
