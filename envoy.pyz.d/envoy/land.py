@@ -241,6 +241,7 @@ def render(data: dict[str, Any]) -> str:
     for f in data["failed"]:
         lines.append(f"NOT landed: {f['name']} into {f['into']}: {f['reason']}"
                      + (f" in {', '.join(f['files'])}" if f.get("files") else "")
+                     + (f", after {f['repairs']} repair(s)" if f["repairs"] else "")
                      + (f" ({f['error']})" if f.get("error") else ""))
         if f.get("output"):
             lines += ["  | " + line for line in f["output"].splitlines()[-10:]]

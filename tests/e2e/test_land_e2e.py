@@ -50,8 +50,8 @@ def test_three_workers_land_one_after_its_repair(repo: Path, envoy: Envoy, fake_
     told = repair[0].user_text
     assert "config.py" in told and data["landed"][1]["sha"] in told
     assert len({r.session_id for r in fake_model.requests_for("debug")}) == 1  # its own session, resumed
-    merged = [t for t in fake_model.tool_results("debug") if "merge main" in t.content or "CONFLICT" in t.content]
-    assert merged, "the repair run's git merge was not run (denied?)"
+    merged = [t for t in fake_model.tool_results("debug") if "CONFLICT" in t.content and "config.py" in t.content]
+    assert merged, "the repair run's git merge did not run (denied?)"
 
     # What landed in git: all three, the resolution on top, the user's checkout untouched.
     assert git(repo, "show", "main:config.py") == "LEVEL = 1\nDEBUG = True\n"
