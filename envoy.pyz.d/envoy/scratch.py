@@ -108,6 +108,9 @@ def sweep(ws: Workspace, run_dir: Path) -> None:
     """Stop the checks and remove the worktrees a run left (it was killed, or it ends)."""
     if not run_dir.is_dir():
         return
+    if not any(run_dir.iterdir()):  # the run tidied up after itself: no git to ask
+        run_dir.rmdir()
+        return
     for pgid_file in run_dir.glob("*.pgid"):
         text = pgid_file.read_text().strip()
         if text.isdigit():
