@@ -139,6 +139,16 @@ def test_conflict_is_reported_with_its_files(repo, envoy):
     assert (Path(git(repo, "rev-parse", "--show-toplevel").strip()) / "README").exists()
 
 
+def test_the_check_gets_the_env_file_a_worker_gets(repo, envoy):
+    (repo / ".gitignore").write_text(".env\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "ignore .env")
+    (repo / ".env").write_text("TOKEN=s3cret\n")
+    spawn_done(envoy, "a", commit_file("a.txt"))
+    result = envoy("parallel", "land", "--check", "grep -q TOKEN=s3cret .env")
+    assert result.code == 0, result.stdout
+
+
 def test_check_setting_comes_from_parallel_check(repo, envoy):
     spawn_done(envoy, "a", commit_file("a.txt"))
     result = envoy("parallel", "land", env={"PARALLEL_CHECK": "exit 7"})

@@ -169,8 +169,13 @@ class Git:
         self.run("-c", "checkout.workers=0", "worktree", "add", "--quiet", "-b", branch, str(path), start)
 
     def worktree_add_detached(self, path: Path, commit: str) -> None:
-        """A scratch checkout of `commit` on no branch (land's checks run there)."""
-        self.run("-c", "checkout.workers=0", "worktree", "add", "--quiet", "--detach", str(path), commit)
+        """A scratch worktree at `commit` on no branch, its files not yet written (see
+        populate): registering it is quick, so it is all that needs the launch mutex."""
+        self.run("worktree", "add", "--quiet", "--detach", "--no-checkout", str(path), commit)
+
+    def populate(self, worktree: Path) -> None:
+        """Write the files of a worktree made with --no-checkout (index and work tree to its HEAD)."""
+        self.run("-c", "checkout.workers=0", "reset", "--hard", "--quiet", cwd=worktree)
 
     def worktree_remove(self, path: Path) -> None:
         # --force twice: also when locked; callers checked for work to keep first.

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                          "wait for it to finish; it lands what this one would") from None
     try:
         report = Report(command, args.order)
-        checks = scratch.Scratch(ws)
+        checks = scratch.Scratch(ws, ws.config.get("PARALLEL_MAX_WORKERS"))
         scratch.sweep_all(ws, checks.dir)
         checks.dir.mkdir(parents=True)
         scratch.start_janitor(ws, checks.dir)

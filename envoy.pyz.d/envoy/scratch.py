@@ -19,6 +19,7 @@ from filelock import FileLock
 
 from . import slots
 from .git import GitError, _environment
+from .scheduler import copy_untracked, in_detached_child
 from .state import State
 from .workspace import Workspace
 
@@ -37,15 +38,16 @@ class Check:
 
 
 class Scratch:
-    """This run's scratch worktrees and their checks. Worktrees are made on a thread of
-    their own, so the next merge is computed while the previous one is checked out."""
+    """This run's scratch worktrees and their checks. Worktrees are made on threads of
+    their own, so the next merge is computed while the previous ones are checked out."""
 
-    def __init__(self, ws: Workspace) -> None:
+    def __init__(self, ws: Workspace, width: int) -> None:
         self.ws = ws
         self.dir = ws.state.root / "land" / f"{os.getpid()}-{os.urandom(3).hex()}"
         self.count = 0
         self.live: list[Check] = []
-        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.pool = ThreadPoolExecutor(max_workers=width)
+        self.main = ws.git.main_worktree()
 
     def start(self, commit: str, command: str) -> Check:
         self.count += 1
@@ -57,6 +59,8 @@ class Scratch:
     def _launch(self, path: Path, commit: str, command: str) -> subprocess.Popen[bytes]:
         with slots.launch_mutex(self.ws.state):  # every worktree add and prune runs under it (see cleanup)
             self.ws.git.worktree_add_detached(path, commit)
+        self.ws.git.populate(path)  # outside it: several checkouts at once
+        copy_untracked(self.ws.git, self.main, path)  # .env and .worktreeinclude files, as a worker gets
         with open(path.with_suffix(".log"), "wb") as out:
             # Its own process group, so stopping it stops everything it started.
             proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=path, stdin=subprocess.DEVNULL, stdout=out,
@@ -136,8 +140,6 @@ def start_janitor(ws: Workspace, run_dir: Path) -> None:
     when we end, however we end, it sweeps our scratch worktrees and exits."""
     import fcntl
     import sys
-
-    from .scheduler import in_detached_child
 
     state = ws.state
 
