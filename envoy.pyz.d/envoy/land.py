@@ -35,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
         refuse_nesting()  # a repair resumes workers: workers do not start workers
     plan = candidates(ws, args)
     lanes = order(ws, plan, args.order)
+    if not plan:  # all landed already (a re-run), or nothing finished yet: nothing to do is no failure
+        output.success(Report(command, args.order).data(), render)
+        return 0
     if args.dry_run:
         output.success({"dry_run": True, "check": command, "order": args.order, "plan": dry_plan(ws, lanes)},
                        render_plan)
@@ -131,9 +134,6 @@ def candidates(ws: Workspace, args: argparse.Namespace) -> list[tuple[Record, st
             if record["branch"] in merged[into_tip]:
                 continue  # already landed
         chosen.append((record, str(into), tip))
-    if not chosen:
-        raise EnvoyError("not_found", "no finished worker has commits to land",
-                         "envoy parallel status lists the workers; name one with --worker")
     return chosen
 
 
