@@ -302,6 +302,19 @@ def test_repair_resolves_a_conflict_in_the_workers_session(repo, envoy, tmp_path
     assert first["session_id"] not in {t["argv"][t["argv"].index("--resume") + 1] for t in repair}
 
 
+def test_repairs_wait_for_a_free_slot(repo, envoy):
+    env = {"PARALLEL_MAX_WORKERS": "1",
+           "FAKE_CLAUDE_ON_RESUME": "@run git merge -q main\n@write same.txt merged by the worker\n@commit resolve"}
+    for name in ("first", "second", "third"):
+        spawn_done(envoy, name, commit_file("same.txt", name), env=env)
+    result = envoy("parallel", "land", "--order", "fifo", "--repair", env=env)
+    assert result.code == 0, result.stdout + result.stderr
+    assert sorted((d["name"], d["repairs"]) for d in result.data["landed"]) == [
+        ("first", 0), ("second", 1), ("third", 1)]
+    assert "third: its repair waits for a free slot" in result.stderr
+    assert (repo / "same.txt").read_text() == "merged by the worker\n"
+
+
 def test_repair_of_a_failing_check_is_told_its_output(repo, envoy, tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()

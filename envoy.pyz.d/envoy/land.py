@@ -191,7 +191,7 @@ def land_into(ws: Workspace, into: str, entries: list[Entry], command: str | Non
     def failed(entry: Entry) -> None:
         why = f"conflicts in {', '.join(entry.files)}" if entry.verdict == "conflict" else entry.verdict
         output.progress(f"{entry.name}: did not land ({why})")
-        if entry.verdict == "target_refused" or not repairs.start(entry, into, lane.tip):
+        if entry.verdict == "target_refused" or not repairs.start(entry, into):
             report.failed(entry, into)
 
     lane = landing.Lane(ws, into, command, ws.config.get("PARALLEL_MAX_WORKERS"), checks, landed, failed)

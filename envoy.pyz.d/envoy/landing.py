@@ -27,7 +27,7 @@ TAIL_LINES = 30
 TAIL_CHARS = 3000
 
 
-@dataclass
+@dataclass(eq=False)  # an entry is itself, whatever it holds
 class Entry:
     """One candidate in a queue, and what is known about it on its current base."""
     record: Record

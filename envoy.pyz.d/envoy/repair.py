@@ -25,39 +25,57 @@ class Repairs:
     def __init__(self, ws: Workspace, attempts: int, command: str | None, report: Report) -> None:
         self.ws, self.attempts, self.command, self.report = ws, attempts, command, report
         self.running: dict[str, tuple[Entry, str, float]] = {}  # name -> (entry, into, cost before)
+        self.waiting: list[tuple[Entry, str]] = []  # (entry, into) waiting for a slot
+        self.told: set[str] = set()
         self.looked = 0.0
         # The task asks for a merge and a run of the check, which a worker may not run otherwise.
         self.rules = ["Bash(git merge:*)"] + ([f"Bash({command})"] if command and "(" not in command
                                               and ")" not in command else [])
 
-    def start(self, entry: Entry, into: str, tip: str) -> bool:
-        """Resume the worker on a repair task; False if it has no attempt left (the caller reports it)."""
+    def start(self, entry: Entry, into: str) -> bool:
+        """Resume the worker on a repair task, as soon as the cap allows; False if it has no
+        attempt left (the caller reports it)."""
         if entry.repairs >= self.attempts:
             return False
-        from .resume import relaunch
-
-        record = self.ws.state.read(entry.name) or entry.record
-        options = dict(record["options"])
-        allowed = list(options.get("allowed_tools") or [])
-        options["allowed_tools"] = allowed + [r for r in self.rules if r not in allowed]
-        try:
-            relaunch(self.ws, record, repair_task(entry, into, tip, self.command), options)
-        except EnvoyError as exc:
-            self.report.failed(entry, into, error=f"could not start its repair: {exc.message}")
-            return True
-        entry.repairs += 1
-        output.progress(f"{entry.name}: repairing (attempt {entry.repairs} of {self.attempts})")
-        self.running[entry.name] = (entry, into, float(record.get("cost_usd") or 0))
+        self.waiting.append((entry, into))
+        self._launch_waiting()
         return True
 
+    def _launch_waiting(self) -> None:
+        """Start the repairs waiting for a slot, first come first served."""
+        from .resume import relaunch
+
+        for entry, into in list(self.waiting):
+            tip = str(self.ws.git.resolve_commit(f"refs/heads/{into}"))  # the newest, to name in the task
+            record = self.ws.state.read(entry.name) or entry.record
+            options = dict(record["options"])
+            allowed = list(options.get("allowed_tools") or [])
+            options["allowed_tools"] = allowed + [r for r in self.rules if r not in allowed]
+            try:
+                relaunch(self.ws, record, repair_task(entry, into, tip, self.command), options)
+            except EnvoyError as exc:
+                if exc.kind == "limit_exceeded":  # repairs run under the cap: wait for a slot
+                    if entry.name not in self.told:
+                        self.told.add(entry.name)
+                        output.progress(f"{entry.name}: its repair waits for a free slot")
+                    return
+                self.waiting.remove((entry, into))
+                self.report.failed(entry, into, error=f"could not start its repair: {exc.message}")
+                continue
+            self.waiting.remove((entry, into))
+            entry.repairs += 1
+            output.progress(f"{entry.name}: repairing (attempt {entry.repairs} of {self.attempts})")
+            self.running[entry.name] = (entry, into, float(record.get("cost_usd") or 0))
+
     def busy(self, into: str) -> bool:
-        return any(i == into for _, i, _ in self.running.values())
+        return any(i == into for _, i, _ in self.running.values()) or any(i == into for _, i in self.waiting)
 
     def collect(self, into: str) -> list[Entry]:
         """Repaired workers of this target, back in the queue with their new tip."""
-        if not self.running or time.monotonic() - self.looked < POLL:
+        if not (self.running or self.waiting) or time.monotonic() - self.looked < POLL:
             return []
         self.looked = time.monotonic()
+        self._launch_waiting()
         back = []
         for name, (entry, target, cost) in list(self.running.items()):
             record = workers.refresh(self.ws.state, self.ws.state.read(name) or entry.record)
