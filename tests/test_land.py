@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ENVOY_SOURCE, git, run_envoy, wait_finished, wait_until
+from conftest import ENVOY_SOURCE, git, wait_finished, wait_until
 
 
 def spawn_done(envoy, branch: str, task: str, **kwargs) -> dict:
