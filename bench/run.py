@@ -5,7 +5,9 @@ machines are noisy: never compare absolute times across runs).
 
     python3 bench/run.py            # full: >= 10 runs after a warm-up, 20,000-file repo
     python3 bench/run.py --quick    # a few runs, small repo: proves the suite works (CI)
-    python3 bench/run.py --only batch   # one section (hook, spawn, status, batch, memory, output, land)
+    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, memory, output, land)
+
+The real claude CLI (hookcost, memory) is $ENVOY_E2E_CLAUDE, else the newest pinned one in .e2e/.
 """
 from __future__ import annotations
 
@@ -24,6 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "envoy.pyz.d"), str(ROOT / "envoy.pyz.d" / "vendor")]
 FAKE_CLAUDE = ROOT / "tests" / "fake_claude.py"
 PYZ = ROOT / "dist" / "envoy.pyz"
+# The real CLI: $ENVOY_E2E_CLAUDE, else the newest pinned version (.ci/claude-versions),
+# where .ci/install-claude puts it.
+_PINNED = [v for v in (line.split("#", 1)[0].strip()
+                       for line in (ROOT / ".ci" / "claude-versions").read_text().splitlines()) if v]
+CLAUDE = Path(os.environ.get("ENVOY_E2E_CLAUDE") or ROOT / ".e2e" / _PINNED[-1] / "node_modules" / ".bin" / "claude")
 
 
 def median_time(run: Callable[[], object], runs: int, warmup: int = 1) -> float:
@@ -119,6 +126,100 @@ def import_breakdown(env: dict[str, str]) -> list[str]:
     lines = [line for line in proc.stderr.splitlines() if line.startswith("import time:") and "|" in line]
     ours = [line for line in lines if "envoy" in line or line.rstrip().endswith((" json", " typing"))]
     return [line.replace("import time:", "").strip() for line in ours]
+
+
+# -- 1b. what the hooks cost on unrelated tool calls ------------------------
+OLD_WIRING = 'python3 "$CLAUDE_PROJECT_DIR/.claude/envoy.pyz" hook {}'  # init's, before `if` conditions
+VALID_SKILL = "---\nname: pdf-tools\ndescription: Fill and merge PDF forms.\n---\nBody.\n"
+
+
+def bench_hookcost(tmp: Path, env: dict[str, str], runs: int) -> list[tuple[str, float, str]]:
+    """Hook processes the real claude starts per tool call (hook_started events), with the
+    wiring `envoy init` writes and with the old one; then what a matching call costs."""
+    (tmp / "hookcost").mkdir()
+    repo = make_repo(tmp / "hookcost", 1, env)
+    sh(*envoy("init"), cwd=repo, env=env)
+    settings_path = repo / ".claude" / "settings.json"
+    settings = json.loads(settings_path.read_text())
+    commands = {handler["command"].split(" hook ")[1].split()[0]: handler["command"]
+                for groups in settings["hooks"].values() for group in groups for handler in group["hooks"]}
+    rows: list[tuple[str, float, str]] = []
+    calls = ("unrelated Bash call (ls -la)", "non-skill Write (notes.txt)",
+             "Bash call running envoy parallel spawn", "Write of a SKILL.md")
+    old = {**settings, "hooks": {event: [{"matcher": group["matcher"], "hooks": [
+        {"type": "command", "command": OLD_WIRING.format(name)}]}] for event, group, name in (
+        ("PreToolUse", settings["hooks"]["PreToolUse"][0], "enforce-limits"),
+        ("PostToolUse", settings["hooks"]["PostToolUse"][0], "validate-skill"))}}
+    for wiring, content in (("`envoy init`'s wiring (with if)", settings), ("the old wiring (no if)", old)):
+        settings_path.write_text(json.dumps(content))
+        counts: list[float] | None = list(hook_processes(tmp, env, repo) or []) or None
+        for call, count in zip(calls, counts or [float("nan")] * len(calls)):
+            goal = " (goal 0)" if call.startswith(("unrelated", "non-skill")) else ""
+            rows.append((f"{call}, {wiring}", count, f"hook processes{goal}" if counts else f"no claude CLI at {CLAUDE}"))
+    settings_path.write_text(json.dumps(settings))
+
+    (repo / ".claude" / "skills" / "pdf-tools").mkdir(parents=True, exist_ok=True)
+    (repo / ".claude" / "skills" / "pdf-tools" / "SKILL.md").write_text(VALID_SKILL)
+    spawn = json.dumps({"tool_name": "Bash", "cwd": str(repo), "tool_input": {
+        "command": "python3 .claude/envoy.pyz parallel spawn --branch b --task t"}})
+    skill = json.dumps({"tool_name": "Write", "cwd": str(repo), "tool_input": {
+        "file_path": str(repo / ".claude" / "skills" / "pdf-tools" / "SKILL.md"), "content": VALID_SKILL}})
+    # One interpreter for all: the hook commands run the first python3 on PATH, so PATH
+    # starts with this one's directory (not a version manager's shim, which costs more
+    # than the interpreter).
+    bindir = Path(sys.executable).resolve().parent
+    python3 = str(bindir / "python3") if (bindir / "python3").exists() else sys.executable
+    run_env = {**env, "CLAUDE_PROJECT_DIR": str(repo), "PATH": f"{bindir}{os.pathsep}{env.get('PATH', '')}"}
+
+    def runner(argv: list[str], stdin: str) -> Callable[[], object]:
+        return lambda: subprocess.run(argv, input=stdin, env=run_env, cwd=repo, capture_output=True, check=True,
+                                      text=True)
+
+    times = side_by_side({
+        "python3 -c pass": runner([python3, "-c", "pass"], ""),
+        "python3 -I -S -c pass": runner([python3, "-I", "-S", "-c", "pass"], ""),
+        "init's enforce-limits command (sh -c), a spawn": runner(["/bin/sh", "-c", commands["enforce-limits"]], spawn),
+        "init's validate-skill command (sh -c), a SKILL.md": runner(["/bin/sh", "-c", commands["validate-skill"]],
+                                                                    skill),
+    }, runs)
+    base, bare = times.pop("python3 -c pass"), times.pop("python3 -I -S -c pass")
+    rows += [("python3 -c pass", base, "1.00x"), ("python3 -I -S -c pass", bare, f"{bare / base:.2f}x")]
+    rows += [(f"{name} (matching call)", t, f"{t / base:.2f}x of python3 -c pass, {t / bare:.2f}x of -I -S")
+             for name, t in times.items()]
+    return rows
+
+
+def hook_processes(tmp: Path, env: dict[str, str], repo: Path) -> list[int] | None:
+    """hook_started events per tool call of one scripted session (None without a claude CLI).
+    The session is a worker's (ENVOY_WORKER), so envoy denies the spawn instead of running it."""
+    if not CLAUDE.exists():
+        return None
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    from fake_model import FakeModel, bash, text, write  # type: ignore[import-not-found]
+
+    written = (repo / "notes.txt", repo / ".claude" / "skills" / "pdf-tools" / "SKILL.md")
+    for path in written:
+        path.unlink(missing_ok=True)  # a Write over a file the session never read fails, and runs no PostToolUse
+    with FakeModel() as fake:
+        marker = fake.script("calls", [
+            bash("ls -la"), write("notes.txt", "notes\n"),
+            bash("python3 .claude/envoy.pyz parallel spawn --branch b --task t"),
+            write(".claude/skills/pdf-tools/SKILL.md", VALID_SKILL), text("done")])
+        proc = subprocess.run([str(CLAUDE), "-p", "--output-format", "stream-json", "--verbose",
+                               "--include-hook-events", "--permission-mode", "bypassPermissions"],
+                              input=f"{marker} work", capture_output=True, text=True, cwd=repo, timeout=300,
+                              env={**claude_env(tmp / "claude-home", env, fake.url), "ENVOY_WORKER": "bench"})
+    counts: list[int] = []
+    for line in proc.stdout.splitlines():
+        event = json.loads(line) if line.startswith("{") else {}
+        if event.get("type") == "assistant":
+            counts += [0 for block in event["message"]["content"] if block.get("type") == "tool_use"]
+        elif event.get("type") == "system" and event.get("subtype") == "hook_started" and counts:
+            counts[-1] += 1
+    if len(counts) != 4 or not all(path.is_file() for path in written):
+        raise SystemExit(f"benchmark step failed: the scripted session made {len(counts)} tool calls, not 4 that work\n"
+                         f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return counts
 
 
 # -- 2. spawn overhead ------------------------------------------------------
@@ -240,22 +341,26 @@ def bench_memory(tmp: Path, env: dict[str, str]) -> list[tuple[str, float, str]]
     return rows
 
 
+def claude_env(home: Path, env: dict[str, str], url: str) -> dict[str, str]:
+    """The real claude, hermetic, against the fake model at `url`."""
+    home.mkdir(exist_ok=True)
+    return {**{k: v for k, v in env.items() if not k.startswith("ANTHROPIC")}, "HOME": str(home),
+            "ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "sk-test", "DISABLE_TELEMETRY": "1",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "IS_SANDBOX": "1",
+            "CLAUDE_CODE_MAX_RETRIES": "0"}
+
+
 def claude_idle_rss(tmp: Path, env: dict[str, str]) -> int | None:
     """The real claude binary waiting on a slow model answer: its resident memory."""
-    claude = ROOT / ".e2e" / "node_modules" / ".bin" / "claude"
-    if not claude.exists():
+    if not CLAUDE.exists():
         return None
     sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-    from fake_model import FakeModel, delay, text  # type: ignore[import-not-found]
+    from fake_model import FakeModel, delay, text  # type: ignore[import-not-found, unused-ignore]
 
     with FakeModel() as fake:
         marker = fake.script("idle", [delay(8.0), text("done")])
-        home = tmp / "claude-home"
-        home.mkdir()
-        run_env = {**{k: v for k, v in env.items() if not k.startswith("ANTHROPIC")}, "HOME": str(home),
-                   "ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": "sk-test", "DISABLE_TELEMETRY": "1",
-                   "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "IS_SANDBOX": "1"}
-        proc = subprocess.Popen([str(claude), "-p", "--output-format", "stream-json", "--verbose"],
+        run_env = claude_env(tmp / "claude-home", env, fake.url)
+        proc = subprocess.Popen([str(CLAUDE), "-p", "--output-format", "stream-json", "--verbose"],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=run_env, cwd=tmp)
         assert proc.stdin
@@ -317,7 +422,7 @@ def bench_land(tmp: Path, env: dict[str, str], runs: int, check_s: float) -> lis
             ("envoy parallel land, 4 workers, serial (cap 1)", timed["serial"], f"{timed['serial'] / single:.2f}x T")]
 
 
-SECTIONS = ("hook", "spawn", "status", "batch", "memory", "output", "land")
+SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "memory", "output", "land")
 
 
 def main() -> int:
@@ -339,6 +444,8 @@ def main() -> int:
                   file=sys.stderr)
             sections = (
                     ("hook latency", lambda: bench_hooks(tmp, env, runs * 2)),
+                    ("hookcost (hook processes per tool call; a matching call against a bare interpreter)",
+                     lambda: bench_hookcost(tmp, env, runs * 2)),
                     ("spawn overhead", lambda: bench_spawn(tmp, env, runs, files)),
                     ("status at scale", lambda: bench_status(tmp, env, runs)),
                     ("batch throughput", lambda: bench_batch(tmp, env, 1 if args.quick else 10,
@@ -368,6 +475,8 @@ def render(rows: list[tuple[str, float, str]], breakdown: list[str]) -> str:
             lines.append(f"| **{name[3:]}** | | |")
         elif value != value:  # NaN: a ratio or a note without a figure of its own
             lines.append(f"| {name} | | {note} |")
+        elif note.startswith("hook processes"):
+            lines.append(f"| {name} | {value:.0f} | {note} |")
         elif note in ("MiB",) or note.startswith("bytes") or "%" in note:
             lines.append(f"| {name} | {value:,.1f} | {note} |" if note == "MiB" or "%" in note
                          else f"| {name} | {value:,.0f} | {note} |")

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,127 @@ def test_shim_runs_envoy_from_the_checkout_and_from_the_project(repo, tmp_path):
 def build_pyz(tmp_path: Path) -> Path:
     from test_build import build
     return build(tmp_path, "315532800")
+
+
+def test_a_bad_skill_is_blocked_by_a_json_decision_not_an_exit_code(tmp_path):
+    skill = tmp_path / ".claude" / "skills" / "pdf-tools" / "SKILL.md"
+    skill.parent.mkdir(parents=True)
+    skill.write_text("---\nname: Bad_Name\ndescription: ok\n---\n")
+    payload = {"tool_name": "Write", "cwd": str(tmp_path), "tool_input": {"file_path": str(skill)}}
+    decision = hook.validate_skill(payload, {})
+    assert decision.exit_code == 0  # an exit code other than 0 is "envoy could not run", never a block
+    out = json.loads(decision.stdout)
+    assert out["decision"] == "block" and "Bad_Name" in out["reason"] and "fix:" in out["reason"]
+
+
+# -- the hook commands `envoy init` writes: only envoy's own decision blocks -------------
+
+SPAWN_IN_WORKER = {"ENVOY_WORKER": "w1"}  # so a working envoy denies: its absence is visible
+
+
+def installed_commands(repo: Path) -> dict[str, str]:
+    """hook name -> the exact shell command init wrote for it."""
+    from conftest import run_envoy
+    assert run_envoy("init", cwd=repo).code == 0
+    hooks = json.loads((repo / ".claude" / "settings.json").read_text())["hooks"]
+    commands = {}
+    for groups in hooks.values():
+        for handler in (h for g in groups for h in g["hooks"]):
+            commands[handler["command"].split(" hook ")[1].split()[0]] = handler["command"]
+    return commands
+
+
+def hook_payloads(repo: Path) -> dict[str, dict]:
+    skill = repo / ".claude" / "skills" / "pdf-tools" / "SKILL.md"
+    skill.parent.mkdir(parents=True, exist_ok=True)
+    skill.write_text("---\nname: Bad_Name\ndescription: ok\n---\n")
+    return {"enforce-limits": bash_payload("envoy parallel spawn --branch x --task y", repo),
+            "validate-skill": {"hook_event_name": "PostToolUse", "tool_name": "Write", "cwd": str(repo),
+                               "tool_input": {"file_path": str(skill), "content": skill.read_text()}}}
+
+
+def run_command(command: str, payload: dict, repo: Path, path: str | None = None, prefix: tuple[str, ...] = ()):
+    env = {"CLAUDE_PROJECT_DIR": str(repo), "PATH": path or os.environ["PATH"], **SPAWN_IN_WORKER}
+    return subprocess.run([*prefix, "/bin/sh", "-c", command], input=json.dumps(payload), capture_output=True,
+                          text=True, cwd=repo, env=env, timeout=60)
+
+
+def blocks(proc: subprocess.CompletedProcess) -> bool:
+    return proc.returncode == 2 or '"deny"' in proc.stdout or '"block"' in proc.stdout
+
+
+def test_the_installed_commands_decide_when_envoy_runs(repo):
+    commands = installed_commands(repo)
+    for name, payload in hook_payloads(repo).items():
+        proc = run_command(commands[name], payload, repo)
+        assert proc.returncode == 0 and blocks(proc), (name, proc.stdout, proc.stderr)
+
+
+def fake_python(bin_dir: Path, script: str) -> str:
+    """A PATH whose python3 is `script`, and where git, mkdir and date still are."""
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text("#!/bin/sh\n" + script)
+    (bin_dir / "python3").chmod(0o755)
+    for tool in ("git", "mkdir", "date"):
+        os.symlink(shutil.which(tool), bin_dir / tool)
+    return str(bin_dir)
+
+
+def no_python(bin_dir: Path) -> str:
+    path = fake_python(bin_dir, "")
+    (bin_dir / "python3").unlink()
+    return path
+
+
+FAILURES = {
+    "pyz missing": lambda repo, tmp: (repo / ".claude" / "envoy.pyz").unlink(),
+    "pyz is a directory": lambda repo, tmp: ((repo / ".claude" / "envoy.pyz").unlink(),
+                                             (repo / ".claude" / "envoy.pyz").mkdir()),
+    "pyz corrupt": lambda repo, tmp: (repo / ".claude" / "envoy.pyz").write_bytes(b"PK\x03\x04 garbage"),
+    "no python3 on PATH": lambda repo, tmp: no_python(tmp / "bin"),
+    "python3 too old": lambda repo, tmp: fake_python(
+        tmp / "bin", 'echo "SyntaxError: future feature annotations is not defined" >&2; exit 1\n'),
+    "python3 exits 2": lambda repo, tmp: fake_python(tmp / "bin", 'echo "python3: can\'t open file" >&2; exit 2\n'),
+    "python3 crashes": lambda repo, tmp: fake_python(tmp / "bin", 'kill -SEGV $$\n'),
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_the_installed_commands_fail_open_when_envoy_cannot_run(repo, tmp_path, failure):
+    commands = installed_commands(repo)
+    payloads = hook_payloads(repo)
+    path = FAILURES[failure](repo, tmp_path)
+    for name, payload in payloads.items():
+        proc = run_command(commands[name], payload, repo, path=path if isinstance(path, str) else None)
+        assert proc.returncode == 1 and not blocks(proc), (name, proc.returncode, proc.stdout, proc.stderr)
+        assert f"envoy: hook {name} skipped (" in proc.stderr and "the tool call goes on" in proc.stderr
+        assert f"hook {name}: " in (repo / ".git" / "envoy" / "envoy.log").read_text()
+
+
+def test_the_installed_commands_fail_open_on_an_unreadable_pyz():
+    # Root reads any file, so as root the hook runs as nobody, in a repository nobody may
+    # walk into (a directory of its own under /tmp) but not read the pyz of.
+    with tempfile.TemporaryDirectory(prefix="envoy-unreadable-") as shared:
+        os.chmod(shared, 0o755)
+        repo = Path(shared) / "repo"
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+        commands = installed_commands(repo)
+        payloads = hook_payloads(repo)
+        (repo / ".claude" / "envoy.pyz").chmod(0)
+        prefix = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups") if os.geteuid() == 0 else ()
+        for name, payload in payloads.items():
+            proc = run_command(commands[name], payload, repo, prefix=prefix)
+            assert proc.returncode == 1 and not blocks(proc), (name, proc.returncode, proc.stdout, proc.stderr)
+            assert f"envoy: hook {name} skipped (cannot read {repo}/.claude/envoy.pyz)" in proc.stderr
+
+
+def test_the_shim_fails_open_when_envoy_cannot_run(repo, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text("#!/bin/sh\necho \"python3: can't open file\" >&2; exit 2\n")
+    (bin_dir / "python3").chmod(0o755)
+    (tmp_path / "envoy.pyz").write_bytes(b"PK")
+    proc = run_hook("enforce-limits", json.dumps(bash_payload("envoy parallel spawn --branch x", repo)), repo,
+                    {"ENVOY_WORKER": "w9", "ENVOY_PYZ": str(tmp_path / "envoy.pyz"), "PATH": f"{bin_dir}:/usr/bin:/bin"},
+                    command=[str(HOOKS_DIR / "enforce-limits")])
+    assert proc.returncode == 1 and proc.stdout == "" and "enforce-limits skipped" in proc.stderr, proc

@@ -31,9 +31,11 @@ def test_init_from_a_pyz_elsewhere_is_idempotent(repo, tmp_path):
     assert settings["env"] == {"PARALLEL_MAX_WORKERS": "3", "PARALLEL_WORKER_PREFIX": "claude-worker-"}
     post = settings["hooks"]["PostToolUse"][0]
     assert post["matcher"] == "Write|Edit|MultiEdit"
-    assert post["hooks"][0]["command"] == 'python3 "$CLAUDE_PROJECT_DIR/.claude/envoy.pyz" hook validate-skill'
+    assert 'python3 -I -S "$f" hook validate-skill' in post["hooks"][0]["command"]
+    assert post["hooks"][0]["command"].startswith('f="$CLAUDE_PROJECT_DIR"/.claude/envoy.pyz;')
     pre = settings["hooks"]["PreToolUse"][0]
-    assert pre["matcher"] == "Bash" and pre["hooks"][0]["command"].endswith("hook enforce-limits")
+    assert pre["matcher"] == "Bash" and 'python3 -I -S "$f" hook enforce-limits' in pre["hooks"][0]["command"]
+    assert ".claude/envoy.pyz" in git(repo, "check-ignore", ".claude/envoy.pyz")
     assert "Bash(python3 .claude/envoy.pyz parallel:*)" in settings["permissions"]["allow"]
     for name in ("commands/parallel-discovery.md", "agents/explorer.md", "agents/curator.md", "agents/researcher.md"):
         assert (repo / ".claude" / name).is_file(), name
@@ -91,8 +93,9 @@ def test_init_updates_a_moved_envoy_hook_instead_of_adding_another(repo, tmp_pat
     init(repo)  # now from the source tree: installs .claude/envoy.pyz and repoints the hooks
     hooks = json.loads((repo / ".claude" / "settings.json").read_text())["hooks"]
     for event in ("PreToolUse", "PostToolUse"):
-        commands = [h["command"] for g in hooks[event] for h in g["hooks"]]
-        assert len(commands) == 1 and ".claude/envoy.pyz" in commands[0]
+        assert len(hooks[event]) == 1
+        commands = {h["command"] for g in hooks[event] for h in g["hooks"]}
+        assert len(commands) == 1 and ".claude/envoy.pyz" in commands.pop()
 
 
 def test_init_keeps_files_that_differ_unless_forced(repo):
@@ -130,3 +133,91 @@ def test_installed_hooks_work_from_the_settings_command(repo, envoy):
     proc = subprocess.run(["sh", "-c", command], input=json.dumps(payload), capture_output=True, text=True,
                           env={"CLAUDE_PROJECT_DIR": str(repo), "ENVOY_WORKER": "w", "PATH": os.environ["PATH"]})
     assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+OLD_HOOKS = {  # what init wrote before `if` conditions, beside a hook of the user's own
+    "PreToolUse": [{"matcher": "Bash", "hooks": [
+        {"type": "command", "timeout": 30, "command": 'python3 "$CLAUDE_PROJECT_DIR/.claude/envoy.pyz" hook enforce-limits'},
+        {"type": "command", "command": "mine.sh"}]}],
+    "PostToolUse": [{"matcher": "Write", "hooks": [{"type": "command", "command": "lint.sh"}]},
+                    {"matcher": "Write|Edit|MultiEdit", "hooks": [{"type": "command", "timeout": 30,
+                     "command": 'python3 "$CLAUDE_PROJECT_DIR/.claude/envoy.pyz" hook validate-skill'}]}],
+}
+
+
+def test_init_upgrades_old_hook_entries_to_conditional_ones(repo):
+    (repo / ".claude").mkdir()
+    (repo / ".claude" / "settings.json").write_text(json.dumps({"hooks": OLD_HOOKS}, indent=2))
+    assert init(repo).code == 0
+    hooks = json.loads((repo / ".claude" / "settings.json").read_text())["hooks"]
+    # The user's hooks stay, in their order; envoy's are replaced, not added to.
+    assert hooks["PostToolUse"][0] == OLD_HOOKS["PostToolUse"][0]
+    assert [h["command"] for g in hooks["PreToolUse"] for h in g["hooks"] if "envoy" not in h["command"]] == ["mine.sh"]
+    pre = [h for g in hooks["PreToolUse"] for h in g["hooks"] if "envoy" in h["command"]]
+    assert [h["if"] for h in pre] == ["Bash(*spawn*)"]
+    post = [h for g in hooks["PostToolUse"] for h in g["hooks"] if "envoy" in h["command"]]
+    assert {h["if"] for h in post} == {f"{tool}({pattern})" for tool in ("Write", "Edit", "MultiEdit")
+                                       for pattern in ("**/SKILL.md", "**/.claude/agents/**", "**/.claude/commands/**")}
+    assert all("exit 1" in h["command"] for h in pre + post)
+    commit_all(repo)
+    assert init(repo).data["changed"] == [] and git(repo, "status", "--porcelain") == ""
+
+
+def test_init_ignores_its_copy_once_and_keeps_the_users_gitignore(repo):
+    (repo / ".gitignore").write_text("node_modules/\n*.log")  # no final newline
+    assert init(repo).code == 0
+    text = (repo / ".gitignore").read_text()
+    assert text.startswith("node_modules/\n*.log\n") and text.count("/.claude/envoy.pyz") == 1
+    assert git(repo, "status", "--porcelain", "--ignored", ".claude/envoy.pyz").startswith("!!")
+    commit_all(repo)
+    assert init(repo).data["changed"] == [] and (repo / ".gitignore").read_text() == text
+
+
+def test_init_leaves_a_tracked_or_already_ignored_copy_alone(repo):
+    assert init(repo).code == 0
+    (repo / ".gitignore").unlink()
+    git(repo, "add", "-A")  # the user commits the pyz
+    git(repo, "commit", "-qm", "with envoy.pyz")
+    assert init(repo).data["changed"] == [] and not (repo / ".gitignore").exists()
+    git(repo, "rm", "-q", "--cached", ".claude/envoy.pyz")
+    (repo / ".git" / "info" / "exclude").write_text(".claude/*.pyz\n")
+    assert init(repo).data["changed"] == [] and not (repo / ".gitignore").exists()
+
+
+def test_a_worker_has_a_working_envoy_when_the_pyz_is_not_tracked(repo, tmp_path):
+    pyz = build(tmp_path, "315532800")
+    for launcher in ("source tree", "installed pyz"):
+        if launcher == "source tree":
+            assert init(repo).code == 0
+            commit_all(repo)  # everything but the ignored .claude/envoy.pyz
+            assert git(repo, "ls-files", ".claude/envoy.pyz") == ""
+            command = None
+        else:  # untracked and not even ignored: the copy must still not count as the worker's work
+            shutil.copy(pyz, repo / ".claude" / "envoy.pyz")
+            git(repo, "rm", "-q", ".gitignore")
+            git(repo, "commit", "-qm", "no .gitignore")
+            assert git(repo, "status", "--porcelain") == "?? .claude/envoy.pyz\n"
+            command = [sys.executable, str(repo / ".claude" / "envoy.pyz")]
+        branch = f"w{len(launcher)}"
+        task = ("@run python3 .claude/envoy.pyz parallel status > status.json\n"
+                "@run git add status.json && git commit -qm 'worker status'")
+        spawned = run_envoy("parallel", "spawn", "--branch", branch, "--wait", "--task", task, cwd=repo,
+                            command=command)
+        assert spawned.code == 0 and spawned.data["state"] == "succeeded", spawned.stdout
+        worktree = Path(spawned.data["path"])
+        assert (worktree / ".claude" / "envoy.pyz").read_bytes() == (repo / ".claude" / "envoy.pyz").read_bytes()
+        # The worker ran its own envoy (status lists it, running) and committed through Bash.
+        status = json.loads(git(repo, "show", f"{branch}:status.json"))
+        assert [w["state"] for w in status["data"]["workers"] if w["name"] == branch] == ["running"]
+        # Its hooks run from the worktree: a spawn there is denied, by envoy.
+        hook = json.loads((worktree / ".claude" / "settings.json").read_text())["hooks"]["PreToolUse"][0]["hooks"][0]
+        payload = {"tool_name": "Bash", "cwd": str(worktree),
+                   "tool_input": {"command": "python3 .claude/envoy.pyz parallel spawn --branch x --task y"}}
+        proc = subprocess.run(["sh", "-c", hook["command"]], input=json.dumps(payload), capture_output=True, text=True,
+                              env={**os.environ, "CLAUDE_PROJECT_DIR": str(worktree), "ENVOY_WORKER": branch})
+        assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+        # The copy is no work of the worker's: once its branch is merged, cleanup needs no --force.
+        assert run_envoy("parallel", "results", "--worker", branch, cwd=repo).data["results"][0]["dirty"] is False
+        git(repo, "merge", "-q", branch)
+        cleaned = run_envoy("parallel", "cleanup", "--worker", branch, cwd=repo)
+        assert cleaned.code == 0 and not worktree.exists(), cleaned.stdout

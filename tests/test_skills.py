@@ -266,7 +266,7 @@ def test_yaml_error_lines_count_blank_lines_and_crlf():
     ("---\nname: r\ndescription: d\nmax_turns: 3\n---\n", ["rename it to 'maxTurns'"]),
     ("---\nname: r\ndescription: d\ntools: {Read: 1}\n---\n", ["tools must be a comma-separated string or a list"]),
     ("---\nname: r\ndescription: d\npermissionMode: yolo\n---\n",
-     ["permissionMode must be one of default, acceptEdits, auto, bypassPermissions, dontAsk, plan", "use one of"]),
+     ["permissionMode must be one of default, acceptEdits, auto, bypassPermissions, dontAsk, plan, manual", "use one of"]),
     ("---\nname: r\ndescription: d\npermissionMode: accept_edits\n---\n", ["write permissionMode: acceptEdits"]),
     ("---\nname: r\ndescription: d\nmaxTurns: 0\n---\n", ["maxTurns must be a whole number above 0, not the number 0"]),
     ("---\nname: r\ndescription: d\nmaxTurns: '5'\n---\n", ["not the string '5'"]),

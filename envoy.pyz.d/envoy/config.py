@@ -12,7 +12,11 @@ from .errors import EnvoyError
 if TYPE_CHECKING:
     from pathlib import Path
 
-PERMISSION_MODES = ("default", "acceptEdits", "auto", "bypassPermissions", "dontAsk", "plan")
+# `claude --permission-mode` choices, of every supported CLI (README: Supported
+# Claude Code versions). 2.1.332 added `manual`, its new name for `default`
+# (which it still accepts); 2.1.197 lacks `manual` and refuses it at start, so a
+# worker asked for it there fails at once (`no_result`, with the CLI's message).
+PERMISSION_MODES = ("default", "acceptEdits", "auto", "bypassPermissions", "dontAsk", "plan", "manual")
 
 SETTINGS_FILES = (".claude/settings.local.json", ".claude/settings.json")
 

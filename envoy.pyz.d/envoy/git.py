@@ -19,6 +19,11 @@ _LEAKY_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_PREFIX", "GIT_
                "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES")
 
 
+# How a hook command `envoy init` writes finds envoy.log when envoy itself cannot
+# run (it is shell text, run by Claude Code; the absolute common dir, from any worktree).
+COMMON_DIR_SHELL = 'git -C "$CLAUDE_PROJECT_DIR" rev-parse --path-format=absolute --git-common-dir'
+
+
 class GitError(EnvoyError):
     def __init__(self, args: Iterable[str], stderr: str, exit_code: int) -> None:
         argv = " ".join(args)
@@ -200,6 +205,10 @@ class Git:
             args += ["--ignored", f"--exclude-from={pattern_file}"]
         out = self.run(*args, "--", *paths, cwd=toplevel)
         return [p for p in out.split("\0") if p]
+
+    def is_ignored(self, toplevel: Path, path: str) -> bool:
+        """Whether an untracked `path` is ignored (by any .gitignore, info/exclude or core.excludesFile)."""
+        return self._status("check-ignore", "-q", "--", path, cwd=toplevel) == 0
 
     def worktree_of(self, branch: str) -> Path | None:
         """The worktree that has `branch` checked out, if any."""

@@ -1,9 +1,13 @@
 """`envoy hook <name>`: Claude Code hooks, on the hot path of every tool call.
 
 Each hook is a pure function `(payload, environ) -> Decision` that tests call
-directly; `main` only reads stdin once and prints the decision. A hook never
-wedges a session: bad input, a missing field, a repository without envoy
-state, or a bug all end in exit 0 (fail open) with a line in envoy.log.
+directly; `main` only reads stdin once and prints the decision. A decision to
+block is always JSON on stdout with exit 0, never an exit code: the command
+`envoy init` installs turns every other exit (python3 missing, envoy.pyz
+unreadable, an interpreter too old, a crash) into a non-blocking one, so only
+envoy's own decision can stop a tool call. A hook never wedges a session: bad
+input, a missing field, a repository without envoy state, or a bug all end in
+exit 0 (fail open) with a line in envoy.log.
 Imports are deferred to the branch that needs them: most calls are neither
 a spawn nor a skill file, and must cost little more than Python's startup.
 """
@@ -31,7 +35,8 @@ ALLOW = Decision()
 
 
 def validate_skill(payload: dict[str, Any], environ: Mapping[str, str]) -> Decision:
-    """PostToolUse on Write|Edit|MultiEdit: block (exit 2) a bad SKILL.md, agent or command."""
+    """PostToolUse on Write|Edit|MultiEdit: block a bad SKILL.md, agent or command (the
+    tool has run; the block feeds the problems back to Claude, which repairs the file)."""
     tool_input = payload.get("tool_input")
     path = tool_input.get("file_path") if isinstance(tool_input, dict) else None
     if not isinstance(path, str) or not path.endswith(".md"):
@@ -51,7 +56,7 @@ def validate_skill(payload: dict[str, Any], environ: Mapping[str, str]) -> Decis
         return ALLOW
     lines = [f"{path} has {len(problems)} problem(s); Claude Code would load it silently broken:"]
     lines += [f"- {problem}" for problem in problems]
-    return Decision(2, "", "\n".join(lines) + "\n")
+    return Decision(0, json.dumps({"decision": "block", "reason": "\n".join(lines)}))
 
 
 def enforce_limits(payload: dict[str, Any], environ: Mapping[str, str]) -> Decision:

@@ -4,7 +4,10 @@
   inside the repository, else a copy at .claude/envoy.pyz;
 - .claude/settings.json gets the two hooks, the env defaults and permission
   rules for envoy's verbs, merged in (every existing key kept, the file's
-  indentation kept, nothing written when nothing changes);
+  indentation kept, nothing written when nothing changes); envoy's hook
+  entries an earlier init wrote are replaced by the current ones;
+- a copy at .claude/envoy.pyz is a build artefact: it goes into .gitignore
+  (appended, once) unless it is tracked or ignored already;
 - the /parallel-discovery command and the discovery agents are written,
   unless a file of that name exists and differs (--force replaces it).
 """
@@ -13,15 +16,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from . import output, pyz, roles
 from .errors import EnvoyError
+from .git import COMMON_DIR_SHELL, Git
 from .workspace import open_workspace
 
 HOOKS = (("PostToolUse", "Write|Edit|MultiEdit", "validate-skill"), ("PreToolUse", "Bash", "enforce-limits"))
+# The tool calls each hook can concern, as `if` conditions (permission-rule syntax,
+# Claude Code >= 2.1.85): a call that matches none starts no process. Each is at least
+# as wide as the hook's own first test, so nothing the hook would check slips past:
+# enforce-limits looks at nothing without "spawn" in it (Claude Code matches the
+# command as the shell parses it, so also inside `sh -c '...'`, `&&` chains, quotes
+# and continuation lines); validate-skill at nothing but skills.kind_of's paths.
+CONDITIONS = {
+    "enforce-limits": ["Bash(*spawn*)"],
+    "validate-skill": [f"{tool}({pattern})" for tool in ("Write", "Edit", "MultiEdit")
+                       for pattern in ("**/SKILL.md", "**/.claude/agents/**", "**/.claude/commands/**")],
+}
+PYZ_COPY = ".claude/envoy.pyz"
 ENV_DEFAULTS = {"PARALLEL_MAX_WORKERS": "3", "PARALLEL_WORKER_PREFIX": "claude-worker-"}
 
 DISCOVERY_COMMAND = """\
@@ -53,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     changed: list[str] = []
     kept: list[str] = []
     rel = install_pyz(top, changed)
+    if rel == PYZ_COPY:
+        ignore_copy(ws.git, top, changed)
     merge_settings(top / ".claude" / "settings.json", rel, changed)
     files = {".claude/commands/parallel-discovery.md": DISCOVERY_COMMAND}
     files.update({f".claude/agents/{role.name}.md": roles.agent_file(role) for role in roles.ROLES})
@@ -64,13 +83,13 @@ def run(args: argparse.Namespace) -> int:
 
 def install_pyz(top: Path, changed: list[str]) -> str:
     """The repository-relative path of the envoy.pyz the hooks will run."""
-    running = _running_pyz()
+    running = pyz.running()
     if running is not None:
         try:
             return running.resolve().relative_to(top.resolve()).as_posix()
         except ValueError:
             pass  # runs from elsewhere: install a copy
-    target = top / ".claude" / "envoy.pyz"
+    target = top / PYZ_COPY
     with tempfile.TemporaryDirectory(prefix="envoy-init-") as tmp:
         fresh = Path(tmp) / "envoy.pyz"
         if running is not None:
@@ -80,15 +99,26 @@ def install_pyz(top: Path, changed: list[str]) -> str:
         if not target.is_file() or target.read_bytes() != fresh.read_bytes():
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(fresh, target)
-            changed.append(".claude/envoy.pyz (installed)")
-    return ".claude/envoy.pyz"
+            changed.append(f"{PYZ_COPY} (installed)")
+    return PYZ_COPY
 
 
-def _running_pyz() -> Path | None:
-    import envoy
-
-    root = Path(envoy.__file__).parent.parent
-    return root if root.is_file() else None
+def ignore_copy(git: Git, top: Path, changed: list[str]) -> None:
+    """Keep the 0.5 MB build artefact out of git: workers get a copy from spawn, and a
+    clone without one has hooks that say so and let every tool call through. A copy the
+    user tracks, or ignores in any way already, is left as it is."""
+    if not git.untracked(top, PYZ_COPY) or git.is_ignored(top, PYZ_COPY):
+        return
+    path = top / ".gitignore"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    separator = "\n" if text and not text.endswith("\n") else ""
+    with open(path, "a", encoding="utf-8") as f:  # appended: the user's lines stay as they are
+        f.write(f"{separator}# envoy: a build artefact; `envoy init` installs it, spawn copies it into workers\n"
+                f"/{PYZ_COPY}\n")
+    changed.append(f".gitignore (added /{PYZ_COPY})")
 
 
 def _installed_entries(tmp: Path) -> list[pyz.Entry]:
@@ -134,7 +164,10 @@ def merge_settings(path: Path, rel: str, changed: list[str]) -> None:
             allow.append(rule)
     hooks = settings.setdefault("hooks", {})
     for event, matcher, name in HOOKS:
-        _ensure_hook(hooks.setdefault(event, []), matcher, name, f'python3 "$CLAUDE_PROJECT_DIR/{rel}" hook {name}')
+        command = hook_command(rel, name)
+        handlers = [{"type": "command", "if": condition, "command": command, "timeout": 30}
+                    for condition in CONDITIONS[name]]
+        _ensure_hook(hooks.setdefault(event, []), matcher, name, handlers)
     if json.dumps(settings, sort_keys=True) == before:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,15 +176,41 @@ def merge_settings(path: Path, rel: str, changed: list[str]) -> None:
     changed.append(".claude/settings.json (merged hooks, env, permissions)")
 
 
-def _ensure_hook(groups: list[Any], matcher: str, name: str, command: str) -> None:
-    """One envoy hook entry with this command: an older envoy entry is updated in place."""
+def hook_command(rel: str, name: str) -> str:
+    """The shell command (Claude Code runs it with /bin/sh) of hook `name`. Only envoy's
+    own decision, JSON on stdout with exit 0, can block a tool call: when envoy cannot
+    run (the pyz missing or unreadable, python3 missing, too old, crashing: any exit but
+    0) the command says why on stderr and in envoy.log and exits 1, which Claude Code
+    shows the user and otherwise ignores. Exit 2 (python3's own for a file it cannot
+    open) would block every matching call of every session."""
+    log = (f'd=$({COMMON_DIR_SHELL} 2>/dev/null) && mkdir -p "$d/envoy" && echo '
+           f'"$(date -u +%Y-%m-%dT%H:%M:%SZ) hook {name}: $m; allowed" 2>/dev/null >>"$d/envoy/envoy.log"')
+    return (f'f="$CLAUDE_PROJECT_DIR"/{shlex.quote(rel)}; if [ -f "$f" ] && [ -r "$f" ]; then '
+            f'python3 -I -S "$f" hook {name} && exit; m="python3 exited $?"; else m="cannot read $f"; fi; '
+            f'{log}; echo "envoy: hook {name} skipped ($m); the tool call goes on" >&2; exit 1')
+
+
+def _is_envoy_hook(entry: Any, name: str) -> bool:
+    command = str(entry.get("command", "")) if isinstance(entry, dict) else ""
+    return f"hook {name}" in command and "envoy" in command
+
+
+def _ensure_hook(groups: list[Any], matcher: str, name: str, handlers: list[dict[str, Any]]) -> None:
+    """envoy's handlers of hook `name`, in one group of their own, where an earlier init
+    put them (so older entries are upgraded, not duplicated; others' hooks are kept)."""
+    kept: list[Any] = []
+    where = None
     for group in groups:
-        for entry in group.get("hooks", []) if isinstance(group, dict) else []:
-            if isinstance(entry, dict) and f"hook {name}" in str(entry.get("command", "")) \
-                    and "envoy" in str(entry.get("command")):
-                entry["command"] = command
-                return
-    groups.append({"matcher": matcher, "hooks": [{"type": "command", "command": command, "timeout": 30}]})
+        entries = group.get("hooks") if isinstance(group, dict) else None
+        if isinstance(entries, list) and any(_is_envoy_hook(entry, name) for entry in entries):
+            where = len(kept) if where is None else where
+            others = [entry for entry in entries if not _is_envoy_hook(entry, name)]
+            if not others:
+                continue  # the group was envoy's alone
+            group["hooks"] = others
+        kept.append(group)
+    kept.insert(len(kept) if where is None else where, {"matcher": matcher, "hooks": handlers})
+    groups[:] = kept
 
 
 def _indent(text: str) -> int | str:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shlex
-from typing import Mapping
+
+TYPE_CHECKING = False  # typing's import would be paid on every spawn the hook looks at
+if TYPE_CHECKING:
+    from typing import Mapping
 
 SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", ";;", "|&", "\n"}
 WRAPPERS = {"env", "exec", "nohup", "time", "command", "sudo", "nice", "timeout", "xargs"}

@@ -19,6 +19,14 @@ SKIP_SUFFIXES = {".pyc", ".pyo", ".so"}  # compiled parts cannot load from a zip
 Entry = tuple[str, Path]
 
 
+def running() -> Path | None:
+    """The envoy.pyz this process runs from (None from a source tree or an install)."""
+    import envoy
+
+    root = Path(envoy.__file__).parent.parent
+    return root if root.is_file() else None
+
+
 def tree(root: Path, prefix: str = "") -> list[Entry]:
     """Every file below `root` (caches excepted), named relative to it."""
     entries = []

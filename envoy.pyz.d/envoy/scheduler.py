@@ -93,9 +93,10 @@ def discard_half_made(git: Git, record: Record) -> None:
 
 
 def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
-    """Copy `.env` and every untracked file matched by `.worktreeinclude` (gitignore
-    syntax, Claude Code's convention) from the main worktree, modes kept."""
-    wanted = set(git.untracked(source, ".env")) if (source / ".env").is_file() else set()
+    """Copy `.env`, envoy.pyz and every untracked file matched by `.worktreeinclude`
+    (gitignore syntax, Claude Code's convention) from the main worktree, modes kept."""
+    paths = [rel for rel in (".env", *_envoy_pyz(source)) if (source / rel).is_file()]
+    wanted = set(git.untracked(source, *paths)) if paths else set()
     include = source / ".worktreeinclude"
     if include.is_file():
         wanted.update(git.untracked(source, pattern_file=include))
@@ -108,6 +109,23 @@ def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
         shutil.copy2(src, dst, follow_symlinks=False)
         copied.append(rel)
     return copied
+
+
+def _envoy_pyz(source: Path) -> list[str]:
+    """Where the checkout keeps envoy: `envoy init`'s copy, and the pyz running now. Kept
+    out of git (as init suggests), it is copied in, so the worker's hooks and its own
+    `envoy parallel status` find it at the same path as in the main checkout; the
+    hook commands, by design, never look outside the session's own project."""
+    from . import pyz
+
+    found = [".claude/envoy.pyz"]
+    running = pyz.running()
+    if running is not None:
+        try:
+            found.append(running.resolve().relative_to(source.resolve()).as_posix())
+        except ValueError:
+            pass  # a pyz outside the checkout: nothing to copy
+    return found
 
 
 def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] | None = None) -> Record:

@@ -1,15 +1,20 @@
 """Fixtures for end-to-end tests that run the real `claude` CLI against FakeModel.
 
-The CLI is the pinned npm package installed by `.ci/install-claude` into
-`<repo>/.e2e/`; without it these tests skip (set ENVOY_E2E_REQUIRE=1 to make
-that a failure instead).  Every run is hermetic: its own HOME, the fake
-server as the API, nothing inherited from an enclosing Claude Code session.
+Every test that uses the CLI runs once per pinned Claude Code version
+(.ci/claude-versions: the oldest envoy supports and the newest tested), each
+installed by `.ci/install-claude` into `<repo>/.e2e/<version>/` on first use;
+test ids name the version (`[claude-2.1.332]`). With $ENVOY_E2E_CLAUDE set,
+only that build runs. A CLI that cannot be installed skips its tests, loudly,
+except under CI (CI=true) or with ENVOY_E2E_REQUIRE=1, where it fails them.
+Every run is hermetic: its own HOME, the fake server as the API, nothing
+inherited from an enclosing Claude Code session.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -30,8 +35,28 @@ from fake_model import FakeModel  # noqa: E402
 
 from conftest import REPO_ROOT as _ROOT, Envoy, Result, run_envoy  # noqa: E402  (tests/conftest.py)
 
-CLAUDE_VERSION = "2.1.197"
-INSTALLED_CLAUDE = REPO_ROOT / ".e2e" / "node_modules" / ".bin" / "claude"
+INSTALL_CLAUDE = REPO_ROOT / ".ci" / "install-claude"
+
+
+def pinned_versions() -> list[str]:
+    """The versions in .ci/claude-versions (one a line, # comments), oldest first."""
+    lines = (REPO_ROOT / ".ci" / "claude-versions").read_text().splitlines()
+    return [v for v in (line.split("#", 1)[0].strip() for line in lines) if v]
+
+
+def installed_claude(version: str) -> Path:
+    return REPO_ROOT / ".e2e" / version / "node_modules" / ".bin" / "claude"
+
+
+# The builds every CLI test runs on: $ENVOY_E2E_CLAUDE alone, else each pinned version.
+OVERRIDE = os.environ.get("ENVOY_E2E_CLAUDE")
+CLAUDE_BUILDS = [OVERRIDE] if OVERRIDE else pinned_versions()
+
+
+def _build_id(build: str) -> str:
+    return "claude-" + (build if build != OVERRIDE else "ENVOY_E2E_CLAUDE")
+
+
 # Flags of every headless run: prompt on stdin, one JSON event per line.
 STREAM_JSON = ("-p", "--output-format", "stream-json", "--verbose")
 
@@ -49,40 +74,51 @@ HERMETIC_ENV = {
 }
 
 
-def _missing_claude_message(path: Path) -> str:
-    return (
-        f"!!! REAL claude CLI NOT INSTALLED at {path}: end-to-end tests skipped. "
-        f"Run `bash .ci/install-claude` (installs @anthropic-ai/claude-code@{CLAUDE_VERSION} "
-        "into .e2e/) or point $ENVOY_E2E_CLAUDE at a claude binary. !!!"
-    )
+def _missing_claude_message(path: Path, version: Optional[str]) -> str:
+    how = (f"Run `bash .ci/install-claude {version}` (installs @anthropic-ai/claude-code@{version} "
+           f"into .e2e/{version}/)" if version else "Check $ENVOY_E2E_CLAUDE")
+    return f"!!! REAL claude CLI NOT INSTALLED at {path}: its end-to-end tests did not run. {how}. !!!"
 
 
-_install_failure: list[str] = []
+def _required() -> bool:
+    """Whether a missing CLI fails the run: under CI, or when asked to."""
+    return bool(os.environ.get("ENVOY_E2E_REQUIRE")) or os.environ.get("CI", "").lower() in ("true", "1")
 
 
-@pytest.fixture(scope="session")
-def claude_bin() -> str:
-    """Path of the real `claude` executable, installed on first use by .ci/install-claude."""
-    override = os.environ.get("ENVOY_E2E_CLAUDE")
-    path = Path(override) if override else INSTALLED_CLAUDE
-    if not override and not (path.is_file() and os.access(path, os.X_OK)):
-        install = subprocess.run(["bash", str(REPO_ROOT / ".ci" / "install-claude")],
+_install_failures: dict[str, str] = {}  # message -> install log, for the end-of-run summary
+
+
+@pytest.fixture(scope="session", params=CLAUDE_BUILDS, ids=_build_id)
+def claude_bin(request: pytest.FixtureRequest) -> str:
+    """Path of the real `claude` executable of this run's build (see the module docstring)."""
+    build = str(request.param)
+    version = None if build == OVERRIDE else build
+    path = Path(build) if version is None else installed_claude(build)
+    install_log = ""
+    if version is not None and not (path.is_file() and os.access(path, os.X_OK)):
+        install = subprocess.run(["bash", str(INSTALL_CLAUDE), version],
                                  capture_output=True, text=True, timeout=600)
-        if install.returncode != 0:
-            _install_failure.append((install.stdout + install.stderr).strip()[-2000:])
+        install_log = (install.stdout + install.stderr).strip()[-2000:]
     if not (path.is_file() and os.access(path, os.X_OK)):
-        if os.environ.get("ENVOY_E2E_REQUIRE"):
-            pytest.fail(_missing_claude_message(path))
-        pytest.skip(_missing_claude_message(path))
+        message = _missing_claude_message(path, version)
+        _install_failures[message] = install_log
+        if _required():
+            pytest.fail(message + "\n" + install_log)
+        pytest.skip(message)
+    if version is not None:
+        reported = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60,
+                                  env={**os.environ, "DISABLE_AUTOUPDATER": "1"}).stdout
+        assert re.match(rf"{re.escape(version)}\b", reported.strip()), (path, reported)
     return str(path)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say it loudly at the end of the run when the real CLI could not be installed."""
-    if _install_failure:
+    """Say it loudly at the end of the run when a real CLI could not be installed."""
+    for message, log in _install_failures.items():
         terminalreporter.section("REAL claude CLI MISSING", sep="!", red=True, bold=True)
-        terminalreporter.write_line(_missing_claude_message(INSTALLED_CLAUDE))
-        terminalreporter.write_line(_install_failure[0])
+        terminalreporter.write_line(message)
+        if log:
+            terminalreporter.write_line(log)
 
 
 @pytest.fixture

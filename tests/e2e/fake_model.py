@@ -29,7 +29,23 @@ What the CLI (2.1.197) sends, as measured:
   tool" user message, then its next text ends the run without structured output.
 - Subagent (Agent tool) calls: same session header, tools, and
   ``cc_is_subagent=true`` in the system prompt's billing line; their prompt
-  has no marker, so they play on in the session's script.
+  has no marker, so they play on in the session's script.  Put a marker in
+  the Agent call's prompt to give the subagent a script of its own: on
+  2.1.332 an Agent call may run in the background, and the parent's next
+  request can come before the subagent's.
+
+What 2.1.332 changes (so nothing here reads the history by position):
+- Consecutive assistant messages are merged (2.1.197 merges a resumed
+  session's whole history), user messages carry extra ``<system-reminder>``
+  text blocks, and ``role: "system"`` messages appear in ``messages``
+  (a blocking PostToolUse hook's stderr arrives in one).
+- So a request's ``tool_results`` are the tool_result blocks, anywhere in
+  the history, whose tool_use id the session had not answered before;
+  ``user_text`` is the user/system text after the last assistant message;
+  ``told`` is everything the model was told.  Steps are consumed one per
+  main-loop request, never located by message position.
+- A session's tools may include ``defer_loading`` entries
+  (``DeferredToolPlaceholder``) and ``ToolSearch``, ``ListAgents``, ``Workflow``.
 
 Stdlib only, so that it runs wherever pytest does.
 """
@@ -205,8 +221,13 @@ class RequestRecord:
     stream: bool = False
     system: str = ""  # top-level system prompt text
     prompt: str = ""  # text of the first user message
-    user_text: str = ""  # text blocks of the last user message
-    tool_results: list[ToolResult] = field(default_factory=list)  # in the last user message
+    # Text the CLI sent since the model's last reply: text blocks of the user-
+    # and system-role messages after the last assistant message (reminders and
+    # hook feedback included), wherever the CLI version put them.
+    user_text: str = ""
+    # Tool results new in this request (by tool_use id: none this session had
+    # sent before), from any message: the CLI may merge or split the history.
+    tool_results: list[ToolResult] = field(default_factory=list)
     status: int = 0  # HTTP status answered
     reply: Optional[Reply] = None  # what the model said (ids filled in)
     tool_use_ids: list[str] = field(default_factory=list)
@@ -223,6 +244,16 @@ class RequestRecord:
         """Names of the tools the CLI offered the model in this request."""
         offered = (self.body or {}).get("tools") if isinstance(self.body, dict) else None
         return [str(t.get("name")) for t in offered or [] if isinstance(t, dict)]
+
+    @property
+    def told(self) -> str:
+        """Everything the model was told in this request besides the system
+        prompt: every tool result, and every text block of user- and
+        system-role messages (system-reminders, hook feedback, prompts).
+        Assert what the model was told here, not where a CLI version put it:
+        2.1.197 gives a blocking PostToolUse hook's stderr in a user-message
+        system-reminder, 2.1.332 in a system-role message."""
+        return _told(self.body) if isinstance(self.body, dict) else ""
 
     @property
     def last_tool_result(self) -> Optional[ToolResult]:
@@ -252,46 +283,64 @@ def _block_text(content: Any) -> str:
     return "\n".join(parts)
 
 
-def _user_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     messages = body.get("messages")
-    if not isinstance(messages, list):
-        return []
-    return [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+def _user_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in _messages(body) if m.get("role") == "user"]
+
+
+def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    content = message.get("content")
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
 
 
 def _tool_names(body: dict[str, Any]) -> dict[str, str]:
     """tool_use id -> tool name, over the assistant turns in the history."""
-    names: dict[str, str] = {}
-    for message in body.get("messages") or []:
-        if not isinstance(message, dict) or message.get("role") != "assistant":
-            continue
-        content = message.get("content")
-        for block in content if isinstance(content, list) else []:
-            if isinstance(block, dict) and block.get("type") == "tool_use":
-                names[str(block.get("id"))] = str(block.get("name"))
-    return names
+    return {str(block.get("id")): str(block.get("name"))
+            for message in _messages(body) if message.get("role") == "assistant"
+            for block in _blocks(message) if block.get("type") == "tool_use"}
 
 
 def _tool_results(body: dict[str, Any]) -> list[ToolResult]:
-    """tool_result blocks of the last user message: what came back this turn."""
-    users = _user_messages(body)
-    content = users[-1].get("content") if users else None
-    if not isinstance(content, list):
-        return []
+    """Every tool_result block of the conversation, in order, whichever
+    message carries it (FakeModel keeps the ones new to the session)."""
     names = _tool_names(body)
-    results = []
-    for block in content:
-        if isinstance(block, dict) and block.get("type") == "tool_result":
-            tool_use_id = str(block.get("tool_use_id"))
-            results.append(
-                ToolResult(
-                    tool_use_id=tool_use_id,
-                    tool_name=names.get(tool_use_id),
-                    content=_block_text(block.get("content")),
-                    is_error=bool(block.get("is_error", False)),
-                )
-            )
-    return results
+    return [
+        ToolResult(
+            tool_use_id=str(block.get("tool_use_id")),
+            tool_name=names.get(str(block.get("tool_use_id"))),
+            content=_block_text(block.get("content")),
+            is_error=bool(block.get("is_error", False)),
+        )
+        for message in _messages(body) if message.get("role") == "user"
+        for block in _blocks(message) if block.get("type") == "tool_result"
+    ]
+
+
+def _text_since_reply(body: dict[str, Any]) -> str:
+    """Text blocks of the user- and system-role messages after the last assistant message."""
+    messages = _messages(body)
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+    return "\n".join(_block_text(m.get("content")) for m in messages[last + 1:]
+                     if m.get("role") in ("user", "system"))
+
+
+def _told(body: dict[str, Any]) -> str:
+    parts = []
+    for message in _messages(body):
+        if message.get("role") not in ("user", "system"):
+            continue
+        for block in _blocks(message):
+            if block.get("type") == "text":
+                parts.append(str(block.get("text", "")))
+            elif block.get("type") == "tool_result":
+                parts.append(_block_text(block.get("content")))
+    return "\n".join(parts)
 
 
 def _system_text(body: dict[str, Any]) -> str:
@@ -454,6 +503,7 @@ class FakeModel:
         self._scripts: dict[str, _Script] = {}
         self._cursors: dict[tuple[str, Optional[str]], int] = {}
         self._session_scripts: dict[str, str] = {}
+        self._seen_results: dict[str, set[str]] = {}  # session id -> tool_use ids already answered
         self._stopping = threading.Event()
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -535,6 +585,10 @@ class FakeModel:
         """Every tool result sent back by sessions playing `script`."""
         return [t for r in self.requests_for(script) for t in r.tool_results]
 
+    def told(self, script: str) -> str:
+        """What the model was told, over every request that played `script`."""
+        return "\n".join(r.told for r in self.requests_for(script))
+
     def side_requests(self) -> list[RequestRecord]:
         with self._lock:
             return [r for r in self.requests if r.side]
@@ -570,6 +624,15 @@ class FakeModel:
             record.status = status
             record.finished = time.monotonic()
             self._lock.notify_all()
+
+    def _new_tool_results(self, session_id: Optional[str], results: list[ToolResult]) -> list[ToolResult]:
+        """The results this session had not sent before: the answers to the
+        model's latest tool calls, however the CLI laid out the history."""
+        with self._lock:
+            seen = self._seen_results.setdefault(session_id or "", set())
+            new = [r for r in results if r.tool_use_id not in seen]
+            seen.update(r.tool_use_id for r in new)
+            return new
 
     def _error(self, message: str) -> None:
         with self._lock:
@@ -710,8 +773,8 @@ def _make_handler(fake: FakeModel) -> type[BaseHTTPRequestHandler]:
             record.subagent = "cc_is_subagent=true" in record.system
             users = _user_messages(body)
             record.prompt = _block_text(users[0].get("content")) if users else ""
-            record.user_text = _block_text(users[-1].get("content")) if users else ""
-            record.tool_results = _tool_results(body)
+            record.user_text = _text_since_reply(body)
+            record.tool_results = fake._new_tool_results(record.session_id, _tool_results(body))
             try:
                 outcome = fake._answer(record, body, record.session_id)
             except _Stopped:

@@ -14,11 +14,12 @@ from typing import Any, Callable
 
 import pytest
 
-from fake_model import FakeModel, RequestRecord, Step, delay, http_error, structured_output, text, write
+from fake_model import (FakeModel, Reply, RequestRecord, Step, bash, delay, edit, http_error, structured_output, text,
+                        tool, write)
 
 TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
-from conftest import Result  # noqa: E402
+from conftest import Result, git  # noqa: E402
 
 Envoy = Callable[..., Result]
 ROLE_IN_PROMPT = re.compile(r'You are the "([\w-]+)" stream')
@@ -38,6 +39,19 @@ def per_role(steps: dict[str, list[Step]]) -> list[Step]:
             return mine[i] if i < len(mine) else text("done")
         return step
     return [pick(i) for i in range(max(len(s) for s in steps.values()))]
+
+
+# Tools that can change a file or run a program, on either pinned CLI
+# (ToolSearch could load deferred ones; Agent and Workflow run other sessions).
+WRITE_CAPABLE = {"Write", "Edit", "MultiEdit", "NotebookEdit", "Bash", "BashOutput", "KillShell", "Agent", "Task",
+                 "ToolSearch", "Workflow", "Skill", "SlashCommand", "ExitPlanMode", "EnterWorktree"}
+
+
+def callable_tools(record: RequestRecord) -> list[str]:
+    """The tools the CLI offered the model in this request, less `defer_loading`
+    entries (2.1.332's DeferredToolPlaceholder: a name the model cannot call)."""
+    offered = record.body.get("tools") or []
+    return [str(t.get("name")) for t in offered if isinstance(t, dict) and not t.get("defer_loading")]
 
 
 def answer(title: str, files: list[str]) -> dict[str, Any]:
@@ -66,10 +80,11 @@ def test_streams_run_at_once_read_only_and_report_structured_findings(
     for a, b in itertools.combinations(first.values(), 2):
         assert a.overlaps(b), "discovery streams ran one after another"
 
-    # Read-only by construction: plan mode, only the role's tools (+ the schema's tool).
+    # Read-only by construction: plan mode, the role's tools, and nothing that can write.
     for role, record in first.items():
-        web = ["WebFetch", "WebSearch"] if role == "researcher" else []
-        assert sorted(record.tool_names) == sorted(["Glob", "Grep", "Read", "StructuredOutput", *web])
+        web = {"WebFetch", "WebSearch"} if role == "researcher" else set()
+        assert {"Glob", "Grep", "Read", "StructuredOutput", *web} <= set(callable_tools(record))
+        assert not set(callable_tools(record)) & WRITE_CAPABLE, callable_tools(record)
         assert "Plan mode is active" in str(record.body["messages"])
         assert "How is this project laid out?" in record.prompt  # the task came on stdin
     # (b) The curator's Write came back as an error, and nothing was written.
@@ -110,3 +125,38 @@ def test_every_stream_failing_is_exit_1(repo: Path, envoy: Envoy, fake_model: Fa
     assert result.code == 1
     assert result.error["type"] == "discovery_failed"
     assert [s["reason"] for s in result.error["streams"]] == ["api_error", "api_error"]
+
+
+def test_a_stream_cannot_write_edit_or_run_anything(repo: Path, envoy: Envoy, fake_model: FakeModel) -> None:
+    """discover's promise, checked on every pinned CLI: a stream that tries to
+    write, edit, run a command, load a deferred tool (2.1.332's ToolSearch) or
+    start a subagent gets an error for each, and nothing changes on disk."""
+    readme = (repo / "README").read_text()
+    attempts: list[Step] = [
+        write(str(repo / "pwned.txt"), "should never exist"),
+        edit(str(repo / "README"), readme.strip(), "edited"),
+        bash(f"touch {repo / 'ran.txt'}"),
+        tool("NotebookEdit", {"notebook_path": str(repo / "n.ipynb"), "new_source": "x", "edit_mode": "insert",
+                              "cell_type": "code"}),
+        tool("ToolSearch", {"query": "select:Write,Edit,Bash", "max_results": 5}),
+        tool("DeferredToolPlaceholder", {}),
+        write(str(repo / "pwned.txt"), "after ToolSearch"),
+        tool("Agent", {"description": "write", "prompt": f"write {repo / 'pwned.txt'}",
+                       "subagent_type": "general-purpose"}),
+    ]
+    marker = fake_model.script("hostile", per_role({
+        "explorer": [structured_output(answer("Layout", ["README"]))],
+        "curator": [*attempts, structured_output(answer("Tried", []))],
+    }))
+    result = envoy("discover", f"{marker} look", "--roles", "explorer,curator")
+    assert result.code == 0, result.stdout + result.stderr
+
+    tried = [step.calls[0].name for step in attempts if isinstance(step, Reply)]
+    results = fake_model.tool_results("hostile")
+    assert [r.tool_name for r in results] == tried
+    for outcome in results:
+        assert outcome.is_error, outcome
+    assert (repo / "README").read_text() == readme
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+    streams = {s["role"]: s for s in result.data["streams"]}
+    assert streams["curator"]["findings"][0]["title"] == "Tried"  # the stream went on and answered

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -163,3 +164,25 @@ def test_project_allow_rules_reach_the_worker_and_denials_are_reported(
     results = envoy("parallel", "results", "--worker", "perms").data["results"][0]
     assert [d["tool"] for d in results["permission_denials"]] == ["Bash"]
     assert "perl -e" in results["permission_denials"][0]["input"]
+
+
+def test_permission_modes_of_the_newest_cli_are_accepted(repo: Path, envoy: Envoy, fake_model: FakeModel,
+                                                         claude_bin: str) -> None:
+    """`manual` (2.1.332's name for `default`) is passed through as asked. A CLI
+    that lacks it (2.1.197) refuses it at start: the worker fails with its message."""
+    version = subprocess.run([claude_bin, "--version"], capture_output=True, text=True, timeout=60).stdout
+    lacks_manual = version.startswith("2.1.197")
+    ok = fake_model.script("manual", [text("asked nothing")])
+    result = envoy("parallel", "spawn", "--branch", "manual", "--wait", "--permission-mode", "manual",
+                   "--task", f"{ok} go")
+    if lacks_manual:
+        assert result.code == 1 and result.error["type"] == "worker_failed", result.stdout
+        assert result.json["data"]["reason"] == "no_result", result.stdout
+        assert "manual" in result.json["data"]["error"] and "invalid" in result.json["data"]["error"]
+        assert fake_model.requests_for("manual") == []
+    else:
+        assert result.code == 0 and result.data["result"] == "asked nothing", result.stdout
+    # `default` still works on both: the oldest CLI's name for it, and a hidden alias on 2.1.332.
+    result = envoy("parallel", "spawn", "--branch", "default", "--wait", "--permission-mode", "default",
+                   "--task", f"{ok} go")
+    assert result.code == 0 and result.data["result"] == "asked nothing", result.stdout

@@ -21,6 +21,7 @@ from fake_model import (
     http_error,
     marker,
     text,
+    tool,
     tools,
     write,
 )
@@ -129,6 +130,39 @@ def test_stop_interrupts_a_delay() -> None:
     assert outcome and fake.requests[0].status == 0  # closed unanswered
 
 
+def _conversation(*messages: dict[str, Any]) -> dict[str, Any]:
+    return dict(_main_body(""), messages=list(messages))
+
+
+def test_what_the_model_was_told_whatever_the_history_layout(fake_model: FakeModel) -> None:
+    """Both CLI versions' shapes: 2.1.197 puts hook feedback in a system-reminder
+    after the tool result; 2.1.332 merges consecutive assistant messages, adds
+    reminder text blocks and sends the hook feedback as a system-role message."""
+    fake_model.script("s", [text("a"), text("b"), text("c")])
+    prompt = {"role": "user", "content": [{"type": "text", "text": "<system-reminder>context</system-reminder>"},
+                                          {"type": "text", "text": marker("s") + " go"}]}
+    call_1 = {"type": "tool_use", "id": "toolu_1", "name": "Write", "input": {}}
+    call_2 = {"type": "tool_use", "id": "toolu_2", "name": "Bash", "input": {}}
+    result_1 = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "written"}
+    result_2 = {"type": "tool_result", "tool_use_id": "toolu_2", "content": [{"type": "text", "text": "ran"}]}
+    old_shape = _conversation(prompt, {"role": "assistant", "content": [call_1]}, {"role": "user", "content": [
+        result_1, {"type": "text", "text": "<system-reminder>hook said: bad name</system-reminder>"}]})
+    new_shape = _conversation(
+        prompt, {"role": "assistant", "content": [call_1, {"type": "text", "text": "and"}, call_2]},
+        {"role": "user", "content": [result_1, result_2]},
+        {"role": "system", "content": [{"type": "text", "text": "hook said: bad name"}]})
+    for body in (old_shape, new_shape):
+        assert _request(fake_model, "/v1/messages", body)[0] == 200
+    old, new = fake_model.requests_for("s")
+    assert "hook said: bad name" in old.user_text and "hook said: bad name" in new.user_text
+    assert "hook said: bad name" in old.told and "ran" in new.told and "context" in new.told
+    assert [(r.tool_name, r.content) for r in old.tool_results] == [("Write", "written")]
+    # toolu_1 was answered in the session's earlier request: only toolu_2 is new.
+    assert [(r.tool_name, r.content) for r in new.tool_results] == [("Bash", "ran")]
+    assert old.step_index == 0 and new.step_index == 1
+    assert "hook said: bad name" in fake_model.told("s")
+
+
 # --------------------------------------------------------------------------
 # The real CLI against the server
 
@@ -220,3 +254,22 @@ def test_two_sessions_overlap_with_their_own_scripts(fake_model: FakeModel, star
     assert slow_alpha.overlaps(slow_beta)
     assert [t.content for t in fake_model.tool_results("alpha")] == ["alpha"]
     assert [t.content for t in fake_model.tool_results("beta")] == ["beta"]
+
+
+def test_a_subagent_plays_its_own_script_and_its_answer_reaches_the_parent(
+        fake_model: FakeModel, run_claude: RunClaude, git_repo: Path) -> None:
+    """An Agent call whose prompt has a marker: the subagent plays that script
+    (2.1.197 runs it in the foreground, 2.1.332 in the background, its answer
+    then coming to the parent as a task notification, not a tool result)."""
+    fake_model.script("child", [write(str(git_repo / "child.txt"), "from child"), text("child finished")])
+    parent = fake_model.script("parent", [
+        tool("Agent", {"description": "write a file", "prompt": marker("child") + " write child.txt",
+                       "subagent_type": "general-purpose"}),
+        text("parent done")])
+    run = run_claude(f"{parent} delegate", "--permission-mode", "bypassPermissions", timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert (git_repo / "child.txt").read_text() == "from child"
+    children = fake_model.requests_for("child")
+    assert children and all(r.subagent for r in children)
+    assert [t.tool_name for r in children for t in r.tool_results] == ["Write"]
+    assert "child finished" in fake_model.told("parent")
