@@ -5,7 +5,7 @@ machines are noisy: never compare absolute times across runs).
 
     python3 bench/run.py            # full: >= 10 runs after a warm-up, 20,000-file repo
     python3 bench/run.py --quick    # a few runs, small repo: proves the suite works (CI)
-    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, memory, output)
+    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, memory, output, land)
 
 The real claude CLI (hookcost, memory) is $ENVOY_E2E_CLAUDE, else the newest pinned one in .e2e/.
 """
@@ -391,7 +391,38 @@ def bench_output(tmp: Path, env: dict[str, str]) -> list[tuple[str, float, str]]
             ("results JSON, 1 worker, --tail 5", short, "bytes")]
 
 
-SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "memory", "output")
+# -- 7. landing ----------------------------------------------------------------
+def bench_land(tmp: Path, env: dict[str, str], runs: int, check_s: float) -> list[tuple[str, float, str]]:
+    """4 finished workers landed with a check of `check_s` seconds: speculative (4 checks
+    at once, each on top of the ones ahead) against serial (one at a time) against
+    the check run once by hand."""
+    (tmp / "land").mkdir()
+    repo = make_repo(tmp / "land", 10, env)
+    base = sh("git", "rev-parse", "main", cwd=repo, env=env).strip()
+    for i in range(4):
+        sh(*envoy("parallel", "spawn", "--branch", f"w{i}", "--task", f"@write w{i}.txt {i}\n@commit w{i}"),
+           cwd=repo, env=env)
+    sh(*envoy("parallel", "wait"), cwd=repo, env=env)
+    sh("git", "switch", "-qc", "elsewhere", cwd=repo, env=env)  # main is checked out nowhere
+    check = f"sleep {check_s:g}"
+
+    def land(width: int) -> Callable[[], object]:
+        return lambda: sh(*envoy("parallel", "land", "--order", "fifo", "--check", check), cwd=repo,
+                          env={**env, "PARALLEL_MAX_WORKERS": str(width)})
+
+    def reset() -> None:  # main back where the workers started: all 4 land again
+        sh("git", "update-ref", "refs/heads/main", base, cwd=repo, env=env)
+
+    timed = side_by_side({"single": lambda: sh("sh", "-c", check, cwd=repo, env=env), "speculative": land(4),
+                          "serial": land(1)}, runs, reset)
+    single = timed["single"]
+    return [(f"one check by hand ({check})", single, "1.00x (T)"),
+            ("envoy parallel land, 4 workers, speculative (cap 4)", timed["speculative"],
+             f"{timed['speculative'] / single:.2f}x T (target <= 1.5x)"),
+            ("envoy parallel land, 4 workers, serial (cap 1)", timed["serial"], f"{timed['serial'] / single:.2f}x T")]
+
+
+SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "memory", "output", "land")
 
 
 def main() -> int:
@@ -420,7 +451,9 @@ def main() -> int:
                     ("batch throughput", lambda: bench_batch(tmp, env, 1 if args.quick else 10,
                                                              8 if args.quick else 24, 4, 0.5 if args.quick else 1.0)),
                     ("memory", lambda: bench_memory(tmp, env)),
-                    ("output size", lambda: bench_output(tmp, env)))
+                    ("output size", lambda: bench_output(tmp, env)),
+                    ("land speculation", lambda: bench_land(tmp, env, 1 if args.quick else 5,
+                                                            1.0 if args.quick else 2.0)))
             for section, bench in sections:
                 if args.only and section.split()[0] not in args.only:
                     continue

@@ -26,6 +26,10 @@ With --json-schema the answer goes through a StructuredOutput tool call, as
 the real CLI's does: `structured_output` in the result (by default one
 finding naming the stream) and `result` its JSON text.
 
+If FAKE_CLAUDE_ON_RESUME holds directive lines, a resumed run (--resume) obeys
+them after its task's own: a follow-up envoy writes itself (land --repair's)
+carries none.
+
 If FAKE_CLAUDE_RECORD names a directory, argv, cwd, selected env and the task
 are saved there as <session-id>.json, so tests can assert what envoy passed.
 """
@@ -59,7 +63,10 @@ def main():
           "tools": ["Bash", "Edit", "Read", "Write"], "model": "fake-model", "permissionMode": "acceptEdits"})
     result, denials, turns, stamp, structured = "done", [], 1, None, None
     role = os.environ.get("ENVOY_DISCOVERY")
-    for line in task.splitlines():
+    lines = task.splitlines()
+    if "--resume" in argv:
+        lines += os.environ.get("FAKE_CLAUDE_ON_RESUME", "").splitlines()
+    for line in lines:
         word, _, rest = line.strip().partition(" ")
         if word == "@as":
             who, _, line = rest.partition(" ")

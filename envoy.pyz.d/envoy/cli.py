@@ -28,6 +28,7 @@ examples:
   envoy parallel spawn --after feat-db --branch feat/api --task "..."   # start from feat-db's work
   envoy parallel wait                                             # join: exit 0 only if all succeeded
   envoy parallel conflicts && envoy parallel merge --worker feat-db
+  envoy parallel land --check "make test" --repair                # all finished work home, checked
 
 Output is JSON when piped (or with --json), text on a terminal (or with --text)."""
 
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _output_flags(parser)
     top = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    parallel = top.add_parser("parallel", help="worktree workers: spawn, status, results, wait, merge, cleanup ...",
+    parallel = top.add_parser("parallel", help="worktree workers: spawn, status, results, wait, merge, land, cleanup ...",
                               description="Worktree workers: each task gets its own git worktree, branch and "
                               "detached headless Claude Code session.", epilog=PARALLEL_EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -186,6 +187,39 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--rebase", action="store_true", help="replay the worker's commits on top (linear history)")
 
     _verb(verbs, "conflicts", "conflicts", "which workers collide with each other or their base (dry-run merges)")
+
+    land = _verb(verbs, "land", "land", "merge finished workers like a merge queue: checked, ordered, repaired",
+                 "Land finished workers' branches on their target like a merge queue, without touching your\n"
+                 "checkout, index or branch. Each merge is checked (--check, default PARALLEL_CHECK) in a scratch\n"
+                 "worktree holding the merge result, and the target moves, by compare-and-swap, only to a commit\n"
+                 "whose tree passed. Up to PARALLEL_MAX_WORKERS checks run at once, candidate i on top of\n"
+                 "candidates 1..i-1; a failure drops out and only the ones after it are re-checked. A target\n"
+                 "checked out somewhere is fast-forwarded there, as merge does (refused if that would overwrite\n"
+                 "local changes). A target that moves meanwhile is landed on anew, never overwritten.\n"
+                 "Exit 0 only if every candidate landed; landed workers count as merged for cleanup.",)
+    land.epilog = ("examples:\n"
+                   "  envoy parallel land --dry-run                    # the plan: order and predicted conflicts\n"
+                   "  envoy parallel land --check \"make test\"          # every succeeded worker, checked\n"
+                   "  envoy parallel land --worker feat-a --worker feat-b --into main --order fifo\n"
+                   "  envoy parallel land --check \"pytest -x\" --repair --repair-attempts 2")
+    land.add_argument("--worker", action="append", metavar="NAME",
+                      help="a worker to land (repeatable; default: every succeeded worker with commits not yet "
+                      "in its target)")
+    land.add_argument("--into", metavar="BRANCH", help="the branch to land on (default: each worker's base)")
+    land.add_argument("--check", metavar="COMMAND",
+                      help="shell command that must pass on each merge result (default PARALLEL_CHECK; "
+                      "none: merge only)")
+    land.add_argument("--no-check", action="store_true", help="merge only, even if PARALLEL_CHECK is set")
+    land.add_argument("--order", choices=("auto", "fifo"), default="auto",
+                      help="auto (default): what conflicts least with the others and the target first; "
+                      "fifo: spawn order")
+    land.add_argument("--repair", action="store_true",
+                      help="resume a worker that conflicts or fails the check in its own session, to bring "
+                      "the target in and fix it; when that run succeeds it re-enters the queue")
+    land.add_argument("--repair-attempts", type=int, metavar="N",
+                      help="repair runs per worker (default 1; implies --repair)")
+    land.add_argument("--dry-run", action="store_true", help="print the plan (order, predicted conflicts); "
+                      "change nothing")
 
     return parser
 

@@ -192,6 +192,16 @@ class Git:
                 return name
         return None
 
+    def branch_tips(self) -> dict[str, str]:
+        """Every local branch and its tip commit, in one call."""
+        out = self.run("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
+        return {ref[len("refs/heads/"):]: sha for sha, _, ref in (line.partition(" ") for line in out.splitlines())}
+
+    def merged_into(self, commit: str) -> set[str]:
+        """The local branches whose tips `commit` contains, in one call."""
+        out = self.run("for-each-ref", f"--merged={commit}", "--format=%(refname)", "refs/heads/")
+        return {line[len("refs/heads/"):] for line in out.splitlines()}
+
     # -- worktrees and branches -----------------------------------------
     def worktree_add(self, path: Path, branch: str, start: str) -> None:
         """Make a worktree with a new branch. Interrupted (Ctrl-C, or SIGINT to us alone),
@@ -218,6 +228,15 @@ class Git:
                 proc.wait()
             raise
 
+    def worktree_add_detached(self, path: Path, commit: str) -> None:
+        """A scratch worktree at `commit` on no branch, its files not yet written (see
+        populate): registering it is quick, so it is all that needs the launch mutex."""
+        self.run("worktree", "add", "--quiet", "--detach", "--no-checkout", str(path), commit)
+
+    def populate(self, worktree: Path) -> None:
+        """Write the files of a worktree made with --no-checkout (index and work tree to its HEAD)."""
+        self.run("-c", "checkout.workers=0", "reset", "--hard", "--quiet", cwd=worktree)
+
     def worktree_remove(self, path: Path) -> None:
         # --force twice: also when locked; callers checked for work to keep first.
         self.run("worktree", "remove", "--force", "--force", str(path))
@@ -229,6 +248,8 @@ class Git:
         self.run("branch", "-D", "--", branch)
 
     def update_ref(self, ref: str, sha: str, old: str | None = None) -> None:
+        """Point `ref` at `sha`; with `old`, a compare-and-swap: git refuses (GitError)
+        unless the ref still points at `old`."""
         self.run("update-ref", ref, sha, *([old] if old is not None else []))
 
     def delete_branch_at(self, branch: str, sha: str) -> bool:

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from . import output, slots, workers, worktrees
 from .errors import EnvoyError
 from .scheduler import start
 from .spawn import limit_exceeded, positive, read_task, record_view, refuse_nesting, render, report_finished
 from .state import ACTIVE, Record
-from .workspace import open_workspace
+from .workspace import Workspace, open_workspace
 
 
 def run(args: argparse.Namespace) -> int:
     refuse_nesting()
     ws = open_workspace()
     task = read_task(args)
-    state = ws.state
-    record = workers.find(state, args.worker)
+    record = workers.find(ws.state, args.worker)
     check_resumable(record)
     problem = worktrees.verify(ws.git, ws.layout(), record["name"], Path(record["path"]))
     if problem:  # the path is read from the record: an agent runs only where envoy made its worktree
@@ -31,6 +31,18 @@ def run(args: argparse.Namespace) -> int:
                        ("budget_usd", positive(args.budget, "--budget"))):
         if value is not None:
             options[key] = value
+    record = relaunch(ws, record, task, options)
+    if args.wait:
+        from .waiting import wait_for
+
+        return report_finished(wait_for(ws, [record["name"]], timeout=None)[0])
+    output.success(record_view(record), render)
+    return 0
+
+
+def relaunch(ws: Workspace, record: Record, task: str, options: dict[str, Any] | None = None) -> Record:
+    """Start the worker's next run on `task` in its session (resume and land --repair)."""
+    state = ws.state
     cap = ws.config.get("PARALLEL_MAX_WORKERS")
     with slots.launch_mutex(state):
         record = workers.refresh(state, state.read(record["name"]) or record)
@@ -40,15 +52,9 @@ def run(args: argparse.Namespace) -> int:
             raise limit_exceeded(ws, cap)
         run_number = int(record.get("run") or 0) + 1
         state.write_task(record["name"], run_number, task)
-        record.update(options=options, state="starting", reason=None, error=None)
+        record.update(options=options or record["options"], state="starting", reason=None, error=None)
         state.write(record)
-        record = start(state, record, slot_index)
-    if args.wait:
-        from .waiting import wait_for
-
-        return report_finished(wait_for(ws, [record["name"]], timeout=None)[0])
-    output.success(record_view(record), render)
-    return 0
+        return start(state, record, slot_index)
 
 
 def check_resumable(record: Record) -> None:
