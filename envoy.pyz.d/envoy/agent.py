@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from . import files, processes
+from . import processes
 from .errors import EnvoyError
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from typing import Any
 
 from filelock import Timeout
 
-from . import conflicts, landing, merge, output, repair, scratch, workers
+from . import conflicts, landing, output, repair, scratch, workers
 from .errors import EnvoyError
 from .landing import Entry
 from .state import ACTIVE, Record
