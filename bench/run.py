@@ -248,8 +248,9 @@ def bench_spawn(tmp: Path, env: dict[str, str], runs: int, files: int) -> list[t
 def bench_status(tmp: Path, env: dict[str, str], runs: int) -> list[tuple[str, float, str]]:
     from filelock import FileLock
 
-    from envoy import slots
-    from envoy.state import State, now_iso
+    from envoy.worker import locks
+    from envoy.worker.record import now_iso
+    from envoy.worker.store import State
 
     rows, held, first = [], [], None
     for count in (1, 10, 100):
@@ -267,7 +268,7 @@ def bench_status(tmp: Path, env: dict[str, str], runs: int) -> list[tuple[str, f
                          "cost_usd": 0.0123, "num_turns": 7, "result": "Did the thing. " * 20, "runs": [{}],
                          "options": {}})
             if running:  # a live supervisor holds its worker lock
-                lock = FileLock(str(state.lock_path(slots.worker(name))), thread_local=False)
+                lock = FileLock(str(state.lock_path(locks.worker(name))), thread_local=False)
                 lock.acquire()
                 held.append(lock)
         t = median_time(lambda: sh(*envoy("parallel", "status"), cwd=repo, env=env), runs)

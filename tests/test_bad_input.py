@@ -145,7 +145,7 @@ def test_unexpected_errors_are_one_line_and_logged(repo, envoy):
     # A bug (here: status's summary made to divide by zero) must not print a traceback.
     source = Path(__file__).resolve().parent.parent / "envoy.pyz.d"
     crash = (f"import sys; sys.path[:0] = [{str(source)!r}, {str(source / 'vendor')!r}]\n"
-             "import envoy.status\nenvoy.status.summary = lambda *a: 1 / 0\n"
+             "import envoy.commands.status\nenvoy.commands.status.summary = lambda *a: 1 / 0\n"
              "from envoy.entry import main\nraise SystemExit(main())")
     result = envoy("parallel", "status", command=[sys.executable, "-c", crash])
     assert result.code == 1
@@ -675,7 +675,7 @@ def test_spawn_from_a_workers_worktree_is_refused_without_the_environment(repo, 
 
 
 def test_the_hook_denies_a_spawn_from_a_workers_worktree_without_the_environment(repo, envoy):
-    from envoy import hook
+    from envoy.commands import hook
 
     assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "x").code == 0
     worktree = envoy("parallel", "status", "--worker", "w").data["workers"][0]["path"]

@@ -150,20 +150,20 @@ def test_worker_survives_its_caller_being_killed(repo, envoy, tmp_path):
 
 def test_wait_heartbeat(repo, envoy, monkeypatch, capsys):
     """While waiting, a progress line at least every HEARTBEAT seconds (30 s in CI logs)."""
-    from envoy import waiting
+    from envoy.worker import join
     from envoy.errors import EnvoyError
     from envoy.workspace import open_workspace
 
     envoy("parallel", "spawn", "--branch", "beat", "--task", "@sleep 1.5")
-    monkeypatch.setattr(waiting, "HEARTBEAT", 0.3)
-    monkeypatch.setattr(waiting, "REREAD", 0.05)  # the heartbeat is checked on each full look
+    monkeypatch.setattr(join, "HEARTBEAT", 0.3)
+    monkeypatch.setattr(join, "REREAD", 0.05)  # the heartbeat is checked on each full look
     ws = open_workspace(repo)
-    (final,) = waiting.wait_for(ws, ["beat"], timeout=30)
+    (final,) = join.wait_for(ws, ["beat"], timeout=30)
     assert final["state"] == "succeeded"
     err = capsys.readouterr().err
     assert err.count("waiting for beat (running") >= 2
     assert "beat: succeeded" in err
     with pytest.raises(EnvoyError) as exc:
         envoy("parallel", "spawn", "--branch", "beat2", "--task", "@sleep 5")
-        waiting.wait_for(ws, ["beat2"], timeout=0.5)
+        join.wait_for(ws, ["beat2"], timeout=0.5)
     assert exc.value.kind == "timeout"

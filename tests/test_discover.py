@@ -12,7 +12,7 @@ import pytest
 
 from conftest import Result
 
-from envoy import findings, roles
+from envoy.discovery import findings, roles
 
 Envoy = Callable[..., Result]
 
@@ -272,6 +272,6 @@ def test_agent_files_read_back_as_the_roles(tmp_path: Path) -> None:
 
 
 def test_agent_files_pass_envoys_own_validator() -> None:
-    skills = pytest.importorskip("envoy.skills")
+    skills = pytest.importorskip("envoy.hooks.validate_skill")
     for role in roles.ROLES:
         assert skills.problems(f".claude/agents/{role.name}.md", roles.agent_file(role)) == []

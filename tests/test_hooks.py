@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
-from envoy import hook, limits
+from envoy.commands import hook
+from envoy.hooks import enforce_limits
 
 HOOKS_DIR = REPO_ROOT / "hooks"
 
@@ -54,12 +55,12 @@ NOT_SPAWNS = [
 
 @pytest.mark.parametrize("command", SPAWNS)
 def test_spawn_commands_are_recognised(command):
-    assert limits.spawn_invocations(command)
+    assert enforce_limits.spawn_invocations(command)
 
 
 @pytest.mark.parametrize("command", NOT_SPAWNS)
 def test_other_commands_are_not_spawns(command):
-    assert limits.spawn_invocations(command) == []
+    assert enforce_limits.spawn_invocations(command) == []
 
 
 @pytest.mark.parametrize("command", SPAWNS[:4])

@@ -119,11 +119,11 @@ def test_init_refuses_a_broken_settings_file(repo):
 
 
 def test_written_files_pass_our_own_validator(repo):
-    from envoy import skills
+    from envoy.hooks import validate_skill
     init(repo)
     for path in (repo / ".claude").rglob("*.md"):
         rel = path.relative_to(repo).as_posix()
-        assert skills.problems(rel, path.read_text()) == [], rel
+        assert validate_skill.problems(rel, path.read_text()) == [], rel
 
 
 def test_installed_hooks_work_from_the_settings_command(repo, envoy):

@@ -160,26 +160,27 @@ def holders(path: Path) -> list[int]:
 
 
 def test_the_queue_runner_lives_only_while_the_queue_waits(repo, envoy, tmp_path):
-    from envoy import slots
-    from envoy.state import State
+    from envoy.worker import locks
+    from envoy.worker.store import State
 
     state = State(repo / ".git")
     stamps = tmp_path / "stamps"
     stamps.mkdir()
     env = {"PARALLEL_MAX_WORKERS": "1"}
     envoy("parallel", "spawn", "--branch", "first", "--task", f"@wait-for {tmp_path / 'go'}", env=env)
-    assert not slots.is_held(state, "runner")  # nothing queued, no runner
+    assert not locks.is_held(state, "runner")  # nothing queued, no runner
     envoy("parallel", "spawn", "--queue", "--branch", "second", "--task", f"@stamp {stamps}", env=env)
-    assert slots.is_held(state, "runner")  # it waits for a slot for the queued worker
+    assert locks.is_held(state, "runner")  # it waits for a slot for the queued worker
     (tmp_path / "go").touch()
     # No envoy command runs meanwhile: the runner, woken by the freed slot, starts it.
     wait_until(lambda: list(stamps.glob("*.end")), timeout=30, interval=0.02)
-    wait_until(lambda: not slots.is_held(state, "runner"), timeout=10)
+    wait_until(lambda: not locks.is_held(state, "runner"), timeout=10)
     assert wait_finished(envoy, "second")["state"] == "succeeded"
 
 
 def test_without_its_runner_the_queue_still_moves(repo, envoy, tmp_path):
-    """The runner killed: the finishing worker finds no one listening and starts the next itself."""
+    """The runner killed: the finishing worker finds no one listening and starts a new
+    runner, which starts the next (and holds none of the finished worker's locks)."""
     stamps = tmp_path / "stamps"
     stamps.mkdir()
     env = {"PARALLEL_MAX_WORKERS": "1"}
@@ -191,6 +192,7 @@ def test_without_its_runner_the_queue_still_moves(repo, envoy, tmp_path):
     (tmp_path / "go").touch()
     wait_until(lambda: list(stamps.glob("*.end")), timeout=30, interval=0.02)
     assert wait_finished(envoy, "second")["state"] == "succeeded"
+    assert wait_finished(envoy, "first", timeout=10)["state"] == "succeeded"
 
 
 def test_cleanup_of_a_worker_that_never_started_leaves_a_same_named_branch_alone(repo, envoy):

@@ -164,7 +164,9 @@ MESSAGE = st.dictionaries(FIELD, JSON | st.sampled_from(["result", "assistant", 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(MESSAGE | JSON, max_size=6))
 def test_any_stream_is_read_and_recorded_without_error(tmp_path_factory, lines):
-    from envoy import agent, ending, record_fields, state
+    from envoy import agent
+    from envoy.worker import finish, store
+    from envoy.worker.record import problem_with
 
     tmp = tmp_path_factory.mktemp("stream")
     log = tmp / "1.jsonl"
@@ -173,14 +175,14 @@ def test_any_stream_is_read_and_recorded_without_error(tmp_path_factory, lines):
     agent.transcript(log)
     agent.denials(found["result"])
     agent.failure(found["result"], 0, tmp / "1.err")
-    records = state.State(tmp)
+    records = store.State(tmp)
     records.ensure()
     record = {"name": "w", "branch": "w", "path": str(tmp / "w"), "state": "running", "session_id": "s"}
     runs = lines[0] if lines else None
-    if record_fields.problem_with({**record, "runs": runs}, "w") is None:  # else it is a broken record, shown as such
+    if problem_with({**record, "runs": runs}, "w") is None:  # else it is a broken record, shown as such
         record["runs"] = runs
     records.write(record)
-    ending.record_end(records, "w", 1, {"state": "succeeded", "result_message": found["result"]})
+    finish.record_end(records, "w", 1, {"state": "succeeded", "result_message": found["result"]})
     strict_json(json.dumps(records.read("w")))
 
 
@@ -198,7 +200,7 @@ def test_malformed_discovery_streams_are_reported(repo, envoy):
 def test_the_last_line_of_a_huge_stderr_is_read_from_its_end(tmp_path):
     import tracemalloc
 
-    from envoy.state import last_line
+    from envoy.worker.store import last_line
 
     err = tmp_path / "1.err"
     with open(err, "wb") as f:

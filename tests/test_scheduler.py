@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from envoy import scheduler, supervisor
+from envoy import processes
+from envoy.worker import launch, supervisor
 from envoy.errors import EnvoyError
-from envoy.state import State
-from envoy.worktrees import Layout
+from envoy.worker.store import State
+from envoy.worker.worktree import Layout
 
 
 def test_a_supervisor_that_dies_before_ready_is_start_failed(tmp_path, monkeypatch):
@@ -16,14 +17,14 @@ def test_a_supervisor_that_dies_before_ready_is_start_failed(tmp_path, monkeypat
     record = {"name": "w", "run": 0, "state": "starting"}
     state.write(record)
     with pytest.raises(EnvoyError) as exc:
-        scheduler.start(state, record, 0)
+        launch.start(state, record, 0)
     assert exc.value.kind == "start_failed"
 
 
 def test_self_command_runs_this_source_tree():
-    command = scheduler.self_command()
+    command = processes.self_command()
     assert command[1].endswith("envoy.pyz.d")
-    assert scheduler.self_command(bare=True)[1:3] == ["-I", "-S"]
+    assert processes.self_command(bare=True)[1:3] == ["-I", "-S"]
 
 
 def test_a_start_that_fails_gives_up_its_claim_on_the_branch(repo, monkeypatch):
@@ -39,6 +40,6 @@ def test_a_start_that_fails_gives_up_its_claim_on_the_branch(repo, monkeypatch):
               "run": 0, "state": "queued", "copied": []}
     monkeypatch.setattr(supervisor, "main", lambda *args: 3)  # the supervisor dies before ready
     with pytest.raises(EnvoyError):
-        scheduler.start_new(git, state, record, 0, Layout(repo.parent, "wt-"))
+        launch.start_new(git, state, record, 0, Layout(repo.parent, "wt-"))
     assert not git.branch_exists("w") and not (repo.parent / "wt-w").exists()
     assert "worktree_created" not in record

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from envoy import skills
+from envoy.hooks import validate_skill
 from conftest import ENVOY_SOURCE, REPO_ROOT
 
 SKILL = ".claude/skills/pdf-tools/SKILL.md"
@@ -21,7 +21,7 @@ GOOD_AGENT = "---\nname: code-reviewer\ndescription: Reviews diffs. Use after co
 
 def skill(*lines: str, path: str = SKILL) -> list[str]:
     """The problems of a skill whose frontmatter is the given lines."""
-    return skills.problems(path, "---\n" + "".join(line + "\n" for line in lines) + "---\nBody.\n")
+    return validate_skill.problems(path, "---\n" + "".join(line + "\n" for line in lines) + "---\nBody.\n")
 
 
 def only(found: list[str], *words: str) -> str:
@@ -41,7 +41,7 @@ def only(found: list[str], *words: str) -> str:
     (COMMAND, "command"), ("/home/u/.claude/commands/git/commit.md", "command"),
 ])
 def test_kind_of(path, kind):
-    assert skills.kind_of(path) == kind
+    assert validate_skill.kind_of(path) == kind
 
 
 @pytest.mark.parametrize("path", [
@@ -50,8 +50,8 @@ def test_kind_of(path, kind):
     "docs/.claude/notes/agents.md", ".claude/settings.json", ".claude/agents", "", None, 42,
 ])
 def test_other_paths_are_not_checked(path):
-    assert skills.kind_of(path) is None
-    assert skills.problems(path, "not even frontmatter") == []
+    assert validate_skill.kind_of(path) is None
+    assert validate_skill.problems(path, "not even frontmatter") == []
 
 
 # --- valid files -------------------------------------------------------------
@@ -75,13 +75,13 @@ def test_other_paths_are_not_checked(path):
     (COMMAND, "---\n---\nBody\n"),  # empty frontmatter
 ])
 def test_valid_files_have_no_problems(path, text):
-    assert skills.problems(path, text) == []
+    assert validate_skill.problems(path, text) == []
 
 
 # --- skills: each rule alone -------------------------------------------------
 
 def test_the_brief_example():
-    assert skills.problems(".claude/skills/my-skill/SKILL.md", "---\nname: My_Skill\ndescription: d\n---\n")[0] == (
+    assert validate_skill.problems(".claude/skills/my-skill/SKILL.md", "---\nname: My_Skill\ndescription: d\n---\n")[0] == (
         "name 'My_Skill' may only contain lowercase letters, digits and single hyphens; fix: use 'my-skill'")
 
 
@@ -96,12 +96,12 @@ def test_the_brief_example():
     ("---\nname pdf-tools\n---\n", ["the string 'name pdf-tools', not a mapping"]),
 ])
 def test_skill_frontmatter_structure(text, words):
-    only(skills.problems(SKILL, text), *words)
+    only(validate_skill.problems(SKILL, text), *words)
 
 
 def test_empty_frontmatter_reports_both_required_keys():
     for block in ("", "# only a comment\n", "   \n"):
-        found = skills.problems(SKILL, f"---\n{block}---\n")
+        found = validate_skill.problems(SKILL, f"---\n{block}---\n")
         assert found == ["name is missing; fix: add name: pdf-tools",
                          "description is missing; fix: add description: <what it does and when to use it>"]
 
@@ -217,7 +217,7 @@ def test_skill_keys_and_types(line, words):
 
 
 def test_several_problems_are_reported_together():
-    found = skills.problems(".claude/skills/pdf/SKILL.md",
+    found = validate_skill.problems(".claude/skills/pdf/SKILL.md",
                             "---\nname: Claude_PDF\ndescription: <b>x</b>\nallowed-tools: 5\ncolour: red\n---\n")
     assert found == [
         "name 'Claude_PDF' may only contain lowercase letters, digits and single hyphens; fix: use 'pdf'",
@@ -227,7 +227,7 @@ def test_several_problems_are_reported_together():
         "description contains '<' or '>'; fix: remove them (write 'less than', drop any tags)",
         "allowed-tools must be a comma-separated string or a list of strings, not the number 5;"
         " fix: write it like allowed-tools: Read, Grep, Glob",
-        "unknown key 'colour' (skills do not use it); fix: remove it or use one of: " + ", ".join(skills.SKILL_KEYS),
+        "unknown key 'colour' (skills do not use it); fix: remove it or use one of: " + ", ".join(validate_skill.SKILL_KEYS),
     ]
 
 
@@ -250,7 +250,7 @@ def test_yaml_errors_name_line_and_column(lines, words):
 
 def test_yaml_error_lines_count_blank_lines_and_crlf():
     text = "\r\n\r\n---\r\nname: pdf-tools\r\ndescription: a: b\r\n---\r\n"
-    found = skills.problems(SKILL, text)
+    found = validate_skill.problems(SKILL, text)
     assert len(found) == 2 and "line 5, column 15" in found[1], found
 
 
@@ -277,11 +277,11 @@ def test_yaml_error_lines_count_blank_lines_and_crlf():
     ("---\nname: r\ndescription: d\nhooks: x\n---\n", ["hooks must be a mapping"]),
 ])
 def test_agent_problems(text, words):
-    only(skills.problems(AGENT, text), *words)
+    only(validate_skill.problems(AGENT, text), *words)
 
 
 def test_agent_name_suggestion_comes_from_its_file_name():
-    assert skills.problems(".claude/agents/CodeReviewer.md", "---\ndescription: d\n---\n") == [
+    assert validate_skill.problems(".claude/agents/CodeReviewer.md", "---\ndescription: d\n---\n") == [
         "name is missing (Claude Code silently skips an agent without one); fix: add name: code-reviewer"]
 
 
@@ -299,7 +299,7 @@ def test_agent_name_suggestion_comes_from_its_file_name():
     ("\n---\ndescription: d\n---\n", ["begins on line 2"]),
 ])
 def test_command_problems(text, words):
-    only(skills.problems(COMMAND, text), *words)
+    only(validate_skill.problems(COMMAND, text), *words)
 
 
 # --- never raise ---------------------------------------------------------------
@@ -309,18 +309,18 @@ def test_command_problems(text, words):
                                   "---\n0: x\nnull: y\n---\n", "---\n" + "a: " * 300 + "\n---\n"])
 def test_odd_input_yields_problems_never_exceptions(text):
     for path in (SKILL, AGENT, COMMAND):
-        found = skills.problems(path, text)
+        found = validate_skill.problems(path, text)
         assert isinstance(found, list) and all(isinstance(p, str) and "\n" not in p for p in found)
 
 
 def test_an_internal_error_becomes_a_problem(monkeypatch):
-    monkeypatch.setattr(skills, "_split", lambda text: 1 / 0)
-    only(skills.problems(SKILL, GOOD_SKILL), "envoy could not check this skill (ZeroDivisionError")
+    monkeypatch.setattr(validate_skill, "_split", lambda text: 1 / 0)
+    only(validate_skill.problems(SKILL, GOOD_SKILL), "envoy could not check this skill (ZeroDivisionError")
 
 
 def test_importing_the_module_does_not_import_yaml():
     code = (f"import sys; sys.path[:0] = [{str(ENVOY_SOURCE)!r}, {str(ENVOY_SOURCE / 'vendor')!r}];"
-            " import envoy.skills; print('yaml' in sys.modules, 'difflib' in sys.modules)")
+            " import envoy.hooks.validate_skill; print('yaml' in sys.modules, 'difflib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

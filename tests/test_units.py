@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envoy import agent, state
+from envoy import agent
+from envoy.worker import store
+from envoy.worker.record import worker_name
 from envoy.config import Config
 from envoy.errors import EnvoyError
 
@@ -20,7 +22,7 @@ SAMPLES = Path(__file__).parent / "samples"
 @pytest.mark.parametrize("branch,name", [("quick/hook-fix", "quick-hook-fix"), ("feat/api//v2", "feat-api-v2"),
                                          ("Fix_it.now", "Fix_it.now"), ("a/ü/b", "a-b"), ("-x-", "x")])
 def test_worker_name(branch, name):
-    assert state.worker_name(branch) == name
+    assert worker_name(branch) == name
 
 
 @pytest.mark.parametrize("sample,reason", [("success.jsonl", None), ("max-turns.jsonl", "max_turns"),
@@ -123,10 +125,10 @@ def test_json_output_is_valid_json_even_with_non_finite_numbers():
 
 
 def test_records_are_written_as_valid_json_even_with_non_finite_numbers(tmp_path):
-    store = state.State(tmp_path)
-    store.ensure()
-    store.write({"name": "w", "cost_usd": float("nan"), "options": {"timeout_s": float("inf")}})
-    text = store.record_path("w").read_text()
+    records = store.State(tmp_path)
+    records.ensure()
+    records.write({"name": "w", "cost_usd": float("nan"), "options": {"timeout_s": float("inf")}})
+    text = records.record_path("w").read_text()
     assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON")) == \
         {"name": "w", "cost_usd": None, "options": {"timeout_s": None}}
 
@@ -159,7 +161,7 @@ def test_the_last_line_of_a_huge_stderr_is_read_from_its_end(tmp_path):
         f.truncate(3 << 30)  # 3 GiB of NULs without a newline, sparse
         f.seek(0, 2)
         f.write(b"\nfatal: the real reason\n\n")
-    proc = bounded(f"from envoy.state import last_line; print(last_line({str(err)!r}))")
+    proc = bounded(f"from envoy.worker.store import last_line; print(last_line({str(err)!r}))")
     assert proc.stdout.strip() == "fatal: the real reason", proc.stderr[-500:]
 
 
@@ -176,7 +178,7 @@ def test_an_endless_line_of_agent_output_is_read_in_bounded_memory(tmp_path):
 
 
 def test_a_discovery_answer_nested_too_deep_is_prose_not_a_crash():
-    from envoy import findings
+    from envoy.discovery import findings
 
     deep = "[" * 100_000 + "]" * 100_000
     found, _ = findings.parse({"result": deep})
@@ -184,9 +186,9 @@ def test_a_discovery_answer_nested_too_deep_is_prose_not_a_crash():
 
 
 def test_a_queued_workers_saved_environment_that_is_a_fifo_does_not_hang_the_queue(tmp_path):
-    store = state.State(tmp_path)
-    store.ensure()
-    os.mkfifo(store.run_dir("w") / "spawn-env.json")
-    proc = bounded(f"from pathlib import Path; from envoy import queueing, state; "
-                   f"print(queueing._take_env(state.State(Path({str(tmp_path)!r})), 'w'))")
+    records = store.State(tmp_path)
+    records.ensure()
+    os.mkfifo(records.run_dir("w") / "spawn-env.json")
+    proc = bounded(f"from pathlib import Path; from envoy.worker import queue, store; "
+                   f"print(queue._take_env(store.State(Path({str(tmp_path)!r})), 'w'))")
     assert proc.stdout.strip() == "None", proc.stderr[-500:]

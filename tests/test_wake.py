@@ -5,7 +5,7 @@ import os
 import stat
 import time
 
-from envoy import wake
+from envoy.worker import wake
 
 
 def test_a_poke_without_a_listener_says_so(tmp_path):

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from . import processes
-from .errors import EnvoyError
+from envoy import processes
+from envoy.errors import EnvoyError
 
 if TYPE_CHECKING:
     import subprocess
@@ -161,7 +161,7 @@ def session_id(value: Any) -> str | None:
 def checked_result(message: dict[str, Any]) -> dict[str, Any]:
     """The fields of a `result` message envoy uses, each of the type the CLI gives it,
     else None (False, [] for flags and lists)."""
-    from . import usage
+    from envoy import usage
 
     errors, denied, status = message.get("errors"), message.get("permission_denials"), message.get("api_error_status")
     return {
@@ -206,8 +206,8 @@ def failure_reason(result: dict[str, Any] | None) -> str | None:
 
 def failure(result: dict[str, Any] | None, exit_code: int | None, err_path: Path) -> tuple[str | None, str | None]:
     """Why an agent that exited by itself failed, as (reason, error); (None, None) if it succeeded."""
-    from .output import one_line
-    from .state import last_line
+    from envoy.output import one_line
+    from envoy.worker.store import last_line
 
     if exit_code is not None and exit_code < 0 and result is None:
         return "killed", f"agent killed by signal {-exit_code}"

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import sys
 from typing import Any, NoReturn, Sequence
 
-from . import __version__, output
-from .config import PERMISSION_MODES
-from .entry import HOOK_NAMES
-from .errors import EXIT_CODES, EnvoyError, UsageError
+from envoy import __version__, output
+from envoy.config import PERMISSION_MODES
+from envoy import hooks
+from envoy.errors import EXIT_CODES, EnvoyError, UsageError
 
 _ENVIRONMENT_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG)
 
@@ -66,10 +65,10 @@ def _output_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--text", action="store_true", default=argparse.SUPPRESS, help="print text")
 
 
-def _verb(sub: Any, name: str, module: str, help_text: str, description: str = "") -> argparse.ArgumentParser:
+def _verb(sub: Any, name: str, verb: str, help_text: str, description: str = "") -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=description or help_text,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.set_defaults(module=module)
+    parser.set_defaults(verb=verb)
     _output_flags(parser)
     return parser
 
@@ -135,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     hook = top.add_parser("hook", help="a Claude Code hook: reads the hook's JSON on stdin",
                           description="Run a Claude Code hook. Reads the hook JSON on stdin; never blocks a "
                           "session by failing (errors go to .git/envoy/envoy.log).")
-    hook.add_argument("name", choices=HOOK_NAMES)
-    hook.set_defaults(module="hook")
+    hook.add_argument("name", choices=hooks.NAMES)
+    hook.set_defaults(verb="hook")
 
     init = _verb(top, "init", "init", "set this repository up for envoy: hooks, settings, /parallel-discovery",
                  "Install envoy into this repository, idempotently: copy envoy.pyz to .claude/envoy.pyz,\n"
@@ -232,12 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_text(argv)
         args = parser.parse_args(argv)
         output.set_mode(getattr(args, "json", False), getattr(args, "text", False))
-        module = getattr(args, "module", None)
-        if module is None:  # `envoy` or `envoy parallel` alone
+        verb = getattr(args, "verb", None)
+        if verb is None:  # `envoy` or `envoy parallel` alone
             getattr(args, "help_parser", parser).print_help()
             return 0
-        verb = importlib.import_module(f"envoy.{module}")
-        code = int(verb.run(args))
+        code = run_verb(verb, args)
         return code if code in EXIT_CODES else 1
     except BrokenPipeError:
         return _reader_gone()
@@ -294,12 +292,56 @@ def _reader_gone() -> int:
     return 1
 
 
+def run_verb(verb: str, args: argparse.Namespace) -> int:
+    """Run `verb`'s module, imported only now: `status` does not pay for `discover`."""
+    if verb == "spawn":
+        from envoy.commands import spawn
+        return spawn.run(args)
+    if verb == "status":
+        from envoy.commands import status
+        return status.run(args)
+    if verb == "results":
+        from envoy.commands import results
+        return results.run(args)
+    if verb == "cleanup":
+        from envoy.commands import cleanup
+        return cleanup.run(args)
+    if verb == "wait":
+        from envoy.commands import wait
+        return wait.run(args)
+    if verb == "resume":
+        from envoy.commands import resume
+        return resume.run(args)
+    if verb == "diff":
+        from envoy.commands import diff
+        return diff.run(args)
+    if verb == "merge":
+        from envoy.commands import merge
+        return merge.run(args)
+    if verb == "conflicts":
+        from envoy.commands import conflicts
+        return conflicts.run(args)
+    if verb == "land":
+        from envoy.commands import land
+        return land.run(args)
+    if verb == "init":
+        from envoy.commands import init
+        return init.run(args)
+    if verb == "discover":
+        from envoy.commands import discover
+        return discover.run(args)
+    if verb == "hook":
+        from envoy.commands import hook
+        return hook.run(args)
+    raise AssertionError(f"no verb {verb!r}")  # build_parser names only the verbs above
+
+
 def _log_unexpected() -> str | None:
     import traceback
 
     try:
-        from .git import Git
-        from .state import State
+        from envoy.git import Git
+        from envoy.worker.store import State
         from pathlib import Path
 
         state = State(Git(Path.cwd()).common_dir())

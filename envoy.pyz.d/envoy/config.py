@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import files
-from .errors import EnvoyError
+from envoy import files
+from envoy.errors import EnvoyError
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -7,12 +7,11 @@ from __future__ import annotations
 import os
 import sys
 
+from envoy import hooks
+
 TYPE_CHECKING = False  # not typing's: hooks and the watcher beside each agent would pay its import
 if TYPE_CHECKING:
     from typing import NoReturn
-
-
-HOOK_NAMES = ("validate-skill", "enforce-limits")  # hook.HOOKS, without importing it for every command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,15 +19,19 @@ def main(argv: list[str] | None = None) -> int:
     for stream in ("stdout", "stderr"):
         if getattr(sys, stream) is None:  # started with it closed (`envoy ... >&-`): nobody reads it
             setattr(sys, stream, open(os.devnull, "w", encoding="utf-8"))
-    if args[:1] == ["hook"] and len(args) == 2 and args[1] in HOOK_NAMES:  # else the parser says what is wrong
-        from .hook import main as hook_main
+    if args[:1] == ["hook"] and len(args) == 2 and args[1] in hooks.NAMES:  # else the parser says what is wrong
+        from envoy.commands.hook import main as hook_main
 
         return hook_main(args[1])
     if args[:1] == ["_watch"]:
-        from .watch import main as watch_main
+        from envoy.worker.watcher import main as watch_main
 
         return watch_main(args[1:])
-    from .cli import main as cli_main
+    if args[:1] == ["_queue"] and len(args) == 2:
+        from envoy.worker.queue import main as queue_main
+
+        return queue_main(args[1])
+    from envoy.cli import main as cli_main
 
     return cli_main(args)
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from .errors import EnvoyError
+from envoy.errors import EnvoyError
 
 # Variables git hooks and wrappers export; inherited, they would point our
 # calls at some other repository or index.

@@ -24,11 +24,19 @@ import time
 
 TYPE_CHECKING = False  # typing is not loaded at run time: the watcher imports this module
 if TYPE_CHECKING:
+    import signal
+    from pathlib import Path
     from typing import Any, Callable
+else:
+    try:  # the C module behind signal.py, without its enum wrappers (5 ms less beside every agent)
+        import _signal as signal
+    except ImportError:  # not CPython
+        import signal
 
 RUN_ID = "ENVOY_RUN_ID"
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+GRACE = 5.0  # seconds between TERM and KILL when stopping a process group
 
 
 def new_run_id() -> str:
@@ -53,8 +61,6 @@ def _prctl() -> Any:
 def die_with_parent() -> Callable[[], None]:
     """What a child runs before exec: if its parent dies (even by kill -9), so does it.
     Made in the parent: importing ctypes in the child would delay every agent's start."""
-    import signal
-
     prctl = _prctl()
     parent = os.getpid()
     if prctl is None:
@@ -105,8 +111,6 @@ def _carries(pid: str, marker: bytes) -> bool:
 def _signal_if(pid: str, check: Callable[[str], bool]) -> bool:
     """SIGKILL `pid` if `check` holds for it, pinning the process first (a pidfd) so a
     pid reused between the check and the kill is never hit."""
-    import signal  # here: `status` loads this module, and rarely needs it
-
     try:
         fd = os.pidfd_open(int(pid))
     except (AttributeError, OSError):
@@ -155,8 +159,6 @@ def end_strays(run_id: str, sessions: set[str], grace: float = 5.0) -> None:
     (the agent, the setup command), which the caller has reaped. A child that is not
     of the run is left alone: a worker's supervisor that a verb run by the agent
     started, hiding its run id, comes to us too."""
-    import signal
-
     marker = _marker(run_id) or b"\0"
     sessions = set(sessions)
     deadline = time.monotonic() + grace
@@ -176,3 +178,54 @@ def end_strays(run_id: str, sessions: set[str], grace: float = 5.0) -> None:
             except ProcessLookupError:
                 pass
         time.sleep(0.01)
+
+
+def self_command(bare: bool = False) -> list[str]:
+    """How to run this same envoy again: the zipapp / source dir, or the installed package.
+    `bare`: an interpreter without site-packages (-I -S), where that still finds envoy."""
+    import sys
+    from pathlib import Path
+
+    import envoy
+
+    root = Path(envoy.__file__).resolve().parent.parent
+    if root.is_file() or (root / "__main__.py").is_file():
+        return [sys.executable, *(["-I", "-S"] if bare else []), str(root)]
+    return [sys.executable, "-m", "envoy"]  # installed: site-packages is where envoy lives
+
+
+def kill_group(group: int, alive: Callable[[], bool] | None, grace: float = GRACE) -> None:
+    """TERM a process group, KILL it after the grace period (at once without `alive`).
+    Its leader must be our child, not yet reaped: then its id cannot have been reused."""
+    try:
+        os.killpg(group, signal.SIGTERM if alive else signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    if alive is None:
+        return
+    deadline = time.monotonic() + grace
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def start_detached(argv: list[str], log: Path | str) -> None:
+    """Start `argv` in a session of its own, its output to `log`, and leave it: it
+    outlives us (it is not our child for long: a double fork, so never our zombie)."""
+    if os.fork() == 0:  # the middle process: setsid, fork the real one, go
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                null = os.open(os.devnull, os.O_RDWR)
+                out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                os.dup2(null, 0)
+                os.dup2(null, 1)
+                os.dup2(out, 2)
+                os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # a worker's lock held on by it would keep the worker "alive"
+                os.execv(argv[0], argv)
+        finally:
+            os._exit(0)
+    os.wait()

@@ -5,11 +5,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
-from .config import Config
-from .git import Git
-from .state import State
-from .worktrees import Layout, layout
+from envoy import gitdir
+from envoy.config import Config
+from envoy.git import Git
+from envoy.worker.store import State
+from envoy.worker.worktree import Layout, layout
 
 
 @dataclass
@@ -28,7 +28,7 @@ def open_workspace(cwd: Path | None = None) -> Workspace:
     """The repository around `cwd`. Found by reading .git files where they are plain
     (no git process, so status stays fast); git decides where they are not."""
     start = str(cwd or Path.cwd())
-    toplevel, common = (None, None) if "GIT_DIR" in os.environ else (paths.toplevel_of(start), paths.find_common_dir(start))
+    toplevel, common = (None, None) if "GIT_DIR" in os.environ else (gitdir.toplevel_of(start), gitdir.find_common_dir(start))
     if toplevel is None or common is None:
         git = Git(start)
         toplevel = git.toplevel()

@@ -226,7 +226,7 @@ def claimants(snap: Snapshot) -> tuple[set[str], set[str], set[str]]:
 def assert_no_orphans(repo: Path, user_branches: set[str], snap: Snapshot | None = None) -> None:
     """Every branch (other than the user's own) and every linked worktree is claimed by a
     record; a broken record claims those that carry its file's name."""
-    from envoy.state import worker_name
+    from envoy.worker.record import worker_name
 
     snap = snap or snapshot(repo, with_dirty=False)
     branches, paths, broken = claimants(snap)

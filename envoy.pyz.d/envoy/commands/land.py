@@ -1,0 +1,234 @@
+"""`envoy parallel land`: take finished workers home like a merge queue.
+
+Candidates (the named workers, or every succeeded one with commits not yet in
+its target) are ordered (auto: what conflicts least first, from the
+`conflicts` machinery; or fifo), then landed through lane.Lane: each merge
+checked in a scratch worktree, the target moved by compare-and-swap only to
+a commit whose tree passed. With --repair, a worker that conflicts or fails is
+resumed in its own session to bring the target in and fix it, and re-enters
+the queue. The user's checkout, index and branch are never touched.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from filelock import Timeout
+
+from envoy import output
+from envoy.landing import lane, predict, repair, scratch
+from envoy.landing.report import Report
+from envoy.worker import lookup
+from envoy.commands import common
+from envoy.errors import EnvoyError
+from envoy.landing.lane import Entry
+from envoy.worker.record import ACTIVE, Record
+from envoy.workspace import Workspace, open_workspace
+
+LOCK_WAIT = 5.0  # a killed run's janitor holds the lock for a moment; a live run for long
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = open_workspace()
+    command = check_command(ws, args)
+    attempts = repair_attempts(args)
+    if attempts:
+        common.refuse_nesting()  # a repair resumes workers: workers do not start workers
+    plan = candidates(ws, args)
+    lanes = order(ws, plan, args.order)
+    if not plan:  # all landed already (a re-run), or nothing finished yet: nothing to do is no failure
+        output.success(Report(command, args.order).data(), render)
+        return 0
+    if args.dry_run:
+        output.success({"dry_run": True, "check": command, "order": args.order, "plan": dry_plan(ws, lanes)},
+                       render_plan)
+        return 0
+    lock = scratch.land_lock(ws.state)
+    ws.state.ensure()
+    try:
+        lock.acquire(timeout=LOCK_WAIT, poll_interval=0.05)
+    except Timeout:
+        raise EnvoyError("busy", "another envoy parallel land is running in this repository",
+                         "wait for it to finish; it lands what this one would") from None
+    try:
+        report = Report(command, args.order)
+        checks = scratch.Scratch(ws, ws.config.get("PARALLEL_MAX_WORKERS"))
+        scratch.sweep_all(ws, checks.dir)
+        checks.dir.mkdir(parents=True)
+        scratch.start_janitor(ws, checks.dir)
+        try:
+            repairs = repair.Repairs(ws, attempts, command, report)
+            for into, entries in lanes.items():
+                land_into(ws, into, entries, command, checks, report, repairs)
+        finally:
+            checks.close()
+    finally:
+        lock.release()
+    data = report.data()
+    if not data["failed"]:
+        output.success(data, render)
+        return 0
+    names = ", ".join(f"{f['name']} ({f['reason']})" for f in data["failed"])
+    error = EnvoyError("not_landed", f"{len(data['failed'])} of {len(data['failed']) + len(data['landed'])} "
+                       f"worker(s) did not land: {names}",
+                       "see each one's files or check output; fix it (envoy parallel resume) or re-run with --repair")
+    output.failure(error.as_dict(), data, render)
+    return 1
+
+
+def check_command(ws: Workspace, args: argparse.Namespace) -> str | None:
+    if args.no_check:
+        return None
+    if args.check is not None:
+        if not args.check.strip():
+            raise EnvoyError("invalid_input", "the check command is empty",
+                             'give a command (--check "make test"), or --no-check to land without one')
+        return str(args.check)
+    configured = ws.config.get("PARALLEL_CHECK")
+    return configured.strip() or None if isinstance(configured, str) else None
+
+
+def repair_attempts(args: argparse.Namespace) -> int:
+    if args.repair_attempts is not None and args.repair_attempts < 1:
+        raise EnvoyError("invalid_input", "--repair-attempts must be at least 1", "e.g. --repair --repair-attempts 2")
+    if not args.repair and args.repair_attempts is None:
+        return 0
+    return int(args.repair_attempts or 1)
+
+
+def candidates(ws: Workspace, args: argparse.Namespace) -> list[tuple[Record, str, str]]:
+    """(worker, target branch, branch tip); a bad one named on the command line refuses it all."""
+    git, named = ws.git, bool(args.worker)
+    tips = git.branch_tips()  # one git call for all, not two per worker
+    merged: dict[str, set[str]] = {}  # target tip -> the branches it already contains
+    if args.into is not None and args.into not in tips:
+        raise EnvoyError("invalid_input", f"{args.into!r} is not a local branch to land into",
+                         "name one with --into BRANCH (e.g. --into main)")
+    if named:
+        records: list[Record] = []
+        for key in args.worker:
+            record = lookup.find(ws.state, key)
+            if record["name"] not in (r["name"] for r in records):
+                records.append(record)
+    else:
+        records = [r for r in lookup.all_refreshed(ws.state) if r["state"] == "succeeded"]
+    chosen = []
+    for record in records:
+        name = record["name"]
+        if record["state"] in ACTIVE or record["state"] == "queued":
+            raise EnvoyError("still_running", f"worker {name} is {record['state']}; its branch may still change",
+                             f"envoy parallel wait --worker {name}, then land")
+        into = args.into or record.get("base")
+        into_tip = tips.get(into) if into else None
+        tip = tips.get(record["branch"])
+        if not named and (tip is None or into_tip is None):
+            continue  # nothing of its own to land, or nowhere to land it: not a candidate
+        if into_tip is None:
+            raise EnvoyError("invalid_input", f"{name}'s target {into!r} is not a local branch to land into",
+                             "name one with --into BRANCH (e.g. --into main)")
+        if tip is None:
+            raise EnvoyError("not_found", f"branch {record['branch']} of {name} no longer exists",
+                             "envoy parallel status shows its state")
+        if not named:
+            if into_tip not in merged:
+                merged[into_tip] = git.merged_into(into_tip)
+            if record["branch"] in merged[into_tip]:
+                continue  # already landed
+        chosen.append((record, str(into), tip))
+    return chosen
+
+
+def order(ws: Workspace, plan: list[tuple[Record, str, str]], how: str) -> dict[str, list[Entry]]:
+    """Per target, the queue: fifo is spawn order; auto puts first what conflicts least
+    with the target and with the other candidates (spawn order breaks ties)."""
+    plan = sorted(plan, key=lambda p: spawn_order(ws, p[0]))
+    lanes: dict[str, list[Entry]] = {}
+    for into in dict.fromkeys(i for _, i, _ in plan):
+        records = [r for r, i, _ in plan if i == into]
+        entries = [Entry(r, tip) for r, i, tip in plan if i == into]
+        if how == "auto":
+            clash: dict[str, set[str]] = {r["name"]: set() for r in records}
+            for pair in predict.pairwise(ws.git, records):
+                if pair["conflict"]:
+                    clash[pair["a"]].add(pair["b"])
+                    clash[pair["b"]].add(pair["a"])
+            against = {r["name"]: predict.into(ws.git, f"refs/heads/{r['branch']}", f"refs/heads/{into}") for r in records}
+            for entry in entries:
+                entry.predicted, entry.clashes = against[entry.name], sorted(clash[entry.name])
+            entries.sort(key=lambda e: (bool(against[e.name]), len(clash[e.name])))  # stable: fifo breaks ties
+        lanes[into] = entries
+    return lanes
+
+
+def spawn_order(ws: Workspace, record: Record) -> tuple[str, int, str]:
+    """created_at has whole seconds; the first task file, written once at spawn under
+    the launch mutex, orders spawns within one second."""
+    try:
+        written = ws.state.run_file(record["name"], 1, "task").stat().st_mtime_ns
+    except OSError:
+        written = 0
+    return record.get("created_at") or "", written, record["name"]
+
+
+def dry_plan(ws: Workspace, lanes: dict[str, list[Entry]]) -> list[dict[str, Any]]:
+    plan = []
+    for into, entries in lanes.items():
+        target = f"refs/heads/{into}"
+        for n, entry in enumerate(entries, 1):
+            files = entry.predicted if entry.predicted is not None else predict.into(ws.git, f"refs/heads/{entry.record['branch']}", target)
+            plan.append({"order": n, "name": entry.name, "branch": entry.record["branch"], "into": into,
+                         "commits": len(ws.git.commits(target, entry.tip)), "conflicts_with_target": files,
+                         "conflicts_with": entry.clashes})
+    return plan
+
+
+def land_into(ws: Workspace, into: str, entries: list[Entry], command: str | None, checks: scratch.Scratch,
+              report: Report, repairs: repair.Repairs) -> None:
+    def landed(entry: Entry, how: str) -> None:
+        report.landed(entry, into, how)
+        output.progress(f"{entry.name}: landed on {into} ({how}) -> {str(entry.commit)[:12]}")
+
+    def failed(entry: Entry) -> None:
+        why = f"conflicts in {', '.join(entry.files)}" if entry.verdict == "conflict" else entry.verdict
+        output.progress(f"{entry.name}: did not land ({why})")
+        if entry.verdict == "target_refused" or not repairs.start(entry, into):
+            report.failed(entry, into)
+
+    merge_queue = lane.Lane(ws, into, command, ws.config.get("PARALLEL_MAX_WORKERS"), checks, landed, failed)
+    merge_queue.queue = list(entries)
+    output.progress(f"landing {len(entries)} worker(s) on {into}: {', '.join(e.name for e in entries)}"
+                    + (f"; check: {command}" if command else "; merge only"))
+    try:
+        while merge_queue.step() or repairs.busy(into):
+            merge_queue.queue += repairs.collect(into)
+            if not merge_queue.queue and repairs.busy(into):
+                time.sleep(repair.POLL)
+    finally:
+        merge_queue.close()
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = [f"landed {d['order']}. {d['name']} into {d['into']} ({d['how']}): {str(d['sha'])[:12]}"
+             + (f", after {d['repairs']} repair(s)" if d["repairs"] else "") for d in data["landed"]]
+    for f in data["failed"]:
+        lines.append(f"NOT landed: {f['name']} into {f['into']}: {f['reason']}"
+                     + (f" in {', '.join(f['files'])}" if f.get("files") else "")
+                     + (f", after {f['repairs']} repair(s)" if f["repairs"] else "")
+                     + (f" ({f['error']})" if f.get("error") else ""))
+        if f.get("output"):
+            lines += ["  | " + line for line in f["output"].splitlines()[-10:]]
+    if data["repairs"]:
+        lines.append(f"repairs: {len(data['repairs'])}, ${data['repair_cost_usd']:.4f}")
+    return "\n".join(lines) or "nothing to land"
+
+
+def render_plan(data: dict[str, Any]) -> str:
+    lines = [f"plan (order {data['order']}, check: {data['check'] or 'none, merge only'}); nothing changed:"]
+    for p in data["plan"]:
+        clash = ([f"conflicts with {p['into']} in {', '.join(p['conflicts_with_target'])}"]
+                 if p["conflicts_with_target"] else []) + (
+                 [f"conflicts with {', '.join(p['conflicts_with'])}"] if p["conflicts_with"] else [])
+        lines.append(f"{p['order']}. {p['name']} -> {p['into']}, {p['commits']} commit(s)"
+                     + (f": {'; '.join(clash)}" if clash else ": clean"))
+    return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""`envoy parallel merge`: integrate a worker's branch into a branch (default:
+the base it was spawned from) without touching the user's checkout or index.
+
+The merge is computed with `git merge-tree` (no checkout); a conflict changes
+nothing and names the files. The target branch moves by compare-and-swap, or,
+when it is checked out somewhere, by a fast-forward there, which git refuses
+(changing nothing) if it would overwrite local changes.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from envoy import output
+from envoy.landing import merging
+from envoy.worker import locks, lookup
+from envoy.errors import EnvoyError
+from envoy.worker.record import ACTIVE, Record
+from envoy.workspace import Workspace, open_workspace
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.squash and args.rebase:
+        raise EnvoyError("invalid_input", "--squash and --rebase cannot be combined", "pick one, or neither for a merge commit")
+    ws = open_workspace()
+    record = lookup.find(ws.state, args.worker)
+    _check_finished(record)
+    into = check_target(ws, record, args.into or record.get("base"))
+    mode = "squash" if args.squash else "rebase" if args.rebase else "merge"
+    result: dict[str, Any] = {"name": record["name"], "branch": record["branch"], "into": into, "mode": mode}
+    # Under the mutex cleanup decides "merged" under: the target moves and the record
+    # says so as one step, and neither branch is deleted meanwhile.
+    with locks.launch_mutex(ws.state, locks.BRANCHES):
+        fresh = ws.state.read(record["name"])
+        if fresh is None or fresh.get("session_id") != record.get("session_id"):
+            raise EnvoyError("not_found", f"worker {record['name']} was removed meanwhile",
+                             "envoy parallel status lists the workers")
+        _check_finished(fresh)
+        tip = ws.git.branch_tip(fresh["branch"])
+        if tip is None:
+            raise EnvoyError("not_found", f"branch {fresh['branch']} of {fresh['name']} no longer exists",
+                             "envoy parallel status shows its state")
+        target = ws.git.branch_tip(into)
+        if target is None:
+            raise EnvoyError("not_found", f"branch {into} was deleted meanwhile; nothing was changed",
+                             "name another with --into BRANCH")
+        if ws.git.is_ancestor(tip, target):
+            result.update(merged=False, note=f"nothing to merge: {into} already contains {fresh['branch']}")
+            merging.remember(ws, fresh, into, tip, tip)
+            output.success(result, render)
+            return 0
+        tree, conflicts = ws.git.merge_tree(target, tip)
+        if tree is not None and tree == ws.git.tree_of(target) and merging.changes_anything(ws.git, target, tip):
+            result.update(merged=False, note=f"nothing to merge: {into} already has every change of "
+                          f"{fresh['branch']} (merged before, say as a squash)")
+            merging.remember(ws, fresh, into, tip, target)
+            output.success(result, render)
+            return 0
+        new = merging.integrate(ws, fresh, mode, into, target, tip, tree, conflicts)
+        # Recorded first: a merge cut short after this claims a commit its target lacks,
+        # which still_merged sees; a target moved before a record that failed would be a lie.
+        before = merging.remember(ws, fresh, into, tip, new)
+        try:
+            merging.move_branch(ws, into, target, new)
+        except BaseException:
+            merging.forget(ws, fresh["name"], before)
+            raise
+    result.update(merged=True, sha=new, commits=ws.git.commit_count(target, new))
+    dirty = merging.workers_dirty(ws, fresh)
+    if dirty:
+        result["warning"] = f"{len(dirty)} uncommitted change(s) in the worktree were not merged: {', '.join(dirty[:5])}"
+    output.success(result, render)
+    return 0
+
+
+def _check_finished(record: Record) -> None:
+    if record["state"] in ACTIVE or record["state"] == "queued":
+        raise EnvoyError("still_running", f"worker {record['name']} is {record['state']}; its branch may still change",
+                         f"envoy parallel wait --worker {record['name']}, then merge")
+
+
+def check_target(ws: Workspace, record: Record, into: str | None) -> str:
+    """Refuse a target that is no branch to merge into: not a local branch (a tag,
+    `main~1`, HEAD), the worker's own branch, or a branch a live worker works on."""
+    if into == record["branch"]:
+        raise EnvoyError("invalid_input", f"{into} is worker {record['name']}'s own branch: it cannot be merged "
+                         "into itself", f"name the branch to merge it into, e.g. --into {record.get('base') or 'main'} "
+                         "(without --into: its base)")
+    if not into or ws.git.branch_tip(into) is None:
+        raise EnvoyError("invalid_input", f"{into!r} is not a local branch to merge into",
+                         "name one with --into BRANCH (e.g. --into main)")
+    for other in ws.state.all():
+        if other.get("branch") == into and other["name"] != record["name"]:
+            other = lookup.refresh(ws.state, other)
+            if other["state"] in ACTIVE or other["state"] == "queued":
+                raise EnvoyError("still_running", f"{into} is the branch of worker {other['name']}, which is "
+                                 f"{other['state']}", f"envoy parallel wait --worker {other['name']}, then merge")
+    return into
+
+
+def render(data: dict[str, Any]) -> str:
+    if not data.get("merged"):
+        return f"{data['name']}: {data['note']}"
+    text = f"merged {data['branch']} into {data['into']} ({data['mode']}): {data['sha'][:12]}, {data['commits']} commit(s)"
+    return text + (f"\nwarning: {data['warning']}" if data.get("warning") else "")

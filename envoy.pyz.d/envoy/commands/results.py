@@ -1,0 +1,102 @@
+"""`envoy parallel results`: what each worker did and said."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from envoy import agent, output, usage
+from envoy.worker import lookup
+from envoy.git import GitError
+from envoy.worker.record import Record
+from envoy.workspace import Workspace, open_workspace
+
+
+def collect(ws: Workspace, record: Record, tail: int) -> dict[str, Any]:
+    name = record["name"]
+    log = ws.state.run_file(name, record.get("run") or 1, "jsonl")
+    found = agent.outcome(log)
+    result: dict[str, Any] = {
+        "name": name, "branch": record["branch"], "base": record["base"], "state": record["state"],
+        "reason": record.get("reason"), "error": record.get("error"), "path": record["path"],
+        "session_id": record.get("session_id"), "exit_code": record.get("exit_code"),
+        "cost_usd": usage.cost(record.get("cost_usd")), "num_turns": usage.turns(record.get("num_turns")),
+        "duration_s": lookup.duration(record),
+        "result": record["result"] if isinstance(record.get("result"), str) else None,
+        "runs": len(record.get("runs") or []),
+    }
+    result.update(branch_work(ws, record))
+    result["permission_denials"] = agent.denials(found["result"])
+    lines = agent.transcript(log)
+    result["transcript"] = lines[-tail:] if tail > 0 else []
+    result["transcript_lines"] = len(lines)
+    return {k: v for k, v in result.items() if v is not None}
+
+
+def branch_work(ws: Workspace, record: Record) -> dict[str, Any]:
+    """Commits on the worker's branch since its base, the files they change, and
+    whether the worktree holds uncommitted work."""
+    work: dict[str, Any] = {}
+    tip = f"refs/heads/{record['branch']}"
+    if record.get("state") != "queued" and ws.git.ref_exists(tip):
+        try:
+            work["commits"] = [{"sha": c["sha"][:12], "subject": c["subject"]}
+                               for c in ws.git.commits(record["base_sha"], tip)]
+            files = ws.git.numstat(record["base_sha"], tip)
+            work["files"] = files
+            work["diffstat"] = {"files": len(files), "added": sum(f["added"] or 0 for f in files),
+                                "deleted": sum(f["deleted"] or 0 for f in files)}
+        except GitError as exc:
+            work["error"] = exc.message
+    path = Path(record["path"])
+    if path.is_dir():
+        copied = set(record.get("copied") or [])
+        dirty = [p for p in ws.git.dirty_paths(path) if p not in copied]
+        work["uncommitted"] = dirty[:50]
+        work["dirty"] = bool(dirty)
+    return work
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.tail < 0:
+        from envoy.errors import EnvoyError
+        raise EnvoyError("invalid_input", "--tail must be 0 or more", "e.g. --tail 50")
+    ws = open_workspace()
+    records = [lookup.find(ws.state, args.worker)] if args.worker else lookup.all_refreshed(ws.state)
+    data = {"results": [collect(ws, r, args.tail) for r in records],
+            "total_cost_usd": usage.total_cost(records)}
+    output.success(data, render)
+    return 0
+
+
+def render(data: dict[str, Any]) -> str:
+    if not data["results"]:
+        return "no workers"
+    blocks = [f"{len(data['results'])} worker(s), total cost ${data['total_cost_usd']:.4f}"]
+    for r in data["results"]:
+        head = f"== {r['name']} ({r['branch']} <- {r['base']}): {r['state']}"
+        if r.get("reason"):
+            head += f" ({r['reason']})"
+        lines = [head]
+        if r.get("cost_usd") or r.get("num_turns"):
+            lines.append(f"cost ${r.get('cost_usd', 0):.4f}, {r.get('num_turns', 0)} turns in {r.get('runs', 1)} run(s), "
+                         f"{output.duration(r.get('duration_s'))}, session {r.get('session_id')}")
+        if r.get("error"):
+            lines.append(f"error: {r['error']}")
+        for c in r.get("commits", []):
+            lines.append(f"commit {c['sha'][:10]} {c['subject']}")
+        stat = r.get("diffstat")
+        if stat and stat["files"]:
+            lines.append(f"{stat['files']} files changed, +{stat['added']} -{stat['deleted']}")
+            lines += [f"  {f['path']} (+{f['added']} -{f['deleted']})" for f in r["files"][:30]]
+        if r.get("dirty"):
+            lines.append(f"uncommitted: {', '.join(r['uncommitted'][:10])}")
+        for d in r.get("permission_denials", []):
+            lines.append(f"denied: {d['tool']}: {d['input']}")
+        if r.get("result"):
+            lines += ["final answer:", *("  " + line for line in r["result"].splitlines())]
+        if r.get("transcript"):
+            lines += [f"transcript (last {len(r['transcript'])} of {r['transcript_lines']} lines):",
+                      *("  " + line for line in r["transcript"])]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

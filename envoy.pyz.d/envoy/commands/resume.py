@@ -1,0 +1,41 @@
+"""`envoy parallel resume`: a follow-up task in the same Claude Code session
+(`claude --resume <session id>`) and the same worktree, as a new run of the
+same worker, under the same cap. Results and cost accumulate per run."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from envoy import output
+from envoy.worker import lookup, worktree
+from envoy.commands import common
+from envoy.errors import EnvoyError
+from envoy.worker import launch
+from envoy.workspace import open_workspace
+
+
+def run(args: argparse.Namespace) -> int:
+    common.refuse_nesting()
+    ws = open_workspace()
+    task = common.read_task(args)
+    record = lookup.find(ws.state, args.worker)
+    launch.check_resumable(record)
+    problem = worktree.verify(ws.git, ws.layout(), record["name"], Path(record["path"]))
+    if problem:  # the path is read from the record: an agent runs only where envoy made its worktree
+        raise EnvoyError("unverified_worktree", f"will not run {record['name']}'s agent there: {problem}",
+                         "spawn a new worker instead")
+    options = dict(record["options"])
+    for key, value in (("timeout_s", common.positive(args.timeout, "--timeout")), ("model", args.model),
+                       ("max_turns", common.positive(args.max_turns, "--max-turns", int)),
+                       ("budget_usd", common.positive(args.budget, "--budget"))):
+        if value is not None:
+            options[key] = value
+    record = launch.relaunch(ws, record, task, options)
+    if args.wait:
+        from envoy.worker.join import wait_for
+
+        return common.report_finished(wait_for(ws, [record["name"]], timeout=None)[0])
+    output.success(common.record_view(record), common.render_record)
+    return 0
+
+

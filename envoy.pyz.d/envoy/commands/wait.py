@@ -1,0 +1,42 @@
+"""`envoy parallel wait`: the join of parallel streams and of CI."""
+from __future__ import annotations
+
+import argparse
+
+from envoy import output
+from envoy.worker import lookup
+from envoy.commands import common
+from envoy.errors import EnvoyError
+from envoy.worker.record import FINISHED
+from envoy.worker.join import wait_for
+from envoy.workspace import open_workspace
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = open_workspace()
+    if args.timeout is not None and args.timeout < 0:
+        raise EnvoyError("invalid_input", "--timeout must be 0 or more seconds", "e.g. --timeout 600")
+    if args.worker:
+        names = list(dict.fromkeys(lookup.find(ws.state, key)["name"] for key in args.worker))
+    else:
+        names = [r["name"] for r in lookup.all_refreshed(ws.state) if r["state"] not in FINISHED]
+    try:
+        records = wait_for(ws, names, args.timeout)
+    except EnvoyError as exc:
+        if exc.kind != "timeout":
+            raise
+        current = [lookup.refresh(ws.state, r) for r in ws.state.all() if r["name"] in names]
+        output.failure(exc.as_dict(), {"workers": [common.short(r) for r in current],
+                                       "summary": common.summary(current, ws.config.get("PARALLEL_MAX_WORKERS"))},
+                       common.render_status)
+        return 1
+    data = {"workers": [common.short(r) for r in records],
+            "summary": common.summary(records, ws.config.get("PARALLEL_MAX_WORKERS"))}
+    failed = [r["name"] for r in records if r["state"] != "succeeded"]
+    if not failed:
+        output.success(data, common.render_status)
+        return 0
+    error = EnvoyError("worker_failed", f"{len(failed)} of {len(records)} worker(s) did not succeed: "
+                       + ", ".join(failed), "envoy parallel results --worker " + failed[0])
+    output.failure(error.as_dict(), data, common.render_status)
+    return 1

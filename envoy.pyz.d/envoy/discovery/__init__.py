@@ -1,0 +1,1 @@
+"""Parallel discovery: roles, streams and their findings."""

@@ -1,0 +1,114 @@
+"""The enforce-limits hook's logic: does a Bash command run `envoy parallel
+spawn`, and should it be refused (inside a worker, or at the cap)?"""
+from __future__ import annotations
+
+import os
+import shlex
+
+TYPE_CHECKING = False  # typing's import would be paid on every spawn the hook looks at
+if TYPE_CHECKING:
+    from typing import Mapping
+
+from envoy.worker.nesting import worker_here
+
+SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", ";;", "|&", "\n"}
+WRAPPERS = {"env", "exec", "nohup", "time", "command", "sudo", "nice", "timeout", "xargs"}
+SHELLS = {"sh", "bash", "zsh", "dash"}
+
+
+def _is_envoy(word: str) -> bool:
+    base = os.path.basename(word)
+    return base in ("envoy", "envoy.pyz") or base.endswith(".pyz") and "envoy" in base
+
+
+def _simple_commands(command: str) -> list[list[str]]:
+    lexer = shlex.shlex(command.replace("\n", " ; "), posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes: judge the words we can see
+        tokens = command.split()
+    commands: list[list[str]] = []
+    current: list[str] = []
+    for token in tokens:
+        if token in SEPARATORS or set(token) <= set("&|;()"):
+            if current:
+                commands.append(current)
+            current = []
+        else:
+            current.append(token)
+    if current:
+        commands.append(current)
+    return commands
+
+
+def _strip_prefixes(words: list[str]) -> list[str]:
+    """Drop env assignments, wrappers (env, nohup, timeout 5 ...) and the interpreter."""
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if "=" in word and not word.startswith("-") and word.split("=", 1)[0].isidentifier():
+            i += 1
+        elif os.path.basename(word) in SHELLS and words[i + 1: i + 2] != ["-c"]:
+            i += 1  # sh bin/envoy ...
+        elif os.path.basename(word) in WRAPPERS or word.startswith("-") and i > 0:
+            i += 1
+        elif os.path.basename(word).startswith(("python", "uv", "pipx")) and not _is_envoy(word):
+            i += 1  # python3 [-I -S] .claude/envoy.pyz ..., uv run envoy ...
+        elif word == "run" and i > 0:
+            i += 1
+        elif word.replace(".", "").isdigit():
+            i += 1  # timeout 30 envoy ...
+        else:
+            break
+    return words[i:]
+
+
+def spawn_invocations(command: str, depth: int = 0) -> list[list[str]]:
+    """The argument lists of every `envoy parallel spawn` the command would run."""
+    found = []
+    for words in _simple_commands(command):
+        words = _strip_prefixes(words)
+        if not words:
+            continue
+        if os.path.basename(words[0]) in SHELLS and "-c" in words[1:] and depth < 3:
+            script = words[words.index("-c") + 1: words.index("-c") + 2]
+            found += spawn_invocations(script[0], depth + 1) if script else []
+            continue
+        if not _is_envoy(words[0]):
+            continue
+        rest = [w for w in words[1:] if w not in ("--json", "--text")]
+        if rest[:2] == ["parallel", "spawn"]:
+            found.append(rest[2:])
+    return found
+
+
+def refusal(spawns: list[list[str]], cwd: str, environ: Mapping[str, str]) -> str | None:
+    """Why these spawns must not run, or None to let them (and envoy's own checks) go ahead."""
+    worker = worker_here(cwd, environ)  # spawn's own rule: by the environment, or by where it runs
+    if worker:
+        return (f"envoy: this session is the envoy worker {worker}, and workers "
+                "do not start workers. Do the work yourself in this worktree, or say in your final answer "
+                "what should run in parallel so the orchestrator can spawn it.")
+    if all("--queue" in args for args in spawns):
+        return None  # queued spawns wait for a slot instead of exceeding the cap
+    from envoy.gitdir import find_common_dir
+
+    common = find_common_dir(cwd)
+    if common is None or not (common / "envoy" / "workers").is_dir():
+        return None  # no workers recorded here, so none running
+    from envoy.worker import locks
+    from envoy.config import Config
+    from envoy.gitdir import toplevel_of
+    from envoy.worker.record import ACTIVE
+    from envoy.worker.store import State
+
+    state = State(common)
+    cap = Config(toplevel_of(cwd) or common.parent, dict(environ)).get("PARALLEL_MAX_WORKERS")
+    held = len(locks.held_slots(state))  # the rule spawn itself applies: one held slot per running worker
+    if held + len(spawns) - 1 < cap:
+        return None
+    names = ", ".join(f"{r['name']} ({r.get('branch')})" for r in state.all() if r.get("state") in ACTIVE)
+    return (f"envoy: {held} of {cap} workers are already running (PARALLEL_MAX_WORKERS={cap}): {names}. "
+            "Wait for one to finish (`envoy parallel wait` or `envoy parallel status`), add --queue to start this "
+            "one when a slot frees, or stop one with `envoy parallel cleanup --worker NAME --force`.")

@@ -1,0 +1,1 @@
+"""Taking workers' work home: merges and their prediction, the speculative lane, scratch worktrees, repairs."""

@@ -1,0 +1,113 @@
+"""Integrating a worker's branch into a target branch without touching anyone's
+checkout: the merge commit (or squash, or rebase) computed with git merge-tree, the
+target moved by compare-and-swap or by a fast-forward where it is checked out, and
+the worker's record saying what it was merged as, so cleanup can tell it is safe to
+remove (`still_merged`). `merge` and `land` both go through here."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from envoy.errors import EnvoyError
+from envoy.git import Git, GitError
+from envoy.worker import locks
+from envoy.worker.record import Record, now_iso
+from envoy.workspace import Workspace
+
+
+MERGE_FIELDS = ("merged_into", "merged_sha", "merged_commit", "merged_at")
+
+
+_SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+
+
+def changes_anything(git: Git, target: str, tip: str) -> bool:
+    """Whether `tip` changes any file since it forked from `target` (commits that undo
+    each other change nothing, and are merged as commits, not skipped)."""
+    return git.tree_of(tip) != git.tree_of(git.merge_base(target, tip))
+
+
+def still_merged(git: Git, record: Record, tip: str) -> bool:
+    """Whether `envoy parallel merge` put this tip's work on a branch that still has it
+    (also as a squash or rebase, whose commits are not the worker's): the record names
+    the commit that merge made on that branch, and git is asked whether it is still there."""
+    into, commit = record.get("merged_into"), record.get("merged_commit")
+    if record.get("merged_sha") != tip or not isinstance(into, str) or into == record.get("branch"):
+        return False
+    if not isinstance(commit, str) or not _SHA.fullmatch(commit):
+        return False
+    target = git.branch_tip(into)
+    return target is not None and git.is_ancestor(commit, target)
+
+
+def integrate(ws: Workspace, record: Record, mode: str, into: str, target: str, tip: str,
+              tree: str | None, conflicts: list[str]) -> str:
+    """The commit `into` should move to; `tree` and `conflicts` are git merge-tree's."""
+    git = ws.git
+    if mode != "squash" and git.is_ancestor(target, tip):
+        return tip  # a fast-forward, as git merge would
+    new = None
+    if mode == "rebase":
+        with locks.launch_mutex(ws.state):  # it makes and removes a worktree (see cleanup.remove)
+            new, conflicts = git.cherry_pick_onto(target, tip)
+    elif tree is not None:
+        commits, count = git.commits(target, tip), git.commit_count(target, tip)
+        if mode == "squash":
+            if count == 1:
+                message = f"{commits[0]['subject']}\n\n"
+            else:
+                listing = "\n".join(f"- {c['subject']}" for c in reversed(commits))
+                more = f"\n- ... and {count - len(commits)} earlier commit(s)" if count > len(commits) else ""
+                message = f"Squashed {count} commits of {record['branch']}\n\n{listing}{more}\n\n"
+            new = git.commit_tree(tree, [target], message + f"(envoy worker {record['name']})")
+        else:
+            new = git.commit_tree(tree, [target, tip], f"Merge branch '{record['branch']}' into {into}\n\n"
+                                  f"(envoy worker {record['name']}, {count} commit(s))")
+    if new is None:
+        raise EnvoyError("merge_conflict", f"{record['branch']} conflicts with {into} in: {', '.join(conflicts)}; "
+                         "nothing was changed", f"resolve it yourself (git merge {record['branch']}), or resume the "
+                         f"worker to rebase its work: envoy parallel resume --worker {record['name']} --task ...",
+                         files=conflicts)
+    return new
+
+
+def move_branch(ws: Workspace, into: str, old: str, new: str) -> None:
+    checked_out = ws.git.worktree_of(into)
+    try:
+        if checked_out is not None:
+            ws.git.fast_forward(checked_out, new)
+        else:
+            ws.git.update_ref(f"refs/heads/{into}", new, old)  # fails if it moved meanwhile
+    except GitError as exc:
+        where = f" (checked out at {checked_out})" if checked_out else ""
+        raise EnvoyError("git_error", f"could not move {into}{where}: {exc.message}; nothing was changed",
+                         "commit or stash the local changes there, or merge --into another branch") from None
+
+
+def remember(ws: Workspace, record: Record, into: str, tip: str, commit: str) -> dict[str, Any]:
+    """Record that `tip` is merged into `into` as `commit` (so cleanup can check it is
+    still there, also after a squash or rebase); returns the fields it replaced."""
+    fresh = ws.state.read(record["name"]) or record
+    before = {k: fresh[k] for k in MERGE_FIELDS if k in fresh}
+    fresh.update(merged_into=into, merged_sha=tip, merged_commit=commit, merged_at=now_iso())
+    ws.state.write(fresh)
+    return before
+
+
+def forget(ws: Workspace, name: str, before: dict[str, Any]) -> None:
+    """Undo `remember` after the target could not move."""
+    fresh = ws.state.read(name)
+    if fresh is not None:
+        for key in MERGE_FIELDS:
+            fresh.pop(key, None)
+        fresh.update(before)
+        ws.state.write(fresh)
+
+
+def workers_dirty(ws: Workspace, record: Record) -> list[str]:
+    path = Path(record["path"])
+    if not path.is_dir():
+        return []
+    copied = set(record.get("copied") or [])
+    return [p for p in ws.git.dirty_paths(path) if p not in copied]

@@ -1,0 +1,165 @@
+"""Scratch worktrees for `envoy parallel land`'s checks, and their janitor.
+
+They live in `<common dir>/envoy/land/<run>/`, each beside its check's log and
+process-group id. A janitor process waits on the land lock: when `land` ends,
+however it ends (kill -9 included), it kills the checks' process groups and
+removes that run's worktrees, so nothing is left behind and no lock is stuck.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from envoy.worker import locks
+from envoy.git import GitError, _environment
+from envoy.worker.launch import in_detached_child
+from envoy.worker.worktree import copy_untracked
+from envoy.worker.store import State
+from envoy.workspace import Workspace
+
+LOCK = "land"
+
+
+@dataclass
+class Check:
+    path: Path  # the scratch worktree
+    log: Path
+    started: Future[subprocess.Popen[bytes]]  # the check's process, once its worktree is made
+
+    def poll(self) -> int | None:
+        """Its exit code once it ended; None while it runs (or its worktree is being made)."""
+        return self.started.result().poll() if self.started.done() else None
+
+
+class Scratch:
+    """This run's scratch worktrees and their checks. Worktrees are made on threads of
+    their own, so the next merge is computed while the previous ones are checked out."""
+
+    def __init__(self, ws: Workspace, width: int) -> None:
+        self.ws = ws
+        self.dir = ws.state.root / "land" / f"{os.getpid()}-{os.urandom(3).hex()}"
+        self.count = 0
+        self.live: list[Check] = []
+        self.pool = ThreadPoolExecutor(max_workers=width)
+        self.main = ws.git.main_worktree()
+
+    def start(self, commit: str, command: str) -> Check:
+        self.count += 1
+        path = self.dir / str(self.count)
+        check = Check(path, path.with_suffix(".log"), self.pool.submit(self._launch, path, commit, command))
+        self.live.append(check)
+        return check
+
+    def _launch(self, path: Path, commit: str, command: str) -> subprocess.Popen[bytes]:
+        with locks.launch_mutex(self.ws.state):  # every worktree add and prune runs under it (see cleanup)
+            self.ws.git.worktree_add_detached(path, commit)
+        self.ws.git.populate(path)  # outside it: several checkouts at once
+        copy_untracked(self.ws.git, self.main, path)  # .env and .worktreeinclude files, as a worker gets
+        with open(path.with_suffix(".log"), "wb") as out:
+            # Its own process group, so stopping it stops everything it started.
+            proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=path, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=_environment())
+        path.with_suffix(".pgid").write_text(str(proc.pid))
+        return proc
+
+    def stop(self, check: Check) -> None:
+        try:
+            proc = check.started.result()
+        except Exception:  # its worktree could not be made: nothing runs
+            proc = None
+        if proc is not None and proc.poll() is None:
+            _kill_group(proc.pid)
+            proc.wait()
+        self.remove(check)
+
+    def remove(self, check: Check) -> None:
+        if check in self.live:
+            self.live.remove(check)
+        with locks.launch_mutex(self.ws.state):
+            _remove_worktree(self.ws, check.path)
+        for suffix in (".pgid", ".log"):
+            check.path.with_suffix(suffix).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        for check in list(self.live):
+            self.stop(check)
+        self.pool.shutdown()
+        sweep(self.ws, self.dir)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _remove_worktree(ws: Workspace, path: Path) -> None:
+    if path.exists():
+        try:
+            ws.git.worktree_remove(path)
+        except GitError:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep(ws: Workspace, run_dir: Path) -> None:
+    """Stop the checks and remove the worktrees a run left (it was killed, or it ends)."""
+    if not run_dir.is_dir():
+        return
+    if not any(run_dir.iterdir()):  # the run tidied up after itself: no git to ask
+        run_dir.rmdir()
+        return
+    for pgid_file in run_dir.glob("*.pgid"):
+        text = pgid_file.read_text().strip()
+        if text.isdigit():
+            _kill_group(int(text))
+    with locks.launch_mutex(ws.state):
+        for path in run_dir.iterdir():
+            if path.is_dir():
+                _remove_worktree(ws, path)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        ws.git.worktree_prune()
+
+
+def sweep_all(ws: Workspace, keep: Path) -> None:
+    """What earlier, killed runs left behind (their janitor may still be queued on the lock)."""
+    root = keep.parent
+    for run_dir in root.iterdir() if root.is_dir() else []:
+        if run_dir != keep:
+            sweep(ws, run_dir)
+
+
+def start_janitor(ws: Workspace, run_dir: Path) -> None:
+    """A detached process that blocks on the land lock, which this process holds:
+    when we end, however we end, it sweeps our scratch worktrees and exits."""
+    import fcntl
+    import sys
+
+    state = ws.state
+
+    def body() -> int:
+        fd = os.open(state.lock_path(LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released only once `land` is gone
+        try:
+            sweep(ws, run_dir)
+        finally:
+            os.close(fd)
+        return 0
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        in_detached_child(state, "land janitor", state.log_file, None, body)
+    os.waitpid(child, 0)
+
+
+def land_lock(state: State) -> FileLock:
+    return locks.lock(state, LOCK)

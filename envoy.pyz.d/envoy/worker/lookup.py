@@ -1,0 +1,72 @@
+"""Finding workers, keeping their recorded state exact, and their short view."""
+from __future__ import annotations
+
+
+from filelock import Timeout
+
+from envoy import processes
+from envoy.worker import locks
+from envoy.errors import EnvoyError
+from envoy.worker.record import ACTIVE, Record, elapsed, now_iso
+from envoy.worker.store import State
+
+
+LOST_ERROR = "its supervisor ended without recording an end (killed, or the machine restarted)"
+
+
+CUT_SHORT_ERROR = ("its checkout was cut short (the process making it was killed); "
+                   "envoy parallel cleanup removes what it made")
+
+
+def find(state: State, key: str) -> Record:
+    """A worker by name or by branch; never by a path built from user text."""
+    record = state.read(key) if _plain_name(key) else None
+    if record is None:
+        record = next((r for r in state.all() if r.get("branch") == key), None)
+    if record is None:
+        names = [r["name"] for r in state.all()]
+        raise EnvoyError("not_found", f"no worker named {key!r}",
+                         f"pick one of: {', '.join(names)}" if names else "envoy parallel status lists the workers")
+    return refresh(state, record)
+
+
+def _plain_name(key: str) -> bool:
+    return (bool(key) and "/" not in key and "\0" not in key and key not in (".", "..")
+            and len(key.encode("utf-8", "surrogateescape")) < 250)  # a longer one is no file name
+
+
+def refresh(state: State, record: Record) -> Record:
+    """Turn a `running` record whose supervisor is gone into `lost`. Liveness is the
+    worker lock: held means alive, whatever PIDs say."""
+    if record.get("state") not in ACTIVE or locks.is_held(state, locks.worker(record["name"])):
+        return record
+    if record["state"] == "starting" and locks.is_held(state, locks.LAUNCH):
+        return record  # a launcher is still bringing it up
+    lock = locks.lock(state, locks.worker(record["name"]))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return state.read(record["name"]) or record  # a supervisor just took it
+    try:
+        fresh = state.read(record["name"])
+        if fresh is None or fresh.get("state") not in ACTIVE:
+            return fresh or record
+        fresh.update(state="lost", reason="lost", error=CUT_SHORT_ERROR if fresh.get("checking_out") else LOST_ERROR,
+                     finished_at=now_iso())
+        fresh["duration_s"] = elapsed(fresh)
+        state.write(fresh)
+        processes.end_run(fresh.get("run_id"))  # what its supervisor could no longer end
+        return fresh
+    finally:
+        lock.release()
+
+
+def all_refreshed(state: State) -> list[Record]:
+    return [refresh(state, r) for r in state.all()]
+
+
+def duration(record: Record) -> float | None:
+    """Seconds the latest run took, or has taken so far while it runs."""
+    return elapsed(record) if record.get("state") in ACTIVE else record.get("duration_s")
+
+

@@ -1,0 +1,140 @@
+"""A worker's record: its fields, its states, and what each field read from disk
+may hold. Records on disk are untrusted (edited by hand, by a tool, by a bug):
+every field envoy reads is checked here, once, when store.py reads the record."""
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+Record = dict[str, Any]
+
+ACTIVE = ("starting", "running")
+FINISHED = ("succeeded", "failed", "lost")
+STATES = ("queued", *ACTIVE, *FINISHED)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    # fromisoformat, not strptime: _strptime costs 4 ms to import, on every status and finish
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def worker_name(branch: str) -> str:
+    """A branch made safe as a file and directory name: quick/hook-fix -> quick-hook-fix."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", branch)
+    name = re.sub(r"-{2,}", "-", name)
+    return name.strip("-.")
+
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+def is_worker_name(name: object) -> bool:
+    """What worker_name makes: one plain path component, never '.', '..' or an option."""
+    return isinstance(name, str) and bool(_NAME.fullmatch(name)) and worker_name(name) == name
+
+
+def elapsed(record: Record) -> float | None:
+    """Seconds the current run took (or has taken so far)."""
+    start = parse_iso(record.get("started_at"))
+    if start is None:
+        return None
+    end = parse_iso(record.get("finished_at")) or time.time()
+    return round(max(0.0, end - start), 1)
+
+
+_SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_git_word(value: object) -> bool:
+    """A branch as git allows it: never empty, never an option, no control characters,
+    space or '..' (any other character may be in one, unassigned ones too)."""
+    return (isinstance(value, str) and bool(value) and not value.startswith("-") and _no_controls(value)
+            and " " not in value and ".." not in value)
+
+
+def _no_controls(text: str) -> bool:
+    return not any(ord(c) < 32 or c == "\x7f" for c in text)
+
+
+_OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not null
+    **dict.fromkeys(("run", "num_turns", "queued_seq", "seq", "port", "supervisor_pid", "agent_pid", "exit_code",
+                     "slot", "task_chars"), _is_int),
+    **dict.fromkeys(("cost_usd", "duration_s"), _is_number),
+    "max_workers": lambda v: _is_int(v) and v >= 1,
+    **dict.fromkeys(("reason", "error", "result", "session_id", "agent", "repo"), lambda v: isinstance(v, str)),
+    **dict.fromkeys(("worktree_created", "checking_out"), lambda v: isinstance(v, bool)),
+    **dict.fromkeys(("base_sha", "merged_sha", "merged_commit"), lambda v: isinstance(v, str) and bool(_SHA.fullmatch(v))),
+    "merged_into": _is_git_word,
+    "base": lambda v: isinstance(v, str) and bool(v) and not v.startswith("-") and _no_controls(v),  # ':/a b' is one
+    "run_id": lambda v: isinstance(v, str) and v.isalnum(),  # matched against processes' environments
+    "options": lambda v: isinstance(v, dict) and _options_ok(v),
+    "copied": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
+    "after": lambda v: isinstance(v, list) and all(is_worker_name(n) for n in v),
+    "runs": lambda v: isinstance(v, list) and all(isinstance(r, dict) and _run_ok(r) for r in v),
+}
+
+
+def _options_ok(options: dict[str, Any]) -> bool:
+    """The run options the supervisor hands to the agent's command line."""
+    numbers = all(options.get(k) is None or _is_number(options[k]) for k in ("timeout_s", "budget_usd", "max_turns"))
+    texts = all(options.get(k) is None or isinstance(options[k], str) for k in ("setup", "model", "permission_mode"))
+    tools = options.get("allowed_tools") or []
+    return numbers and texts and isinstance(tools, list) and all(isinstance(t, str) for t in tools)
+
+
+def _run_ok(run: dict[str, Any]) -> bool:
+    return all(run.get(k) is None or _is_number(run[k]) for k in ("run", "cost_usd", "num_turns", "duration_s"))
+
+
+def _time_ok(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_iso(value)
+    except ValueError:
+        return False
+    return True
+
+
+def problem_with(data: Any, stem: str) -> str | None:
+    """What makes `data`, read from workers/<stem>.json, not a worker record (None: it
+    is one). Every field envoy reads is checked here, once: a name or path from a
+    record is used as a file name, a branch or base is handed to git."""
+    if not isinstance(data, dict):
+        return f"not a record (JSON {type(data).__name__})"
+    name, branch, path = data.get("name"), data.get("branch"), data.get("path")
+    if name != stem or not is_worker_name(name):
+        return f"its name {name!r} is not the worker name of its file ({stem!r})"
+    if not isinstance(branch, str) or not _is_git_word(branch) or worker_name(branch) != name:
+        return f"its branch {branch!r} is not a branch of worker {name}"
+    if data.get("state") not in STATES:
+        return f"its state {data.get('state')!r} is not one of {', '.join(STATES)}"
+    if (not isinstance(path, str) or not os.path.isabs(path) or os.path.normpath(path) != path
+            or not os.path.basename(path).endswith(name)):
+        return f"its path {path!r} is not a worktree path of worker {name}"
+    for key, ok in _OPTIONAL.items():
+        value = data.get(key)
+        if value is not None and not ok(value):
+            return f"its {key} {str(value)[:60]!r} is not valid"
+    for key in ("created_at", "started_at", "finished_at"):
+        if data.get(key) is not None and not _time_ok(data[key]):
+            return f"its {key} {str(data[key])[:60]!r} is not a time"
+    return None

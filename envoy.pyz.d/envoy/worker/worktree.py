@@ -1,0 +1,165 @@
+"""A worker's worktree and branch: made, undone, and removed only once git confirms
+they are the ones envoy made. Records on disk are untrusted: a path or branch read
+from one is never deleted on its word alone."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from envoy.errors import EnvoyError
+from envoy.worker.record import Record
+
+if TYPE_CHECKING:
+    from envoy.config import Config
+    from envoy.git import Git
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where envoy puts worktrees: `<directory>/<prefix><worker name>`."""
+    directory: Path
+    prefix: str
+
+    def path(self, name: str) -> Path:
+        return self.directory / f"{self.prefix}{name}"
+
+
+def layout(git: Git, config: Config) -> Layout:
+    configured = config.get("PARALLEL_WORKTREE_DIR")
+    if not configured:
+        return Layout(git.main_worktree().parent, config.get("PARALLEL_WORKER_PREFIX"))
+    directory = Path(os.path.expanduser(configured)).resolve()
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    if not existing.is_dir():  # git would fail to make the worktree there, after the checks
+        source = config.raw("PARALLEL_WORKTREE_DIR")[1]
+        raise EnvoyError("invalid_config", f"PARALLEL_WORKTREE_DIR={configured!r} from {source}: "
+                         f"{existing} is not a directory",
+                         "set PARALLEL_WORKTREE_DIR to a directory (or a path one can be made at)")
+    return Layout(directory, config.get("PARALLEL_WORKER_PREFIX"))
+
+
+class deferred_interrupt:
+    """`with deferred_interrupt():` an undo that a second Ctrl-C cannot cut short;
+    the interrupt is raised when the block ends."""
+
+    def __enter__(self) -> None:
+        self._caught: list[int] = []
+        try:
+            self._old: Any = signal.signal(signal.SIGINT, lambda signum, _: self._caught.append(signum))
+        except ValueError:  # not the main thread: nothing to defer
+            self._old = None
+
+    def __exit__(self, *_: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            if self._caught:
+                raise KeyboardInterrupt
+
+
+def create(git: Git, record: Record) -> None:
+    """The worker's worktree and branch, plus the untracked files it needs (.env,
+    .worktreeinclude matches). Raises on failure; the caller undoes (see `discard`)."""
+    path = Path(record["path"])
+    git.worktree_add(path, record["branch"], record["base_sha"])
+    record["copied"] = copy_untracked(git, git.main_worktree(), path)
+
+
+def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
+    """Copy `.env`, envoy.pyz and every untracked file matched by `.worktreeinclude`
+    (gitignore syntax, Claude Code's convention) from the main worktree, modes kept."""
+    paths = [rel for rel in (".env", *_envoy_pyz(source)) if (source / rel).is_file()]
+    wanted = set(git.untracked(source, *paths)) if paths else set()
+    include = source / ".worktreeinclude"
+    if include.is_file():
+        wanted.update(git.untracked(source, pattern_file=include))
+    copied = []
+    for rel in sorted(wanted):
+        src, dst = source / rel, target / rel
+        if not (src.is_file() or src.is_symlink()) or dst.exists():
+            continue
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst, follow_symlinks=False)
+        except OSError as exc:  # a full disk, say: the caller undoes the checkout
+            raise EnvoyError("copy_failed", f"could not copy {rel} into the worktree: {exc.strerror or exc}",
+                             "free some disk space (or drop the file from .worktreeinclude), then spawn again") from None
+        copied.append(rel)
+    return copied
+
+
+def _envoy_pyz(source: Path) -> list[str]:
+    """Where the checkout keeps envoy: `envoy init`'s copy, and the pyz running now. Kept
+    out of git (as init suggests), it is copied in, so the worker's hooks and its own
+    `envoy parallel status` find it at the same path as in the main checkout; the
+    hook commands, by design, never look outside the session's own project."""
+    from envoy import pyz
+
+    found = [".claude/envoy.pyz"]
+    running = pyz.running()
+    if running is not None:
+        try:
+            found.append(running.resolve().relative_to(source.resolve()).as_posix())
+        except ValueError:
+            pass  # a pyz outside the checkout: nothing to copy
+    return found
+
+
+def discard(git: Git, where: Layout, record: Record) -> None:
+    """Undo a checkout that failed or died half-way: its worktree, and its branch while
+    that still points at the base and is checked out nowhere (no agent ever ran there,
+    so no work can be on it). Raises unless all of it is gone."""
+    path = Path(record["path"])
+    if any(os.path.realpath(p) == os.path.realpath(path) for p in git.worktrees_being_made()):
+        raise EnvoyError("still_running", f"git is still making {path} (the process that started it was killed)",
+                         f"retry in a moment: envoy parallel cleanup --worker {record['name']}")
+    if path.exists() or path.is_symlink():
+        remove(git, where, record["name"], path)
+    git.worktree_prune()  # the entry of a worktree whose directory is gone
+    branch, base_sha = record["branch"], record.get("base_sha")
+    if not base_sha:  # its base was never resolved: no branch was ever made
+        return
+    if git.resolve_commit(f"refs/heads/{branch}") == base_sha and git.worktree_of(branch) is None:
+        git.delete_branch_at(branch, base_sha)  # only while no work can be on it: compare-and-swap
+    if git.resolve_commit(f"refs/heads/{branch}") == base_sha:
+        raise EnvoyError("cleanup_incomplete", f"branch {branch} of worker {record['name']} could not be removed",
+                         f"git branch -D {branch}, then envoy parallel cleanup --worker {record['name']}")
+
+
+def verify(git: Git, where: Layout, name: str, path: Path) -> str | None:
+    """Why `path` is not a worktree envoy made for worker `name` (None: it is): it must
+    be exactly where envoy puts that worker's worktree, not a symlink, and a linked
+    worktree git has registered."""
+    expected = where.path(name)
+    if os.path.normpath(str(path)) != str(expected):
+        return f"{path} is not where envoy puts worker {name}'s worktree ({expected})"
+    if expected.is_symlink():
+        return f"{expected} is a symlink, not a worktree envoy made"
+    listed = list(git.worktrees())
+    real = os.path.realpath(expected)
+    if not any(os.path.realpath(p) == real for p in listed[1:]):  # [0] is the main worktree
+        return f"{expected} is not a git worktree of this repository"
+    return None
+
+
+def remove(git: Git, where: Layout, name: str, path: Path) -> None:
+    """THE one way envoy deletes a worktree directory: only after `verify`, and it
+    checks the directory is gone after. Raises EnvoyError otherwise."""
+    problem = verify(git, where, name, path)
+    if problem:
+        raise EnvoyError("unverified_worktree", f"left {path} in place: {problem}",
+                         "if it is yours to delete: git worktree remove --force PATH (or set "
+                         "PARALLEL_WORKTREE_DIR / PARALLEL_WORKER_PREFIX as they were when it was made)")
+    git.worktree_remove(path)
+    if path.exists():
+        raise EnvoyError("cleanup_incomplete", f"git worktree remove left {path} in place",
+                         "remove it by hand, then: git worktree prune")
+
+
+def checked_out_at(git: Git, path: Path) -> str | None:
+    """The branch git says is checked out in the worktree at `path`."""
+    real = os.path.realpath(path)
+    return next((b for p, b in git.worktrees().items() if os.path.realpath(p) == real), None)
