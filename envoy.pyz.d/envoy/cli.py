@@ -10,9 +10,8 @@ import errno
 import sys
 from typing import Any, NoReturn, Sequence
 
-from envoy import __version__, output
+from envoy import __version__, hooks, output
 from envoy.config import PERMISSION_MODES
-from envoy import hooks
 from envoy.errors import EXIT_CODES, EnvoyError, UsageError
 
 _ENVIRONMENT_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG)
@@ -340,9 +339,10 @@ def _log_unexpected() -> str | None:
     import traceback
 
     try:
+        from pathlib import Path
+
         from envoy.git import Git
         from envoy.worker.store import State
-        from pathlib import Path
 
         state = State(Git(Path.cwd()).common_dir())
         state.log("unexpected error:\n" + traceback.format_exc())

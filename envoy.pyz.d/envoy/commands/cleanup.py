@@ -13,10 +13,10 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from envoy.landing import merging
 from envoy import output, processes
-from envoy.worker import locks, lookup, queue, worktree
 from envoy.errors import EnvoyError
+from envoy.landing import merging
+from envoy.worker import locks, lookup, queue, worktree
 from envoy.worker.record import ACTIVE, Record, is_worker_name, worker_name
 from envoy.worker.store import State
 from envoy.workspace import Workspace, open_workspace
@@ -263,11 +263,13 @@ def noted_trash(ws: Workspace, record: Record) -> bool:
 
 def keep_in_trash(ws: Workspace, record: Record, path: Path, dirty: list[str], tip: str | None) -> dict[str, Any]:
     """Save the branch tip (plus a commit of uncommitted work) under refs/envoy/trash/."""
-    tip = tip or record["base_sha"]
+    tip = tip or record.get("base_sha")
     if dirty:
         snap = ws.git.snapshot(path, exclude=record.get("copied") or [],
                                message=f"envoy: uncommitted work of worker {record['name']} at cleanup")
         tip = snap or tip
+    if tip is None:
+        return {}  # no branch, no base, nothing uncommitted: no work of its own to keep
     ref = ws.git.keep_in_trash(record["name"], tip)
     kept = {"trash_ref": ref, "sha": tip, "restore": f"git branch {record['branch']} {tip}"}
     if not record.get("stand_in"):  # a broken record's stand-in has no record to note it in

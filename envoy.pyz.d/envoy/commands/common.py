@@ -11,11 +11,11 @@ from typing import Any
 
 from envoy import output, usage
 from envoy.errors import EnvoyError
-from envoy.output import duration as format_duration, one_line
+from envoy.output import duration as format_duration
+from envoy.output import one_line
 from envoy.worker.lookup import duration
 from envoy.worker.nesting import worker_here
 from envoy.worker.record import STATES, Record
-
 
 MAX_TASK_BYTES = 10 * 1024 * 1024
 

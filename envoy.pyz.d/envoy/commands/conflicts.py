@@ -19,13 +19,14 @@ def run(args: argparse.Namespace) -> int:
     git = ws.git
     # Each tip is resolved once, to a commit: a branch that a cleanup deletes meanwhile
     # leaves its commits, and the answer is about the tips this call saw.
-    started = [r for r in lookup.all_refreshed(ws.state) if r["state"] != "queued"]
+    started = [r for r in lookup.all_refreshed(ws.state) if r["state"] != "queued" and r.get("base_sha")]
     tips = predict.tips_of(git, started)
     candidates = [r for r in started if r["name"] in tips]
     pairs = predict.pairwise(git, candidates, tips)
     bases = []
     for r in candidates:
-        base = (git.branch_tip(r["base"]) if r.get("base") else None) or r["base_sha"]
+        named = r.get("base")
+        base = (git.branch_tip(named) if named else None) or str(r["base_sha"])
         files = predict.into(git, tips[r["name"]], base)
         bases.append({"name": r["name"], "base": r["base"], "clean": not files, "files": files})
     data = {"pairs": pairs, "into_base": bases,

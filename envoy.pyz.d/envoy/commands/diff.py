@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from envoy import output
-from envoy.worker import lookup
 from envoy.errors import EnvoyError
 from envoy.git import GitError
+from envoy.worker import lookup
 from envoy.worker.record import Record
 from envoy.workspace import open_workspace
 
@@ -19,17 +19,18 @@ def run(args: argparse.Namespace) -> int:
     record = lookup.find(ws.state, args.worker)
     # Resolved once, to a commit: the branch may move or go (a cleanup) while this runs,
     # and the commits and the diff must describe the same tip.
-    tip = ws.git.branch_tip(record["branch"]) if record["state"] != "queued" else None
-    if tip is None:
+    base = record.get("base_sha")  # None: it never started (queued, or its dependency failed)
+    tip = ws.git.branch_tip(record["branch"]) if record["state"] != "queued" and base else None
+    if tip is None or base is None:
         raise gone(record)
     stat = ["--stat"] if args.stat else []
-    commits = ws.git.commits(record["base_sha"], tip)
+    commits = ws.git.commits(base, tip)
     data: dict[str, Any] = {
         "name": record["name"], "branch": record["branch"], "base": record["base"], "base_sha": record["base_sha"],
         "commits": [{"sha": c["sha"][:12], "subject": c["subject"]} for c in commits],
-        "diff": ws.git.diff(*stat, record["base_sha"], tip, "--"),
+        "diff": ws.git.diff(*stat, base, tip, "--"),
     }
-    omitted = ws.git.commit_count(record["base_sha"], tip) - len(commits)
+    omitted = ws.git.commit_count(base, tip) - len(commits)
     if omitted > 0:
         data["commits_omitted"] = omitted  # the oldest ones: the listing has a limit
     path = Path(record["path"])

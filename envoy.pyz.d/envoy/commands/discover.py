@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from envoy import agent, gitdir, output, processes
-from envoy.discovery import findings, roles
-from envoy.config import Config
 from envoy.commands import common
-from envoy.errors import EnvoyError
+from envoy.config import Config
+from envoy.discovery import findings, roles
 from envoy.discovery.roles import Role
+from envoy.errors import EnvoyError
 from envoy.processes import kill_group
 from envoy.worker.watcher import has_exited, reap
 

@@ -17,12 +17,12 @@ from typing import Any
 from filelock import Timeout
 
 from envoy import output
-from envoy.landing import lane, predict, repair, scratch
-from envoy.landing.report import Report
-from envoy.worker import lookup
 from envoy.commands import common
 from envoy.errors import EnvoyError
+from envoy.landing import lane, predict, repair, scratch
 from envoy.landing.lane import Entry
+from envoy.landing.report import Report
+from envoy.worker import lookup
 from envoy.worker.record import ACTIVE, Record
 from envoy.workspace import Workspace, open_workspace
 

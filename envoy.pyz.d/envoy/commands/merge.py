@@ -12,9 +12,9 @@ import argparse
 from typing import Any
 
 from envoy import output
+from envoy.errors import EnvoyError
 from envoy.landing import merging
 from envoy.worker import locks, lookup
-from envoy.errors import EnvoyError
 from envoy.worker.record import ACTIVE, Record
 from envoy.workspace import Workspace, open_workspace
 

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from envoy import agent, output, usage
-from envoy.worker import lookup
 from envoy.git import GitError
+from envoy.worker import lookup
 from envoy.worker.record import Record
 from envoy.workspace import Workspace, open_workspace
 
@@ -38,11 +38,12 @@ def branch_work(ws: Workspace, record: Record) -> dict[str, Any]:
     whether the worktree holds uncommitted work."""
     work: dict[str, Any] = {}
     tip = f"refs/heads/{record['branch']}"
-    if record.get("state") != "queued" and ws.git.ref_exists(tip):
+    base = record.get("base_sha")  # None: it never started (queued, or its dependency failed)
+    if record.get("state") != "queued" and base and ws.git.ref_exists(tip):
         try:
             work["commits"] = [{"sha": c["sha"][:12], "subject": c["subject"]}
-                               for c in ws.git.commits(record["base_sha"], tip)]
-            files = ws.git.numstat(record["base_sha"], tip)
+                               for c in ws.git.commits(base, tip)]
+            files = ws.git.numstat(base, tip)
             work["files"] = files
             work["diffstat"] = {"files": len(files), "added": sum(f["added"] or 0 for f in files),
                                 "deleted": sum(f["deleted"] or 0 for f in files)}

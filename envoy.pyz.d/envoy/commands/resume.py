@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envoy import output
-from envoy.worker import lookup, worktree
 from envoy.commands import common
 from envoy.errors import EnvoyError
-from envoy.worker import launch
+from envoy.worker import launch, lookup, worktree
 from envoy.workspace import open_workspace
+
+if TYPE_CHECKING:
+    from envoy.worker.record import Options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,12 +27,17 @@ def run(args: argparse.Namespace) -> int:
     if problem:  # the path is read from the record: an agent runs only where envoy made its worktree
         raise EnvoyError("unverified_worktree", f"will not run {record['name']}'s agent there: {problem}",
                          "spawn a new worker instead")
-    options = dict(record["options"])
-    for key, value in (("timeout_s", common.positive(args.timeout, "--timeout")), ("model", args.model),
-                       ("max_turns", common.positive(args.max_turns, "--max-turns", int)),
-                       ("budget_usd", common.positive(args.budget, "--budget"))):
-        if value is not None:
-            options[key] = value
+    options: Options = {**record.get("options", {})}
+    timeout, max_turns, budget = (common.positive(args.timeout, "--timeout"),
+                                  common.positive(args.max_turns, "--max-turns", int), common.positive(args.budget, "--budget"))
+    if timeout is not None:
+        options["timeout_s"] = timeout
+    if args.model is not None:
+        options["model"] = args.model
+    if max_turns is not None:
+        options["max_turns"] = max_turns
+    if budget is not None:
+        options["budget_usd"] = budget
     record = launch.relaunch(ws, record, task, options)
     if args.wait:
         from envoy.worker.join import wait_for

@@ -9,13 +9,17 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envoy import agent, output, usage
-from envoy.worker import launch, locks, lookup, queue
 from envoy.commands import common
 from envoy.errors import EnvoyError
-from envoy.worker.record import Record, now_iso, worker_name
+from envoy.worker import launch, locks, lookup, queue
+from envoy.worker.record import Record, now_iso, transition, worker_name
 from envoy.workspace import Workspace, open_workspace
+
+if TYPE_CHECKING:
+    from envoy.worker.record import Options
 
 
 MAX_BRANCH_BYTES = 200  # + PARALLEL_WORKER_PREFIX (at most 50) stays under a file name's 255
@@ -121,7 +125,7 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
     setup = args.setup if args.setup is not None else ws.config.get("PARALLEL_SETUP")
     path = ws.layout().path(name)
     check_budget(ws)
-    options = {
+    options: Options = {
         "permission_mode": permission_mode,
         "allowed_tools": agent.allowed_tools(ws.config.allow_rules(), args.allowed_tools or []),
         "model": args.model,
@@ -132,7 +136,7 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
     }
     return {
         "name": name, "branch": args.branch, "base": base, "base_sha": base_sha, "path": str(path),
-        "state": "starting", "reason": None, "error": None, "session_id": agent.new_session_id(),
+        "reason": None, "error": None, "session_id": agent.new_session_id(),
         "agent": agent_path, "options": options, "task_chars": len(task), "task": task,
         "repo": str(ws.git.main_worktree()), "max_workers": ws.config.get("PARALLEL_MAX_WORKERS"),
         "after": [d["name"] for d in deps], "created_at": now_iso(), "run": 0, "runs": [], "copied": [],
@@ -157,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             # The queue runner starts it, at once if a slot is free: this returns
             # without waiting for a checkout, and the order stays first come, first served.
             everyone = state.all()
-            record.update(state="queued", queued_seq=queue.next_seq(everyone))
+            transition(record, "queued", {"queued_seq": queue.next_seq(everyone)})
             position = len(queue.in_queue(everyone)) + 1
             queue.save_env(state, record["name"], os.environ)
             state.write(record)

@@ -12,7 +12,6 @@ from envoy.worker.record import ACTIVE, Record
 from envoy.worker.store import State
 from envoy.workspace import open_workspace
 
-
 SETTLE = 3.0  # seconds status waits at most for ended runs to be recorded
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 
 from envoy import output
-from envoy.worker import lookup
 from envoy.commands import common
 from envoy.errors import EnvoyError
-from envoy.worker.record import FINISHED
+from envoy.worker import lookup
 from envoy.worker.join import wait_for
+from envoy.worker.record import FINISHED
 from envoy.workspace import open_workspace
 
 

@@ -97,9 +97,9 @@ def refusal(spawns: list[list[str]], cwd: str, environ: Mapping[str, str]) -> st
     common = find_common_dir(cwd)
     if common is None or not (common / "envoy" / "workers").is_dir():
         return None  # no workers recorded here, so none running
-    from envoy.worker import locks
     from envoy.config import Config
     from envoy.gitdir import toplevel_of
+    from envoy.worker import locks
     from envoy.worker.record import ACTIVE
     from envoy.worker.store import State
 

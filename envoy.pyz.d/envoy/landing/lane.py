@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Callable
 
 from envoy import output
-from envoy.landing import merging
-from envoy.worker import locks
 from envoy.errors import EnvoyError
+from envoy.landing import merging
 from envoy.landing.scratch import Check, Scratch
+from envoy.worker import locks
 from envoy.worker.record import Record
 from envoy.workspace import Workspace
 

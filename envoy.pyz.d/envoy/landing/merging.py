@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from envoy.errors import EnvoyError
 from envoy.git import Git, GitError
 from envoy.worker import locks
 from envoy.worker.record import Record, now_iso
 from envoy.workspace import Workspace
-
 
 MERGE_FIELDS = ("merged_into", "merged_sha", "merged_commit", "merged_at")
 
@@ -85,22 +84,23 @@ def move_branch(ws: Workspace, into: str, old: str, new: str) -> None:
                          "commit or stash the local changes there, or merge --into another branch") from None
 
 
-def remember(ws: Workspace, record: Record, into: str, tip: str, commit: str) -> dict[str, Any]:
+def remember(ws: Workspace, record: Record, into: str, tip: str, commit: str) -> Record:
     """Record that `tip` is merged into `into` as `commit` (so cleanup can check it is
     still there, also after a squash or rebase); returns the fields it replaced."""
     fresh = ws.state.read(record["name"]) or record
-    before = {k: fresh[k] for k in MERGE_FIELDS if k in fresh}
-    fresh.update(merged_into=into, merged_sha=tip, merged_commit=commit, merged_at=now_iso())
+    before = cast(Record, {k: v for k, v in fresh.items() if k in MERGE_FIELDS})
+    fresh.update({"merged_into": into, "merged_sha": tip, "merged_commit": commit, "merged_at": now_iso()})
     ws.state.write(fresh)
     return before
 
 
-def forget(ws: Workspace, name: str, before: dict[str, Any]) -> None:
+def forget(ws: Workspace, name: str, before: Record) -> None:
     """Undo `remember` after the target could not move."""
     fresh = ws.state.read(name)
     if fresh is not None:
+        fields = cast(dict[str, Any], fresh)
         for key in MERGE_FIELDS:
-            fresh.pop(key, None)
+            fields.pop(key, None)
         fresh.update(before)
         ws.state.write(fresh)
 

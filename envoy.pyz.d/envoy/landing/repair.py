@@ -8,14 +8,15 @@ import time
 from typing import TYPE_CHECKING
 
 from envoy import output
-from envoy.worker import launch, lookup
 from envoy.errors import EnvoyError
 from envoy.landing.lane import Entry
+from envoy.worker import launch, lookup
 from envoy.worker.record import FINISHED
 from envoy.workspace import Workspace
 
 if TYPE_CHECKING:
     from envoy.landing.report import Report
+    from envoy.worker.record import Options
 
 POLL = 0.25
 
@@ -47,7 +48,7 @@ class Repairs:
         for entry, into in list(self.waiting):
             tip = str(self.ws.git.resolve_commit(f"refs/heads/{into}"))  # the newest, to name in the task
             record = self.ws.state.read(entry.name) or entry.record
-            options = dict(record["options"])
+            options: Options = {**record.get("options", {})}
             allowed = list(options.get("allowed_tools") or [])
             options["allowed_tools"] = allowed + [r for r in self.rules if r not in allowed]
             try:

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from envoy.worker import locks
 from envoy.git import GitError, _environment
+from envoy.worker import locks
 from envoy.worker.launch import in_detached_child
-from envoy.worker.worktree import copy_untracked
 from envoy.worker.store import State
+from envoy.worker.worktree import copy_untracked
 from envoy.workspace import Workspace
 
 LOCK = "land"

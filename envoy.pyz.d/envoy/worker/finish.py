@@ -12,7 +12,7 @@ from typing import Any
 
 from envoy import agent, processes, usage
 from envoy.worker import wake
-from envoy.worker.record import elapsed, now_iso
+from envoy.worker.record import Record, elapsed, now_iso, transition
 from envoy.worker.store import State
 
 
@@ -21,13 +21,14 @@ def finish(args: dict[str, Any]) -> int:
     freed the slot: record the end, wake the queue, let go of the worker."""
     state = State(Path(args["common_dir"]))
     name, run = args["name"], args["run"]
+    result: dict[str, Any] = {}
     try:
-        ending = agent_ending(state, name, run, args["exit_code"], args["why"])
+        ending, result = agent_ending(state, name, run, args["exit_code"], args["why"])
     except Exception as exc:
         state.log(f"finisher {name}: {type(exc).__name__}: {exc}")
         ending = {"state": "failed", "reason": "supervisor_error", "error": str(exc)}
     try:
-        record_end(state, name, run, ending)
+        record_end(state, name, run, ending, result)
     except Exception as exc:  # the end is recorded, if only as this failure: never left `running` (then lost)
         state.log(f"finisher {name}: recording the end: {type(exc).__name__}: {exc}")
         record_end(state, name, run, {"state": "failed", "reason": "supervisor_error", "exit_code": args["exit_code"],
@@ -37,40 +38,42 @@ def finish(args: dict[str, Any]) -> int:
     return 0
 
 
-def ending_of_stop(why: str, timeout: float) -> dict[str, Any]:
+def ending_of_stop(why: str, timeout: float) -> Record:
     if why == "timeout":
         return {"state": "failed", "reason": "timeout", "error": f"killed after the {timeout:g}s timeout"}
     return {"state": "failed", "reason": "stopped", "error": "stopped by envoy parallel cleanup"}
 
 
-def agent_ending(state: State, name: str, run: int, exit_code: int | None, why: str | None) -> dict[str, Any]:
-    """How the run ended, from the agent's exit and its stream-json."""
-    record = state.read(name) or {}
+def agent_ending(state: State, name: str, run: int, exit_code: int | None,
+                 why: str | None) -> tuple[Record, dict[str, Any]]:
+    """How the run ended, from the agent's exit and its stream-json: the ending, and
+    the agent's `result` message (checked by agent.outcome)."""
+    record: Record = state.read(name) or {}
     found = agent.outcome(state.run_file(name, run, "jsonl"))
-    result = found["result"]
-    ending: dict[str, Any] = {"exit_code": exit_code, "result_message": result,
-                              "session_id": found["session_id"] or record.get("session_id")}
+    result = found["result"] or {}
+    ending: Record = {"exit_code": exit_code, "session_id": found["session_id"] or record.get("session_id") or ""}
     if why:
         ending.update(ending_of_stop(why, (record.get("options") or {}).get("timeout_s") or 0))
-        return ending
+        return ending, result
     reason, error = agent.failure(result, exit_code, state.run_file(name, run, "err"))
-    ending.update(state="failed" if reason else "succeeded", reason=reason, error=error)
-    return ending
+    ending.update({"state": "failed" if reason else "succeeded", "reason": reason, "error": error})
+    return ending, result
 
 
 MAX_RESULT = 64 * 1024  # characters of the final answer kept in the record, which every `status` reads
 
 
-def record_end(state: State, name: str, run: int, ending: dict[str, Any]) -> None:
-    """Record how the run ended, in the record and in its `runs` history. What came from
-    the agent was checked by agent.outcome; the history is re-checked, as it comes from disk."""
-    result = ending.pop("result_message", None) or {}
+def record_end(state: State, name: str, run: int, ending: Record, result: dict[str, Any] | None = None) -> None:
+    """Record how the run ended (`ending`: its state and the fields that say why), in
+    the record and in its `runs` history. What came from the agent (`result`) was
+    checked by agent.outcome; the history is re-checked, as it comes from disk."""
+    result = result or {}
     record = state.read(name)
     if record is None:
         return
-    record.update(ending)
-    record.setdefault("reason", None)
-    record.setdefault("error", None)
+    changes: Record = {"reason": None, "error": None}
+    changes.update(ending)
+    transition(record, changes.pop("state", "failed"), changes)
     record["finished_at"] = now_iso()
     record["duration_s"] = elapsed(record)
     answer = result.get("result")

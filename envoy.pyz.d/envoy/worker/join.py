@@ -7,8 +7,8 @@ import sys
 import time
 
 from envoy import output
-from envoy.worker import lookup, queue
 from envoy.errors import EnvoyError
+from envoy.worker import lookup, queue
 from envoy.worker.record import FINISHED, Record
 from envoy.worker.store import State
 from envoy.workspace import Workspace

@@ -11,15 +11,16 @@ import os
 import select
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
-from envoy.worker import locks, lookup, worktree
 from envoy.errors import EnvoyError
-from envoy.worker.record import ACTIVE, Record, now_iso
+from envoy.worker import locks, lookup, worktree
+from envoy.worker.record import ACTIVE, Record, now_iso, transition
 from envoy.worker.store import State, last_line, private_fd
 
 if TYPE_CHECKING:
     from envoy.git import Git
+    from envoy.worker.record import Options
     from envoy.worker.worktree import Layout
     from envoy.workspace import Workspace
 
@@ -156,12 +157,13 @@ def start_new(git: Git, state: State, record: Record, slot_index: int, where: La
     what it made (or says in the record what it could not) and raises; the caller
     decides whether the record stays."""
     if not record.get("base_sha"):  # --after: the base is resolved when the worker starts
-        base_sha = git.resolve_commit(record["base"])
+        base = record.get("base")
+        base_sha = git.resolve_commit(base) if base else None
         if base_sha is None:
             raise EnvoyError("not_found", f"base {record['base']!r} of {record['name']} no longer names a commit",
                              "spawn it again with an existing --from")
         record["base_sha"] = base_sha
-    record["state"] = "starting"
+    transition(record, "starting")
     state.write(record)  # first, so even a crash mid-way leaves a record saying so
     check_out(git, state, record, where)  # unless the queue runner has already
     try:
@@ -203,7 +205,7 @@ def _read_ready(fd: int) -> bool:
 
 
 def mark_failed(state: State, record: Record, reason: str, error: str) -> Record:
-    record.update(state="failed", reason=reason, error=error, finished_at=now_iso())
+    transition(record, "failed", {"reason": reason, "error": error, "finished_at": now_iso()})
     state.write(record)
     return record
 
@@ -216,7 +218,7 @@ def limit_exceeded(ws: Workspace, cap: int) -> EnvoyError:
                       "or raise PARALLEL_MAX_WORKERS", running=[r["name"] for r in running], max_workers=cap)
 
 
-def relaunch(ws: Workspace, record: Record, task: str, options: dict[str, Any] | None = None) -> Record:
+def relaunch(ws: Workspace, record: Record, task: str, options: Options | None = None) -> Record:
     """Start the worker's next run on `task` in its session (resume and land --repair)."""
     state = ws.state
     cap = ws.config.get("PARALLEL_MAX_WORKERS")
@@ -228,7 +230,7 @@ def relaunch(ws: Workspace, record: Record, task: str, options: dict[str, Any] |
             raise limit_exceeded(ws, cap)
         run_number = int(record.get("run") or 0) + 1
         state.write_task(record["name"], run_number, task)
-        record.update(options=options or record["options"], state="starting", reason=None, error=None)
+        transition(record, "starting", {"options": options or record["options"], "reason": None, "error": None})
         state.write(record)
         return start(state, record, slot_index)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from envoy.worker import wake
 from envoy.errors import EnvoyError
+from envoy.worker import wake
 from envoy.worker.store import FILE_MODE, State
 
 LAUNCH = "launch"

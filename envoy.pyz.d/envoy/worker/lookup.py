@@ -1,15 +1,13 @@
 """Finding workers, keeping their recorded state exact, and their short view."""
 from __future__ import annotations
 
-
 from filelock import Timeout
 
 from envoy import processes
-from envoy.worker import locks
 from envoy.errors import EnvoyError
-from envoy.worker.record import ACTIVE, Record, elapsed, now_iso
+from envoy.worker import locks
+from envoy.worker.record import ACTIVE, Record, elapsed, now_iso, transition
 from envoy.worker.store import State
-
 
 LOST_ERROR = "its supervisor ended without recording an end (killed, or the machine restarted)"
 
@@ -51,8 +49,8 @@ def refresh(state: State, record: Record) -> Record:
         fresh = state.read(record["name"])
         if fresh is None or fresh.get("state") not in ACTIVE:
             return fresh or record
-        fresh.update(state="lost", reason="lost", error=CUT_SHORT_ERROR if fresh.get("checking_out") else LOST_ERROR,
-                     finished_at=now_iso())
+        transition(fresh, "lost", {"reason": "lost", "error": CUT_SHORT_ERROR if fresh.get("checking_out") else LOST_ERROR,
+                                   "finished_at": now_iso()})
         fresh["duration_s"] = elapsed(fresh)
         state.write(fresh)
         processes.end_run(fresh.get("run_id"))  # what its supervisor could no longer end

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Mapping
 from filelock import Timeout
 
 from envoy import files, processes
-from envoy.worker import locks, wake
 from envoy.config import Config
 from envoy.errors import EnvoyError
+from envoy.worker import locks, wake
 from envoy.worker.launch import check_out, in_detached_child, mark_failed, start_new
 from envoy.worker.record import Record
 from envoy.worker.store import State, private_fd

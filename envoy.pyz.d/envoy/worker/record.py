@@ -10,11 +10,121 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-Record = dict[str, Any]
+TYPE_CHECKING = False  # typing's TypedDict is for mypy only: the watcher beside every agent loads this module
+if TYPE_CHECKING:
+    from typing import Literal, TypedDict
+
+    StateName = Literal["queued", "starting", "running", "succeeded", "failed", "lost"]
+
+    class Options(TypedDict, total=False):
+        """How the agent runs: claude's flags, and envoy's own limits."""
+        permission_mode: str | None
+        allowed_tools: list[str]
+        model: str | None
+        max_turns: int | None
+        budget_usd: float | None
+        timeout_s: float | None
+        setup: str | None
+
+    class Run(TypedDict, total=False):
+        """One run of the agent (the first, and each resume), in `runs`."""
+        run: int
+        state: StateName
+        reason: str | None
+        session_id: str | None
+        exit_code: int | None
+        cost_usd: float | None
+        num_turns: int | None
+        started_at: str | None
+        finished_at: str | None
+        duration_s: float | None
+
+    class Record(TypedDict, total=False):
+        """A worker, as .git/envoy/workers/<name>.json holds it. Every field envoy
+        writes is here, so mypy checks each use; `problem_with` checks what is read."""
+        # who it is
+        name: str
+        branch: str
+        base: str | None  # as the user named it; None until an --after worker starts
+        base_sha: str | None
+        path: str  # its worktree
+        repo: str  # the main checkout
+        session_id: str
+        agent: str  # the claude executable
+        options: Options
+        after: list[str]  # workers it waits for
+        max_workers: int  # the cap when it was spawned
+        task_chars: int
+        task: str  # only while spawn builds it: the task lives in logs/<name>/<run>.task
+        # its state: changed only through `transition`
+        state: StateName
+        reason: str | None
+        error: str | None
+        queued_seq: int
+        seq: int
+        created_at: str
+        started_at: str | None
+        finished_at: str | None
+        duration_s: float | None
+        # the current run
+        run: int
+        run_id: str  # ENVOY_RUN_ID of its processes
+        slot: int
+        port: int
+        supervisor_pid: int
+        agent_pid: int
+        exit_code: int | None
+        result: str | None
+        runs: list[Run]
+        cost_usd: float
+        num_turns: int
+        # its worktree
+        checking_out: bool  # a checkout under way (or cut short)
+        worktree_created: bool
+        copied: list[str]  # untracked files copied in (.env, envoy.pyz, .worktreeinclude)
+        # merged by `merge` or `land`, and kept by `cleanup`
+        merged_into: str
+        merged_sha: str
+        merged_commit: str
+        merged_at: str
+        trash: dict[str, str]
+        stand_in: bool  # cleanup's stand-in for a broken record: never written
+else:
+    Record = dict
 
 ACTIVE = ("starting", "running")
 FINISHED = ("succeeded", "failed", "lost")
 STATES = ("queued", *ACTIVE, *FINISHED)
+
+# The worker's state machine: from each state (None: a worker being made), the states
+# it may go to. `transition` is the only place a record's state changes.
+TRANSITIONS: dict[str | None, tuple[str, ...]] = {
+    None: ("queued", "starting"),               # spawn (--queue, --after), or spawn at once
+    "queued": ("starting", "failed"),           # the queue starts it; or it can never start
+    "starting": ("starting", "running", "failed", "lost"),  # its supervisor holds its slot; a start failed
+    "running": ("succeeded", "failed", "lost"),  # the run ended; or its supervisor vanished
+    "succeeded": ("starting",),                 # resume (and land --repair)
+    "failed": ("starting",),
+    "lost": ("starting",),
+}
+
+
+class TransitionError(Exception):
+    """A change of state the state machine does not allow: a bug, never a user's mistake."""
+
+
+def transition(record: Record, to: StateName, changes: Record | None = None) -> Record:
+    """Move `record` to state `to`, with `changes` to its other fields, in place (the
+    caller writes it). Refuses a transition TRANSITIONS does not allow."""
+    now = record.get("state")
+    if to not in TRANSITIONS.get(now, ()):
+        raise TransitionError(f"worker {record.get('name')}: {now} -> {to} is not a change its state can make")
+    if changes:
+        if "state" in changes:
+            raise TransitionError("the state changes through `to`, not among the other changes")
+        record.update(changes)
+    record["state"] = to
+    return record
 
 
 def now_iso() -> str:

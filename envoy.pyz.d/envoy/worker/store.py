@@ -26,7 +26,6 @@ from typing import Any
 
 from envoy.worker.record import Record, is_worker_name, now_iso
 
-
 FILE_MODE, DIR_MODE = 0o600, 0o700
 RECORD_BYTES = 16 * 1024 * 1024  # a record is a few KiB; its task is kept elsewhere
 

@@ -24,7 +24,7 @@ from filelock import Timeout
 from envoy import agent, processes
 from envoy.worker import locks, watcher
 from envoy.worker.finish import ending_of_stop, record_end, start_queued
-from envoy.worker.record import Record, now_iso
+from envoy.worker.record import Record, now_iso, transition
 from envoy.worker.store import State, last_line, private_open
 
 LOCK_WAIT = 10.0  # a status probe may hold our lock for an instant
@@ -44,9 +44,9 @@ def main(common_dir: Path, name: str, run: int, slot_index: int, ready_fd: int) 
         state.log(f"supervisor {name}: record vanished before start")
         return 1
     processes.become_subreaper()  # before anything of the worker starts: all it leaves comes to us
-    record.update(state="running", run=run, slot=slot_index, supervisor_pid=os.getpid(),
-                  run_id=processes.new_run_id(), started_at=now_iso(), finished_at=None, duration_s=None,
-                  reason=None, error=None, exit_code=None)
+    transition(record, "running", {"run": run, "slot": slot_index, "supervisor_pid": os.getpid(),
+                                   "run_id": processes.new_run_id(), "started_at": now_iso(), "finished_at": None,
+                                   "duration_s": None, "reason": None, "error": None, "exit_code": None})
     state.write(record)
     os.write(ready_fd, b"ok")
     os.close(ready_fd)
@@ -56,7 +56,7 @@ def main(common_dir: Path, name: str, run: int, slot_index: int, ready_fd: int) 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     try:
-        ending = _start_agent(state, record, run, slot_index, stop, (locks.worker(name), locks.slot(slot_index)))
+        ending: Record = _start_agent(state, record, run, slot_index, stop, (locks.worker(name), locks.slot(slot_index)))
     except Exception as exc:  # never leave a run without an ending
         state.log(f"supervisor {name}: {type(exc).__name__}: {exc}")
         ending = {"state": "failed", "reason": "supervisor_error", "error": str(exc)}
@@ -69,7 +69,7 @@ def main(common_dir: Path, name: str, run: int, slot_index: int, ready_fd: int) 
 
 
 def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: list[str],
-                 held: tuple[str, str]) -> dict[str, Any]:
+                 held: tuple[str, str]) -> Record:
     """Run the setup, start the agent and exec the watcher (no return), or return the
     ending of a run that failed before its agent started."""
     options = record.get("options", {})
@@ -79,11 +79,12 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
     timeout = options.get("timeout_s") or 0
     deadline = time.time() + timeout if timeout else None
     err_path = state.run_file(name, run, "err")
-    if run == 1 and options.get("setup"):
+    setup = options.get("setup")
+    if run == 1 and setup:
         with open(os.devnull, "rb") as nothing, private_open(err_path, "ab") as out:
-            out.write(f"== setup: {options['setup']}\n".encode())
+            out.write(f"== setup: {setup}\n".encode())
             out.flush()
-            code, why = _run_setup(options["setup"], nothing, out, record["path"], env, deadline, stop)
+            code, why = _run_setup(setup, nothing, out, record["path"], env, deadline, stop)
         if why:
             return ending_of_stop(why, timeout)
         if code != 0:
@@ -91,7 +92,7 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
                     "error": f"setup command exited {code}: {last_line(err_path)}"}
     argv = agent.command(
         record["agent"], session_id=record["session_id"], resume=run > 1, system_prompt=agent.worker_prompt(record),
-        permission_mode=options["permission_mode"], allowed_tools=options["allowed_tools"],
+        permission_mode=options.get("permission_mode"), allowed_tools=options.get("allowed_tools") or [],
         model=options.get("model"), max_turns=options.get("max_turns"), budget_usd=options.get("budget_usd"))
     with open(state.run_file(name, run, "task"), "rb") as task, \
             private_open(state.run_file(name, run, "jsonl"), "ab") as out, private_open(err_path, "ab") as err:

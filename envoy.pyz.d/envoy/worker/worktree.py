@@ -63,8 +63,11 @@ class deferred_interrupt:
 def create(git: Git, record: Record) -> None:
     """The worker's worktree and branch, plus the untracked files it needs (.env,
     .worktreeinclude matches). Raises on failure; the caller undoes (see `discard`)."""
-    path = Path(record["path"])
-    git.worktree_add(path, record["branch"], record["base_sha"])
+    path, base = Path(record["path"]), record.get("base_sha")
+    if not base:
+        raise EnvoyError("not_found", f"worker {record['name']} has no base commit to start from",
+                         "spawn it again with --from REF")
+    git.worktree_add(path, record["branch"], base)
     record["copied"] = copy_untracked(git, git.main_worktree(), path)
 
 
