@@ -3,6 +3,7 @@ functions), verbs never import verbs, and git runs only in git.py."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from conftest import REPO_ROOT
@@ -120,3 +121,16 @@ def test_git_runs_only_in_git_py():
         text = path.read_text(encoding="utf-8")
         assert "sh.git" not in text and '"git",' not in text and "['git'" not in text and '["git"' not in text, \
             f"{path.relative_to(REPO_ROOT)} runs git itself: add a function to envoy/git.py"
+
+
+def test_a_workers_state_changes_only_in_worker_record():
+    """Every change of `state` goes through record.transition, which checks it against
+    the state machine: no module but worker/record.py assigns it."""
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).as_posix() == "worker/record.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for pattern in (r'\["state"\]\s*=(?!=)', r"update\(state=", r'update\(\{"state"', r'setdefault\("state"'):
+            found = re.search(pattern, text)
+            assert not found, f"{path.relative_to(REPO_ROOT)} changes a state itself ({found and found.group()}): " \
+                              "use envoy.worker.record.transition"

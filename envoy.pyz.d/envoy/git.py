@@ -37,7 +37,9 @@ class GitError(EnvoyError):
         self.git_exit_code = exit_code  # not `exit_code`: that is envoy's own (1)
 
 
-def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without the variables that would point git (or a
+    command run in a worktree) at another repository or index."""
     env = {k: v for k, v in os.environ.items() if k not in _LEAKY_VARS}
     env["GIT_TERMINAL_PROMPT"] = "0"
     if extra:
@@ -64,48 +66,48 @@ class Git:
         self.cwd = Path(cwd)
         self._common_dir = common_dir
 
-    def run(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            ok: tuple[int, ...] = (0,)) -> str:
+    def _git(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        """The one way envoy runs git: (exit code, stdout, stderr). Interrupted (Ctrl-C,
+        or SIGINT to us alone), it stops git and waits for it before raising: an undo
+        must not race a git still writing (git removes its own half-made worktree on
+        SIGTERM)."""
+        import signal
+
         import sh  # here, not at the top: status and hooks never run git
 
-        argv = ["-c", "core.quotepath=off", *args]
+        where = cwd or self.cwd
         try:
-            out = sh.git(*argv, _cwd=str(cwd or self.cwd), _env=_environment(env), _tty_out=False,
-                         _ok_code=list(ok), _decode_errors="replace", _truncate_exc=False)
-        except sh.ErrorReturnCode as exc:
-            raise GitError(args, exc.stderr.decode("utf-8", "replace"), exc.exit_code) from None
+            proc = sh.git("-c", "core.quotepath=off", *args, _cwd=str(where), _env=environment(env), _tty_out=False,
+                          _ok_code=list(range(256)), _bg=True, _bg_exc=False)
         except sh.CommandNotFound:
-            raise EnvoyError("git_missing", "git is not installed or not on PATH",
-                             "install git and retry") from None
+            raise EnvoyError("git_missing", "git is not installed or not on PATH", "install git and retry") from None
         except sh.ForkException:  # the directory to run in went (a worktree removed meanwhile)
-            if os.path.isdir(cwd or self.cwd):
+            if os.path.isdir(where):
                 raise
-            raise GitError(args, f"cannot run git in {cwd or self.cwd}: it no longer exists", 128) from None
-        return str(out)
+            return 128, "", f"cannot run git in {where}: it no longer exists"
+        try:
+            proc.wait()
+        except sh.ErrorReturnCode as exc:  # killed by a signal
+            return int(exc.exit_code), exc.stdout.decode("utf-8", "replace"), exc.stderr.decode("utf-8", "replace")
+        except BaseException:
+            with contextlib.suppress(OSError):  # OSError: git already ended, and the interrupted wait reaped it
+                proc.signal(signal.SIGTERM)
+            with contextlib.suppress(OSError, sh.ErrorReturnCode):
+                proc.wait()
+            raise
+        return int(proc.exit_code), proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+
+    def run(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            ok: tuple[int, ...] = (0,)) -> str:
+        """git's output; GitError when it exits with a code not in `ok`."""
+        code, out, err = self._git(*args, cwd=cwd, env=env)
+        if code not in ok:
+            raise GitError(args, err, code)
+        return out
 
     def _status(self, *args: str, cwd: Path | None = None) -> int:
         """Exit code of a git query that answers yes/no by its status."""
-        import sh
-
-        try:
-            sh.git(*args, _cwd=str(cwd or self.cwd), _env=_environment(), _tty_out=False)
-        except sh.ErrorReturnCode as exc:
-            return int(exc.exit_code)
-        return 0
-
-    def _output_and_status(self, *args: str, cwd: Path | None = None) -> tuple[int, str, str]:
-        import sh
-
-        try:
-            out = sh.git("-c", "core.quotepath=off", *args, _cwd=str(cwd or self.cwd), _env=_environment(),
-                         _tty_out=False, _decode_errors="replace")
-        except sh.ErrorReturnCode as exc:
-            return int(exc.exit_code), exc.stdout.decode("utf-8", "replace"), exc.stderr.decode("utf-8", "replace")
-        except sh.ForkException:
-            if os.path.isdir(cwd or self.cwd):
-                raise
-            return 128, "", f"cannot run git in {cwd or self.cwd}: it no longer exists"
-        return 0, str(out), ""
+        return self._git(*args, cwd=cwd)[0]
 
     # -- the repository -------------------------------------------------
     def toplevel(self) -> Path:
@@ -148,7 +150,7 @@ class Git:
 
     def head(self) -> tuple[str, str | None] | None:
         """(HEAD's commit, its branch or None when detached), or None before the first commit."""
-        code, out, _ = self._output_and_status("rev-parse", "HEAD", "--abbrev-ref", "HEAD")
+        code, out, _ = self._git("rev-parse", "HEAD", "--abbrev-ref", "HEAD")
         lines = out.split()
         if code != 0 or len(lines) != 2:
             return None
@@ -204,29 +206,10 @@ class Git:
 
     # -- worktrees and branches -----------------------------------------
     def worktree_add(self, path: Path, branch: str, start: str) -> None:
-        """Make a worktree with a new branch. Interrupted (Ctrl-C, or SIGINT to us alone),
-        it stops git and waits for it before raising: the caller's undo must not race
-        a checkout still writing (git removes its own half-made worktree on SIGTERM)."""
-        import signal
-
-        import sh
-
+        """Make a worktree with a new branch (interrupted, git is stopped first: see _git)."""
         # Parallel checkout (one writer per core, from 100 files up): on a
         # 20,000-file repository the worktree appears 10-15% sooner.
-        args = ("-c", "checkout.workers=0", "worktree", "add", "--quiet", "-b", branch, "--", str(path), start)
-        proc = sh.git("-c", "core.quotepath=off", *args, _cwd=str(self.cwd), _env=_environment(), _tty_out=False,
-                      _decode_errors="replace", _truncate_exc=False, _bg=True, _bg_exc=False)
-        try:
-            proc.wait()
-        except sh.ErrorReturnCode as exc:
-            raise GitError(args, exc.stderr.decode("utf-8", "replace"), exc.exit_code) from None
-        except BaseException:
-            # OSError: git already ended, and the interrupted wait may have reaped it
-            with contextlib.suppress(OSError):
-                proc.signal(signal.SIGTERM)
-            with contextlib.suppress(OSError, sh.ErrorReturnCode):
-                proc.wait()
-            raise
+        self.run("-c", "checkout.workers=0", "worktree", "add", "--quiet", "-b", branch, "--", str(path), start)
 
     def worktree_add_detached(self, path: Path, commit: str) -> None:
         """A scratch worktree at `commit` on no branch, its files not yet written (see
@@ -321,7 +304,7 @@ class Git:
     def merge_tree(self, ours: str, theirs: str) -> tuple[str | None, list[str]]:
         """A dry-run merge (no checkout, no index): (tree, []) when clean,
         (None, conflicted files) when not."""
-        code, out, err = self._output_and_status("merge-tree", "--write-tree", "--name-only", "--no-messages",
+        code, out, err = self._git("merge-tree", "--write-tree", "--name-only", "--no-messages",
                                                  ours, theirs)
         lines = [line for line in out.splitlines() if line]
         if code == 0 and lines:
@@ -364,7 +347,7 @@ class Git:
                 args: tuple[str, ...] = ("cherry-pick", "--allow-empty", "--right-only", "--cherry-pick",
                                          "--no-merges", f"{onto}...{tip}")
                 while True:
-                    code, _, err = self._output_and_status(*args, cwd=path)
+                    code, _, err = self._git(*args, cwd=path)
                     if code == 0:
                         return self.run("rev-parse", "HEAD", cwd=path).strip(), []
                     conflicted = self.run("diff", "--name-only", "-z", "--diff-filter=U", cwd=path).split("\0")

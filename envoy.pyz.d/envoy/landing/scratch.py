@@ -17,7 +17,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from envoy.git import GitError, _environment
+from envoy.git import GitError, environment
 from envoy.worker import locks
 from envoy.worker.launch import in_detached_child
 from envoy.worker.store import State
@@ -65,7 +65,7 @@ class Scratch:
         with open(path.with_suffix(".log"), "wb") as out:
             # Its own process group, so stopping it stops everything it started.
             proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=path, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True, env=_environment())
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=environment())
         path.with_suffix(".pgid").write_text(str(proc.pid))
         return proc
 

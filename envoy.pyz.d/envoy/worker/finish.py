@@ -50,14 +50,13 @@ def agent_ending(state: State, name: str, run: int, exit_code: int | None,
     the agent's `result` message (checked by agent.outcome)."""
     record: Record = state.read(name) or {}
     found = agent.outcome(state.run_file(name, run, "jsonl"))
-    result = found["result"] or {}
+    result = found["result"]  # None: the agent printed no result at all
     ending: Record = {"exit_code": exit_code, "session_id": found["session_id"] or record.get("session_id") or ""}
     if why:
         ending.update(ending_of_stop(why, (record.get("options") or {}).get("timeout_s") or 0))
-        return ending, result
+        return ending, result or {}
     reason, error = agent.failure(result, exit_code, state.run_file(name, run, "err"))
-    ending.update({"state": "failed" if reason else "succeeded", "reason": reason, "error": error})
-    return ending, result
+    return {**ending, "state": "failed" if reason else "succeeded", "reason": reason, "error": error}, result or {}
 
 
 MAX_RESULT = 64 * 1024  # characters of the final answer kept in the record, which every `status` reads
