@@ -42,18 +42,43 @@ def _simple_commands(command: str) -> list[list[str]]:
     return commands
 
 
+# The wrappers' options that take their value as the next word (`env -u NAME`,
+# `timeout -s KILL 5`): that word is not the command.
+VALUE_OPTIONS = {
+    "env": {"-u", "--unset", "-C", "--chdir"},
+    "timeout": {"-s", "--signal", "-k", "--kill-after"},
+    "nice": {"-n", "--adjustment"},
+    "time": {"-f", "--format", "-o", "--output"},
+    "sudo": {"-u", "--user", "-g", "--group", "-C", "--close-from", "-D", "--chdir", "-h", "--host", "-p",
+             "--prompt", "-r", "--role", "-t", "--type", "-U", "--other-user", "-T", "--command-timeout"},
+    "xargs": {"-a", "--arg-file", "-d", "--delimiter", "-E", "-I", "-L", "-n", "--max-args", "-P", "--max-procs",
+              "-s", "--max-chars"},
+}
+
+
 def _strip_prefixes(words: list[str]) -> list[str]:
-    """Drop env assignments, wrappers (env, nohup, timeout 5 ...) and the interpreter."""
-    i = 0
+    """Drop env assignments, wrappers (env, nohup, timeout 5 ...) with their options, and
+    the interpreter."""
+    i, wrapper = 0, ""
     while i < len(words):
         word = words[i]
-        if "=" in word and not word.startswith("-") and word.split("=", 1)[0].isidentifier():
+        base = os.path.basename(word)
+        if wrapper and word.startswith("-"):
+            if wrapper == "env" and word in ("-S", "--split-string") and i + 1 < len(words):
+                words = [*words[:i], *_split(words[i + 1]), *words[i + 2:]]  # env -S "envoy parallel spawn ..."
+            else:
+                i += 2 if word in VALUE_OPTIONS.get(wrapper, ()) else 1
+        elif "=" in word and not word.startswith("-") and word.split("=", 1)[0].isidentifier():
             i += 1
-        elif os.path.basename(word) in SHELLS and words[i + 1: i + 2] != ["-c"]:
+        elif base in SHELLS and words[i + 1: i + 2] != ["-c"]:
             i += 1  # sh bin/envoy ...
-        elif os.path.basename(word) in WRAPPERS or word.startswith("-") and i > 0:
+        elif base in WRAPPERS:
+            wrapper = base
             i += 1
-        elif os.path.basename(word).startswith(("python", "uv", "pipx")) and not _is_envoy(word):
+        elif word.startswith("-") and i > 0:
+            i += 1
+        elif base.startswith(("python", "uv", "pipx")) and not _is_envoy(word):
+            wrapper = ""
             i += 1  # python3 [-I -S] .claude/envoy.pyz ..., uv run envoy ...
         elif word == "run" and i > 0:
             i += 1
@@ -62,6 +87,13 @@ def _strip_prefixes(words: list[str]) -> list[str]:
         else:
             break
     return words[i:]
+
+
+def _split(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:  # unbalanced quotes: judge the words we can see
+        return text.split()
 
 
 def spawn_invocations(command: str, depth: int = 0) -> list[list[str]]:
