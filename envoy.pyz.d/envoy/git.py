@@ -333,34 +333,30 @@ class Git:
         (git refuses, changing nothing, if local changes would be overwritten)."""
         self.run("merge", "--ff-only", "--quiet", sha, cwd=worktree)
 
-    def cherry_pick_onto(self, onto: str, tip: str) -> tuple[str | None, list[str]]:
+    def cherry_pick_onto(self, onto: str, tip: str, path: Path) -> tuple[str | None, list[str]]:
         """Replay the commits of `tip` that `onto` lacks onto `onto`, picked as git rebase
         picks them (no merge commits, none whose patch `onto` already has), in a private
-        temporary worktree: (new tip, []) or (None, conflicted files). The caller's
-        checkouts are untouched."""
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="envoy-rebase-") as tmp:
-            path = Path(tmp) / "wt"
-            self.run("worktree", "add", "--quiet", "--detach", str(path), onto)
-            try:
-                args: tuple[str, ...] = ("cherry-pick", "--allow-empty", "--right-only", "--cherry-pick",
-                                         "--no-merges", f"{onto}...{tip}")
-                while True:
-                    code, _, err = self._git(*args, cwd=path)
-                    if code == 0:
-                        return self.run("rev-parse", "HEAD", cwd=path).strip(), []
-                    conflicted = self.run("diff", "--name-only", "-z", "--diff-filter=U", cwd=path).split("\0")
-                    if any(conflicted) or not self.ref_exists("CHERRY_PICK_HEAD", cwd=path):
-                        self._status("cherry-pick", "--abort", cwd=path)
-                        if not any(conflicted):
-                            raise GitError(args, err, code)
-                        return None, sorted({p for p in conflicted if p})
-                    # Stopped on a commit that became empty: the target already has
-                    # that change (say, merged before as a squash). Drop it, as rebase does.
-                    args = ("cherry-pick", "--skip")
-            finally:
-                self.worktree_remove(path)
+        worktree made at `path` and removed after: (new tip, []) or (None, conflicted
+        files). The caller's checkouts are untouched."""
+        self.run("worktree", "add", "--quiet", "--detach", str(path), onto)
+        try:
+            args: tuple[str, ...] = ("cherry-pick", "--allow-empty", "--right-only", "--cherry-pick",
+                                     "--no-merges", f"{onto}...{tip}")
+            while True:
+                code, _, err = self._git(*args, cwd=path)
+                if code == 0:
+                    return self.run("rev-parse", "HEAD", cwd=path).strip(), []
+                conflicted = self.run("diff", "--name-only", "-z", "--diff-filter=U", cwd=path).split("\0")
+                if any(conflicted) or not self.ref_exists("CHERRY_PICK_HEAD", cwd=path):
+                    self._status("cherry-pick", "--abort", cwd=path)
+                    if not any(conflicted):
+                        raise GitError(args, err, code)
+                    return None, sorted({p for p in conflicted if p})
+                # Stopped on a commit that became empty: the target already has
+                # that change (say, merged before as a squash). Drop it, as rebase does.
+                args = ("cherry-pick", "--skip")
+        finally:
+            self.worktree_remove(path)
 
     # -- what a worker did ----------------------------------------------
     def dirty_paths(self, worktree: Path) -> list[str]:

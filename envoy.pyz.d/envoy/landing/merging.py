@@ -6,12 +6,13 @@ remove (`still_merged`). `merge` and `land` both go through here."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any, cast
 
 from envoy.errors import EnvoyError
 from envoy.git import Git, GitError
-from envoy.worker import locks
+from envoy.worker import launch, locks
 from envoy.worker.record import Record, now_iso
 from envoy.workspace import Workspace
 
@@ -48,8 +49,7 @@ def integrate(ws: Workspace, record: Record, mode: str, into: str, target: str, 
         return tip  # a fast-forward, as git merge would
     new = None
     if mode == "rebase":
-        with locks.launch_mutex(ws.state):  # it makes and removes a worktree (see cleanup.remove)
-            new, conflicts = git.cherry_pick_onto(target, tip)
+        new, conflicts = _rebase(ws, target, tip)
     elif tree is not None:
         commits, count = git.commits(target, tip), git.commit_count(target, tip)
         if mode == "squash":
@@ -69,6 +69,28 @@ def integrate(ws: Workspace, record: Record, mode: str, into: str, target: str, 
                          f"worker to rebase its work: envoy parallel resume --worker {record['name']} --task ...",
                          files=conflicts)
     return new
+
+
+def _rebase(ws: Workspace, target: str, tip: str) -> tuple[str | None, list[str]]:
+    """`tip`'s commits replayed onto `target` in a private worktree, <common>/envoy/scratch/
+    rebase, made and removed under the launch mutex (as every worktree add and prune is,
+    see cleanup). A janitor waiting on that mutex removes it if this process dies first."""
+    path = ws.state.root / "scratch" / "rebase"
+    with locks.launch_mutex(ws.state):
+        remove_scratch(ws, path)  # a killed merge's, whose janitor has not run yet
+        path.parent.mkdir(parents=True, exist_ok=True)
+        launch.start_janitor(ws.state, locks.LAUNCH, "rebase janitor", lambda: remove_scratch(ws, path))
+        return ws.git.cherry_pick_onto(target, tip, path)
+
+
+def remove_scratch(ws: Workspace, path: Path) -> None:
+    """A scratch worktree a killed process left; the caller holds the launch mutex."""
+    if path.exists():
+        try:
+            ws.git.worktree_remove(path)
+        except GitError:
+            shutil.rmtree(path, ignore_errors=True)
+        ws.git.worktree_prune()
 
 
 def move_branch(ws: Workspace, into: str, old: str, new: str) -> None:

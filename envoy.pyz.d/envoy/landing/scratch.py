@@ -18,8 +18,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from envoy.git import GitError, environment
-from envoy.worker import locks
-from envoy.worker.launch import in_detached_child
+from envoy.worker import launch, locks
 from envoy.worker.store import State
 from envoy.worker.worktree import copy_untracked
 from envoy.workspace import Workspace
@@ -137,28 +136,8 @@ def sweep_all(ws: Workspace, keep: Path) -> None:
 
 
 def start_janitor(ws: Workspace, run_dir: Path) -> None:
-    """A detached process that blocks on the land lock, which this process holds:
-    when we end, however we end, it sweeps our scratch worktrees and exits."""
-    import fcntl
-    import sys
-
-    state = ws.state
-
-    def body() -> int:
-        fd = os.open(state.lock_path(LOCK), os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # released only once `land` is gone
-        try:
-            sweep(ws, run_dir)
-        finally:
-            os.close(fd)
-        return 0
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    child = os.fork()
-    if child == 0:
-        in_detached_child(state, "land janitor", state.log_file, None, body)
-    os.waitpid(child, 0)
+    """When `land` ends, however it ends, its checks are stopped and its worktrees removed."""
+    launch.start_janitor(ws.state, LOCK, "land janitor", lambda: sweep(ws, run_dir))
 
 
 def land_lock(state: State) -> FileLock:

@@ -141,6 +141,29 @@ def in_detached_child(state: State, label: str, err_path: Path, env: Mapping[str
         os._exit(code)
 
 
+def start_janitor(state: State, lock: str, label: str, body: Callable[[], None]) -> None:
+    """A detached process that waits for `lock`, which the caller holds, and then runs
+    `body`: when the caller ends, however it ends (kill -9 too), what it leaves in
+    the middle of its work (scratch worktrees, checks) is cleaned up."""
+    import fcntl
+
+    def wait_then_clean() -> int:
+        fd = os.open(state.lock_path(lock), os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released only once the caller is gone
+        try:
+            body()
+        finally:
+            os.close(fd)
+        return 0
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        in_detached_child(state, label, state.log_file, None, wait_then_clean)
+    os.waitpid(child, 0)
+
+
 def _become_supervisor(state: State, name: str, run: int, slot_index: int, ready_fd: int, err_path: Path,
                        env: Mapping[str, str] | None) -> None:
     def body() -> int:
