@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -138,3 +139,86 @@ def wait_finished(envoy: Callable[..., Result], name: str, timeout: float = 30) 
         view = envoy("parallel", "status", "--worker", name).data["workers"][0]
         return view if view["state"] in ("succeeded", "failed", "lost") else None
     return wait_until(finished, timeout)
+
+
+# -- helpers several test files share ------------------------------------------
+def build(tmp_path: Path, epoch: str) -> Path:
+    """Build from a fresh copy of the sources, so tests never touch the checkout's dist/."""
+    copy = tmp_path / f"src-{len(list(tmp_path.glob('src-*')))}"
+    shutil.copytree(REPO_ROOT / "envoy.pyz.d", copy / "envoy.pyz.d",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(REPO_ROOT / "build.py", copy / "build.py")
+    subprocess.run([sys.executable, "build.py"], cwd=copy, check=True, capture_output=True,
+                   env={**os.environ, "SOURCE_DATE_EPOCH": epoch})
+    return copy / "dist" / "envoy.pyz"
+
+
+def max_overlap(stamps: Path) -> int:
+    events = []
+    for start in stamps.glob("*.start"):
+        begin = float(start.read_text())
+        end_file = start.with_suffix(".end")
+        end = float(end_file.read_text()) if end_file.exists() else float("inf")
+        events += [(begin, 1), (end, -1)]
+    running = peak = 0
+    for _, delta in sorted(events):
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
+def spawn_done(envoy, branch: str, task: str, *args: str) -> dict:
+    record = envoy("parallel", "spawn", "--branch", branch, "--task", task, *args).data
+    wait_finished(envoy, record["name"])
+    return record
+
+
+SAMPLES = Path(__file__).parent / "samples"  # real Claude Code output
+
+
+def bounded(code: str, limit: int = 1 << 30) -> subprocess.CompletedProcess:
+    """Python `code` with envoy importable and `limit` bytes of address space: a reader
+    that loads a whole larger file runs out of it."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    source = ENVOY_SOURCE
+    return subprocess.run([sys.executable, "-c", f"import sys; sys.path[:0] = [{str(source)!r}, "
+                           f"{str(source / 'vendor')!r}]\n" + code], capture_output=True, text=True,
+                          timeout=60, preexec_fn=cap)
+
+
+# -- the hook's corpus: a Bash tool call, commands that spawn and commands that do not
+def bash_payload(command: str, cwd: Path | str = ".") -> dict:
+    return {"session_id": "s", "hook_event_name": "PreToolUse", "tool_name": "Bash", "cwd": str(cwd),
+            "tool_input": {"command": command, "description": "d"}, "tool_use_id": "toolu_1"}
+
+
+SPAWNS = [
+    "envoy parallel spawn --branch x --task y",
+    "./dist/envoy.pyz parallel spawn --branch x --task y",
+    "python3 .claude/envoy.pyz parallel spawn --branch x --task y",
+    "python3 -I -S .claude/envoy.pyz --json parallel spawn --branch x --task y",
+    "PARALLEL_MAX_WORKERS=9 envoy parallel spawn --branch x --task y",
+    "env FOO=1 envoy parallel spawn --branch x",
+    "cd sub && git pull && envoy parallel spawn --branch x --task 'a && b'",
+    "git status; envoy parallel spawn --branch x --task y",
+    "bash -c 'envoy parallel spawn --branch x --task y'",
+    "sh bin/envoy parallel spawn --branch x",
+    "timeout 60 /usr/local/bin/envoy parallel spawn --branch x",
+    "envoy parallel spawn --branch x --task y\nenvoy parallel status",
+    "uv run envoy parallel spawn --branch x",
+]
+NOT_SPAWNS = [
+    "envoy parallel status",
+    "envoy parallel results --worker spawn",
+    "echo envoy parallel spawn",
+    "git commit -m 'envoy parallel spawn'",
+    "grep -r spawn .",
+    "python3 -c 'import os; os.spawnl'",
+    "envoy parallel cleanup --all",
+    "npm run spawn",
+    "ls 'unbalanced",
+]

@@ -16,8 +16,6 @@ from envoy.worker.record import worker_name
 from envoy.config import Config
 from envoy.errors import EnvoyError
 
-SAMPLES = Path(__file__).parent / "samples"
-
 
 @pytest.mark.parametrize("branch,name", [("quick/hook-fix", "quick-hook-fix"), ("feat/api//v2", "feat-api-v2"),
                                          ("Fix_it.now", "Fix_it.now"), ("a/ü/b", "a-b"), ("-x-", "x")])
@@ -131,21 +129,6 @@ def test_records_are_written_as_valid_json_even_with_non_finite_numbers(tmp_path
     text = records.record_path("w").read_text()
     assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON")) == \
         {"name": "w", "cost_usd": None, "options": {"timeout_s": None}}
-
-
-def bounded(code: str, limit: int = 1 << 30) -> subprocess.CompletedProcess:
-    """Python `code` with envoy importable and `limit` bytes of address space: a reader
-    that loads a whole larger file runs out of it."""
-    import resource
-    import sys
-
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    source = Path(__file__).resolve().parent.parent / "envoy.pyz.d"
-    return subprocess.run([sys.executable, "-c", f"import sys; sys.path[:0] = [{str(source)!r}, "
-                           f"{str(source / 'vendor')!r}]\n" + code], capture_output=True, text=True,
-                          timeout=60, preexec_fn=cap)
 
 
 def test_agent_output_nested_too_deep_is_skipped_not_a_crash(tmp_path):

@@ -7,20 +7,8 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
-from conftest import REPO_ROOT, git, run_envoy
-
-
-def build(tmp_path: Path, epoch: str) -> Path:
-    """Build from a fresh copy of the sources, so tests never touch the checkout's dist/."""
-    copy = tmp_path / f"src-{len(list(tmp_path.glob('src-*')))}"
-    shutil.copytree(REPO_ROOT / "envoy.pyz.d", copy / "envoy.pyz.d",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(REPO_ROOT / "build.py", copy / "build.py")
-    subprocess.run([sys.executable, "build.py"], cwd=copy, check=True, capture_output=True,
-                   env={**os.environ, "SOURCE_DATE_EPOCH": epoch})
-    return copy / "dist" / "envoy.pyz"
+from conftest import REPO_ROOT, build, git, run_envoy
 
 
 def test_pyz_is_reproducible_and_executable(tmp_path):

@@ -1,104 +1,11 @@
-"""wait, resume, diff, merge, conflicts: from finished workers to merged work."""
+"""merge: a finished worker's work into its base, never touching a checkout it should not."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from conftest import git, wait_finished
-
-
-def spawn_done(envoy, branch: str, task: str, *args: str) -> dict:
-    record = envoy("parallel", "spawn", "--branch", branch, "--task", task, *args).data
-    wait_finished(envoy, record["name"])
-    return record
+from conftest import git, spawn_done
 
 
-# -- wait -------------------------------------------------------------------
-def test_wait_joins_all_unfinished_workers(repo, envoy):
-    for name in ("a", "b"):
-        envoy("parallel", "spawn", "--branch", name, "--task", "@sleep 1\n@result ok")
-    result = envoy("parallel", "wait")
-    assert result.code == 0
-    assert sorted(w["name"] for w in result.data["workers"]) == ["a", "b"]
-    assert all(w["state"] == "succeeded" for w in result.data["workers"])
-    assert "a: succeeded" in result.stderr
-
-
-def test_wait_exits_1_when_one_fails(repo, envoy):
-    envoy("parallel", "spawn", "--branch", "good", "--task", "@result ok")
-    envoy("parallel", "spawn", "--branch", "bad", "--task", "@crash 4")
-    result = envoy("parallel", "wait", "--worker", "good", "--worker", "bad")
-    assert result.code == 1 and result.error["type"] == "worker_failed" and "bad" in result.error["message"]
-    assert {w["name"]: w["state"] for w in result.json["data"]["workers"]} == {"good": "succeeded", "bad": "failed"}
-
-
-def test_wait_timeout(repo, envoy):
-    envoy("parallel", "spawn", "--branch", "slow", "--task", "@sleep 60")
-    result = envoy("parallel", "wait", "--timeout", "0.5")
-    assert result.code == 1 and result.error["type"] == "timeout" and result.error["unfinished"] == ["slow"]
-    assert result.json["data"]["workers"][0]["state"] == "running"
-
-
-def test_wait_with_nothing_to_wait_for(repo, envoy):
-    result = envoy("parallel", "wait")
-    assert result.code == 0 and result.data["workers"] == []
-
-
-# -- resume -----------------------------------------------------------------
-def test_resume_continues_the_session_as_a_new_run(repo, envoy, tmp_path):
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    env = {"FAKE_CLAUDE_RECORD": str(runs)}
-    record = envoy("parallel", "spawn", "--branch", "r", "--task", "@write a.txt a\n@commit first", env=env).data
-    wait_finished(envoy, "r")
-    resumed = envoy("parallel", "resume", "--worker", "r", "--wait", "--task", "@write b.txt b\n@commit second\n@result more",
-                    env=env)
-    assert resumed.code == 0, resumed.stdout
-    assert resumed.data["runs"] == 2 and resumed.data["result"] == "more"
-    assert resumed.data["session_id"] == record["session_id"]
-    first_run, second_run = (json.loads(p.read_text()) for p in sorted(runs.iterdir()))
-    assert "--session-id" in first_run["argv"] and "--resume" not in first_run["argv"]
-    assert second_run["argv"][second_run["argv"].index("--resume") + 1] == record["session_id"]
-    assert second_run["cwd"] == record["path"] and second_run["task"].startswith("@write b.txt")
-    results = envoy("parallel", "results", "--worker", "r").data
-    r = results["results"][0]
-    assert [c["subject"] for c in r["commits"]] == ["second", "first"]
-    assert r["num_turns"] == 6 and abs(r["cost_usd"] - 6 * 0.0011) < 1e-9  # both runs counted
-
-
-def test_resume_is_refused_while_running_and_for_unknown(repo, envoy):
-    envoy("parallel", "spawn", "--branch", "busy", "--task", "@sleep 60")
-    busy = envoy("parallel", "resume", "--worker", "busy", "--task", "more")
-    assert busy.code == 1 and busy.error["type"] == "still_running"
-    assert envoy("parallel", "resume", "--worker", "nobody", "--task", "x").error["type"] == "not_found"
-    spawn_done(envoy, "done", "@result ok")
-    assert envoy("parallel", "resume", "--worker", "done", "--task", "  ").error["type"] == "invalid_input"
-
-
-def test_resume_respects_the_cap(repo, envoy):
-    env = {"PARALLEL_MAX_WORKERS": "1"}
-    envoy("parallel", "spawn", "--branch", "done", "--task", "@result ok", env=env)
-    wait_finished(envoy, "done")
-    envoy("parallel", "spawn", "--branch", "busy", "--task", "@sleep 60", env=env)
-    result = envoy("parallel", "resume", "--worker", "done", "--task", "more", env=env)
-    assert result.code == 1 and result.error["type"] == "limit_exceeded"
-
-
-# -- diff -------------------------------------------------------------------
-def test_diff_shows_commits_full_diff_and_uncommitted(repo, envoy):
-    record = spawn_done(envoy, "d", "@write new.txt hello\n@commit add new\n@write loose.txt l")
-    (Path(record["path"]) / "README").write_text("changed\n")
-    data = envoy("parallel", "diff", "--worker", "d").data
-    assert [c["subject"] for c in data["commits"]] == ["add new"]
-    assert "+++ b/new.txt" in data["diff"] and "+hello" in data["diff"]
-    assert "+changed" in data["uncommitted_diff"] and data["untracked"] == ["loose.txt"]
-    stat = envoy("parallel", "diff", "--worker", "d", "--stat").data
-    assert "new.txt | 1 +" in stat["diff"]
-    text = envoy("parallel", "diff", "--worker", "d", "--text").stdout
-    assert "commit" in text and "+hello" in text and "?? loose.txt" in text
-
-
-# -- merge ------------------------------------------------------------------
 def test_merge_into_base_without_touching_a_dirty_checkout_on_another_branch(repo, envoy):
     spawn_done(envoy, "feat/m", "@write m.txt m\n@commit add m", "--from", "main")
     git(repo, "switch", "-qc", "mine")
@@ -186,7 +93,6 @@ def test_merge_refusals(repo, envoy):
     assert result.code == 0 and result.data["merged"] is False and nothing
 
 
-
 def test_merge_into_the_workers_own_branch_is_refused(repo, envoy):
     spawn_done(envoy, "own", "@write own.txt o\n@commit own")
     result = envoy("parallel", "merge", "--worker", "own", "--into", "own")
@@ -262,7 +168,6 @@ def test_rebase_of_a_branch_with_a_merge_commit_linearises_it(repo, envoy):
         assert git(repo, "show", f"main:{name}")
 
 
-
 def test_merge_and_diff_count_every_commit(repo, envoy):
     """Past the 100 commits a listing shows, the counts stay true."""
     spawn_done(envoy, "many", "@run for i in $(seq 1 120); do echo $i > n.txt; git add n.txt; "
@@ -279,74 +184,3 @@ def test_merge_and_diff_count_every_commit(repo, envoy):
     merged = envoy("parallel", "merge", "--worker", "many").data
     assert merged["commits"] == 121  # its 120 and the merge commit
     assert "120 commit(s)" in git(repo, "log", "-1", "--format=%b", "main")
-
-
-# -- conflicts --------------------------------------------------------------
-def test_conflicts_between_workers_and_with_their_base(repo, envoy):
-    spawn_done(envoy, "a", "@run echo a > README\n@commit a")
-    spawn_done(envoy, "b", "@run echo b > README\n@commit b")
-    spawn_done(envoy, "c", "@write c.txt c\n@commit c")
-    envoy("parallel", "spawn", "--branch", "running", "--task", "@write r.txt r\n@commit r\n@sleep 60")
-    git(repo, "switch", "-qc", "side")
-    (repo / "c.txt").write_text("base side\n")
-    git(repo, "add", "c.txt")
-    git(repo, "commit", "-qm", "c on main")
-    git(repo, "switch", "-q", "main")
-    git(repo, "merge", "-q", "side")
-    head = git(repo, "rev-parse", "HEAD")
-    data = envoy("parallel", "conflicts").data
-    pairs = {(p["a"], p["b"]): p for p in data["pairs"]}
-    assert pairs[("a", "b")]["conflict"] is True and pairs[("a", "b")]["files"] == ["README"]
-    assert pairs[("a", "c")]["conflict"] is False
-    assert any("running" in key for key in pairs)  # running workers are included
-    bases = {b["name"]: b for b in data["into_base"]}
-    assert bases["a"]["clean"] and not bases["c"]["clean"] and bases["c"]["files"] == ["c.txt"]
-    assert data["conflicting_pairs"] == 1
-    assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == ""
-
-
-def test_conflicts_while_cleanup_removes_the_workers(repo, envoy):
-    """Branches that go while conflicts runs: it answers for the tips it saw."""
-    import subprocess
-    import sys
-
-    from conftest import ENVOY_SOURCE
-
-    names = [f"c{i}" for i in range(8)]
-    for name in names:
-        spawn_done(envoy, name, f"@write {name}.txt {name}\n@commit {name}")
-    git(repo, "merge", "-q", "--no-edit", *names)  # merged, so a plain cleanup removes them
-    cleanup = subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "cleanup"], cwd=repo,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    answers = []
-    while cleanup.poll() is None:
-        answers.append(envoy("parallel", "conflicts"))
-    cleanup.communicate()
-    answers.append(envoy("parallel", "conflicts"))
-    assert [a.code for a in answers] == [0] * len(answers), [a.stdout for a in answers if a.code]
-    assert answers[-1].data["pairs"] == []
-
-
-def test_diff_while_cleanup_removes_the_workers(repo, envoy):
-    """A worker removed meanwhile is not_found, never a git error, never half a diff."""
-    import subprocess
-    import sys
-
-    from conftest import ENVOY_SOURCE
-
-    names = [f"d{i}" for i in range(8)]
-    for name in names:
-        spawn_done(envoy, name, f"@write {name}.txt {name}\n@commit {name}")
-    git(repo, "merge", "-q", "--no-edit", *names)
-    cleanup = subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "cleanup"], cwd=repo,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    answers, i = [], 0
-    while cleanup.poll() is None:
-        answers.append(envoy("parallel", "diff", "--worker", names[i % len(names)]))
-        i += 1
-    cleanup.communicate()
-    for answer in answers:
-        if answer.code == 0:
-            assert len(answer.data["commits"]) == 1 and answer.data["diff"], answer.stdout
-        else:
-            assert answer.error["type"] == "not_found", answer.stdout

@@ -13,44 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import NOT_SPAWNS, REPO_ROOT, SPAWNS, bash_payload
 from envoy.commands import hook
 from envoy.hooks import enforce_limits
 
 HOOKS_DIR = REPO_ROOT / "hooks"
-
-
-def bash_payload(command: str, cwd: Path | str = ".") -> dict:
-    return {"session_id": "s", "hook_event_name": "PreToolUse", "tool_name": "Bash", "cwd": str(cwd),
-            "tool_input": {"command": command, "description": "d"}, "tool_use_id": "toolu_1"}
-
-
-SPAWNS = [
-    "envoy parallel spawn --branch x --task y",
-    "./dist/envoy.pyz parallel spawn --branch x --task y",
-    "python3 .claude/envoy.pyz parallel spawn --branch x --task y",
-    "python3 -I -S .claude/envoy.pyz --json parallel spawn --branch x --task y",
-    "PARALLEL_MAX_WORKERS=9 envoy parallel spawn --branch x --task y",
-    "env FOO=1 envoy parallel spawn --branch x",
-    "cd sub && git pull && envoy parallel spawn --branch x --task 'a && b'",
-    "git status; envoy parallel spawn --branch x --task y",
-    "bash -c 'envoy parallel spawn --branch x --task y'",
-    "sh bin/envoy parallel spawn --branch x",
-    "timeout 60 /usr/local/bin/envoy parallel spawn --branch x",
-    "envoy parallel spawn --branch x --task y\nenvoy parallel status",
-    "uv run envoy parallel spawn --branch x",
-]
-NOT_SPAWNS = [
-    "envoy parallel status",
-    "envoy parallel results --worker spawn",
-    "echo envoy parallel spawn",
-    "git commit -m 'envoy parallel spawn'",
-    "grep -r spawn .",
-    "python3 -c 'import os; os.spawnl'",
-    "envoy parallel cleanup --all",
-    "npm run spawn",
-    "ls 'unbalanced",
-]
 
 
 @pytest.mark.parametrize("command", SPAWNS)
@@ -173,7 +140,8 @@ def test_shim_runs_envoy_from_the_checkout_and_from_the_project(repo, tmp_path):
 
 
 def build_pyz(tmp_path: Path) -> Path:
-    from test_build import build
+    from conftest import build
+
     return build(tmp_path, "315532800")
 
 

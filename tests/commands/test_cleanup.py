@@ -10,13 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENVOY_SOURCE, Result, git, wait_finished
-
-
-def spawn_done(envoy, branch: str, task: str) -> dict:
-    record = envoy("parallel", "spawn", "--branch", branch, "--task", task).data
-    wait_finished(envoy, record["name"])
-    return record
+from conftest import ENVOY_SOURCE, Result, git, spawn_done
 
 
 def worktrees(repo: Path) -> list[str]:

@@ -8,8 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import git, run_envoy
-from test_build import build
+from conftest import build, git, run_envoy
 
 
 def init(repo: Path, *args: str, command: list[str] | None = None):

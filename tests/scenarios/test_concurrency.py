@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from conftest import ENVOY_SOURCE, Result, git, wait_finished, wait_until
+from conftest import ENVOY_SOURCE, Result, git, max_overlap, wait_finished, wait_until
 
 
 def spawn_many(repo: Path, count: int, task: str, env: dict[str, str] | None = None) -> list[Result]:
@@ -25,20 +24,6 @@ def spawn_many(repo: Path, count: int, task: str, env: dict[str, str] | None = N
         assert "Traceback" not in err, err
         results.append(Result(proc.returncode, out, err))
     return results
-
-
-def max_overlap(stamps: Path) -> int:
-    events = []
-    for start in stamps.glob("*.start"):
-        begin = float(start.read_text())
-        end_file = start.with_suffix(".end")
-        end = float(end_file.read_text()) if end_file.exists() else float("inf")
-        events += [(begin, 1), (end, -1)]
-    running = peak = 0
-    for _, delta in sorted(events):
-        running += delta
-        peak = max(peak, running)
-    return peak
 
 
 def test_forty_simultaneous_spawns_with_cap_three(repo, envoy, tmp_path):
@@ -146,24 +131,3 @@ def test_worker_survives_its_caller_being_killed(repo, envoy, tmp_path):
     final = wait_finished(envoy, "detached")
     assert final["state"] == "succeeded"
     assert git(repo, "log", "-1", "--format=%s", "detached").strip() == "survived"
-
-
-def test_wait_heartbeat(repo, envoy, monkeypatch, capsys):
-    """While waiting, a progress line at least every HEARTBEAT seconds (30 s in CI logs)."""
-    from envoy.worker import join
-    from envoy.errors import EnvoyError
-    from envoy.workspace import open_workspace
-
-    envoy("parallel", "spawn", "--branch", "beat", "--task", "@sleep 1.5")
-    monkeypatch.setattr(join, "HEARTBEAT", 0.3)
-    monkeypatch.setattr(join, "REREAD", 0.05)  # the heartbeat is checked on each full look
-    ws = open_workspace(repo)
-    (final,) = join.wait_for(ws, ["beat"], timeout=30)
-    assert final["state"] == "succeeded"
-    err = capsys.readouterr().err
-    assert err.count("waiting for beat (running") >= 2
-    assert "beat: succeeded" in err
-    with pytest.raises(EnvoyError) as exc:
-        envoy("parallel", "spawn", "--branch", "beat2", "--task", "@sleep 5")
-        join.wait_for(ws, ["beat2"], timeout=0.5)
-    assert exc.value.kind == "timeout"

@@ -7,8 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import git, wait_finished, wait_until
-from test_concurrency import max_overlap
+from conftest import git, max_overlap, wait_finished, wait_until
 
 
 def test_queue_at_the_cap_starts_by_itself_fifo(repo, envoy, tmp_path):

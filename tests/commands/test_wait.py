@@ -1,0 +1,55 @@
+"""wait: join unfinished workers, exit 1 on a failure, time out, and a heartbeat while waiting."""
+from __future__ import annotations
+
+import pytest
+
+
+def test_wait_joins_all_unfinished_workers(repo, envoy):
+    for name in ("a", "b"):
+        envoy("parallel", "spawn", "--branch", name, "--task", "@sleep 1\n@result ok")
+    result = envoy("parallel", "wait")
+    assert result.code == 0
+    assert sorted(w["name"] for w in result.data["workers"]) == ["a", "b"]
+    assert all(w["state"] == "succeeded" for w in result.data["workers"])
+    assert "a: succeeded" in result.stderr
+
+
+def test_wait_exits_1_when_one_fails(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "good", "--task", "@result ok")
+    envoy("parallel", "spawn", "--branch", "bad", "--task", "@crash 4")
+    result = envoy("parallel", "wait", "--worker", "good", "--worker", "bad")
+    assert result.code == 1 and result.error["type"] == "worker_failed" and "bad" in result.error["message"]
+    assert {w["name"]: w["state"] for w in result.json["data"]["workers"]} == {"good": "succeeded", "bad": "failed"}
+
+
+def test_wait_timeout(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "slow", "--task", "@sleep 60")
+    result = envoy("parallel", "wait", "--timeout", "0.5")
+    assert result.code == 1 and result.error["type"] == "timeout" and result.error["unfinished"] == ["slow"]
+    assert result.json["data"]["workers"][0]["state"] == "running"
+
+
+def test_wait_with_nothing_to_wait_for(repo, envoy):
+    result = envoy("parallel", "wait")
+    assert result.code == 0 and result.data["workers"] == []
+
+
+def test_wait_heartbeat(repo, envoy, monkeypatch, capsys):
+    """While waiting, a progress line at least every HEARTBEAT seconds (30 s in CI logs)."""
+    from envoy.worker import join
+    from envoy.errors import EnvoyError
+    from envoy.workspace import open_workspace
+
+    envoy("parallel", "spawn", "--branch", "beat", "--task", "@sleep 1.5")
+    monkeypatch.setattr(join, "HEARTBEAT", 0.3)
+    monkeypatch.setattr(join, "REREAD", 0.05)  # the heartbeat is checked on each full look
+    ws = open_workspace(repo)
+    (final,) = join.wait_for(ws, ["beat"], timeout=30)
+    assert final["state"] == "succeeded"
+    err = capsys.readouterr().err
+    assert err.count("waiting for beat (running") >= 2
+    assert "beat: succeeded" in err
+    with pytest.raises(EnvoyError) as exc:
+        envoy("parallel", "spawn", "--branch", "beat2", "--task", "@sleep 5")
+        join.wait_for(ws, ["beat2"], timeout=0.5)
+    assert exc.value.kind == "timeout"
