@@ -222,3 +222,9 @@ NOT_SPAWNS = [
     "npm run spawn",
     "ls 'unbalanced",
 ]
+
+
+# -- a discovery stream's structured answer, as the fake agent gives it
+def structured(*found: tuple[str, str, list[str]], questions: tuple[str, ...] = ()) -> str:
+    return json.dumps({"findings": [{"title": t, "detail": d, "files": f} for t, d, f in found],
+                       "open_questions": list(questions)})

@@ -1,7 +1,6 @@
 """conflicts: files that workers (and their bases) change in common."""
 from __future__ import annotations
 
-
 from conftest import git, spawn_done
 
 

@@ -10,9 +10,9 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import Result
+from conftest import Result, structured
 
-from envoy.discovery import findings, roles
+from envoy.discovery import roles
 
 Envoy = Callable[..., Result]
 
@@ -28,11 +28,6 @@ def records(directory: Path) -> dict[str, dict[str, Any]]:
 
 def flag(argv: list[str], name: str) -> str:
     return argv[argv.index(name) + 1]
-
-
-def structured(*found: tuple[str, str, list[str]], questions: tuple[str, ...] = ()) -> str:
-    return json.dumps({"findings": [{"title": t, "detail": d, "files": f} for t, d, f in found],
-                       "open_questions": list(questions)})
 
 
 def test_three_streams_run_at_once_read_only(envoy: Envoy, tmp_path: Path) -> None:
@@ -112,17 +107,6 @@ def test_answer_given_as_json_text_is_parsed(envoy: Envoy) -> None:
     data = envoy("discover", task, "--roles", "explorer,curator").data
     assert [s["findings"][0]["title"] for s in data["streams"]] == ["From text", "From text"]
     assert data["conflicts"] == []  # the same claim twice is no conflict
-
-
-def test_parse_fallbacks() -> None:
-    fenced = "Here you go:\n```json\n" + structured(("Fenced", "d", ["a.py"]), questions=("q",)) + "\n```"
-    assert findings.parse({"result": fenced}) == ([{"title": "Fenced", "detail": "d", "files": ["a.py"]}], ["q"])
-    assert findings.parse({"structured_output": {"findings": ["bare string"]}, "result": "ignored"}) == (
-        [{"title": "bare string", "detail": "", "files": []}], [])
-    assert findings.parse({"result": "  "}) == ([], [])
-    assert findings.file_key("`/top/src/a.py:10-20`", Path("/top")) == "src/a.py"
-    assert findings.file_key("./b.py#L3", Path("/top")) == "b.py"
-    assert findings.file_key("https://example.com:8080/doc", Path("/top")) == "https://example.com:8080/doc"
 
 
 def test_text_report(envoy: Envoy) -> None:
@@ -250,28 +234,3 @@ def test_specialist_agent_as_a_fourth_stream(envoy: Envoy, repo: Path, tmp_path:
     (agents / "broken.md").write_text("---\nname: [broken\n---\n")
     broken = envoy("discover", "q", "--roles", "explorer,broken").error
     assert broken["type"] == "invalid_input" and ".claude/agents/broken.md" in broken["message"]
-
-
-def test_agent_files_read_back_as_the_roles(tmp_path: Path) -> None:
-    agents = tmp_path / ".claude" / "agents"
-    agents.mkdir(parents=True)
-    for role in roles.ROLES:
-        text = roles.agent_file(role)
-        assert text.startswith(f"---\nname: {role.name}\n")
-        (agents / f"{role.name}.md").write_text(text)
-        loaded = roles.load_agent(tmp_path, role.name)
-        assert loaded is not None
-        assert (loaded.name, loaded.description, loaded.tools) == (role.name, role.description, role.tools)
-        assert role.scope in loaded.scope and "read-only" in loaded.scope
-    assert roles.agent_names(tmp_path) == ["curator", "explorer", "researcher"]
-    assert roles.load_agent(tmp_path, "missing") is None
-    (agents / "any.md").write_text("---\nname: any\ndescription: all tools\n---\n")
-    anything = roles.load_agent(tmp_path, "any")
-    assert anything is not None and anything.tools == roles.ALLOWED_TOOLS and anything.scope == "all tools"
-    assert [r.name for r in roles.ROLES if "WebSearch" in r.tools] == ["researcher"]
-
-
-def test_agent_files_pass_envoys_own_validator() -> None:
-    skills = pytest.importorskip("envoy.hooks.validate_skill")
-    for role in roles.ROLES:
-        assert skills.problems(f".claude/agents/{role.name}.md", roles.agent_file(role)) == []

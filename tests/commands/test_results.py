@@ -197,24 +197,6 @@ def test_malformed_discovery_streams_are_reported(repo, envoy):
     assert streams["explorer"]["cost_usd"] is None and done.data["total_cost_usd"] == streams["curator"]["cost_usd"]
 
 
-def test_the_last_line_of_a_huge_stderr_is_read_from_its_end(tmp_path):
-    import tracemalloc
-
-    from envoy.worker.store import last_line
-
-    err = tmp_path / "1.err"
-    with open(err, "wb") as f:
-        f.write(b"noise\n" * (4 * 1024 * 1024) + b"\xff the real reason\n\n  \n")
-    tracemalloc.start()
-    try:
-        line = last_line(err)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert line == "\ufffd the real reason"
-    assert peak < 1024 * 1024
-
-
 def test_results_stay_small_whatever_the_agent_wrote(repo, envoy):
     envoy("parallel", "spawn", "--branch", "loud", "--wait", "--task", "@huge-line 1\n@huge-line 1\n@result short")
     for args in (("results",), ("results", "--worker", "loud"), ("status",)):

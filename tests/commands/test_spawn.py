@@ -398,3 +398,21 @@ def test_cleanup_waits_for_a_checkout_git_is_still_making(repo, envoy, tmp_path)
     assert leftovers(repo, "w") == ("", "", [])
     git(repo, "config", "--unset", "filter.slow.smudge")
     assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok").code == 0
+
+
+def test_budget_and_turn_limits_are_reported(repo, envoy):
+    result = envoy("parallel", "spawn", "--branch", "b", "--wait", "--budget", "0.01", "--task", "@fail error_max_budget_usd")
+    assert result.json["data"]["reason"] == "budget"
+
+
+def test_parallel_budget_refuses_spawn_past_the_total(repo, envoy):
+    for name in ("a", "b"):
+        envoy("parallel", "spawn", "--branch", name, "--task", "@run true\n@run true\n@result ok")
+        wait_finished(envoy, name)
+    status = envoy("parallel", "status").data
+    assert abs(status["summary"]["total_cost_usd"] - 2 * 3 * 0.0011) < 1e-9
+    assert abs(envoy("parallel", "results").data["total_cost_usd"] - 2 * 3 * 0.0011) < 1e-9
+    refused = envoy("parallel", "spawn", "--branch", "c", "--task", "x", env={"PARALLEL_BUDGET_USD": "0.005"})
+    assert refused.code == 1 and refused.error["type"] == "budget_exceeded" and "0.0066" in refused.error["message"]
+    allowed = envoy("parallel", "spawn", "--branch", "c", "--task", "@result ok", env={"PARALLEL_BUDGET_USD": "1"})
+    assert allowed.code == 0

@@ -373,19 +373,3 @@ def test_a_huge_skill_file_is_reported_without_reading_it_all(repo):
     with open(path, "wb") as f:
         f.truncate(8 << 30)  # 8 GiB, sparse
     assert "larger than" in block_reason(hook_on(repo, ".claude/agents/big.md"))
-
-
-def test_read_bytes_refuses_what_is_not_a_regular_file(tmp_path):
-    from envoy import files
-
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
-    for path, what in ((fifo, "FIFO"), ("/dev/zero", "character device"), (tmp_path, "directory")):
-        with pytest.raises(files.Unreadable, match=what):
-            files.read_bytes(path)
-    (tmp_path / "f").write_bytes(b"x" * 11)
-    assert files.read_bytes(tmp_path / "f", 11) == b"x" * 11
-    with pytest.raises(files.Unreadable, match="larger than 10 bytes"):
-        files.read_bytes(tmp_path / "f", 10)
-    with pytest.raises(FileNotFoundError):
-        files.read_bytes(tmp_path / "missing")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from envoy import processes
 from envoy.worker import launch, supervisor
 from envoy.errors import EnvoyError
 from envoy.worker.store import State
@@ -19,12 +18,6 @@ def test_a_supervisor_that_dies_before_ready_is_start_failed(tmp_path, monkeypat
     with pytest.raises(EnvoyError) as exc:
         launch.start(state, record, 0)
     assert exc.value.kind == "start_failed"
-
-
-def test_self_command_runs_this_source_tree():
-    command = processes.self_command()
-    assert command[1].endswith("envoy.pyz.d")
-    assert processes.self_command(bare=True)[1:3] == ["-I", "-S"]
 
 
 def test_a_start_that_fails_gives_up_its_claim_on_the_branch(repo, monkeypatch):

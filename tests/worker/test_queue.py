@@ -7,7 +7,8 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import git, max_overlap, wait_finished, wait_until
+from conftest import bounded, git, max_overlap, wait_finished, wait_until
+from envoy.worker import store
 
 
 def test_queue_at_the_cap_starts_by_itself_fifo(repo, envoy, tmp_path):
@@ -278,3 +279,12 @@ def test_workers_the_runner_starts_do_not_keep_its_wake_fifo(repo, envoy, tmp_pa
     finally:
         go.touch()  # the setup loop ends whatever happened
     assert wait_finished(envoy, "w")["state"] == "succeeded"
+
+
+def test_a_queued_workers_saved_environment_that_is_a_fifo_does_not_hang_the_queue(tmp_path):
+    records = store.State(tmp_path)
+    records.ensure()
+    os.mkfifo(records.run_dir("w") / "spawn-env.json")
+    proc = bounded(f"from pathlib import Path; from envoy.worker import queue, store; "
+                   f"print(queue._take_env(store.State(Path({str(tmp_path)!r})), 'w'))")
+    assert proc.returncode == 1 and "saved environment of w" in proc.stderr, proc.stderr[-500:]  # refused, at once

@@ -1,10 +1,8 @@
-"""A worker's setup step, its environment (index, port), and budgets."""
+"""worker/supervisor.py: a worker's setup step and the environment (index, port) its agent is given."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-from conftest import wait_finished
 
 
 def test_setup_runs_in_the_worktree_before_the_agent(repo, envoy, tmp_path):
@@ -52,21 +50,3 @@ def test_each_running_worker_gets_its_own_index_and_port(repo, envoy, tmp_path):
     ports = {int(e["ENVOY_PORT"]) for e in seen}
     assert len(ports) == 3 and all(1024 < p < 65536 for p in ports)
     (tmp_path / "go").touch()
-
-
-def test_budget_and_turn_limits_are_reported(repo, envoy):
-    result = envoy("parallel", "spawn", "--branch", "b", "--wait", "--budget", "0.01", "--task", "@fail error_max_budget_usd")
-    assert result.json["data"]["reason"] == "budget"
-
-
-def test_parallel_budget_refuses_spawn_past_the_total(repo, envoy):
-    for name in ("a", "b"):
-        envoy("parallel", "spawn", "--branch", name, "--task", "@run true\n@run true\n@result ok")
-        wait_finished(envoy, name)
-    status = envoy("parallel", "status").data
-    assert abs(status["summary"]["total_cost_usd"] - 2 * 3 * 0.0011) < 1e-9
-    assert abs(envoy("parallel", "results").data["total_cost_usd"] - 2 * 3 * 0.0011) < 1e-9
-    refused = envoy("parallel", "spawn", "--branch", "c", "--task", "x", env={"PARALLEL_BUDGET_USD": "0.005"})
-    assert refused.code == 1 and refused.error["type"] == "budget_exceeded" and "0.0066" in refused.error["message"]
-    allowed = envoy("parallel", "spawn", "--branch", "c", "--task", "@result ok", env={"PARALLEL_BUDGET_USD": "1"})
-    assert allowed.code == 0
