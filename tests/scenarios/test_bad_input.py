@@ -143,7 +143,7 @@ def test_settings_precedence_env_then_local_then_shared(repo, envoy):
 
 def test_unexpected_errors_are_one_line_and_logged(repo, envoy):
     # A bug (here: status's summary made to divide by zero) must not print a traceback.
-    source = Path(__file__).resolve().parent.parent / "envoy.pyz.d"
+    source = ENVOY_SOURCE
     crash = (f"import sys; sys.path[:0] = [{str(source)!r}, {str(source / 'vendor')!r}]\n"
              "import envoy.commands.status\nenvoy.commands.status.summary = lambda *a: 1 / 0\n"
              "from envoy.entry import main\nraise SystemExit(main())")
