@@ -142,7 +142,7 @@ def test_settings_precedence_env_then_local_then_shared(repo, envoy):
 
 
 def test_unexpected_errors_are_one_line_and_logged(repo, envoy):
-    # A bug (here: the summary status shows, in commands/common.py, made to divide by zero) must not print a traceback.
+    # A bug (here: status's summary, in commands/common.py, made to divide by zero) must not print a traceback.
     source = ENVOY_SOURCE
     crash = (f"import sys; sys.path[:0] = [{str(source)!r}, {str(source / 'vendor')!r}]\n"
              "import envoy.commands.common\nenvoy.commands.common.summary = lambda *a: 1 / 0\n"
