@@ -153,6 +153,20 @@ def build(tmp_path: Path, epoch: str) -> Path:
     return copy / "dist" / "envoy.pyz"
 
 
+def spawn_many(repo: Path, count: int, task: str, env: dict[str, str] | None = None) -> list[Result]:
+    """Start `count` spawns at once and collect their results."""
+    procs = [subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", "--branch", f"race/{i}",
+                               "--task", task], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, **(env or {})})
+             for i in range(count)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert "Traceback" not in err, err
+        results.append(Result(proc.returncode, out, err))
+    return results
+
+
 def max_overlap(stamps: Path) -> int:
     events = []
     for start in stamps.glob("*.start"):

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import git, run_envoy, wait_finished
-from test_concurrency import max_overlap, spawn_many
+from conftest import git, max_overlap, run_envoy, spawn_many, wait_finished
 
 KNOWN_ERRORS = {"invalid_input", "invalid_usage", "already_exists", "not_found"}
 

@@ -9,21 +9,7 @@ import sys
 from pathlib import Path
 
 
-from conftest import ENVOY_SOURCE, Result, git, max_overlap, wait_finished, wait_until
-
-
-def spawn_many(repo: Path, count: int, task: str, env: dict[str, str] | None = None) -> list[Result]:
-    """Start `count` spawns at once and collect their results."""
-    procs = [subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "parallel", "spawn", "--branch", f"race/{i}",
-                               "--task", task], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env={**os.environ, **(env or {})})
-             for i in range(count)]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=180)
-        assert "Traceback" not in err, err
-        results.append(Result(proc.returncode, out, err))
-    return results
+from conftest import ENVOY_SOURCE, git, max_overlap, spawn_many, wait_finished, wait_until
 
 
 def test_forty_simultaneous_spawns_with_cap_three(repo, envoy, tmp_path):
