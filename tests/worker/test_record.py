@@ -1,9 +1,46 @@
-"""worker/record.py: the worker's record: its name, fields and states."""
+"""worker/record.py: a worker's name from its branch, and its state machine: the allowed
+changes as data, and transition() as the one place a record's state changes."""
 from __future__ import annotations
+
+import itertools
 
 import pytest
 
-from envoy.worker.record import worker_name
+from envoy.worker.record import STATES, TRANSITIONS, TransitionError, transition, worker_name
+
+ALLOWED = [(now, to) for now, targets in TRANSITIONS.items() for to in targets]
+REFUSED = [(now, to) for now, to in itertools.product([None, *STATES], STATES) if (now, to) not in ALLOWED]
+
+
+def record_in(state: str | None) -> dict:
+    return {"name": "w"} if state is None else {"name": "w", "state": state}
+
+
+@pytest.mark.parametrize("now,to", ALLOWED)
+def test_every_allowed_change_is_made_with_its_other_fields(now, to):
+    record = record_in(now)
+    assert transition(record, to, {"reason": "why"}) is record
+    assert record == {"name": "w", "state": to, "reason": "why"}
+
+
+@pytest.mark.parametrize("now,to", REFUSED)
+def test_every_other_change_is_refused_and_changes_nothing(now, to):
+    record = record_in(now)
+    with pytest.raises(TransitionError, match=f"{now} -> {to}"):
+        transition(record, to, {"reason": "why"})
+    assert record == record_in(now)
+
+
+def test_the_table_names_only_states_and_reaches_every_state():
+    assert set(TRANSITIONS) == {None, *STATES}
+    assert {to for targets in TRANSITIONS.values() for to in targets} == set(STATES)
+    assert set(REFUSED) & {("running", "queued"), ("succeeded", "running"), ("queued", "running"), (None, "running")}
+
+
+def test_the_state_changes_only_through_to():
+    with pytest.raises(TransitionError):
+        transition(record_in("running"), "failed", {"state": "succeeded"})
+
 
 
 @pytest.mark.parametrize("branch,name", [("quick/hook-fix", "quick-hook-fix"), ("feat/api//v2", "feat-api-v2"),
