@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from envoy import processes
+from envoy import files, processes
 from envoy.errors import EnvoyError
 
 if TYPE_CHECKING:
@@ -209,14 +209,13 @@ def failure_reason(result: dict[str, Any] | None) -> str | None:
 def failure(result: dict[str, Any] | None, exit_code: int | None, err_path: Path) -> tuple[str | None, str | None]:
     """Why an agent that exited by itself failed, as (reason, error); (None, None) if it succeeded."""
     from envoy.output import one_line
-    from envoy.worker.store import last_line
 
     if exit_code is not None and exit_code < 0 and result is None:
         return "killed", f"agent killed by signal {-exit_code}"
     reason = failure_reason(result) or ("exit_code" if exit_code not in (0, None) else None)
     if reason is None:
         return None, None
-    detail = (result or {}).get("errors") or (result or {}).get("result") or last_line(err_path)
+    detail = (result or {}).get("errors") or (result or {}).get("result") or files.last_line(err_path)
     if isinstance(detail, list):
         detail = "; ".join(str(d) for d in detail)
     return reason, f"{reason} (exit {exit_code})" + (f": {one_line(str(detail), 300)}" if detail else "")

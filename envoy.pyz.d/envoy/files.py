@@ -72,3 +72,16 @@ def describe(exc: OSError) -> str:
     if isinstance(exc, Unreadable):
         return f"it {exc.strerror}"
     return exc.strerror or str(exc)
+
+
+def last_line(path: str | os.PathLike[str], limit: int = 300) -> str:
+    """The last non-empty line of a file (an agent's or a setup command's stderr), cut to
+    `limit`. Only the file's end is read: an agent may have written gigabytes there."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 64 * 1024))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else ""

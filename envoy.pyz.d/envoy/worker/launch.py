@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
+from envoy import files
 from envoy.errors import EnvoyError
 from envoy.worker import locks, lookup, worktree
 from envoy.worker.record import ACTIVE, Record, now_iso, transition
-from envoy.worker.store import State, last_line, private_fd
+from envoy.worker.store import State, private_fd
 
 if TYPE_CHECKING:
     from envoy.git import Git
@@ -107,7 +108,7 @@ def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] 
     finally:
         os.close(read_fd)
     if not ready:
-        detail = last_line(err_path)
+        detail = files.last_line(err_path)
         raise EnvoyError("start_failed", f"the supervisor of {record['name']} did not start"
                          + (f": {detail}" if detail else ""), f"see {state.log_file} and retry")
     fresh = state.read(record["name"])

@@ -21,11 +21,11 @@ from typing import Any
 
 from filelock import Timeout
 
-from envoy import agent, processes
+from envoy import agent, files, processes
 from envoy.worker import locks, watcher
 from envoy.worker.finish import ending_of_stop, record_end, start_queued
 from envoy.worker.record import Record, now_iso, transition
-from envoy.worker.store import State, last_line, private_open
+from envoy.worker.store import State, private_open
 
 LOCK_WAIT = 10.0  # a status probe may hold our lock for an instant
 
@@ -89,7 +89,7 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
             return ending_of_stop(why, timeout)
         if code != 0:
             return {"state": "failed", "reason": "setup_failed", "exit_code": code,
-                    "error": f"setup command exited {code}: {last_line(err_path)}"}
+                    "error": f"setup command exited {code}: {files.last_line(err_path)}"}
     argv = agent.command(
         record["agent"], session_id=record["session_id"], resume=run > 1, system_prompt=agent.worker_prompt(record),
         permission_mode=options.get("permission_mode"), allowed_tools=options.get("allowed_tools") or [],
