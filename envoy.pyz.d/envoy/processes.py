@@ -194,6 +194,14 @@ def self_command(bare: bool = False) -> list[str]:
     return [sys.executable, "-m", "envoy"]  # installed: site-packages is where envoy lives
 
 
+def terminate(pid: int) -> None:
+    """SIGTERM to `pid` (the caller has checked it is the process it means); gone already is fine."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+
+
 def kill_group(group: int, alive: Callable[[], bool] | None, grace: float = GRACE) -> None:
     """TERM a process group, KILL it after the grace period (at once without `alive`).
     Its leader must be our child, not yet reaped: then its id cannot have been reused."""

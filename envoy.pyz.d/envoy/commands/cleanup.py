@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -168,10 +167,7 @@ def stop(state: State, record: Record) -> bool:
     pid = fresh.get("supervisor_pid")
     if not pid or not locks.opened_by(state, locks.worker(record["name"]), pid):
         return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+    processes.terminate(pid)
     return True
 
 
@@ -204,10 +200,7 @@ def remove(ws: Workspace, record: Record, *, force: bool, locked: bool = False) 
     # A worker that never started (queued, or failed waiting for a dependency) has no
     # worktree or branch of ours: a branch of that name now is someone else's.
     created = bool(record.get("worktree_created") or record.get("run"))
-    dirty = []
-    if created and path.is_dir():
-        copied = set(record.get("copied") or [])
-        dirty = [p for p in ws.git.dirty_paths(path) if p not in copied]
+    dirty = worktree.uncommitted(ws.git, record) if created else []
     if dirty and not force:
         return skip(record, "dirty", f"worker {name} has {len(dirty)} uncommitted change(s): {', '.join(dirty[:5])}",
                     f"commit them in {path}, or envoy parallel cleanup --worker {name} --force (kept in a trash ref)",

@@ -9,7 +9,7 @@ from typing import Any
 from envoy import output
 from envoy.errors import EnvoyError
 from envoy.git import GitError
-from envoy.worker import lookup
+from envoy.worker import lookup, worktree
 from envoy.worker.record import Record
 from envoy.workspace import open_workspace
 
@@ -36,10 +36,9 @@ def run(args: argparse.Namespace) -> int:
     path = Path(record["path"])
     if path.is_dir():
         try:
-            copied = set(record.get("copied") or [])
             data["uncommitted_diff"] = ws.git.diff(*stat, "HEAD", "--", cwd=path)
             tracked_changes = set(ws.git.diff("--name-only", "HEAD", "--", cwd=path).split("\n"))
-            data["untracked"] = [p for p in ws.git.dirty_paths(path) if p not in copied and p not in tracked_changes]
+            data["untracked"] = [p for p in worktree.uncommitted(ws.git, record) if p not in tracked_changes]
         except GitError:
             if path.is_dir():
                 raise

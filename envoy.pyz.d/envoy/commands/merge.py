@@ -14,7 +14,7 @@ from typing import Any
 from envoy import output
 from envoy.errors import EnvoyError
 from envoy.landing import merging
-from envoy.worker import locks, lookup
+from envoy.worker import locks, lookup, worktree
 from envoy.worker.record import ACTIVE, Record
 from envoy.workspace import Workspace, open_workspace
 
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             merging.forget(ws, fresh["name"], before)
             raise
     result.update(merged=True, sha=new, commits=ws.git.commit_count(target, new))
-    dirty = merging.workers_dirty(ws, fresh)
+    dirty = worktree.uncommitted(ws.git, fresh)
     if dirty:
         result["warning"] = f"{len(dirty)} uncommitted change(s) in the worktree were not merged: {', '.join(dirty[:5])}"
     output.success(result, render)

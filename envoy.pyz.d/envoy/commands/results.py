@@ -7,7 +7,7 @@ from typing import Any
 
 from envoy import agent, output, usage
 from envoy.git import GitError
-from envoy.worker import lookup
+from envoy.worker import lookup, worktree
 from envoy.worker.record import Record
 from envoy.workspace import Workspace, open_workspace
 
@@ -49,10 +49,8 @@ def branch_work(ws: Workspace, record: Record) -> dict[str, Any]:
                                 "deleted": sum(f["deleted"] or 0 for f in files)}
         except GitError as exc:
             work["error"] = exc.message
-    path = Path(record["path"])
-    if path.is_dir():
-        copied = set(record.get("copied") or [])
-        dirty = [p for p in ws.git.dirty_paths(path) if p not in copied]
+    if Path(record["path"]).is_dir():
+        dirty = worktree.uncommitted(ws.git, record)
         work["uncommitted"] = dirty[:50]
         work["dirty"] = bool(dirty)
     return work

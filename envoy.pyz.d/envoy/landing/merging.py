@@ -126,10 +126,3 @@ def forget(ws: Workspace, name: str, before: Record) -> None:
         fresh.update(before)
         ws.state.write(fresh)
 
-
-def workers_dirty(ws: Workspace, record: Record) -> list[str]:
-    path = Path(record["path"])
-    if not path.is_dir():
-        return []
-    copied = set(record.get("copied") or [])
-    return [p for p in ws.git.dirty_paths(path) if p not in copied]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from envoy import processes
 from envoy.git import GitError, environment
 from envoy.worker import launch, locks
 from envoy.worker.store import State
@@ -74,7 +74,7 @@ class Scratch:
         except Exception:  # its worktree could not be made: nothing runs
             proc = None
         if proc is not None and proc.poll() is None:
-            _kill_group(proc.pid)
+            processes.kill_group(proc.pid, None)
             proc.wait()
         self.remove(check)
 
@@ -91,13 +91,6 @@ class Scratch:
             self.stop(check)
         self.pool.shutdown()
         sweep(self.ws, self.dir)
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _remove_worktree(ws: Workspace, path: Path) -> None:
@@ -118,7 +111,7 @@ def sweep(ws: Workspace, run_dir: Path) -> None:
     for pgid_file in run_dir.glob("*.pgid"):
         text = pgid_file.read_text().strip()
         if text.isdigit():
-            _kill_group(int(text))
+            processes.kill_group(int(text), None)
     with locks.launch_mutex(ws.state):
         for path in run_dir.iterdir():
             if path.is_dir():

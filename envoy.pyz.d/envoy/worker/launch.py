@@ -142,6 +142,17 @@ def in_detached_child(state: State, label: str, err_path: Path, env: Mapping[str
         os._exit(code)
 
 
+def detach(state: State, label: str, body: Callable[[], int]) -> None:
+    """Run `body` in a detached process of its own (see in_detached_child) and return
+    at once; its stderr goes to envoy.log."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        in_detached_child(state, label, state.log_file, None, body)
+    os.waitpid(child, 0)
+
+
 def start_janitor(state: State, lock: str, label: str, body: Callable[[], None]) -> None:
     """A detached process that waits for `lock`, which the caller holds, and then runs
     `body`: when the caller ends, however it ends (kill -9 too), what it leaves in
@@ -157,12 +168,7 @@ def start_janitor(state: State, lock: str, label: str, body: Callable[[], None])
             os.close(fd)
         return 0
 
-    sys.stdout.flush()
-    sys.stderr.flush()
-    child = os.fork()
-    if child == 0:
-        in_detached_child(state, label, state.log_file, None, wait_then_clean)
-    os.waitpid(child, 0)
+    detach(state, label, wait_then_clean)
 
 
 def _become_supervisor(state: State, name: str, run: int, slot_index: int, ready_fd: int, err_path: Path,

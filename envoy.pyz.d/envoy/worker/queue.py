@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
@@ -22,7 +21,7 @@ from envoy import files, processes
 from envoy.config import Config
 from envoy.errors import EnvoyError
 from envoy.worker import locks, wake
-from envoy.worker.launch import check_out, in_detached_child, mark_failed, start_new
+from envoy.worker.launch import check_out, detach, mark_failed, start_new
 from envoy.worker.record import Record
 from envoy.worker.store import State, private_fd
 from envoy.worker.worktree import Layout, layout
@@ -187,12 +186,7 @@ def ensure_runner(git: Git, state: State) -> None:
     if locks.is_held(state, RUNNER):
         wake.poke(state.root)
         return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    child = os.fork()
-    if child == 0:
-        in_detached_child(state, "queue runner", state.log_file, None, lambda: run_queue(git, state))
-    os.waitpid(child, 0)
+    detach(state, "queue runner", lambda: run_queue(git, state))
 
 
 def run_queue(git: Git, state: State) -> int:

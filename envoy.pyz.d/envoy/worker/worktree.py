@@ -71,6 +71,16 @@ def create(git: Git, record: Record) -> None:
     record["copied"] = copy_untracked(git, git.main_worktree(), path)
 
 
+def uncommitted(git: Git, record: Record) -> list[str]:
+    """The worker's uncommitted changes (modified, staged and untracked paths), less the
+    files envoy copied in; [] when it has no worktree."""
+    path = Path(record["path"])
+    if not path.is_dir():
+        return []
+    copied = set(record.get("copied") or [])
+    return [p for p in git.dirty_paths(path) if p not in copied]
+
+
 def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
     """Copy `.env`, envoy.pyz and every untracked file matched by `.worktreeinclude`
     (gitignore syntax, Claude Code's convention) from the main worktree, modes kept."""
