@@ -14,29 +14,10 @@ from envoy.errors import EnvoyError
 if TYPE_CHECKING:
     import subprocess
 
-    from envoy.worker.record import Record
 
 # What a worker needs to commit on its own branch, whatever the project allows.
 GIT_RULES = [f"Bash(git {verb}:*)" for verb in
              ("add", "commit", "status", "diff", "log", "show", "rm", "mv", "restore")]
-
-WORKER_PROMPT = """\
-You are envoy worker "{name}", a headless Claude Code session in your own git worktree.
-- Worktree: {path}
-- Branch: {branch} (created from {base} at {base_short})
-Work only inside this worktree. Before you finish, commit your work on branch {branch} \
-with clear commit messages: uncommitted work is not reported as done. Never push, never \
-switch, create or delete branches, never rewrite history that is not yours.{copied_note}
-Do not start other workers: nested `envoy parallel spawn` (or any other way of launching \
-parallel sessions) is refused inside a worker. If the task needs more parallelism, say so.
-End with a short summary of what you did and what is left undone."""
-
-
-def worker_prompt(record: Record) -> str:
-    copied = record.get("copied") or []
-    note = (f"\nThese files were copied in from the main checkout for local use; never commit them: "
-            f"{', '.join(copied[:20])}{' ...' if len(copied) > 20 else ''}") if copied else ""
-    return WORKER_PROMPT.format(base_short=(record.get("base_sha") or "")[:10], copied_note=note, **record)
 
 
 def new_session_id() -> str:

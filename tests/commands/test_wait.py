@@ -38,7 +38,7 @@ def test_wait_heartbeat(repo, envoy, monkeypatch, capsys):
     """While waiting, a progress line at least every HEARTBEAT seconds (30 s in CI logs)."""
     from envoy.worker import join
     from envoy.errors import EnvoyError
-    from envoy.workspace import open_workspace
+    from envoy.worker.workspace import open_workspace
 
     envoy("parallel", "spawn", "--branch", "beat", "--task", "@sleep 1.5")
     monkeypatch.setattr(join, "HEARTBEAT", 0.3)

@@ -18,7 +18,7 @@ from envoy.landing import merging
 from envoy.worker import locks, lookup, queue, worktree
 from envoy.worker.record import ACTIVE, Record, is_worker_name, worker_name
 from envoy.worker.store import State
-from envoy.workspace import Workspace, open_workspace
+from envoy.worker.workspace import Workspace, open_workspace
 
 STOP_GRACE = 15.0  # the supervisor itself gives its agent 5 s between TERM and KILL
 

@@ -11,7 +11,7 @@ from typing import Any
 from envoy import output
 from envoy.landing import predict
 from envoy.worker import lookup
-from envoy.workspace import open_workspace
+from envoy.worker.workspace import open_workspace
 
 
 def run(args: argparse.Namespace) -> int:

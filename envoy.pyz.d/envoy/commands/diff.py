@@ -11,7 +11,7 @@ from envoy.errors import EnvoyError
 from envoy.git import GitError
 from envoy.worker import lookup, worktree
 from envoy.worker.record import Record
-from envoy.workspace import open_workspace
+from envoy.worker.workspace import open_workspace
 
 
 def run(args: argparse.Namespace) -> int:

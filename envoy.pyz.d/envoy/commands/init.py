@@ -25,7 +25,7 @@ from envoy import files, output, pyz
 from envoy.discovery import roles
 from envoy.errors import EnvoyError
 from envoy.git import COMMON_DIR_SHELL, Git
-from envoy.workspace import open_workspace
+from envoy.worker.workspace import open_workspace
 
 HOOKS = (("PostToolUse", "Write|Edit|MultiEdit", "validate-skill"), ("PreToolUse", "Bash", "enforce-limits"))
 # The tool calls each hook can concern, as `if` conditions (permission-rule syntax,

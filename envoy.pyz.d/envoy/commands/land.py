@@ -24,7 +24,7 @@ from envoy.landing.lane import Entry
 from envoy.landing.report import Report
 from envoy.worker import lookup
 from envoy.worker.record import ACTIVE, Record
-from envoy.workspace import Workspace, open_workspace
+from envoy.worker.workspace import Workspace, open_workspace
 
 LOCK_WAIT = 5.0  # a killed run's janitor holds the lock for a moment; a live run for long
 

@@ -16,7 +16,7 @@ from envoy.errors import EnvoyError
 from envoy.landing import merging
 from envoy.worker import locks, lookup, worktree
 from envoy.worker.record import ACTIVE, Record
-from envoy.workspace import Workspace, open_workspace
+from envoy.worker.workspace import Workspace, open_workspace
 
 
 def run(args: argparse.Namespace) -> int:

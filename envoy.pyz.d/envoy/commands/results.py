@@ -9,7 +9,7 @@ from envoy import agent, output, usage
 from envoy.git import GitError
 from envoy.worker import lookup, worktree
 from envoy.worker.record import Record
-from envoy.workspace import Workspace, open_workspace
+from envoy.worker.workspace import Workspace, open_workspace
 
 
 def collect(ws: Workspace, record: Record, tail: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from envoy import output
 from envoy.commands import common
 from envoy.errors import EnvoyError
 from envoy.worker import launch, lookup, worktree
-from envoy.workspace import open_workspace
+from envoy.worker.workspace import open_workspace
 
 if TYPE_CHECKING:
     from envoy.worker.record import Options

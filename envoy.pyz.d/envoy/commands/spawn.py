@@ -16,7 +16,7 @@ from envoy.commands import common
 from envoy.errors import EnvoyError
 from envoy.worker import launch, locks, lookup, queue
 from envoy.worker.record import Record, now_iso, transition, worker_name
-from envoy.workspace import Workspace, open_workspace
+from envoy.worker.workspace import Workspace, open_workspace
 
 if TYPE_CHECKING:
     from envoy.worker.record import Options

@@ -10,7 +10,7 @@ from envoy.commands import common
 from envoy.worker import locks, lookup, queue
 from envoy.worker.record import ACTIVE, Record
 from envoy.worker.store import State
-from envoy.workspace import open_workspace
+from envoy.worker.workspace import open_workspace
 
 SETTLE = 3.0  # seconds status waits at most for ended runs to be recorded
 

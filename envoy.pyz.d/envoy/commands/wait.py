@@ -9,7 +9,7 @@ from envoy.errors import EnvoyError
 from envoy.worker import lookup
 from envoy.worker.join import wait_for
 from envoy.worker.record import FINISHED
-from envoy.workspace import open_workspace
+from envoy.worker.workspace import open_workspace
 
 
 def run(args: argparse.Namespace) -> int:

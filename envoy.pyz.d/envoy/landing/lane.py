@@ -22,7 +22,7 @@ from envoy.landing import merging
 from envoy.landing.scratch import Check, Scratch
 from envoy.worker import locks
 from envoy.worker.record import Record
-from envoy.workspace import Workspace
+from envoy.worker.workspace import Workspace
 
 POLL = 0.02
 TAIL_LINES = 30

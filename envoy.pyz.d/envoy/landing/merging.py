@@ -14,7 +14,7 @@ from envoy.errors import EnvoyError
 from envoy.git import Git, GitError
 from envoy.worker import launch, locks
 from envoy.worker.record import Record, now_iso
-from envoy.workspace import Workspace
+from envoy.worker.workspace import Workspace
 
 MERGE_FIELDS = ("merged_into", "merged_sha", "merged_commit", "merged_at")
 

@@ -12,7 +12,7 @@ from envoy.errors import EnvoyError
 from envoy.landing.lane import Entry
 from envoy.worker import launch, lookup
 from envoy.worker.record import FINISHED
-from envoy.workspace import Workspace
+from envoy.worker.workspace import Workspace
 
 if TYPE_CHECKING:
     from envoy.landing.report import Report

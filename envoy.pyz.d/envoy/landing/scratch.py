@@ -20,8 +20,8 @@ from envoy import processes
 from envoy.git import GitError, environment
 from envoy.worker import launch, locks
 from envoy.worker.store import State
+from envoy.worker.workspace import Workspace
 from envoy.worker.worktree import copy_untracked
-from envoy.workspace import Workspace
 
 LOCK = "land"
 

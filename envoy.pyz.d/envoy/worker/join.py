@@ -11,7 +11,7 @@ from envoy.errors import EnvoyError
 from envoy.worker import lookup, queue
 from envoy.worker.record import FINISHED, Record
 from envoy.worker.store import State
-from envoy.workspace import Workspace
+from envoy.worker.workspace import Workspace
 
 POLL = 0.01  # a stat of the workers directory: records are re-read only when it moved
 REREAD = 1.0  # ... and at least this often, to notice a supervisor that died without a word

@@ -22,8 +22,8 @@ from envoy.worker.store import State, private_fd
 if TYPE_CHECKING:
     from envoy.git import Git
     from envoy.worker.record import Options
+    from envoy.worker.workspace import Workspace
     from envoy.worker.worktree import Layout
-    from envoy.workspace import Workspace
 
 
 READY_TIMEOUT = 60.0

@@ -91,7 +91,7 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
             return {"state": "failed", "reason": "setup_failed", "exit_code": code,
                     "error": f"setup command exited {code}: {files.last_line(err_path)}"}
     argv = agent.command(
-        record["agent"], session_id=record["session_id"], resume=run > 1, system_prompt=agent.worker_prompt(record),
+        record["agent"], session_id=record["session_id"], resume=run > 1, system_prompt=worker_prompt(record),
         permission_mode=options.get("permission_mode"), allowed_tools=options.get("allowed_tools") or [],
         model=options.get("model"), max_turns=options.get("max_turns"), budget_usd=options.get("budget_usd"))
     with open(state.run_file(name, run, "task"), "rb") as task, \
@@ -101,6 +101,25 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
     state.write({**current, "agent_pid": process.pid})
     _exec_watcher(state, name, run, record["run_id"], process.pid, deadline, held)
     raise AssertionError("not reached")
+
+
+WORKER_PROMPT = """\
+You are envoy worker "{name}", a headless Claude Code session in your own git worktree.
+- Worktree: {path}
+- Branch: {branch} (created from {base} at {base_short})
+Work only inside this worktree. Before you finish, commit your work on branch {branch} \
+with clear commit messages: uncommitted work is not reported as done. Never push, never \
+switch, create or delete branches, never rewrite history that is not yours.{copied_note}
+Do not start other workers: nested `envoy parallel spawn` (or any other way of launching \
+parallel sessions) is refused inside a worker. If the task needs more parallelism, say so.
+End with a short summary of what you did and what is left undone."""
+
+
+def worker_prompt(record: Record) -> str:
+    copied = record.get("copied") or []
+    note = (f"\nThese files were copied in from the main checkout for local use; never commit them: "
+            f"{', '.join(copied[:20])}{' ...' if len(copied) > 20 else ''}") if copied else ""
+    return WORKER_PROMPT.format(base_short=(record.get("base_sha") or "")[:10], copied_note=note, **record)
 
 
 def _run_setup(command: str, stdin: Any, out: Any, cwd: str, env: dict[str, str], deadline: float | None,
