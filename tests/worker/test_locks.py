@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENVOY_SOURCE
+from conftest import ENVOY_SOURCE, hold, kill
 from envoy.errors import EnvoyError
 from envoy.worker import locks, store
 
@@ -20,28 +19,6 @@ def state(tmp_path: Path) -> store.State:
     state = store.State(tmp_path)
     state.ensure()
     return state
-
-
-def hold(state: store.State, *whats: str) -> subprocess.Popen:
-    """A child process that takes the locks `whats`, says so, and sleeps until killed."""
-    child = subprocess.Popen([sys.executable, "-c", f"""
-import sys, time; sys.path[:0] = [{str(ENVOY_SOURCE)!r}, {str(ENVOY_SOURCE / 'vendor')!r}]
-from pathlib import Path
-from envoy.worker import locks, store
-state = store.State(Path({str(state.root.parent)!r}))
-held = [locks.lock(state, w) for w in {list(whats)!r}]
-for lock in held:
-    lock.acquire(timeout=5)
-print("held", flush=True)
-time.sleep(120)
-"""], stdout=subprocess.PIPE, text=True)
-    assert child.stdout.readline().strip() == "held"
-    return child
-
-
-def kill(child: subprocess.Popen) -> None:
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=10)
 
 
 def test_a_lock_is_held_while_a_child_holds_it_and_free_once_it_is_killed(state):
