@@ -89,7 +89,7 @@ def test_a_starting_worker_is_left_alone_while_a_launcher_holds_the_launch_mutex
 
 @pytest.mark.parametrize("now", ["queued", "succeeded", "failed"])
 def test_a_queued_or_finished_record_is_never_turned_lost(state, now):
-    add(state, "w", state=now)
+    add(state, "w", now=now)
     assert [r["state"] for r in lookup.all_refreshed(state)] == [now]
     assert state.read("w")["state"] == now
 
