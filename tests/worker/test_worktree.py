@@ -88,6 +88,20 @@ def test_a_tracked_envoy_pyz_and_env_are_left_as_committed(repo):
     assert (path / ".env").read_text() == "committed\n"
 
 
+def test_a_file_the_base_tracks_is_never_overwritten_by_the_main_checkouts_copy(repo):
+    run_git(repo, "switch", "-q", "-c", "other")
+    (repo / ".env").write_text("committed on other\n")
+    run_git(repo, "add", ".env")
+    run_git(repo, "commit", "-qm", "env on other")
+    base = run_git(repo, "rev-parse", "HEAD").strip()
+    run_git(repo, "switch", "-q", "main")
+    (repo / ".env").write_text("untracked in main\n")  # what main's checkout has, untracked there
+    record = record_for(repo, base_sha=base)  # spawned --from other
+    worktree.create(Git(repo), record)
+    assert (Path(record["path"]) / ".env").read_text() == "committed on other\n"
+    assert record["copied"] == []
+
+
 def test_create_without_a_base_is_refused_and_makes_nothing(repo):
     record = record_for(repo, base_sha=None)
     with pytest.raises(EnvoyError) as caught:
