@@ -187,6 +187,29 @@ def spawn_done(envoy, branch: str, task: str, *args: str) -> dict:
     return record
 
 
+def hold(state: Any, *whats: str) -> subprocess.Popen:
+    """A child process that takes envoy's locks `whats` (in store.State `state`), says
+    so, and sleeps until killed: a live holder, as a supervisor is."""
+    child = subprocess.Popen([sys.executable, "-c", f"""
+import sys, time; sys.path[:0] = [{str(ENVOY_SOURCE)!r}, {str(ENVOY_SOURCE / 'vendor')!r}]
+from pathlib import Path
+from envoy.worker import locks, store
+state = store.State(Path({str(state.root.parent)!r}))
+held = [locks.lock(state, what) for what in {list(whats)!r}]  # kept: a collected lock is released
+for lock in held:
+    lock.acquire(timeout=5)
+print("held", flush=True)
+time.sleep(120)
+"""], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "held"
+    return child
+
+
+def kill(child: subprocess.Popen) -> None:
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+
+
 SAMPLES = Path(__file__).parent / "samples"  # real Claude Code output
 
 

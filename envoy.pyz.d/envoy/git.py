@@ -338,6 +338,8 @@ class Git:
         picks them (no merge commits, none whose patch `onto` already has), in a private
         worktree made at `path` and removed after: (new tip, []) or (None, conflicted
         files). The caller's checkouts are untouched."""
+        if not self.run("rev-list", "--right-only", "--cherry-pick", "--no-merges", f"{onto}...{tip}", "--").strip():
+            return onto, []  # `onto` has every change already (cherry-picked, say): nothing to replay
         self.run("worktree", "add", "--quiet", "--detach", str(path), onto)
         try:
             args: tuple[str, ...] = ("cherry-pick", "--allow-empty", "--right-only", "--cherry-pick",

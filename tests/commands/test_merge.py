@@ -134,6 +134,22 @@ def test_merging_again_after_a_squash_is_already_merged(repo, envoy):
     assert envoy("parallel", "cleanup", "--worker", "sq").code == 0
 
 
+def test_rebase_when_the_target_already_has_every_commit_is_already_merged(repo, envoy):
+    """The user cherry-picked the worker's one commit and then changed the file on main:
+    the trial merge conflicts, but a rebase has nothing left to replay."""
+    spawn_done(envoy, "picked", "@write a.txt a\n@commit a")
+    git(repo, "cherry-pick", "-x", git(repo, "rev-parse", "picked").strip())
+    (repo / "a.txt").write_text("a, changed on main\n")
+    git(repo, "commit", "-qam", "main changes a")
+    git(repo, "switch", "-qc", "elsewhere")
+    main = git(repo, "rev-parse", "main")
+    result = envoy("parallel", "merge", "--worker", "picked", "--rebase")
+    assert result.code == 0, result.stdout
+    assert result.data["merged"] is False and "already" in result.data["note"], result.stdout
+    assert git(repo, "rev-parse", "main") == main
+    assert envoy("parallel", "cleanup", "--worker", "picked").code == 0  # counted as merged
+
+
 def test_rebase_drops_commits_the_target_already_has(repo, envoy):
     spawn_done(envoy, "part", "@write a.txt a\n@commit a\n@write b.txt b\n@commit b\n@write c.txt c\n@commit c")
     first = git(repo, "rev-parse", "part~2").strip()

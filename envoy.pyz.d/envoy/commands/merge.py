@@ -45,18 +45,15 @@ def run(args: argparse.Namespace) -> int:
             raise EnvoyError("not_found", f"branch {into} was deleted meanwhile; nothing was changed",
                              "name another with --into BRANCH")
         if ws.git.is_ancestor(tip, target):
-            result.update(merged=False, note=f"nothing to merge: {into} already contains {fresh['branch']}")
-            merging.remember(ws, fresh, into, tip, tip)
-            output.success(result, render)
-            return 0
+            return already(ws, fresh, result, tip, tip, f"{into} already contains {fresh['branch']}")
         tree, conflicts = ws.git.merge_tree(target, tip)
         if tree is not None and tree == ws.git.tree_of(target) and merging.changes_anything(ws.git, target, tip):
-            result.update(merged=False, note=f"nothing to merge: {into} already has every change of "
-                          f"{fresh['branch']} (merged before, say as a squash)")
-            merging.remember(ws, fresh, into, tip, target)
-            output.success(result, render)
-            return 0
+            return already(ws, fresh, result, tip, target,
+                           f"{into} already has every change of {fresh['branch']} (merged before, say as a squash)")
         new = merging.integrate(ws, fresh, mode, into, target, tip, tree, conflicts)
+        if new == target:  # a rebase with nothing left to replay
+            return already(ws, fresh, result, tip, target,
+                           f"{into} already has every commit of {fresh['branch']} (cherry-picked, say)")
         # Recorded first: a merge cut short after this claims a commit its target lacks,
         # which still_merged sees; a target moved before a record that failed would be a lie.
         before = merging.remember(ws, fresh, into, tip, new)
@@ -96,6 +93,14 @@ def check_target(ws: Workspace, record: Record, into: str | None) -> str:
                 raise EnvoyError("still_running", f"{into} is the branch of worker {other['name']}, which is "
                                  f"{other['state']}", f"envoy parallel wait --worker {other['name']}, then merge")
     return into
+
+
+def already(ws: Workspace, record: Record, result: dict[str, Any], tip: str, commit: str, why: str) -> int:
+    """Nothing to merge: said so, and recorded as merged (as `commit`), so cleanup agrees."""
+    result.update(merged=False, note=f"nothing to merge: {why}")
+    merging.remember(ws, record, result["into"], tip, commit)
+    output.success(result, render)
+    return 0
 
 
 def render(data: dict[str, Any]) -> str:
