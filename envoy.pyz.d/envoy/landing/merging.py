@@ -6,13 +6,12 @@ remove (`still_merged`). `merge` and `land` both go through here."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any, cast
 
 from envoy.errors import EnvoyError
 from envoy.git import Git, GitError
-from envoy.worker import launch, locks
+from envoy.worker import launch, locks, worktree
 from envoy.worker.record import Record, now_iso
 from envoy.worker.workspace import Workspace
 
@@ -86,10 +85,7 @@ def _rebase(ws: Workspace, target: str, tip: str) -> tuple[str | None, list[str]
 def remove_scratch(ws: Workspace, path: Path) -> None:
     """A scratch worktree a killed process left; the caller holds the launch mutex."""
     if path.exists():
-        try:
-            ws.git.worktree_remove(path)
-        except GitError:
-            shutil.rmtree(path, ignore_errors=True)
+        worktree.remove_scratch(ws.git, path)
         ws.git.worktree_prune()
 
 

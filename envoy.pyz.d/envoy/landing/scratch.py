@@ -17,11 +17,10 @@ from pathlib import Path
 from filelock import FileLock
 
 from envoy import processes
-from envoy.git import GitError, environment
-from envoy.worker import launch, locks
+from envoy.git import environment
+from envoy.worker import launch, locks, worktree
 from envoy.worker.store import State
 from envoy.worker.workspace import Workspace
-from envoy.worker.worktree import copy_untracked
 
 LOCK = "land"
 
@@ -60,7 +59,7 @@ class Scratch:
         with locks.launch_mutex(self.ws.state):  # every worktree add and prune runs under it (see cleanup)
             self.ws.git.worktree_add_detached(path, commit)
         self.ws.git.populate(path)  # outside it: several checkouts at once
-        copy_untracked(self.ws.git, self.main, path)  # .env and .worktreeinclude files, as a worker gets
+        worktree.copy_untracked(self.ws.git, self.main, path)  # .env and .worktreeinclude files, as a worker gets
         with open(path.with_suffix(".log"), "wb") as out:
             # Its own process group, so stopping it stops everything it started.
             proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=path, stdin=subprocess.DEVNULL, stdout=out,
@@ -82,7 +81,7 @@ class Scratch:
         if check in self.live:
             self.live.remove(check)
         with locks.launch_mutex(self.ws.state):
-            _remove_worktree(self.ws, check.path)
+            worktree.remove_scratch(self.ws.git, check.path)
         for suffix in (".pgid", ".log"):
             check.path.with_suffix(suffix).unlink(missing_ok=True)
 
@@ -91,14 +90,6 @@ class Scratch:
             self.stop(check)
         self.pool.shutdown()
         sweep(self.ws, self.dir)
-
-
-def _remove_worktree(ws: Workspace, path: Path) -> None:
-    if path.exists():
-        try:
-            ws.git.worktree_remove(path)
-        except GitError:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def sweep(ws: Workspace, run_dir: Path) -> None:
@@ -115,7 +106,7 @@ def sweep(ws: Workspace, run_dir: Path) -> None:
     with locks.launch_mutex(ws.state):
         for path in run_dir.iterdir():
             if path.is_dir():
-                _remove_worktree(ws, path)
+                worktree.remove_scratch(ws.git, path)
         shutil.rmtree(run_dir, ignore_errors=True)
         ws.git.worktree_prune()
 

@@ -172,6 +172,18 @@ def remove(git: Git, where: Layout, name: str, path: Path) -> None:
                          "remove it by hand, then: git worktree prune")
 
 
+def remove_scratch(git: Git, path: Path) -> None:
+    """Remove a scratch worktree envoy made for its own work (land's checks, merge's
+    rebase), never a worker's: by git, else (git no longer knows it) from the disk."""
+    from envoy.git import GitError
+
+    if path.exists():
+        try:
+            git.worktree_remove(path)
+        except GitError:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def checked_out_at(git: Git, path: Path) -> str | None:
     """The branch git says is checked out in the worktree at `path`."""
     real = os.path.realpath(path)
