@@ -154,7 +154,8 @@ def clean_broken(ws: Workspace, entry: dict[str, str], *, force: bool) -> dict[s
             return gone
         found: Record = {"name": stem, "branch": branch, "path": str(path), "base_sha": None, "worktree_created": True,
                          "copied": [], "stand_in": True}
-        return {**remove(ws, found, force=force), "broken_record": str(file)}
+        done = remove(ws, found, force=force)
+        return {**done, "broken_record": str(file), **({"path": str(path)} if done["removed"] else {})}
     finally:
         lock.release()
 

@@ -52,7 +52,12 @@ def refresh(state: State, record: Record) -> Record:
         transition(fresh, "lost", {"reason": "lost", "error": CUT_SHORT_ERROR if fresh.get("checking_out") else LOST_ERROR,
                                    "finished_at": now_iso()})
         fresh["duration_s"] = elapsed(fresh)
-        state.write(fresh)
+        try:
+            state.write(fresh)
+        except EnvoyError as exc:  # a full disk, say: what is shown is still the truth; the next look records it
+            if exc.kind != "state_unwritable":
+                raise
+            state.log(f"worker {fresh['name']} is lost, but its record cannot be written: {exc.message}")
         processes.end_run(fresh.get("run_id"))  # what its supervisor could no longer end
         return fresh
     finally:
