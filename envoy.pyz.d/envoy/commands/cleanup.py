@@ -249,10 +249,10 @@ def remove(ws: Workspace, record: Record, *, force: bool, locked: bool = False) 
 
 def noted_trash(ws: Workspace, record: Record) -> bool:
     """Whether the record names a trash ref an earlier cleanup of it made (and was cut
-    short before it could report it), one that still exists."""
+    short before it could report it), one that still exists. Its shape was checked when
+    the record was read (record.problem_with)."""
     kept = record.get("trash")
-    return (isinstance(kept, dict) and all(isinstance(kept.get(k), str) for k in ("trash_ref", "sha", "restore"))
-            and kept["trash_ref"].startswith("refs/envoy/trash/") and ws.git.ref_exists(kept["trash_ref"]))
+    return kept is not None and ws.git.ref_exists(kept["trash_ref"])
 
 
 def keep_in_trash(ws: Workspace, record: Record, path: Path, dirty: list[str], tip: str | None) -> dict[str, Any]:

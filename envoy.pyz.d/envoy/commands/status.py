@@ -15,8 +15,9 @@ from envoy.worker.workspace import open_workspace
 SETTLE = 3.0  # seconds status waits at most for ended runs to be recorded
 
 
-def settled(state: State, cap: int) -> list[Record]:
-    """Every record, refreshed, once no run that has ended is still shown running.
+def settled(state: State, cap: int) -> tuple[list[Record], list[dict[str, str]]]:
+    """Every record, refreshed, once no run that has ended is still shown running; and
+    the broken ones (both from one read of the records).
 
     A watcher frees its slot the moment its agent exits, so the next worker starts
     at once, and records the end a moment later (it reads the whole transcript).
@@ -26,19 +27,20 @@ def settled(state: State, cap: int) -> list[Record]:
     running workers is not: each of them holds its slot): wait for the records."""
     deadline = time.monotonic() + SETTLE
     while True:
-        records = lookup.all_refreshed(state)
+        found, broken = state.scan()
+        records = [lookup.refresh(state, r) for r in found]
         active = sum(r["state"] in ACTIVE for r in records)
         if active <= cap or active <= len(locks.held_slots(state)) or time.monotonic() > deadline:
-            return records
+            return records, broken
         time.sleep(0.02)
 
 
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
     cap = ws.config.get("PARALLEL_MAX_WORKERS")
-    everyone = settled(ws.state, cap)
+    everyone, broken = settled(ws.state, cap)
     if queue.dispatch_if_queued(ws.git, ws.state, everyone):
-        everyone = settled(ws.state, cap)  # a queue whose runner died moved on here
+        everyone, broken = settled(ws.state, cap)  # a queue whose runner died moved on here
     records = everyone
     if args.worker:  # by name first, then by branch, as lookup.find does
         records = [r for r in everyone if r["name"] == args.worker][:1] or \
@@ -51,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
         if view["name"] in positions:
             view["queue_position"] = positions[view["name"]]
     data: dict[str, Any] = {"workers": views, "summary": common.summary(everyone, cap)}
-    broken = ws.state.broken()
     if broken and not args.worker:
         data["broken"] = broken  # record files that are not records: shown, so they can be cleaned up
     output.success(data, common.render_status)

@@ -8,11 +8,10 @@ import os
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any
 
 TYPE_CHECKING = False  # typing's TypedDict is for mypy only: the watcher beside every agent loads this module
 if TYPE_CHECKING:
-    from typing import Literal, TypedDict
+    from typing import Any, Literal, TypedDict
 
     StateName = Literal["queued", "starting", "running", "succeeded", "failed", "lost"]
 
@@ -199,6 +198,8 @@ _OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not
     "copied": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
     "after": lambda v: isinstance(v, list) and all(is_worker_name(n) for n in v),
     "runs": lambda v: isinstance(v, list) and all(isinstance(r, dict) and _run_ok(r) for r in v),
+    "trash": lambda v: (isinstance(v, dict) and all(isinstance(v.get(k), str) for k in ("trash_ref", "sha", "restore"))
+                        and v["trash_ref"].startswith("refs/envoy/trash/")),  # cleanup reports it again
 }
 
 
@@ -244,7 +245,7 @@ def problem_with(data: Any, stem: str) -> str | None:
         value = data.get(key)
         if value is not None and not ok(value):
             return f"its {key} {str(value)[:60]!r} is not valid"
-    for key in ("created_at", "started_at", "finished_at"):
+    for key in ("created_at", "started_at", "finished_at", "merged_at"):
         if data.get(key) is not None and not _time_ok(data[key]):
             return f"its {key} {str(data[key])[:60]!r} is not a time"
     return None
