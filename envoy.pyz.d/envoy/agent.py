@@ -212,6 +212,8 @@ def denials(result: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def _tool_summary(tool_input: Any, limit: int = 200) -> str:
+    from envoy.output import one_line
+
     if isinstance(tool_input, dict):
         for key in ("command", "file_path", "pattern", "url", "description", "prompt"):
             if isinstance(tool_input.get(key), str):
@@ -221,8 +223,7 @@ def _tool_summary(tool_input: Any, limit: int = 200) -> str:
             text = json.dumps(tool_input, ensure_ascii=False)
     else:
         text = str(tool_input)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(text, limit)
 
 
 TRANSCRIPT_LINE = 2000  # characters: a caller (often an agent) reads every one

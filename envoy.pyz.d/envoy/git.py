@@ -227,9 +227,6 @@ class Git:
     def worktree_prune(self) -> None:
         self.run("worktree", "prune")
 
-    def delete_branch(self, branch: str) -> None:
-        self.run("branch", "-D", "--", branch)
-
     def update_ref(self, ref: str, sha: str, old: str | None = None) -> None:
         """Point `ref` at `sha`; with `old`, a compare-and-swap: git refuses (GitError)
         unless the ref still points at `old`."""

@@ -27,6 +27,18 @@ def running() -> Path | None:
     return root if root.is_file() else None
 
 
+def running_inside(top: Path) -> str | None:
+    """The path, relative to checkout `top`, of the envoy.pyz this process runs from,
+    when it is inside that checkout."""
+    found = running()
+    if found is None:
+        return None
+    try:
+        return found.resolve().relative_to(top.resolve()).as_posix()
+    except ValueError:
+        return None  # it runs from elsewhere
+
+
 def tree(root: Path, prefix: str = "") -> list[Entry]:
     """Every file below `root` (caches excepted), named relative to it."""
     entries = []

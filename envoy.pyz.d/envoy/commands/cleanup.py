@@ -28,20 +28,19 @@ def run(args: argparse.Namespace) -> int:
     if args.worker and args.all:
         raise EnvoyError("invalid_input", "--worker and --all cannot be combined",
                          "use --worker NAME for one worker, --all for every worker")
-    broken = ws.state.broken()
+    found, broken = ws.state.scan()  # one read of the records: the valid ones and the broken ones
     if args.worker:
         broken = [b for b in broken if Path(b["file"]).name == f"{args.worker}.json"]
         targets = [] if broken else [lookup.find(ws.state, args.worker)]
-    elif args.all:
-        targets = lookup.all_refreshed(ws.state)
     else:
-        targets = [r for r in lookup.all_refreshed(ws.state) if r["state"] not in (*ACTIVE, "queued")]
+        everyone = [lookup.refresh(ws.state, r) for r in found]
+        targets = everyone if args.all else [r for r in everyone if r["state"] not in (*ACTIVE, "queued")]
     may_stop = args.all or args.force
     removed: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     for entry in broken:
-        found = clean_broken(ws, entry, force=args.force)
-        (removed if found.get("removed") else skipped).append(found)
+        gone = clean_broken(ws, entry, force=args.force)
+        (removed if gone.get("removed") else skipped).append(gone)
     # Queued ones first: stopping a running worker frees a slot the queue would take.
     for record in sorted(targets, key=lambda r: r["state"] != "queued"):
         try:

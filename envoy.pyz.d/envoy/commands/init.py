@@ -85,11 +85,9 @@ def run(args: argparse.Namespace) -> int:
 def install_pyz(top: Path, changed: list[str]) -> str:
     """The repository-relative path of the envoy.pyz the hooks will run."""
     running = pyz.running()
-    if running is not None:
-        try:
-            return running.resolve().relative_to(top.resolve()).as_posix()
-        except ValueError:
-            pass  # runs from elsewhere: install a copy
+    inside = pyz.running_inside(top)
+    if inside is not None:
+        return inside
     target = top / PYZ_COPY
     with tempfile.TemporaryDirectory(prefix="envoy-init-") as tmp:
         fresh = Path(tmp) / "envoy.pyz"
@@ -111,8 +109,8 @@ def ignore_copy(git: Git, top: Path, changed: list[str]) -> None:
     if not git.untracked(top, PYZ_COPY) or git.is_ignored(top, PYZ_COPY):
         return
     path = top / ".gitignore"
-    try:
-        text = path.read_text(encoding="utf-8")
+    try:  # a repository file: read as one (bounded, never a FIFO or a device)
+        text = files.read_text(path, errors="replace")
     except FileNotFoundError:
         text = ""
     separator = "\n" if text and not text.endswith("\n") else ""

@@ -4,13 +4,11 @@ same worker, under the same cap. Results and cost accumulate per run."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envoy import output
 from envoy.commands import common
-from envoy.errors import EnvoyError
-from envoy.worker import launch, lookup, worktree
+from envoy.worker import launch, lookup
 from envoy.worker.workspace import open_workspace
 
 if TYPE_CHECKING:
@@ -23,10 +21,6 @@ def run(args: argparse.Namespace) -> int:
     task = common.read_task(args)
     record = lookup.find(ws.state, args.worker)
     launch.check_resumable(record)
-    problem = worktree.verify(ws.git, ws.layout(), record["name"], Path(record["path"]))
-    if problem:  # the path is read from the record: an agent runs only where envoy made its worktree
-        raise EnvoyError("unverified_worktree", f"will not run {record['name']}'s agent there: {problem}",
-                         "spawn a new worker instead")
     options: Options = {**record.get("options", {})}
     timeout, max_turns, budget = (common.positive(args.timeout, "--timeout"),
                                   common.positive(args.max_turns, "--max-turns", int), common.positive(args.budget, "--budget"))

@@ -42,11 +42,9 @@ def run(args: argparse.Namespace) -> int:
     if queue.dispatch_if_queued(ws.git, ws.state, everyone):
         everyone, broken = settled(ws.state, cap)  # a queue whose runner died moved on here
     records = everyone
-    if args.worker:  # by name first, then by branch, as lookup.find does
-        records = [r for r in everyone if r["name"] == args.worker][:1] or \
-            [r for r in everyone if r["branch"] == args.worker][:1]
-    if args.worker and not records:
-        records = [lookup.find(ws.state, args.worker)]  # the refusal, with the names to pick from
+    if args.worker:  # by name, else by branch; the refusal names the workers to pick from
+        name = lookup.find(ws.state, args.worker)["name"]
+        records = [r for r in everyone if r["name"] == name]
     positions = queue.queue_positions(everyone)
     views = [common.short(r) for r in records]
     for view in views:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from envoy import usage
 from envoy.landing.lane import Entry
 
 
@@ -32,5 +33,5 @@ class Report:
 
     def data(self) -> dict[str, Any]:
         return {"check": self.command, "order": self.how, "landed": self.done, "failed": self.fails,
-                "repairs": self.repairs, "repair_cost_usd": round(sum(r["cost_usd"] for r in self.repairs), 6),
+                "repairs": self.repairs, "repair_cost_usd": usage.total_cost(self.repairs),
                 "duration_s": round(time.monotonic() - self.started, 1)}

@@ -255,6 +255,10 @@ def relaunch(ws: Workspace, record: Record, task: str, options: Options | None =
     with locks.launch_mutex(state):
         record = lookup.refresh(state, state.read(record["name"]) or record)
         check_resumable(record)  # again, under the mutex
+        problem = worktree.verify(ws.git, ws.layout(), record["name"], Path(record["path"]))
+        if problem:  # the path is read from the record: an agent runs only where envoy made its worktree
+            raise EnvoyError("unverified_worktree", f"will not run {record['name']}'s agent there: {problem}",
+                             "spawn a new worker instead")
         slot_index = locks.free_slot(state, cap)
         if slot_index is None:
             raise limit_exceeded(ws, cap)

@@ -111,14 +111,8 @@ def _envoy_pyz(source: Path) -> list[str]:
     hook commands, by design, never look outside the session's own project."""
     from envoy import pyz
 
-    found = [".claude/envoy.pyz"]
-    running = pyz.running()
-    if running is not None:
-        try:
-            found.append(running.resolve().relative_to(source.resolve()).as_posix())
-        except ValueError:
-            pass  # a pyz outside the checkout: nothing to copy
-    return found
+    inside = pyz.running_inside(source)  # a pyz outside the checkout: nothing to copy
+    return [".claude/envoy.pyz", *([inside] if inside else [])]
 
 
 def discard(git: Git, where: Layout, record: Record) -> None:
