@@ -337,6 +337,19 @@ def test_repair_that_commits_nothing_is_reported(repo, envoy):
 
 
 # -- bad input ----------------------------------------------------------------------
+def test_landing_a_worker_into_its_own_or_a_live_workers_branch_is_refused(repo, envoy):
+    """As merge refuses them: a worker cannot land into itself, nor into the branch
+    another worker is still working on."""
+    spawn_done(envoy, "done", commit_file("done.txt"))
+    envoy("parallel", "spawn", "--branch", "busy", "--task", "@sleep 60")
+    before = tip(repo)
+    own = envoy("parallel", "land", "--worker", "done", "--into", "done")
+    assert own.code == 1 and own.error["type"] == "invalid_input" and "own branch" in own.error["message"], own.stdout
+    live = envoy("parallel", "land", "--worker", "done", "--into", "busy")
+    assert live.code == 1 and live.error["type"] == "still_running", live.stdout
+    assert tip(repo) == before
+
+
 def test_bad_input_is_refused_and_changes_nothing(repo, envoy):
     spawn_done(envoy, "done", commit_file("done.txt"))
     envoy("parallel", "spawn", "--branch", "busy", "--task", "@sleep 60")

@@ -19,11 +19,11 @@ from filelock import Timeout
 from envoy import output
 from envoy.commands import common
 from envoy.errors import EnvoyError
-from envoy.landing import lane, predict, repair, scratch
+from envoy.landing import lane, merging, predict, repair, scratch
 from envoy.landing.lane import Entry
 from envoy.landing.report import Report
 from envoy.worker import lookup
-from envoy.worker.record import ACTIVE, Record
+from envoy.worker.record import Record
 from envoy.worker.workspace import Workspace, open_workspace
 
 LOCK_WAIT = 5.0  # a killed run's janitor holds the lock for a moment; a live run for long
@@ -116,10 +116,10 @@ def candidates(ws: Workspace, args: argparse.Namespace) -> list[tuple[Record, st
     chosen = []
     for record in records:
         name = record["name"]
-        if record["state"] in ACTIVE or record["state"] == "queued":
-            raise EnvoyError("still_running", f"worker {name} is {record['state']}; its branch may still change",
-                             f"envoy parallel wait --worker {name}, then land")
+        merging.check_finished(record, "land")
         into = args.into or record.get("base")
+        if named:  # as merge refuses it: its own branch, a branch a live worker works on
+            merging.check_target(ws, record, into, "land")
         into_tip = tips.get(into) if into else None
         tip = tips.get(record["branch"])
         if not named and (tip is None or into_tip is None):

@@ -15,7 +15,7 @@ from envoy import output
 from envoy.errors import EnvoyError
 from envoy.landing import merging
 from envoy.worker import locks, lookup, worktree
-from envoy.worker.record import ACTIVE, Record
+from envoy.worker.record import Record
 from envoy.worker.workspace import Workspace, open_workspace
 
 
@@ -24,8 +24,8 @@ def run(args: argparse.Namespace) -> int:
         raise EnvoyError("invalid_input", "--squash and --rebase cannot be combined", "pick one, or neither for a merge commit")
     ws = open_workspace()
     record = lookup.find(ws.state, args.worker)
-    _check_finished(record)
-    into = check_target(ws, record, args.into or record.get("base"))
+    merging.check_finished(record, "merge")
+    into = merging.check_target(ws, record, args.into or record.get("base"), "merge")
     mode = "squash" if args.squash else "rebase" if args.rebase else "merge"
     result: dict[str, Any] = {"name": record["name"], "branch": record["branch"], "into": into, "mode": mode}
     # Under the mutex cleanup decides "merged" under: the target moves and the record
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         if fresh is None or fresh.get("session_id") != record.get("session_id"):
             raise EnvoyError("not_found", f"worker {record['name']} was removed meanwhile",
                              "envoy parallel status lists the workers")
-        _check_finished(fresh)
+        merging.check_finished(fresh, "merge")
         tip = ws.git.branch_tip(fresh["branch"])
         if tip is None:
             raise EnvoyError("not_found", f"branch {fresh['branch']} of {fresh['name']} no longer exists",
@@ -68,31 +68,6 @@ def run(args: argparse.Namespace) -> int:
         result["warning"] = f"{len(dirty)} uncommitted change(s) in the worktree were not merged: {', '.join(dirty[:5])}"
     output.success(result, render)
     return 0
-
-
-def _check_finished(record: Record) -> None:
-    if record["state"] in ACTIVE or record["state"] == "queued":
-        raise EnvoyError("still_running", f"worker {record['name']} is {record['state']}; its branch may still change",
-                         f"envoy parallel wait --worker {record['name']}, then merge")
-
-
-def check_target(ws: Workspace, record: Record, into: str | None) -> str:
-    """Refuse a target that is no branch to merge into: not a local branch (a tag,
-    `main~1`, HEAD), the worker's own branch, or a branch a live worker works on."""
-    if into == record["branch"]:
-        raise EnvoyError("invalid_input", f"{into} is worker {record['name']}'s own branch: it cannot be merged "
-                         "into itself", f"name the branch to merge it into, e.g. --into {record.get('base') or 'main'} "
-                         "(without --into: its base)")
-    if not into or ws.git.branch_tip(into) is None:
-        raise EnvoyError("invalid_input", f"{into!r} is not a local branch to merge into",
-                         "name one with --into BRANCH (e.g. --into main)")
-    for other in ws.state.all():
-        if other.get("branch") == into and other["name"] != record["name"]:
-            other = lookup.refresh(ws.state, other)
-            if other["state"] in ACTIVE or other["state"] == "queued":
-                raise EnvoyError("still_running", f"{into} is the branch of worker {other['name']}, which is "
-                                 f"{other['state']}", f"envoy parallel wait --worker {other['name']}, then merge")
-    return into
 
 
 def already(ws: Workspace, record: Record, result: dict[str, Any], tip: str, commit: str, why: str) -> int:

@@ -11,8 +11,8 @@ from typing import Any, cast
 
 from envoy.errors import EnvoyError
 from envoy.git import Git, GitError
-from envoy.worker import launch, locks, worktree
-from envoy.worker.record import Record, now_iso
+from envoy.worker import launch, locks, lookup, worktree
+from envoy.worker.record import ACTIVE, Record, now_iso
 from envoy.worker.workspace import Workspace
 
 MERGE_FIELDS = ("merged_into", "merged_sha", "merged_commit", "merged_at")
@@ -25,6 +25,32 @@ def changes_anything(git: Git, target: str, tip: str) -> bool:
     """Whether `tip` changes any file since it forked from `target` (commits that undo
     each other change nothing, and are merged as commits, not skipped)."""
     return git.tree_of(tip) != git.tree_of(git.merge_base(target, tip))
+
+
+def check_finished(record: Record, verb: str) -> None:
+    """Refuse a worker whose branch may still change."""
+    if record["state"] in ACTIVE or record["state"] == "queued":
+        raise EnvoyError("still_running", f"worker {record['name']} is {record['state']}; its branch may still change",
+                         f"envoy parallel wait --worker {record['name']}, then {verb}")
+
+
+def check_target(ws: Workspace, record: Record, into: str | None, verb: str) -> str:
+    """Refuse a target that is no branch to merge into: not a local branch (a tag,
+    `main~1`, HEAD), the worker's own branch, or a branch a live worker works on."""
+    if into == record["branch"]:
+        raise EnvoyError("invalid_input", f"{into} is worker {record['name']}'s own branch: it cannot be merged "
+                         "into itself", f"name the branch to {verb} it into, e.g. --into {record.get('base') or 'main'} "
+                         "(without --into: its base)")
+    if not into or ws.git.branch_tip(into) is None:
+        raise EnvoyError("invalid_input", f"{into!r} is not a local branch to {verb} into",
+                         "name one with --into BRANCH (e.g. --into main)")
+    for other in ws.state.all():
+        if other.get("branch") == into and other["name"] != record["name"]:
+            other = lookup.refresh(ws.state, other)
+            if other["state"] in ACTIVE or other["state"] == "queued":
+                raise EnvoyError("still_running", f"{into} is the branch of worker {other['name']}, which is "
+                                 f"{other['state']}", f"envoy parallel wait --worker {other['name']}, then {verb}")
+    return into
 
 
 def still_merged(git: Git, record: Record, tip: str) -> bool:
