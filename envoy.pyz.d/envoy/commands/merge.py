@@ -54,14 +54,7 @@ def run(args: argparse.Namespace) -> int:
         if new == target:  # a rebase with nothing left to replay
             return already(ws, fresh, result, tip, target,
                            f"{into} already has every commit of {fresh['branch']} (cherry-picked, say)")
-        # Recorded first: a merge cut short after this claims a commit its target lacks,
-        # which still_merged sees; a target moved before a record that failed would be a lie.
-        before = merging.remember(ws, fresh, into, tip, new)
-        try:
-            merging.move_branch(ws, into, target, new)
-        except BaseException:
-            merging.forget(ws, fresh["name"], before)
-            raise
+        merging.record_and_move(ws, into, target, new, [(fresh, tip, new)])
     result.update(merged=True, sha=new, commits=ws.git.commit_count(target, new))
     dirty = worktree.uncommitted(ws.git, fresh)
     if dirty:

@@ -181,17 +181,9 @@ class Lane:
         passed too); False if the target moved meanwhile."""
         new = str(run[-1].commit)
         try:
-            # As merge does: under the mutex cleanup decides "merged" under, recorded first
-            # (so cleanup takes them as merged), and taken back if the target cannot move.
-            with locks.launch_mutex(self.ws.state, locks.BRANCHES):
-                before = [merging.remember(self.ws, e.record, self.into, e.tip, str(e.commit)) for e in run]
-                try:
-                    if new != self.tip:
-                        merging.move_branch(self.ws, self.into, self.tip, new)
-                except BaseException:
-                    for entry, fields in zip(run, before):
-                        merging.forget(self.ws, entry.name, fields)
-                    raise
+            with locks.launch_mutex(self.ws.state, locks.BRANCHES):  # as merge: cleanup decides "merged" under it
+                merging.record_and_move(self.ws, self.into, self.tip, new,
+                                        [(e.record, e.tip, str(e.commit)) for e in run])
         except EnvoyError as exc:
             if new != self.tip:
                 now = self._target()

@@ -128,6 +128,22 @@ def move_branch(ws: Workspace, into: str, old: str, new: str) -> None:
                          "commit or stash the local changes there, or merge --into another branch") from None
 
 
+def record_and_move(ws: Workspace, into: str, old: str, new: str, merged: list[tuple[Record, str, str]]) -> None:
+    """Record each worker of `merged` (record, its tip, the commit on `into` that holds
+    it) as merged, then move `into` from `old` to `new`; if it cannot move, the records
+    are put back. Recorded first: one cut short after this claims a commit its target
+    lacks, which still_merged sees; a target moved before a record that failed would be
+    a lie. The caller holds the branches lock, under which cleanup decides "merged"."""
+    before = [(record["name"], remember(ws, record, into, tip, commit)) for record, tip, commit in merged]
+    try:
+        if new != old:
+            move_branch(ws, into, old, new)
+    except BaseException:
+        for name, fields in before:
+            forget(ws, name, fields)
+        raise
+
+
 def remember(ws: Workspace, record: Record, into: str, tip: str, commit: str) -> Record:
     """Record that `tip` is merged into `into` as `commit` (so cleanup can check it is
     still there, also after a squash or rebase); returns the fields it replaced."""
