@@ -74,14 +74,18 @@ def describe(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def last_line(path: str | os.PathLike[str], limit: int = 300) -> str:
-    """The last non-empty line of a file (an agent's or a setup command's stderr), cut to
-    `limit`. Only the file's end is read: an agent may have written gigabytes there."""
+def tail(path: str | os.PathLike[str], size: int = 64 * 1024) -> str:
+    """The last `size` bytes of a log envoy wrote (an agent's or a check's output), as
+    text; "" if it cannot be read. Only the end is read: it may hold gigabytes."""
     try:
         with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 64 * 1024))
-            tail = f.read().decode("utf-8", "replace")
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            return f.read().decode("utf-8", "replace")
     except OSError:
         return ""
-    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+
+
+def last_line(path: str | os.PathLike[str], limit: int = 300) -> str:
+    """The last non-empty line of a log (an agent's or a setup command's stderr), cut to `limit`."""
+    lines = [line.strip() for line in tail(path).splitlines() if line.strip()]
     return lines[-1][:limit] if lines else ""

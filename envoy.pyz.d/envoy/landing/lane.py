@@ -10,13 +10,11 @@ its new tip, never overwritten.
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
-from envoy import output
+from envoy import files, output
 from envoy.errors import EnvoyError
 from envoy.landing import merging
 from envoy.landing.scratch import Check, Scratch
@@ -25,7 +23,7 @@ from envoy.worker.record import Record
 from envoy.worker.workspace import Workspace
 
 POLL = 0.02
-TAIL_LINES = 30
+TAIL_LINES = 30  # of a failed check's output, in the report and the repair task
 TAIL_CHARS = 3000
 
 
@@ -150,7 +148,7 @@ class Lane:
                 continue
             entry.verdict = "passed" if code == 0 else "check_failed"
             if entry.verdict == "check_failed":
-                entry.output = tail(check.log)
+                entry.output = "\n".join(files.tail(check.log).rstrip().splitlines()[-TAIL_LINES:])[-TAIL_CHARS:]
             entry.check = None
             finished.append(check)
         return finished
@@ -204,15 +202,3 @@ class Lane:
     def close(self) -> None:
         for entry in self.queue:
             self._reset(entry)
-
-
-def tail(log: Path) -> str:
-    try:
-        with open(log, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 64 * 1024))
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    lines = text.rstrip().splitlines()[-TAIL_LINES:]
-    return "\n".join(lines)[-TAIL_CHARS:]
