@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import tempfile
@@ -97,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         raise EnvoyError("invalid_input", f"--max-words {max_words} is not a positive number of words",
                          f"give a word budget per stream, e.g. --max-words {roles.DEFAULT_MAX_WORDS}")
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
-    if not timeout >= 0 or math.isinf(timeout):  # also NaN
+    if timeout < 0:  # the parser takes only finite numbers
         raise EnvoyError("invalid_input", f"--timeout {args.timeout} is not a number of seconds",
                          "give seconds per stream, e.g. --timeout 600 (0: no limit)")
     executable = agent.find(Config(top).get("ENVOY_CLAUDE"))

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         if tree is not None and tree == ws.git.tree_of(target) and merging.changes_anything(ws.git, target, tip):
             return already(ws, fresh, result, tip, target,
                            f"{into} already has every change of {fresh['branch']} (merged before, say as a squash)")
-        new = merging.integrate(ws, fresh, mode, into, target, tip, tree, conflicts)
+        new = merging.integrate(ws, fresh, mode, into, target, tip, (tree, conflicts))
         if new == target:  # a rebase with nothing left to replay
             return already(ws, fresh, result, tip, target,
                            f"{into} already has every commit of {fresh['branch']} (cherry-picked, say)")

@@ -126,8 +126,7 @@ class Lane:
             entry.commit, entry.verdict = base, "passed"  # already in: nothing to check
             return
         try:
-            tree, conflicts = git.merge_tree(base, entry.tip)
-            entry.commit = merging.integrate(self.ws, entry.record, "merge", self.into, base, entry.tip, tree, conflicts)
+            entry.commit = merging.integrate(self.ws, entry.record, "merge", self.into, base, entry.tip)
         except EnvoyError as exc:
             if exc.kind != "merge_conflict":
                 raise

@@ -67,27 +67,31 @@ def still_merged(git: Git, record: Record, tip: str) -> bool:
 
 
 def integrate(ws: Workspace, record: Record, mode: str, into: str, target: str, tip: str,
-              tree: str | None, conflicts: list[str]) -> str:
-    """The commit `into` should move to; `tree` and `conflicts` are git merge-tree's."""
+              trial: tuple[str | None, list[str]] | None = None) -> str:
+    """The commit `into` should move to. `trial`: git merge-tree's (tree, conflicts) of
+    target and tip, if the caller has it already."""
     git = ws.git
     if mode != "squash" and git.is_ancestor(target, tip):
         return tip  # a fast-forward, as git merge would
     new = None
     if mode == "rebase":
         new, conflicts = _rebase(ws, target, tip)
-    elif tree is not None:
-        commits, count = git.commits(target, tip), git.commit_count(target, tip)
-        if mode == "squash":
-            if count == 1:
-                message = f"{commits[0]['subject']}\n\n"
+    else:
+        tree, conflicts = trial or git.merge_tree(target, tip)
+        if tree is not None:
+            count = git.commit_count(target, tip)
+            if mode == "squash":
+                commits = git.commits(target, tip)  # their subjects make the message
+                if count == 1:
+                    message = f"{commits[0]['subject']}\n\n"
+                else:
+                    listing = "\n".join(f"- {c['subject']}" for c in reversed(commits))
+                    more = f"\n- ... and {count - len(commits)} earlier commit(s)" if count > len(commits) else ""
+                    message = f"Squashed {count} commits of {record['branch']}\n\n{listing}{more}\n\n"
+                new = git.commit_tree(tree, [target], message + f"(envoy worker {record['name']})")
             else:
-                listing = "\n".join(f"- {c['subject']}" for c in reversed(commits))
-                more = f"\n- ... and {count - len(commits)} earlier commit(s)" if count > len(commits) else ""
-                message = f"Squashed {count} commits of {record['branch']}\n\n{listing}{more}\n\n"
-            new = git.commit_tree(tree, [target], message + f"(envoy worker {record['name']})")
-        else:
-            new = git.commit_tree(tree, [target, tip], f"Merge branch '{record['branch']}' into {into}\n\n"
-                                  f"(envoy worker {record['name']}, {count} commit(s))")
+                new = git.commit_tree(tree, [target, tip], f"Merge branch '{record['branch']}' into {into}\n\n"
+                                      f"(envoy worker {record['name']}, {count} commit(s))")
     if new is None:
         raise EnvoyError("merge_conflict", f"{record['branch']} conflicts with {into} in: {', '.join(conflicts)}; "
                          "nothing was changed", f"resolve it yourself (git merge {record['branch']}), or resume the "
