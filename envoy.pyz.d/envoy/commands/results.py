@@ -37,9 +37,11 @@ def branch_work(ws: Workspace, record: Record) -> dict[str, Any]:
     """Commits on the worker's branch since its base, the files they change, and
     whether the worktree holds uncommitted work."""
     work: dict[str, Any] = {}
-    tip = f"refs/heads/{record['branch']}"
     base = record.get("base_sha")  # None: it never started (queued, or its dependency failed)
-    if record.get("state") != "queued" and base and ws.git.ref_exists(tip):
+    # Resolved once, as diff does: the commits and the files describe the same tip, even
+    # if the branch moves (or a cleanup removes it) while this runs.
+    tip = ws.git.branch_tip(record["branch"]) if record.get("state") != "queued" and base else None
+    if base and tip:
         try:
             work["commits"] = [{"sha": c["sha"][:12], "subject": c["subject"]}
                                for c in ws.git.commits(base, tip)]

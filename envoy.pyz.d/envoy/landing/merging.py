@@ -39,8 +39,8 @@ def check_target(ws: Workspace, record: Record, into: str | None, verb: str) -> 
     `main~1`, HEAD), the worker's own branch, or a branch a live worker works on."""
     if into == record["branch"]:
         raise EnvoyError("invalid_input", f"{into} is worker {record['name']}'s own branch: it cannot be merged "
-                         "into itself", f"name the branch to {verb} it into, e.g. --into {record.get('base') or 'main'} "
-                         "(without --into: its base)")
+                         "into itself", f"name the branch to {verb} it into, e.g. "
+                         f"--into {record.get('base') or 'main'} (without --into: its base)")
     if not into or ws.git.branch_tip(into) is None:
         raise EnvoyError("invalid_input", f"{into!r} is not a local branch to {verb} into",
                          "name one with --into BRANCH (e.g. --into main)")
