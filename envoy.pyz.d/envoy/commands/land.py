@@ -35,23 +35,23 @@ def run(args: argparse.Namespace) -> int:
     attempts = repair_attempts(args)
     if attempts:
         common.refuse_nesting()  # a repair resumes workers: workers do not start workers
-    plan = candidates(ws, args)
-    lanes = order(ws, plan, args.order)
+    plan = candidates(ws, args)  # every refusal of bad input comes first, changing nothing
     if not plan:  # all landed already (a re-run), or nothing finished yet: nothing to do is no failure
         output.success(Report(command, args.order).data(), render)
         return 0
     if args.dry_run:
-        output.success({"dry_run": True, "check": command, "order": args.order, "plan": dry_plan(ws, lanes)},
-                       render_plan)
+        output.success({"dry_run": True, "check": command, "order": args.order,
+                        "plan": dry_plan(ws, order(ws, plan, args.order))}, render_plan)
         return 0
     lock = scratch.land_lock(ws.state)
     ws.state.ensure()
-    try:
+    try:  # before ordering: that costs a dry-run merge of every pair, wasted if another land runs
         lock.acquire(timeout=LOCK_WAIT, poll_interval=0.05)
     except Timeout:
         raise EnvoyError("busy", "another envoy parallel land is running in this repository",
                          "wait for it to finish; it lands what this one would") from None
     try:
+        lanes = order(ws, plan, args.order)
         report = Report(command, args.order)
         checks = scratch.Scratch(ws, ws.config.get("PARALLEL_MAX_WORKERS"))
         scratch.sweep_all(ws, checks.dir)
