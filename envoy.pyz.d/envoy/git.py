@@ -250,14 +250,12 @@ class Git:
         envoy processes keeping work under one name never overwrite each other's."""
         for n in range(1, 1000):
             ref = f"refs/envoy/trash/{name}" + (f"-{n}" if n > 1 else "")
-            if self.ref_exists(ref):
-                continue
             try:
-                self.run("update-ref", "--no-deref", ref, sha, "")
+                self.run("update-ref", "--no-deref", ref, sha, "")  # refused where the ref exists
                 return ref
             except GitError:
                 if not self.ref_exists(ref):
-                    raise  # not taken by someone else: git could not write it
+                    raise  # not taken: git could not write it
         raise EnvoyError("git_error", f"refs/envoy/trash/{name}-1..999 are all taken",
                          "delete trash refs you no longer need (git for-each-ref refs/envoy/trash/)")
 
