@@ -59,6 +59,27 @@ def _plain_branch_name(name: str) -> bool:
                     for part in name.split("/")))
 
 
+DUBIOUS = "detected dubious ownership in repository"
+
+
+def unsafe_repository(stderr: str) -> EnvoyError:
+    """git refuses to work in a repository owned by another user (safe.directory): said
+    as git says it, with the command git suggests. Whatever envoy asked, it is the answer."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    where = next((line.split(DUBIOUS, 1)[1].strip(" at'") for line in lines if DUBIOUS in line), "")
+    fix = next((line for line in lines if line.startswith("git config") and "safe.directory" in line),
+               "git config --global --add safe.directory <the repository's path>")
+    return EnvoyError("unsafe_repository",
+                      f"git refuses the repository at {where or 'this path'}: it is owned by another user "
+                      "(dubious ownership, see git help config: safe.directory)",
+                      f"if you trust it, tell git so: {fix} (or run envoy as the repository's owner)")
+
+
+IDENTITY_FIX = ('git config --global user.name "Your Name" && git config --global user.email "you@example.com" '
+                "(without --global: for this repository only; in CI, GIT_AUTHOR_NAME, GIT_AUTHOR_EMAIL, "
+                "GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL work too)")
+
+
 class Git:
     """git, run in one directory (a worktree or any directory inside one)."""
 
@@ -95,7 +116,10 @@ class Git:
             with contextlib.suppress(OSError, sh.ErrorReturnCode):
                 proc.wait()
             raise
-        return int(proc.exit_code), proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+        code, err = int(proc.exit_code), proc.stderr.decode("utf-8", "replace")
+        if code == 128 and DUBIOUS in err:
+            raise unsafe_repository(err)
+        return code, proc.stdout.decode("utf-8", "replace"), err
 
     def run(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             ok: tuple[int, ...] = (0,)) -> str:
@@ -125,6 +149,24 @@ class Git:
             raise EnvoyError("not_a_repo", f"{self.cwd} is not inside a git work tree",
                              "cd into your repository's working tree")
         return Path(out.strip())
+
+    def check_can_commit(self) -> None:
+        """Refuse (`git_identity_missing`) when git could not make a commit here because it
+        has no identity to write in it: a worker's commits, a merge, a rebase would all
+        fail later, after work was done. One `git var`, run in the repository so its own
+        config counts. git var does not look at the repository when git refuses it
+        (safe.directory): on a failure, that is asked first, as it is the first fix."""
+        code, _, err = self._git("var", "GIT_COMMITTER_IDENT")
+        if code == 0:
+            return
+        self._git("rev-parse", "--git-dir")  # raises unsafe_repository if that is the trouble
+        detail = [line.strip() for line in err.splitlines() if line.strip()]
+        if not any("identity unknown" in line or "auto-detect" in line or "empty ident" in line for line in detail):
+            raise GitError(("var", "GIT_COMMITTER_IDENT"), err, code)
+        raise EnvoyError("git_identity_missing",
+                         "git has no identity (user.name and user.email) to commit with in this repository: "
+                         + (detail[-1] if detail else "git var GIT_COMMITTER_IDENT failed"),
+                         IDENTITY_FIX)
 
     def common_dir(self) -> Path:
         if self._common_dir is None:
@@ -344,7 +386,11 @@ class Git:
                 if code == 0:
                     return self.run("rev-parse", "HEAD", cwd=path).strip(), []
                 conflicted = self.run("diff", "--name-only", "-z", "--diff-filter=U", cwd=path).split("\0")
-                if any(conflicted) or not self.ref_exists("CHERRY_PICK_HEAD", cwd=path):
+                # Stopped with nothing staged: the commit became empty. With changes staged,
+                # git could not make the commit (no identity, a hook, signing): a failure.
+                became_empty = (not any(conflicted) and self.ref_exists("CHERRY_PICK_HEAD", cwd=path)
+                                and self._status("diff", "--cached", "--quiet", "HEAD", "--", cwd=path) == 0)
+                if not became_empty:
                     self._status("cherry-pick", "--abort", cwd=path)
                     if not any(conflicted):
                         raise GitError(args, err, code)

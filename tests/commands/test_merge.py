@@ -200,3 +200,39 @@ def test_merge_and_diff_count_every_commit(repo, envoy):
     merged = envoy("parallel", "merge", "--worker", "many").data
     assert merged["commits"] == 121  # its 120 and the merge commit
     assert "120 commit(s)" in git(repo, "log", "-1", "--format=%b", "main")
+
+
+def test_a_rebase_git_cannot_commit_is_an_error_never_nothing_to_merge(repo, envoy):
+    """A prepare-commit-msg hook that fails (as signing or a policy hook can) stops the
+    cherry-pick with the change staged: that is a failure, not a commit that became empty."""
+    spawn_done(envoy, "hooked", "@write h.txt h\n@commit add h")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    hook = repo / ".git" / "hooks" / "prepare-commit-msg"
+    hook.write_text("#!/bin/sh\necho policy says no >&2\nexit 1\n")
+    hook.chmod(0o755)
+    main = git(repo, "rev-parse", "main")
+    result = envoy("parallel", "merge", "--worker", "hooked", "--rebase")
+    assert result.code == 1, result.stdout
+    assert result.error["type"] == "git_error" and "cherry-pick" in result.error["message"], result.error
+    assert git(repo, "rev-parse", "main") == main
+    hook.unlink()
+    merged = envoy("parallel", "merge", "--worker", "hooked", "--rebase")
+    assert merged.code == 0 and merged.data["merged"] is True, merged.stdout
+
+
+def test_merge_and_rebase_without_a_git_identity_are_refused_before_anything(repo, envoy, tmp_path):
+    spawn_done(envoy, "who", "@write w.txt w\n@commit add w")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    config = tmp_path / "no-identity.gitconfig"
+    config.write_text("[user]\n\tuseConfigOnly = true\n")
+    main = git(repo, "rev-parse", "main")
+    for flags in (["--rebase"], [], ["--squash"]):
+        result = envoy("parallel", "merge", "--worker", "who", *flags, env={"GIT_CONFIG_GLOBAL": str(config)})
+        assert result.code == 1, (flags, result.stdout)
+        assert result.error["type"] == "git_identity_missing" and "user.email" in result.error["suggestion"]
+        assert git(repo, "rev-parse", "main") == main
+    landed = envoy("parallel", "land", env={"GIT_CONFIG_GLOBAL": str(config)})
+    assert landed.code == 1 and landed.error["type"] == "git_identity_missing", landed.stdout
+    resumed = envoy("parallel", "resume", "--worker", "who", "--task", "more", env={"GIT_CONFIG_GLOBAL": str(config)})
+    assert resumed.code == 1 and resumed.error["type"] == "git_identity_missing", resumed.stdout
+    assert git(repo, "rev-parse", "main") == main

@@ -416,3 +416,47 @@ def test_parallel_budget_refuses_spawn_past_the_total(repo, envoy):
     assert refused.code == 1 and refused.error["type"] == "budget_exceeded" and "0.0066" in refused.error["message"]
     allowed = envoy("parallel", "spawn", "--branch", "c", "--task", "@result ok", env={"PARALLEL_BUDGET_USD": "1"})
     assert allowed.code == 0
+
+
+def no_identity(tmp_path: Path) -> dict[str, str]:
+    """An environment in which git has no identity to commit with (as in a fresh CI
+    home): user.useConfigOnly, so no guess from the host name makes one up."""
+    config = tmp_path / "no-identity.gitconfig"
+    config.write_text("[user]\n\tuseConfigOnly = true\n[init]\n\tdefaultBranch = main\n")
+    return {"GIT_CONFIG_GLOBAL": str(config), "EMAIL": ""}
+
+
+def disowned(repo: Path) -> dict[str, str]:
+    """Make git refuse `repo` as owned by another user (safe.directory): truly, by giving
+    it to another uid, when the tests run as root; else by git's own switch for that."""
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", "54321:54321", str(repo)], check=True)
+        return {}
+    return {"GIT_TEST_ASSUME_DIFFERENT_OWNER": "1"}
+
+
+def test_spawn_without_a_git_identity_is_refused_and_creates_nothing(repo, envoy, tmp_path):
+    result = envoy("parallel", "spawn", "--branch", "w", "--task", "@write a.txt a\n@commit a",
+                   env=no_identity(tmp_path))
+    assert result.code == 1
+    assert result.error["type"] == "git_identity_missing"
+    assert "identity" in result.error["message"]
+    assert 'git config --global user.name "Your Name"' in result.error["suggestion"]
+    assert "user.email" in result.error["suggestion"]
+    assert not git(repo, "branch", "--list", "w").strip()
+    assert not (tmp_path / "claude-worker-w").exists()
+    assert not list((repo / ".git").glob("envoy/workers/*.json"))
+
+
+def test_spawn_in_a_repository_git_refuses_says_so_with_gits_fix(repo, envoy, tmp_path):
+    env = disowned(repo)
+    result = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok", env=env)
+    assert result.code == 1
+    assert result.error["type"] == "unsafe_repository", result.error
+    assert "owned by another user" in result.error["message"]
+    assert f"git config --global --add safe.directory {repo}" in result.error["suggestion"]
+    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (repo / ".git" / "envoy" / "workers").exists()
+    # Told as asked, the same spawn works.
+    git(repo.parent, "config", "--global", "--add", "safe.directory", str(repo))
+    assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok", env=env).code == 0

@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if not plan:  # all landed already (a re-run), or nothing finished yet: nothing to do is no failure
         output.success(Report(command, args.order).data(), render)
         return 0
+    if not args.dry_run:
+        ws.git.check_can_commit()  # every landing writes a commit
     if args.dry_run:
         output.success({"dry_run": True, "check": command, "order": args.order,
                         "plan": dry_plan(ws, order(ws, plan, args.order))}, render_plan)

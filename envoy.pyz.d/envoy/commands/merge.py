@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     record = lookup.find(ws.state, args.worker)
     merging.check_finished(record, "merge")
     into = merging.check_target(ws, record, args.into or record.get("base"), "merge")
+    ws.git.check_can_commit()  # a merge or rebase commit would fail half-way
     mode = "squash" if args.squash else "rebase" if args.rebase else "merge"
     result: dict[str, Any] = {"name": record["name"], "branch": record["branch"], "into": into, "mode": mode}
     # Under the mutex cleanup decides "merged" under: the target moves and the record

@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
     task = common.read_task(args)
     record = lookup.find(ws.state, args.worker)
     launch.check_resumable(record)
+    ws.git.check_can_commit()
     options: Options = {**record.get("options", {})}
     timeout, max_turns, budget = (common.positive(args.timeout, "--timeout"),
                                   common.positive(args.max_turns, "--max-turns", int), common.positive(args.budget, "--budget"))

@@ -117,6 +117,7 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
         base, base_sha = None, None  # the dependency's branch tip when this one starts
     else:
         base, base_sha = resolve_base(ws, args.from_ref)
+    ws.git.check_can_commit()  # a worker that cannot commit would "succeed" with its work left behind
     agent_path = agent.find(ws.config.get("ENVOY_CLAUDE"))
     permission_mode = args.permission_mode or ws.config.get("PARALLEL_PERMISSION_MODE")
     timeout = common.positive(args.timeout, "--timeout")
