@@ -8,8 +8,12 @@ it, printing stream-json shaped like the real CLI's (../shared/claude-samples):
     @wait-for PATH          wait until PATH exists (at most 120 s): the test decides when to end
     @write PATH TEXT        write a file in the cwd (a Write tool call)
     @commit MESSAGE         git add -A && git commit (a Bash tool call)
-    @run COMMAND            run a shell command (a Bash tool call)
-    @deny TOOL INPUT        report a permission denial
+    @run COMMAND            run a shell command (a Bash tool call), then its tool_result; for
+                            one that fails an error ("Exit code N" and its stderr), as the CLI's
+    @deny TOOL INPUT        a tool call the CLI refuses for want of a permission: its
+                            tool_use, the refusal as its tool_result, and the result's
+                            permission_denials entry (the CLI's three traces of it)
+    @hook-block TOOL INPUT  the same, refused by a PreToolUse hook (exit 2)
     @result TEXT            the final answer (default "done")
     @fail SUBTYPE           end with that result subtype (error_max_turns, ...) and exit 1
     @api-error STATUS       end like an API failure (is_error, api_error_status) and exit 1
@@ -37,6 +41,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -93,12 +98,22 @@ def main():
             turns += 1
         elif word in ("@commit", "@run"):
             command = f"git add -A && git commit -qm {json.dumps(rest)}" if word == "@commit" else rest
-            tool_use("Bash", {"command": command}, session)
-            subprocess.run(command, shell=True, check=False)
+            ident = tool_use("Bash", {"command": command}, session)
+            with tempfile.TemporaryFile() as err:  # a file, not a pipe: a command's & child may keep it open
+                code = subprocess.run(command, shell=True, check=False, stderr=err).returncode
+                err.seek(0)
+                said = err.read()
+            sys.stderr.buffer.write(said)
+            tool_result(ident, f"Exit code {code}\n" + said.decode("utf-8", "replace") if code else "", session,
+                        failed=code != 0)
             turns += 1
-        elif word == "@deny":
+        elif word in ("@deny", "@hook-block"):
             tool, _, tool_input = rest.partition(" ")
-            denials.append({"tool_name": tool, "tool_use_id": "toolu_x", "tool_input": {"command": tool_input}})
+            ident = tool_use(tool, {"command": tool_input}, session)
+            why = (f"Claude requested permissions to use {tool}, but you haven't granted it yet." if word == "@deny"
+                   else f"PreToolUse:{tool} hook error: [./policy.sh]: blocked by policy\n")
+            tool_result(ident, why, session)
+            denials.append({"tool_name": tool, "tool_use_id": ident, "tool_input": {"command": tool_input}})
         elif word == "@emit":
             print(rest, flush=True)
         elif word == "@emit-hex":
@@ -155,9 +170,17 @@ def stray(pidfile):
 
 
 def tool_use(name, tool_input, session):
+    ident = "toolu_" + uuid.uuid4().hex[:20]
     emit({"type": "assistant", "message": {"id": "msg_1", "type": "message", "role": "assistant", "content": [
-        {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": name, "input": tool_input}]},
+        {"type": "tool_use", "id": ident, "name": name, "input": tool_input}]},
         "session_id": session})
+    return ident
+
+
+def tool_result(ident, text, session, failed=True):
+    """A tool's answer, as the CLI hands it to the model (and logs it)."""
+    emit({"type": "user", "message": {"role": "user", "content": [
+        {"type": "tool_result", "content": text, "is_error": failed, "tool_use_id": ident}]}, "session_id": session})
 
 
 def finish(session, turns, result, denials, subtype="success", api_status=None, stamp=None, structured=None):

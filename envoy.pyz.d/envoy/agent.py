@@ -211,6 +211,11 @@ def denials(result: dict[str, Any] | None) -> list[dict[str, Any]]:
     return out
 
 
+def tool_summary(tool_input: Any, limit: int = 200) -> str:
+    """A tool call's input in one line: its command, path or pattern, else its JSON."""
+    return _tool_summary(tool_input, limit)
+
+
 def _tool_summary(tool_input: Any, limit: int = 200) -> str:
     from envoy.output import one_line
 

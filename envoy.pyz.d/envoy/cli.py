@@ -24,7 +24,7 @@ examples:
   envoy parallel cleanup --worker quick-hook-fix
   envoy parallel spawn --queue --branch feat/db --task "..."      # wait for a slot instead of refusing
   envoy parallel spawn --after feat-db --branch feat/api --task "..."   # start from feat-db's work
-  envoy parallel wait                                             # join: exit 0 only if all succeeded
+  envoy parallel wait                                             # join: 0 all succeeded, 3 some need attention
   envoy parallel conflicts && envoy parallel merge --worker feat-db
   envoy parallel land --check "make test" --repair                # all finished work home, checked
 
@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("--task", help="what the worker should do (sent on stdin, never in argv)")
     spawn.add_argument("--task-file", metavar="PATH", help="read the task from a file, or - for stdin")
     spawn.add_argument("--from", dest="from_ref", metavar="REF", help="base ref (default: your current branch)")
-    spawn.add_argument("--wait", action="store_true", help="block until the worker ends; exit 0 only if it succeeded")
+    spawn.add_argument("--wait", action="store_true", help="block until the worker ends; exit 0 if it succeeded "
+                       "cleanly, 3 if it succeeded but needs attention, 1 otherwise")
     spawn.add_argument("--model", type=nonempty, help="model for the session (claude --model)")
     spawn.add_argument("--permission-mode", choices=PERMISSION_MODES,
                        help="claude --permission-mode (default PARALLEL_PERMISSION_MODE, else acceptEdits)")
@@ -153,9 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--timeout", type=finite, metavar="SECONDS", help="per-stream time limit (default 600)")
     discover.add_argument("--max-words", type=int, metavar="N", help="word budget per stream (default 300)")
 
-    wait = _verb(verbs, "wait", "wait", "block until workers end; exit 0 only if all succeeded",
-                 "Block until the named workers (default: every unfinished one) end, with progress on stderr,\n"
-                 "then print their records. Exit 0 only if all of them succeeded.")
+    wait = _verb(verbs, "wait", "wait", "block until workers end; exit 0 only if all succeeded cleanly",
+                 "Block until the named workers (default: every worker not yet cleaned up, those that ended\n"
+                 "before this call too) end, with progress on stderr, then print their records.\n"
+                 "Exit 0: all succeeded, none needs attention; 3: all succeeded, some need attention\n"
+                 "(denied tool calls, uncommitted work, a failed commit: see results); 1: one did not\n"
+                 "succeed (failed, lost) or the timeout passed.")
     wait.add_argument("--worker", action="append", metavar="NAME", type=nonempty, help="a worker to wait for (repeatable)")
     wait.add_argument("--timeout", type=finite, metavar="SECONDS", help="give up after this long (exit 1)")
 
@@ -165,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--worker", required=True, metavar="NAME", type=nonempty, help="the worker (name or branch)")
     resume.add_argument("--task", help="the follow-up task (sent on stdin)")
     resume.add_argument("--task-file", metavar="PATH", help="read the follow-up from a file, or - for stdin")
-    resume.add_argument("--wait", action="store_true", help="block until the run ends; exit 0 only if it succeeded")
+    resume.add_argument("--wait", action="store_true", help="block until the run ends; exit 0 if it succeeded "
+                        "cleanly, 3 if it succeeded but needs attention, 1 otherwise")
     resume.add_argument("--model", type=nonempty, help="model for this run")
     resume.add_argument("--max-turns", type=int, metavar="N", help="turn limit for this run")
     resume.add_argument("--budget", type=finite, metavar="USD", help="cost limit for this run")

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-# Every exit code envoy has (README, Output): success, an envoy error, bad usage, interrupted.
-EXIT_CODES = (0, 1, 2, 130)
+# Every exit code envoy has (README, Output): success, an envoy error, bad usage, interrupted,
+# and 3: workers waited for all succeeded but some need attention (wait, spawn/resume --wait).
+EXIT_CODES = (0, 1, 2, 3, 130)
 
 
 class EnvoyError(Exception):

@@ -10,7 +10,8 @@ def test_setup_runs_in_the_worktree_before_the_agent(repo, envoy, tmp_path):
     runs.mkdir()
     result = envoy("parallel", "spawn", "--branch", "s", "--wait", "--setup", "echo installing; pwd > setup-ran.txt",
                    "--task", "@run cat setup-ran.txt", env={"FAKE_CLAUDE_RECORD": str(runs)})
-    assert result.code == 0, result.stdout
+    # What setup wrote is an untracked file the worker left: it succeeded, needing attention.
+    assert result.code == 3 and result.data["attention"] == ["uncommitted: setup-ran.txt"], result.stdout
     path = Path(result.data["path"])
     assert (path / "setup-ran.txt").read_text().strip() == str(path)
     log = (repo / ".git" / "envoy" / "logs" / "s" / "1.err").read_text()

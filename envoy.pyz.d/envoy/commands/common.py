@@ -15,7 +15,7 @@ from envoy.output import duration as format_duration
 from envoy.output import one_line
 from envoy.worker.lookup import duration
 from envoy.worker.nesting import worker_here
-from envoy.worker.record import STATES, Record
+from envoy.worker.record import FINISHED, STATES, Record
 
 MAX_TASK_BYTES = 10 * 1024 * 1024
 
@@ -73,12 +73,35 @@ def record_view(record: Record) -> dict[str, Any]:
     return view
 
 
+ATTENTION_EXIT = 3  # every worker succeeded, and some left something a person must look at
+
+
+def attention(record: Record) -> list[str]:
+    """Why a person must look at this worker's work (worker/left.py); [] for a clean end."""
+    reasons = record.get("attention")
+    return [r for r in reasons if isinstance(r, str)] if isinstance(reasons, list) else []
+
+
+def note_attention(records: list[Record]) -> int:
+    """The exit code of workers that all succeeded: ATTENTION_EXIT if some need a look
+    (said on stderr, whatever the output mode), else 0."""
+    flagged = [r for r in records if attention(r)]
+    for record in flagged:
+        output.progress(f"{record['name']} needs attention: {'; '.join(attention(record))}")
+    if flagged:
+        denied = any(reason.startswith("denied: ") for r in flagged for reason in attention(r))
+        output.progress(f"envoy parallel results --worker {flagged[0]['name']} shows what it left"
+                        + (" and the rules that would allow what was denied" if denied else ""))
+    return ATTENTION_EXIT if flagged else 0
+
+
 def report_finished(record: Record) -> int:
-    """The end of `spawn --wait`: the record, and exit 0 only for success."""
+    """The end of `spawn --wait` and `resume --wait`: the record; exit 0 for a clean
+    success, ATTENTION_EXIT for one that needs a look, 1 for any other end."""
     view = record_view(record)
     if record["state"] == "succeeded":
         output.success(view, render_record)
-        return 0
+        return note_attention([record])
     error = EnvoyError("worker_failed", f"worker {record['name']} ended {record['state']}"
                        + (f" ({record.get('reason')}): {record.get('error') or ''}" if record.get("reason") else ""),
                        f"envoy parallel results --worker {record['name']}")
@@ -97,6 +120,8 @@ def render_record(view: dict[str, Any]) -> str:
                      f"{output.duration(view.get('duration_s'))}")
     if view.get("error"):
         lines.append(f"  error    {view['error']}")
+    for reason in view.get("attention") or []:
+        lines.append(f"  ! {reason}")
     if view.get("result"):
         lines.append("  result   " + output.one_line(view["result"], 400))
     return "\n".join(lines)
@@ -107,6 +132,9 @@ def summary(records: list[Record], cap: int) -> dict[str, Any]:
     for record in records:
         counts[record["state"]] = counts.get(record["state"], 0) + 1
     counts["total"] = len(records)
+    flagged = sum(bool(attention(r)) for r in records if r.get("state") in FINISHED)
+    if flagged:
+        counts["attention"] = flagged  # absent: none (a clean fleet's answer stays as small as it was)
     counts["max_workers"] = cap
     counts["total_cost_usd"] = usage.total_cost(records)
     return counts
@@ -116,12 +144,13 @@ def render_status(data: dict[str, Any]) -> str:
     s = data["summary"]
     head = (f"{s['running'] + s['starting']}/{s['max_workers']} running, {s['queued']} queued, "
             f"{s['succeeded']} succeeded, {s['failed']} failed, {s['lost']} lost"
+            + (f", {s['attention']} need attention" if s.get("attention") else "")
             + (f"; total cost ${s['total_cost_usd']:.4f}" if s["total_cost_usd"] else ""))
     broken = [f"broken record {b['file']}: {b['problem']}\n  try: envoy parallel cleanup --worker "
               f"{Path(b['file']).name[:-len('.json')]}" for b in data.get("broken", [])]
     if not data["workers"]:
         return "\n".join([head, "no workers (start one: envoy parallel spawn --branch NAME --task \"...\")", *broken])
-    lines = [head, f"{'WORKER':<24} {'STATE':<10} {'REASON':<14} {'TIME':>7} {'COST':>9}  BRANCH <- BASE"]
+    lines = [head, f"  {'WORKER':<24} {'STATE':<10} {'REASON':<14} {'TIME':>7} {'COST':>9}  BRANCH <- BASE"]
     lines += [render_line(w) for w in data["workers"]]
     return "\n".join(lines + broken)
 
@@ -146,12 +175,21 @@ def short(record: Record) -> dict[str, Any]:
         view["exit_code"] = None  # 0, by definition
     view["result"] = one_line(record.get("result"), 48) or None
     view["error"] = one_line(record.get("error"), 160) or None
+    reasons = attention(record)
+    if reasons and record.get("state") in FINISHED:  # a clean end adds nothing to the row
+        view["attention"] = reasons
+        counts = record.get("left")
+        if isinstance(counts, dict):
+            view["left"] = {k: v for k, v in counts.items() if v}
     return {k: v for k, v in view.items() if v is not None}
 
 
 def render_line(view: dict[str, Any]) -> str:
     """One row of the status table, from a short view."""
     cost = view.get("cost_usd")
-    return (f"{view['name']:<24} {view['state']:<10} {view.get('reason') or '':<14} "
+    reasons = view.get("attention") or []
+    marker = "! " if reasons else "  "  # the marker column: a person must look at this one
+    return (f"{marker}{view['name']:<24} {view['state']:<10} {view.get('reason') or '':<14} "
             f"{format_duration(view.get('duration_s')):>7} "
-            f"{'$%.4f' % cost if cost else '-':>9}  {view.get('branch')} <- {view.get('base')}")
+            f"{'$%.4f' % cost if cost else '-':>9}  {view.get('branch')} <- {view.get('base')}"
+            + "".join(f"\n    ! {reason}" for reason in reasons))

@@ -7,7 +7,7 @@ from typing import Any
 
 from envoy import agent, output, usage
 from envoy.git import GitError
-from envoy.worker import lookup, worktree
+from envoy.worker import left, lookup, worktree
 from envoy.worker.record import Record
 from envoy.worker.workspace import Workspace, open_workspace
 
@@ -27,10 +27,37 @@ def collect(ws: Workspace, record: Record, tail: int) -> dict[str, Any]:
     }
     result.update(branch_work(ws, record))
     result["permission_denials"] = agent.denials(found["result"])
+    result.update(what_it_left(record, log, found["result"]))
     lines = agent.transcript(log)
     result["transcript"] = lines[-tail:] if tail > 0 else []
     result["transcript_lines"] = len(lines)
     return {k: v for k, v in result.items() if v is not None}
+
+
+ALLOW_HOW = ("envoy parallel spawn --allowed-tools RULE (repeatable) for a new worker, or RULE in "
+             "permissions.allow of the project's .claude/settings.json for every worker spawned after: envoy "
+             "passes those on with --allowedTools, as Claude Code itself ignores them in a worker's worktree "
+             "(never trusted). A resume keeps the rules its worker was spawned with.")
+
+
+def what_it_left(record: Record, log: Path, result: dict[str, Any] | None) -> dict[str, Any]:
+    """The whole lists behind the record's `attention` (its row keeps counts and a few
+    names): every denied call with the rule that would allow it, hook blocks, a failed
+    commit. Nothing for a clean worker."""
+    seen = left.from_transcript(log, result)
+    out: dict[str, Any] = {}
+    if record.get("attention"):
+        out["attention"] = record["attention"]
+        out["left"] = record.get("left")
+    if seen["denied"]:
+        out["denied"] = [{**call, "rules": left.rules_for(call)} for call in seen["denied"]]
+        rules = list(dict.fromkeys(rule for call in out["denied"] for rule in call["rules"]))
+        out["allow"] = {"rules": rules, "how": ALLOW_HOW}
+    if seen["hook_blocks"]:
+        out["hook_blocks"] = seen["hook_blocks"]
+    if seen["commit_failed"]:
+        out["commit_failed"] = seen["commit_failed"]
+    return out
 
 
 def branch_work(ws: Workspace, record: Record) -> dict[str, Any]:
@@ -92,8 +119,17 @@ def render(data: dict[str, Any]) -> str:
             lines += [f"  {f['path']} (+{f['added']} -{f['deleted']})" for f in r["files"][:30]]
         if r.get("dirty"):
             lines.append(f"uncommitted: {', '.join(r['uncommitted'][:10])}")
-        for d in r.get("permission_denials", []):
-            lines.append(f"denied: {d['tool']}: {d['input']}")
+        for reason in r.get("attention") or []:
+            lines.append(f"! {reason}")
+        if r.get("commit_failed"):
+            lines.append(f"commit failed: {r['commit_failed']}")
+        for d in r.get("denied") or r.get("permission_denials", []):
+            lines.append(f"denied: {d['tool']}: {d['input']}" + (f"  (allow: {', '.join(d['rules'])})"
+                                                                  if d.get("rules") else ""))
+        for d in r.get("hook_blocks") or []:
+            lines.append(f"hook blocked: {d['tool']}: {d['input']}")
+        if r.get("allow"):
+            lines.append(f"to allow: {r['allow']['how']}")
         if r.get("result"):
             lines += ["final answer:", *("  " + line for line in r["result"].splitlines())]
         if r.get("transcript"):

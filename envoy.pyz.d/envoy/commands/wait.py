@@ -1,4 +1,6 @@
-"""`envoy parallel wait`: the join of parallel streams and of CI."""
+"""`envoy parallel wait`: the join of parallel streams and of CI. Exit 0: every
+worker succeeded and none needs attention; 3: all succeeded, some need attention
+(common.ATTENTION_EXIT); 1: one did not succeed (failed, lost), or the timeout passed."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +10,6 @@ from envoy.commands import common
 from envoy.errors import EnvoyError
 from envoy.worker import lookup
 from envoy.worker.join import wait_for
-from envoy.worker.record import FINISHED
 from envoy.worker.workspace import open_workspace
 
 
@@ -18,8 +19,8 @@ def run(args: argparse.Namespace) -> int:
         raise EnvoyError("invalid_input", "--timeout must be 0 or more seconds", "e.g. --timeout 600")
     if args.worker:
         names = list(dict.fromkeys(lookup.find(ws.state, key)["name"] for key in args.worker))
-    else:
-        names = [r["name"] for r in lookup.all_refreshed(ws.state) if r["state"] not in FINISHED]
+    else:  # the join: every worker not yet cleaned up, those that ended before this call too
+        names = [r["name"] for r in lookup.all_refreshed(ws.state)]
     try:
         records = wait_for(ws, names, args.timeout)
     except EnvoyError as exc:
@@ -32,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     data = {"workers": [common.short(r) for r in records],
             "summary": common.summary(records, ws.config.get("PARALLEL_MAX_WORKERS"))}
-    failed = [r["name"] for r in records if r["state"] != "succeeded"]
+    failed = [r["name"] for r in records if r["state"] != "succeeded"]  # lost too: never a success
     if not failed:
         output.success(data, common.render_status)
-        return 0
+        return common.note_attention(records)
     error = EnvoyError("worker_failed", f"{len(failed)} of {len(records)} worker(s) did not succeed: "
                        + ", ".join(failed), "envoy parallel results --worker " + failed[0])
     output.failure(error.as_dict(), data, common.render_status)

@@ -28,6 +28,10 @@ def finish(args: dict[str, Any]) -> int:
         state.log(f"finisher {name}: {type(exc).__name__}: {exc}")
         ending = {"state": "failed", "reason": "supervisor_error", "error": str(exc)}
     try:
+        ending["left"], ending["attention"] = assess(state, name, run, result)
+    except Exception as exc:  # what it left stays unknown; the end is still recorded
+        state.log(f"finisher {name}: what the worker left: {type(exc).__name__}: {exc}")
+    try:
         record_end(state, name, run, ending, result)
     except Exception as exc:  # the end is recorded, if only as this failure: never left `running` (then lost)
         state.log(f"finisher {name}: recording the end: {type(exc).__name__}: {exc}")
@@ -36,6 +40,20 @@ def finish(args: dict[str, Any]) -> int:
     start_queued(state, name)
     os.close(args["worker_fd"])  # the flock goes with its last descriptor
     return 0
+
+
+def assess(state: State, name: str, run: int, result: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """What the worker left (left.assess), looked at in its worktree, else (removed
+    meanwhile) from the repository, where its branch still is."""
+    from envoy.git import Git  # here: only a run that ended pays for git's machinery
+    from envoy.worker import left
+
+    record: Record = state.read(name) or {}
+    if not record.get("path"):
+        return left.assess(None, {}, state.run_file(name, run, "jsonl"), result)
+    where = Path(record["path"])
+    git = Git(where if where.is_dir() else state.root.parent, state.root.parent)
+    return left.assess(git, record, state.run_file(name, run, "jsonl"), result)
 
 
 def ending_of_stop(why: str, timeout: float) -> Record:
@@ -70,7 +88,7 @@ def record_end(state: State, name: str, run: int, ending: Record, result: dict[s
     record = state.read(name)
     if record is None:
         return
-    changes: Record = {"reason": None, "error": None}
+    changes: Record = {"reason": None, "error": None, "left": None, "attention": None}
     changes.update(ending)
     transition(record, changes.pop("state", "failed"), changes)
     record["finished_at"] = now_iso()

@@ -75,6 +75,9 @@ if TYPE_CHECKING:
         exit_code: int | None
         result: str | None
         runs: list[Run]
+        # what the last run left (worker/left.py): counts, and the reasons a person must look
+        left: dict[str, int | bool | None] | None
+        attention: list[str] | None  # empty or absent: a clean end
         cost_usd: float
         num_turns: int
         # its worktree
@@ -198,6 +201,8 @@ _OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not
     "copied": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
     "after": lambda v: isinstance(v, list) and all(is_worker_name(n) for n in v),
     "runs": lambda v: isinstance(v, list) and all(isinstance(r, dict) and _run_ok(r) for r in v),
+    "attention": lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
+    "left": lambda v: isinstance(v, dict) and all(isinstance(n, (int, bool)) or n is None for n in v.values()),
     "trash": lambda v: (isinstance(v, dict) and all(isinstance(v.get(k), str) for k in ("trash_ref", "sha", "restore"))
                         and v["trash_ref"].startswith("refs/envoy/trash/")),  # cleanup reports it again
 }

@@ -46,7 +46,8 @@ def main(common_dir: Path, name: str, run: int, slot_index: int, ready_fd: int) 
     processes.become_subreaper()  # before anything of the worker starts: all it leaves comes to us
     transition(record, "running", {"run": run, "slot": slot_index, "supervisor_pid": os.getpid(),
                                    "run_id": processes.new_run_id(), "started_at": now_iso(), "finished_at": None,
-                                   "duration_s": None, "reason": None, "error": None, "exit_code": None})
+                                   "duration_s": None, "reason": None, "error": None, "exit_code": None,
+                                   "left": None, "attention": None})  # a new run: what the last one left is re-assessed at its end
     state.write(record)
     os.write(ready_fd, b"ok")
     os.close(ready_fd)
