@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start only once WORKER has succeeded, from its branch tip (repeatable; implies --queue)")
     spawn.add_argument("--setup", metavar="COMMAND",
                        help="shell command run in the new worktree before the agent (default PARALLEL_SETUP)")
+    spawn.add_argument("--on-end", metavar="COMMAND",
+                       help="shell command run once when the worker ends, with ENVOY_WORKER, ENVOY_STATE, "
+                       "ENVOY_ATTENTION, ENVOY_RESULT_FILE ... in its environment (default PARALLEL_ON_END)")
 
     status = _verb(verbs, "status", "status", "list workers and their state")
     status.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")
