@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start only once WORKER has succeeded, from its branch tip (repeatable; implies --queue)")
     spawn.add_argument("--setup", metavar="COMMAND",
                        help="shell command run in the new worktree before the agent (default PARALLEL_SETUP)")
+    spawn.add_argument("--on-end", metavar="COMMAND",
+                       help="shell command run once when the worker ends, with ENVOY_WORKER, ENVOY_STATE, "
+                       "ENVOY_ATTENTION, ENVOY_RESULT_FILE ... in its environment (default PARALLEL_ON_END)")
 
     status = _verb(verbs, "status", "status", "list workers and their state")
     status.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")
@@ -162,6 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
                  "succeed (failed, lost) or the timeout passed.")
     wait.add_argument("--worker", action="append", metavar="NAME", type=nonempty, help="a worker to wait for (repeatable)")
     wait.add_argument("--timeout", type=finite, metavar="SECONDS", help="give up after this long (exit 1)")
+
+    watch = _verb(verbs, "watch", "watch", "a live view of the workers; piped: a line per change until they end",
+                  "On a terminal: a full-screen live view (totals, a row per worker with state, time, cost,\n"
+                  "commits, attention and last action; the queue below). Keys: up/down select, r results,\n"
+                  "d diff, l log tail, s stop, R resume, L land (each confirmed), q quit.\n"
+                  "Piped (or --json, --once): one line per change of a worker's state (JSON lines), then the\n"
+                  "records as wait prints them, once every worker it follows has ended; exit 0 only if all\n"
+                  "of them succeeded.")
+    watch.add_argument("--worker", action="append", metavar="NAME", type=nonempty,
+                       help="follow only this worker (repeatable; default: every unfinished one)")
+    watch.add_argument("--once", action="store_true", help="print each worker's current line and exit")
+    watch.add_argument("--timeout", type=finite, metavar="SECONDS", help="piped: give up after this long (exit 1)")
 
     resume = _verb(verbs, "resume", "resume", "continue a finished worker's session with a follow-up task",
                    "Continue the same Claude Code session (claude --resume) in the same worktree, as a new run\n"
@@ -313,6 +328,9 @@ def run_verb(verb: str, args: argparse.Namespace) -> int:
     if verb == "wait":
         from envoy.commands import wait
         return wait.run(args)
+    if verb == "watch":
+        from envoy.commands import watch
+        return watch.run(args)
     if verb == "resume":
         from envoy.commands import resume
         return resume.run(args)

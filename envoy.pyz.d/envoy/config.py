@@ -41,6 +41,12 @@ def _prefix(raw: str) -> str:
     return raw
 
 
+def _switch(raw: str) -> bool:
+    if raw.lower() not in ("0", "1", "true", "false"):
+        raise ValueError
+    return raw.lower() in ("1", "true")
+
+
 def _permission_mode(raw: str) -> str:
     if raw not in PERMISSION_MODES:
         raise ValueError
@@ -58,6 +64,8 @@ SETTINGS: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "PARALLEL_CHECK": (None, str, "a shell command, e.g. make test"),
     "PARALLEL_BUDGET_USD": (None, _non_negative_float, "a dollar amount, e.g. 5"),
     "ENVOY_CLAUDE": ("claude", str, "the claude executable's name or path"),
+    "PARALLEL_ON_END": (None, str, "a shell command, run once when each worker ends"),
+    "PARALLEL_NOTIFY": (None, _switch, "1 (desktop notifications on) or 0 (off)"),
 }
 
 

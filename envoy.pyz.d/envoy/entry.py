@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         from envoy.worker.watcher import main as watch_main
 
         return watch_main(args[1:])
+    if args[:1] == ["_on_end"] and len(args) == 4:
+        from envoy.worker.on_end import main as on_end_main
+
+        return on_end_main(args[1:])
     if args[:1] == ["_queue"] and len(args) == 2:
         from envoy.worker.queue import main as queue_main
 

@@ -135,6 +135,7 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
         "timeout_s": timeout,
         "setup": setup.strip() if isinstance(setup, str) and setup.strip() else None,
     }
+    options.update(end_options(ws, args.on_end))
     return {
         "name": name, "branch": args.branch, "base": base, "base_sha": base_sha, "path": str(path),
         "reason": None, "error": None, "session_id": agent.new_session_id(),
@@ -143,6 +144,20 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
         "after": [d["name"] for d in deps], "created_at": now_iso(), "run": 0, "runs": [], "copied": [],
         "cost_usd": 0, "num_turns": 0,
     }
+
+
+def end_options(ws: Workspace, on_end: str | None) -> Options:
+    """Who is told when the worker ends (worker/on_end.py): --on-end, else PARALLEL_ON_END;
+    a desktop notification per PARALLEL_NOTIFY (default: on outside CI, where notify-send is)."""
+    from envoy.worker import on_end as ending
+
+    command = on_end if on_end is not None else ws.config.get("PARALLEL_ON_END")
+    options: Options = {}
+    if isinstance(command, str) and command.strip():
+        options["on_end"] = command.strip()
+    if ending.notify_default(ws.config.get("PARALLEL_NOTIFY")):
+        options["notify"] = True
+    return options
 
 
 def run(args: argparse.Namespace) -> int:

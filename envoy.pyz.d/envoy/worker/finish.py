@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from envoy import agent, processes, usage
-from envoy.worker import wake
+from envoy.worker import on_end, wake
 from envoy.worker.record import Record, elapsed, now_iso, transition
 from envoy.worker.store import State
 
@@ -109,6 +109,7 @@ def record_end(state: State, name: str, run: int, ending: Record, result: dict[s
     record["cost_usd"] = usage.total_cost(runs)
     record["num_turns"] = usage.total_turns(runs)
     state.write(record)
+    on_end.announce(state, record)  # after the final write: the command sees what it says
 
 
 def start_queued(state: State, name: str) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from envoy import files
 from envoy.errors import EnvoyError
-from envoy.worker import locks, lookup, worktree
+from envoy.worker import locks, lookup, on_end, worktree
 from envoy.worker.record import ACTIVE, Record, now_iso, transition
 from envoy.worker.store import State, private_fd
 
@@ -237,6 +237,7 @@ def _read_ready(fd: int) -> bool:
 def mark_failed(state: State, record: Record, reason: str, error: str) -> Record:
     transition(record, "failed", {"reason": reason, "error": error, "finished_at": now_iso()})
     state.write(record)
+    on_end.announce(state, record)
     return record
 
 

@@ -5,7 +5,7 @@ from filelock import Timeout
 
 from envoy import processes
 from envoy.errors import EnvoyError
-from envoy.worker import locks
+from envoy.worker import locks, on_end
 from envoy.worker.record import ACTIVE, Record, elapsed, now_iso, transition
 from envoy.worker.store import State
 
@@ -36,7 +36,10 @@ def _plain_name(key: str) -> bool:
 def refresh(state: State, record: Record) -> Record:
     """Turn a `running` record whose supervisor is gone into `lost`. Liveness is the
     worker lock: held means alive, whatever PIDs say."""
-    if record.get("state") not in ACTIVE or locks.is_held(state, locks.worker(record["name"])):
+    if record.get("state") not in ACTIVE:
+        on_end.sweep(state, record)
+        return record
+    if locks.is_held(state, locks.worker(record["name"])):
         return record
     if record["state"] == "starting" and locks.is_held(state, locks.LAUNCH):
         return record  # a launcher is still bringing it up
@@ -58,6 +61,8 @@ def refresh(state: State, record: Record) -> Record:
             if exc.kind != "state_unwritable":
                 raise
             state.log(f"worker {fresh['name']} is lost, but its record cannot be written: {exc.message}")
+        else:
+            on_end.announce(state, fresh)
         processes.end_run(fresh.get("run_id"))  # what its supervisor could no longer end
         return fresh
     finally:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
         budget_usd: float | None
         timeout_s: float | None
         setup: str | None
+        on_end: str | None  # PARALLEL_ON_END / spawn --on-end: a shell command run once when it ends
+        notify: bool  # a desktop notification when it ends (worker/on_end.py)
 
     class Run(TypedDict, total=False):
         """One run of the agent (the first, and each resume), in `runs`."""
@@ -211,9 +213,11 @@ _OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not
 def _options_ok(options: dict[str, Any]) -> bool:
     """The run options the supervisor hands to the agent's command line."""
     numbers = all(options.get(k) is None or _is_number(options[k]) for k in ("timeout_s", "budget_usd", "max_turns"))
-    texts = all(options.get(k) is None or isinstance(options[k], str) for k in ("setup", "model", "permission_mode"))
+    texts = all(options.get(k) is None or isinstance(options[k], str)
+                for k in ("setup", "model", "permission_mode", "on_end"))
     tools = options.get("allowed_tools") or []
-    return numbers and texts and isinstance(tools, list) and all(isinstance(t, str) for t in tools)
+    switches = options.get("notify") is None or isinstance(options["notify"], bool)
+    return numbers and texts and switches and isinstance(tools, list) and all(isinstance(t, str) for t in tools)
 
 
 def _run_ok(run: dict[str, Any]) -> bool:

@@ -1,0 +1,221 @@
+"""What `watch` shows, kept current incrementally: the records, each worker's last
+action, its commits.
+
+A tick costs one stat of the workers directory when nothing changed (every
+record write replaces a file there, moving its mtime); then only the records
+whose file changed are read again. Each running worker's transcript is read
+from where it was last read (at most its last TAIL bytes), never whole. Liveness
+(`lookup.refresh`: a worker whose supervisor died becomes `lost`) and commits
+(one `git for-each-ref`, then a count only for branches that moved) are looked
+at every few seconds, not every tick.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from envoy.errors import EnvoyError
+from envoy.output import one_line
+from envoy.worker import lookup, on_end
+from envoy.worker.record import ACTIVE, Record
+from envoy.worker.workspace import Workspace
+
+TAIL = 64 * 1024  # bytes of a transcript read at most per look: the last action is at its end
+REREAD = 5.0  # seconds: records are re-listed at least this often (a coarse mtime can hide a write)
+LIVENESS = 2.0  # seconds between checks that running workers' supervisors live
+COMMITS = 3.0  # seconds between looks at the workers' branch tips
+ENDED = ("succeeded", "failed", "lost", "stopped")  # `stopped`: issue 20's state
+
+
+def last_action(line: bytes) -> str | None:
+    """The worker's last action in one stream-json line: its last tool call or line
+    of text; None for a line that says neither."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("type") != "assistant":
+        return None
+    body = message.get("message")
+    content = body.get("content") if isinstance(body, dict) else None
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    found = None
+    for block in content if isinstance(content, list) else []:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "tool_use":
+            given = block.get("input")
+            tool_input: dict[str, Any] = given if isinstance(given, dict) else {}
+            detail = next((tool_input[k] for k in ("command", "file_path", "pattern", "url", "description", "prompt")
+                           if isinstance(tool_input.get(k), str)), "")
+            found = f"{str(block.get('name'))[:40]}: {one_line(detail, 200)}"
+        elif block.get("type") == "text" and isinstance(block.get("text"), str) and block["text"].strip():
+            found = one_line(block["text"].strip().splitlines()[-1], 200)
+    return found
+
+
+class Fleet:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.state = ws.state
+        self.records: dict[str, Record] = {}
+        self.broken: list[str] = []
+        self.actions: dict[str, str] = {}
+        self.commits: dict[str, int] = {}
+        self._stamps: dict[str, tuple[int, int, int]] = {}  # record file: (mtime_ns, size, inode)
+        self._logs: dict[str, tuple[str, int]] = {}  # name: (transcript path, bytes read)
+        self._tips: dict[str, str] = {}
+        self._dir_stamp: int | None = None
+        self._listed = self._alive_checked = self._tips_checked = 0.0
+        self.reads: dict[str, int] = {}  # how often each record was read from disk (tests and bench count them)
+
+    # -- the records --------------------------------------------------
+    def poll(self) -> set[str]:
+        """Bring everything up to date; the names of workers whose row changed."""
+        now = time.monotonic()
+        changed = self._records(now)
+        if now - self._alive_checked >= LIVENESS:
+            self._alive_checked = now
+            for name, record in list(self.records.items()):
+                if record.get("state") in ACTIVE:
+                    fresh = lookup.refresh(self.state, record)
+                    if fresh.get("state") != record.get("state"):
+                        self.records[name] = fresh
+                        changed.add(name)
+                else:
+                    on_end.sweep(self.state, record)
+        changed |= self._actions()
+        if now - self._tips_checked >= COMMITS:
+            self._tips_checked = now
+            changed |= self._commits()
+        return changed
+
+    def _records(self, now: float) -> set[str]:
+        try:
+            stamp = os.stat(self.state.workers).st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if stamp == self._dir_stamp and now - self._listed < REREAD:
+            return set()
+        self._dir_stamp, self._listed = stamp, now
+        changed: set[str] = set()
+        seen: set[str] = set()
+        broken: list[str] = []
+        try:
+            entries = list(os.scandir(self.state.workers))
+        except FileNotFoundError:
+            entries = []
+        for entry in entries:
+            if not entry.name.endswith(".json") or entry.name.startswith("."):
+                continue
+            name = entry.name[:-len(".json")]
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            key = (st.st_mtime_ns, st.st_size, st.st_ino)
+            seen.add(name)
+            if self._stamps.get(name) == key and name in self.records:
+                continue
+            try:
+                record = self.state.read(name)
+                self.reads[name] = self.reads.get(name, 0) + 1
+            except EnvoyError:
+                broken.append(name)
+                self.records.pop(name, None)
+                continue
+            if record is None:
+                continue
+            self._stamps[name] = key
+            self.records[name] = record
+            changed.add(name)
+        for name in list(self.records):
+            if name not in seen:
+                del self.records[name]
+                self._stamps.pop(name, None)
+                changed.add(name)
+        self.broken = sorted(broken) if broken else [b for b in self.broken if b in seen]
+        return changed
+
+    def ordered(self) -> list[Record]:
+        return sorted(self.records.values(), key=lambda r: (r.get("created_at") or "", r.get("seq") or 0, r["name"]))
+
+    # -- last actions -------------------------------------------------
+    def _actions(self) -> set[str]:
+        changed = set()
+        for name, record in self.records.items():
+            run = int(record.get("run") or 0)
+            if not run:
+                continue
+            path = str(self.state.run_file(name, run, "jsonl"))
+            known_path, done = self._logs.get(name, ("", 0))
+            if known_path != path:
+                done = 0
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                continue
+            if size == done and known_path == path:
+                continue
+            action = self._read_actions(path, max(done, size - TAIL), size)
+            self._logs[name] = (path, size)
+            if action is not None and action != self.actions.get(name):
+                self.actions[name] = action
+                changed.add(name)
+        return changed
+
+    @staticmethod
+    def _read_actions(path: str, start: int, end: int) -> str | None:
+        """The last action in bytes start..end of a transcript (whole lines only)."""
+        try:
+            with open(path, "rb") as f:
+                f.seek(start)
+                chunk = f.read(end - start)
+        except OSError:
+            return None
+        for line in reversed(chunk.split(b"\n")):
+            found = last_action(line) if line.strip() else None
+            if found:
+                return found
+        return None
+
+    # -- commits ------------------------------------------------------
+    def _commits(self) -> set[str]:
+        changed = set()
+        left: dict[str, int] = {}
+        for name, record in self.records.items():  # issue 16's record of what a finished worker left
+            counts = record.get("left")
+            if isinstance(counts, dict) and isinstance(counts.get("commits"), int):
+                left[name] = counts["commits"]
+                if self.commits.get(name) != left[name]:
+                    self.commits[name] = left[name]
+                    changed.add(name)
+        wanted = {n: r for n, r in self.records.items() if r.get("base_sha") and n not in left}
+        if not wanted:
+            return changed
+        try:
+            tips = self.ws.git.branch_tips()
+            for name, record in wanted.items():
+                tip = tips.get(record["branch"])
+                if tip is None or self._tips.get(name) == tip:
+                    continue
+                self._tips[name] = tip
+                count = self.ws.git.commit_count(str(record["base_sha"]), tip)
+                if self.commits.get(name) != count:
+                    self.commits[name] = count
+                    changed.add(name)
+        except EnvoyError:
+            pass  # a branch removed meanwhile: counted again next time
+        return changed
+
+
+def attention(record: Record) -> list[str]:
+    found = record.get("attention") or []  # issue 16's field; absent before it
+    return [str(a) for a in found] if isinstance(found, list) else []
+
+
+def elapsed(record: Record) -> float | None:
+    return lookup.duration(record)
