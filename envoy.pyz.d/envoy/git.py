@@ -414,3 +414,49 @@ class Git:
         return self.run("commit-tree", tree, "-p", head, "-m", message, cwd=worktree,
                         env={"GIT_AUTHOR_NAME": "envoy", "GIT_AUTHOR_EMAIL": "envoy@localhost",
                              "GIT_COMMITTER_NAME": "envoy", "GIT_COMMITTER_EMAIL": "envoy@localhost"}).strip()
+
+
+# -- moving a checked-out branch (landing/target.py) ----------------------------
+def git_paths(git: Git, worktree: Path, *names: str) -> dict[str, Path]:
+    """Where `names` live in `worktree`'s git dir (`git rev-parse --git-path`), absolute."""
+    args = [a for name in names for a in ("--git-path", name)]
+    out = git.run("rev-parse", *args, cwd=worktree).splitlines()
+    return {name: worktree / p for name, p in zip(names, out)}  # an absolute p stays itself
+
+
+def symbolic_head(git: Git, worktree: Path) -> str | None:
+    """The ref `worktree`'s HEAD points at (refs/heads/...), None when detached."""
+    return git.run("symbolic-ref", "-q", "HEAD", cwd=worktree, ok=(0, 1)).strip() or None
+
+
+def added_paths(git: Git, old: str, new: str) -> list[str]:
+    """Paths `new` has that `old` has not (at that exact path)."""
+    out = git.run("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", old, new, "--")
+    return [p for p in out.split("\0") if p]
+
+
+def untracked_among(git: Git, worktree: Path, paths: list[str]) -> list[str]:
+    """Untracked files (ignored ones too: no exclude rules are given) at `paths` or under
+    them, in `worktree`; the paths taken literally."""
+    found: list[str] = []
+    for i in range(0, len(paths), 500):  # well under the argument limit
+        out = git.run("--literal-pathspecs", "ls-files", "-z", "--others", "--", *paths[i:i + 500], cwd=worktree)
+        found += [p for p in out.split("\0") if p]
+    return found
+
+
+def two_tree_update(git: Git, worktree: Path, old: str, new: str, dry_run: bool = False) -> None:
+    """Update `worktree`'s index and files from commit `old` to `new` (git read-tree -m -u,
+    a two-tree merge): local changes are carried over, or git refuses, changing nothing,
+    where they would be overwritten. It does not protect ignored files: check them first."""
+    git.run("read-tree", "-m", "-u", *(["-n"] if dry_run else []), old, new, cwd=worktree)
+
+
+def config_value(git: Git, worktree: Path, key: str, kind: str = "bool") -> str | None:
+    """A config value as `worktree` sees it (None when unset)."""
+    return git.run("config", f"--type={kind}", "--get", key, cwd=worktree, ok=(0, 1)).strip() or None
+
+
+def set_worktree_config(git: Git, worktree: Path, key: str, value: str) -> None:
+    """Set `key` in `worktree`'s own config.worktree (needs extensions.worktreeConfig)."""
+    git.run("config", "--worktree", key, value, cwd=worktree)
