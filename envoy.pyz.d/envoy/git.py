@@ -452,11 +452,18 @@ def two_tree_update(git: Git, worktree: Path, old: str, new: str, dry_run: bool 
     git.run("read-tree", "-m", "-u", *(["-n"] if dry_run else []), old, new, cwd=worktree)
 
 
-def config_value(git: Git, worktree: Path, key: str, kind: str = "bool") -> str | None:
-    """A config value as `worktree` sees it (None when unset)."""
-    return git.run("config", f"--type={kind}", "--get", key, cwd=worktree, ok=(0, 1)).strip() or None
+def unsparse(git: Git, worktree: Path) -> None:
+    """Make a worktree just added (--no-checkout) a full one: `git worktree add` copies
+    the current checkout's sparse-checkout cone into it. With per-worktree config (what
+    `git sparse-checkout` sets up) it is switched off in this worktree's own config;
+    with the older shared `core.sparseCheckout`, this worktree's copy of the patterns
+    goes, and without patterns git checks out everything. Nothing else is touched."""
+    def flag(key: str) -> bool:
+        return git.run("config", "--type=bool", "--get", key, cwd=worktree, ok=(0, 1)).strip() == "true"
 
-
-def set_worktree_config(git: Git, worktree: Path, key: str, value: str) -> None:
-    """Set `key` in `worktree`'s own config.worktree (needs extensions.worktreeConfig)."""
-    git.run("config", "--worktree", key, value, cwd=worktree)
+    if not flag("core.sparseCheckout"):
+        return
+    if flag("extensions.worktreeConfig"):
+        git.run("config", "--worktree", "core.sparseCheckout", "false", cwd=worktree)
+    else:
+        git_paths(git, worktree, "info/sparse-checkout")["info/sparse-checkout"].unlink(missing_ok=True)

@@ -189,18 +189,26 @@ def test_a_rebase_of_the_target_in_another_worktree_is_seen(repo, tmp_path):
 
 
 # -- sparse checkouts -------------------------------------------------------------------
-def test_the_check_sees_the_whole_merge_result_whatever_the_users_sparse_cone(repo):
+@pytest.mark.parametrize("style", ["cone", "shared-config"])
+def test_the_check_sees_the_whole_merge_result_whatever_the_users_sparse_cone(repo, style):
+    """`git sparse-checkout set` (per-worktree config), or the older core.sparseCheckout
+    in the shared config with patterns in .git/info/sparse-checkout."""
     (repo / "a").mkdir()
     (repo / "b").mkdir()
     (repo / "a" / "x").write_text("x\n")
     (repo / "b" / "y").write_text("y\n")
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "two dirs")
-    git(repo, "sparse-checkout", "set", "a")
+    if style == "cone":
+        git(repo, "sparse-checkout", "set", "a")
+    else:
+        git(repo, "config", "core.sparseCheckout", "true")
+        (repo / ".git" / "info" / "sparse-checkout").write_text("/a/\n")
+        git(repo, "read-tree", "-mu", "HEAD")
     assert not (repo / "b").exists()
     name = worker(repo, "w", "@write a/z z\n@commit z")
     document = move(repo, "land", name, "--check", "test -f b/y && test -f a/z")
     assert document["status"] == "success", document
     assert tip(repo) == document["data"]["landed"][0]["sha"]
     assert (repo / "a" / "z").exists() and not (repo / "b").exists()  # the user's cone is as it was
-    assert git(repo, "sparse-checkout", "list").split() == ["a"]
+    assert git(repo, "sparse-checkout", "list").split() == (["a"] if style == "cone" else ["/a/"])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from envoy import processes
+from envoy import git, processes
 from envoy.git import environment
 from envoy.worker import launch, locks, worktree
 from envoy.worker.store import State
@@ -58,6 +58,7 @@ class Scratch:
     def _launch(self, path: Path, commit: str, command: str) -> subprocess.Popen[bytes]:
         with locks.launch_mutex(self.ws.state):  # every worktree add and prune runs under it (see cleanup)
             self.ws.git.worktree_add_detached(path, commit)
+        git.unsparse(self.ws.git, path)  # the check sees the whole merge result, whatever the user's cone
         self.ws.git.populate(path)  # outside it: several checkouts at once
         worktree.copy_untracked(self.ws.git, self.main, path)  # .env and .worktreeinclude files, as a worker gets
         with open(path.with_suffix(".log"), "wb") as out:
