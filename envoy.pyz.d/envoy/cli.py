@@ -208,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="shell command that must pass on each merge result (default PARALLEL_CHECK; "
                       "none: merge only)")
     land.add_argument("--no-check", action="store_true", help="merge only, even if PARALLEL_CHECK is set")
+    land.add_argument("--check-timeout", type=float, metavar="S",
+                      help="seconds each check may run (default PARALLEL_CHECK_TIMEOUT, else 1800; 0: no limit); "
+                      "a check past it fails, and it and every process it started are ended")
     land.add_argument("--order", choices=("auto", "fifo"), default="auto",
                       help="auto (default): what conflicts least with the others and the target first; "
                       "fifo: spawn order")

@@ -32,6 +32,7 @@ LOCK_WAIT = 5.0  # a killed run's janitor holds the lock for a moment; a live ru
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
     command = check_command(ws, args)
+    limit = check_timeout(ws, args)
     attempts = repair_attempts(args)
     if attempts:
         common.refuse_nesting()  # a repair resumes workers: workers do not start workers
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         lanes = order(ws, plan, args.order)
         report = Report(command, args.order)
-        checks = scratch.Scratch(ws, ws.config.get("PARALLEL_MAX_WORKERS"))
+        checks = scratch.Scratch(ws, ws.config.get("PARALLEL_MAX_WORKERS"), limit)
         scratch.sweep_all(ws, checks.dir)
         checks.dir.mkdir(parents=True)
         scratch.start_janitor(ws, checks.dir)
@@ -87,6 +88,18 @@ def check_command(ws: Workspace, args: argparse.Namespace) -> str | None:
         return str(args.check)
     configured = ws.config.get("PARALLEL_CHECK")
     return configured.strip() or None if isinstance(configured, str) else None
+
+
+def check_timeout(ws: Workspace, args: argparse.Namespace) -> float | None:
+    """Seconds a check may run (--check-timeout, else PARALLEL_CHECK_TIMEOUT); None: no limit."""
+    if args.check_timeout is not None:
+        if not args.check_timeout >= 0 or args.check_timeout == float("inf"):  # NaN too
+            raise EnvoyError("invalid_input", "--check-timeout must be a number of seconds, 0 or more",
+                             "e.g. --check-timeout 600 (0: no limit)")
+        seconds = float(args.check_timeout)
+    else:
+        seconds = float(ws.config.get("PARALLEL_CHECK_TIMEOUT"))
+    return seconds or None
 
 
 def repair_attempts(args: argparse.Namespace) -> int:
