@@ -107,6 +107,28 @@ def test_nothing_to_land_again_after_landing(repo, envoy):
     assert named.code == 0 and named.data["landed"][0]["how"] == "already"
 
 
+def test_a_plain_land_says_which_succeeded_workers_it_did_not_take_and_why(repo, envoy):
+    """CI checks out a detached HEAD: a worker spawned there has no branch to land on.
+    A plain `land` says so (exit 1), never a silent "nothing to land"."""
+    git(repo, "switch", "-q", "--detach")
+    detached = envoy("parallel", "spawn", "--branch", "ci-fix", "--task", commit_file("fix.txt")).data
+    assert wait_finished(envoy, detached["name"])["state"] == "succeeded"
+    git(repo, "switch", "-q", "main")
+    spawn_done(envoy, "landed-before", commit_file("before.txt"))
+    assert envoy("parallel", "land", "--worker", "landed-before").code == 0
+    before = tip(repo)
+    result = envoy("parallel", "land")
+    assert result.code == 1 and result.error["type"] == "not_landed", result.stdout
+    assert "ci-fix" in result.error["message"]
+    skipped = {s["name"]: s for s in result.json["data"]["skipped"]}
+    assert skipped["ci-fix"]["reason"] == "target_not_a_branch" and "--into" in skipped["ci-fix"]["message"]
+    assert skipped["landed-before"]["reason"] == "already_landed"
+    assert tip(repo) == before
+    assert envoy("parallel", "land", "--dry-run").data["skipped"] == result.json["data"]["skipped"]
+    taken = envoy("parallel", "land", "--worker", "ci-fix", "--into", "main")  # as the message says
+    assert taken.code == 0 and "fix.txt" in files_at(repo)
+
+
 # -- checks ---------------------------------------------------------------------
 def test_failing_check_keeps_the_target_and_the_others_land(repo, envoy):
     spawn_done(envoy, "good-1", commit_file("good1.txt"))
