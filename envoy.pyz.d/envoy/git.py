@@ -344,7 +344,10 @@ class Git:
                 if code == 0:
                     return self.run("rev-parse", "HEAD", cwd=path).strip(), []
                 conflicted = self.run("diff", "--name-only", "-z", "--diff-filter=U", cwd=path).split("\0")
-                if any(conflicted) or not self.ref_exists("CHERRY_PICK_HEAD", cwd=path):
+                # Stopped with changes staged: git could not make the commit (a failing
+                # prepare-commit-msg hook, gpg), which is no empty commit to drop.
+                staged = self._status("diff", "--cached", "--quiet", cwd=path) != 0
+                if any(conflicted) or staged or not self.ref_exists("CHERRY_PICK_HEAD", cwd=path):
                     self._status("cherry-pick", "--abort", cwd=path)
                     if not any(conflicted):
                         raise GitError(args, err, code)
