@@ -92,3 +92,19 @@ def test_a_rebased_commit_that_git_could_not_make_is_not_dropped_as_empty(repo, 
     assert cleanup["status"] == "error" and cleanup["error"]["type"] == "unmerged", cleanup
     assert on_some_ref(repo, worker_commit)
     assert_nothing_lost(repo, before)
+
+
+# -- merged as a squash or rebase: the worker's own commits are not on the target ------------
+@pytest.mark.parametrize("mode", ["--squash", "--rebase"])
+def test_a_worker_merged_by_content_leaves_its_own_commits_on_a_trash_ref(repo, mode):
+    """Its work is on main (cleanup needs no --force), but its commits are not reachable
+    from main: they go to a trash ref that cleanup reports, never to no ref at all."""
+    name = worker(repo, "w", "@write w.txt w\n@commit w1\n@write w2.txt w\n@commit w2")
+    own = tip(repo, "w")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moved")
+    assert ask(repo, "parallel", "merge", "--worker", name, mode).data()["merged"]
+    before = snapshot(repo)
+    removed = ask(repo, "parallel", "cleanup", "--worker", name).data()["removed"]
+    assert [r["name"] for r in removed] == [name]
+    assert removed[0]["trash_ref"] in on_some_ref(repo, own) and removed[0]["sha"] == own
+    assert_nothing_lost(repo, before)

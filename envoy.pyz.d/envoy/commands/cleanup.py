@@ -207,7 +207,8 @@ def remove(ws: Workspace, record: Record, *, force: bool, locked: bool = False) 
                     files=dirty[:20])
     with nullcontext() if locked else locks.launch_mutex(ws.state, locks.BRANCHES):
         tip = ws.git.branch_tip(branch) if created else None
-        count = unmerged(ws, record, tip, branch) if tip else 0
+        own = ws.git.unmerged_count(tip, branch) if tip else 0  # its commits no other ref reaches
+        count = 0 if own and merging.still_merged(ws.git, record, tip) else own
         if count and not force:
             return skip(record, "unmerged", f"branch {branch} of worker {name} has {count} commit(s) on no other branch",
                         f"merge it first (envoy parallel merge --worker {name}), or "
@@ -222,7 +223,7 @@ def remove(ws: Workspace, record: Record, *, force: bool, locked: bool = False) 
                 return skip(record, "checked_out", f"branch {branch} of worker {name} is checked out at {elsewhere}",
                             f"switch that checkout to another branch, then envoy parallel cleanup --worker {name}")
             done: dict[str, Any] = {"name": name, "branch": branch, "removed": True}
-            if dirty or count:
+            if dirty or own:  # merged as a squash or rebase too: its own commits are on no ref but this one
                 done.update(keep_in_trash(ws, record, path, dirty, tip))
             try:
                 # The worktree first: cut short after it, the branch is still there to decide
