@@ -470,3 +470,44 @@ def unsparse(git: Git, worktree: Path) -> None:
         git.run("config", "--worktree", "core.sparseCheckout", "false", cwd=worktree)
     else:
         git_paths(git, worktree, "info/sparse-checkout")["info/sparse-checkout"].unlink(missing_ok=True)
+
+
+# -- submodule commits a worker made (worker/submodules.py) -----------------------
+def gitlinks_changed(git: Git, base: str | None, tip: str) -> list[tuple[str, str]]:
+    """(path, commit) of each submodule `tip` points at differently from `base` (every
+    one, without a base)."""
+    if base is None:
+        out = git.run("ls-tree", "-r", "-z", tip)
+        return [(line.partition("\t")[2], line.split()[2]) for line in out.split("\0")
+                if line.startswith("160000 ")]
+    out = git.run("diff", "--raw", "-z", "--no-renames", "--no-abbrev", base, tip, "--")
+    fields = out.split("\0")
+    found = []
+    for meta, path in zip(fields[0::2], fields[1::2]):
+        parts = meta.split()
+        if len(parts) == 5 and parts[1] == "160000" and parts[4] != "D":
+            found.append((path, parts[3]))
+    return found
+
+
+def submodule_names(git: Git, tip: str) -> dict[str, str]:
+    """Submodule path -> name, from `tip`'s .gitmodules ({} without one)."""
+    out = git.run("config", "--blob", f"{tip}:.gitmodules", "-z", "--get-regexp", r"^submodule\..*\.path$",
+                  ok=(0, 1, 128))
+    names = {}
+    for entry in out.split("\0"):
+        key, _, path = entry.partition("\n")
+        if key.startswith("submodule.") and key.endswith(".path"):
+            names[path] = key[len("submodule."):-len(".path")]
+    return names
+
+
+def has_commit(git: Git, git_dir: Path, sha: str) -> bool:
+    return git._status(f"--git-dir={git_dir}", "cat-file", "-e", f"{sha}^{{commit}}") == 0
+
+
+def fetch_commit(git: Git, into: Path, source: Path, sha: str, ref: str) -> None:
+    """Fetch commit `sha` from repository `source` into the one at git dir `into`, under
+    `ref` (upload-pack is told to give a commit no ref of `source` points at)."""
+    git.run(f"--git-dir={into}", "-c", "uploadpack.allowAnySHA1InWant=true", "fetch", "--quiet", "--no-tags",
+            "--no-write-fetch-head", "--", str(source), f"{sha}:{ref}")

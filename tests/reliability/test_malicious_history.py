@@ -108,3 +108,54 @@ def test_a_worker_merged_by_content_leaves_its_own_commits_on_a_trash_ref(repo, 
     assert [r["name"] for r in removed] == [name]
     assert removed[0]["trash_ref"] in on_some_ref(repo, own) and removed[0]["sha"] == own
     assert_nothing_lost(repo, before)
+
+
+# -- submodules ------------------------------------------------------------------------------
+FILE_PROTOCOL = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "protocol.file.allow", "GIT_CONFIG_VALUE_0": "always"}
+
+
+def with_submodule(repo: Path, tmp_path: Path, init_here: bool) -> Path:
+    """`lib`, a submodule of the repository; the main checkout has it checked out (its
+    module store .git/modules/lib) or, `init_here` False, never did."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    git(sub, "init", "-q")
+    git(sub, "commit", "-q", "--allow-empty", "-m", "sub start")
+    subprocess.run(["git", "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "lib"], cwd=repo,
+                   check=True, capture_output=True)
+    git(repo, "commit", "-qm", "add lib")
+    if not init_here:
+        git(repo, "submodule", "deinit", "-q", "-f", "--", "lib")
+        subprocess.run(["rm", "-rf", str(repo / ".git" / "modules")], check=True)
+    return sub
+
+
+SUB_WORK = ("@run git submodule update -q --init && git -C lib commit -q --allow-empty -m 'sub work' "
+            "&& git commit -qam 'bump lib'")
+
+
+def test_submodule_commits_a_worker_made_outlive_its_worktree(repo, tmp_path):
+    sub = with_submodule(repo, tmp_path, init_here=True)
+    name = worker(repo, "subw", SUB_WORK, FILE_PROTOCOL)
+    made = git(repo, "rev-parse", "subw:lib").strip()
+    assert subprocess.run(["git", "-C", str(sub), "cat-file", "-e", made]).returncode != 0  # never pushed
+    git(repo, "switch", "-qc", "elsewhere")
+    assert ask(repo, "parallel", "merge", "--worker", name).data()["merged"]  # main points at it now
+    removed = ask(repo, "parallel", "cleanup", "--worker", name).data()["removed"]
+    assert removed[0]["submodule_commits_kept"] == ["lib"]
+    store = repo / ".git" / "modules" / "lib"
+    assert git(store, "rev-parse", f"refs/envoy/kept/{made}").strip() == made
+    assert git(repo, "rev-parse", "main:lib").strip() == made
+
+
+def test_submodule_commits_with_nowhere_to_go_keep_the_worktree(repo, tmp_path):
+    with_submodule(repo, tmp_path, init_here=False)
+    name = worker(repo, "subw", SUB_WORK, FILE_PROTOCOL)
+    path = Path(ask(repo, "parallel", "status").data()["workers"][0]["path"])
+    git(repo, "switch", "-qc", "elsewhere")
+    assert ask(repo, "parallel", "merge", "--worker", name).data()["merged"]
+    for force in ([], ["--force"]):
+        document = ask(repo, "parallel", "cleanup", "--worker", name, *force).document()
+        assert document["status"] == "error" and document["error"]["type"] == "submodule_commits", document
+        assert "git submodule update --init" in document["error"]["suggestion"]
+        assert path.is_dir()
