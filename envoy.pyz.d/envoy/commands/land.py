@@ -3,8 +3,11 @@
 Candidates (the named workers, or every succeeded one with commits not yet in
 its target) are ordered (auto: what conflicts least first, from the
 `conflicts` machinery; or fifo), then landed through lane.Lane: each merge
-checked in a scratch worktree, the target moved by compare-and-swap only to
-a commit whose tree passed. With --repair, a worker that conflicts or fails is
+checked in a scratch worktree (a full checkout, whatever the user's sparse
+cone; within a time limit; every process the check started ended with it),
+the target moved by compare-and-swap only to a commit whose tree passed
+(landing/target.py: refused over untracked or ignored files, or while a
+rebase, merge or bisect is in progress). With --repair, a worker that conflicts or fails is
 resumed in its own session to bring the target in and fix it, and re-enters
 the queue. The user's checkout, index and branch are never touched.
 """
