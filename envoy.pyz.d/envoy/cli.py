@@ -197,8 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     merge = _verb(verbs, "merge", "merge", "merge a worker's branch without touching your checkout",
                   "Integrate a worker's branch into a branch (default: its base) without touching your checkout\n"
-                  "or index. On conflict nothing changes and the conflicting files are listed. After a merge,\n"
-                  "cleanup removes the worker without --force.")
+                  "or index. On conflict nothing changes and the conflicting files are listed. A target checked\n"
+                  "out somewhere has its files updated there; refused, changing nothing, if that would overwrite\n"
+                  "local changes or untracked or ignored files, or while a rebase, merge, cherry-pick or bisect is\n"
+                  "in progress on it. After a merge, cleanup removes the worker without --force.")
     merge.add_argument("--worker", required=True, metavar="NAME", type=nonempty, help="the worker (name or branch)")
     merge.add_argument("--into", metavar="BRANCH", type=nonempty, help="the branch to merge into (default: the worker's base)")
     merge.add_argument("--squash", action="store_true", help="one commit with the worker's changes")
@@ -212,9 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
                  "worktree holding the merge result, and the target moves, by compare-and-swap, only to a commit\n"
                  "whose tree passed. Up to PARALLEL_MAX_WORKERS checks run at once, candidate i on top of\n"
                  "candidates 1..i-1; a failure drops out and only the ones after it are re-checked. A target\n"
-                 "checked out somewhere is fast-forwarded there, as merge does (refused if that would overwrite\n"
-                 "local changes). A target that moves meanwhile is landed on anew, never overwritten.\n"
-                 "Exit 0 only if every candidate landed; landed workers count as merged for cleanup.",)
+                 "checked out somewhere has its files updated there, as merge does (refused if that would overwrite\n"
+                 "local changes or untracked or ignored files, or while a rebase, merge or bisect is in progress).\n"
+                 "A target that moves meanwhile is landed on anew, never overwritten. Each check has a time limit\n"
+                 "(--check-timeout) and everything it started is ended when it ends. A plain land lists the\n"
+                 "succeeded workers it did not take and why. Exit 0 only if every candidate landed and none was\n"
+                 "left out for a problem; landed workers count as merged for cleanup.",)
     land.epilog = ("examples:\n"
                    "  envoy parallel land --dry-run                    # the plan: order and predicted conflicts\n"
                    "  envoy parallel land --check \"make test\"          # every succeeded worker, checked\n"
@@ -228,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="shell command that must pass on each merge result (default PARALLEL_CHECK; "
                       "none: merge only)")
     land.add_argument("--no-check", action="store_true", help="merge only, even if PARALLEL_CHECK is set")
+    land.add_argument("--check-timeout", type=float, metavar="S",
+                      help="seconds each check may run (default PARALLEL_CHECK_TIMEOUT, else 1800; 0: no limit); "
+                      "a check past it fails, and it and every process it started are ended")
     land.add_argument("--order", choices=("auto", "fifo"), default="auto",
                       help="auto (default): what conflicts least with the others and the target first; "
                       "fifo: spawn order")

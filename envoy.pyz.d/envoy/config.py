@@ -62,6 +62,7 @@ SETTINGS: dict[str, tuple[Any, Callable[[str], Any], str]] = {
     "PARALLEL_TIMEOUT": (7200.0, _non_negative_float, "seconds, e.g. 1800 (0 means no limit)"),
     "PARALLEL_SETUP": (None, str, "a shell command"),
     "PARALLEL_CHECK": (None, str, "a shell command, e.g. make test"),
+    "PARALLEL_CHECK_TIMEOUT": (1800.0, _non_negative_float, "seconds, e.g. 600 (0 means no limit)"),
     "PARALLEL_BUDGET_USD": (None, _non_negative_float, "a dollar amount, e.g. 5"),
     "ENVOY_CLAUDE": ("claude", str, "the claude executable's name or path"),
     "PARALLEL_ON_END": (None, str, "a shell command, run once when each worker ends"),

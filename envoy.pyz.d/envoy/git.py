@@ -460,3 +460,97 @@ class Git:
         return self.run("commit-tree", tree, "-p", head, "-m", message, cwd=worktree,
                         env={"GIT_AUTHOR_NAME": "envoy", "GIT_AUTHOR_EMAIL": "envoy@localhost",
                              "GIT_COMMITTER_NAME": "envoy", "GIT_COMMITTER_EMAIL": "envoy@localhost"}).strip()
+
+
+# -- moving a checked-out branch (landing/target.py) ----------------------------
+def git_paths(git: Git, worktree: Path, *names: str) -> dict[str, Path]:
+    """Where `names` live in `worktree`'s git dir (`git rev-parse --git-path`), absolute."""
+    args = [a for name in names for a in ("--git-path", name)]
+    out = git.run("rev-parse", *args, cwd=worktree).splitlines()
+    return {name: worktree / p for name, p in zip(names, out)}  # an absolute p stays itself
+
+
+def symbolic_head(git: Git, worktree: Path) -> str | None:
+    """The ref `worktree`'s HEAD points at (refs/heads/...), None when detached."""
+    return git.run("symbolic-ref", "-q", "HEAD", cwd=worktree, ok=(0, 1)).strip() or None
+
+
+def added_paths(git: Git, old: str, new: str) -> list[str]:
+    """Paths `new` has that `old` has not (at that exact path)."""
+    out = git.run("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", old, new, "--")
+    return [p for p in out.split("\0") if p]
+
+
+def untracked_among(git: Git, worktree: Path, paths: list[str]) -> list[str]:
+    """Untracked files (ignored ones too: no exclude rules are given) at `paths` or under
+    them, in `worktree`; the paths taken literally."""
+    found: list[str] = []
+    for i in range(0, len(paths), 500):  # well under the argument limit
+        out = git.run("--literal-pathspecs", "ls-files", "-z", "--others", "--", *paths[i:i + 500], cwd=worktree)
+        found += [p for p in out.split("\0") if p]
+    return found
+
+
+def two_tree_update(git: Git, worktree: Path, old: str, new: str, dry_run: bool = False) -> None:
+    """Update `worktree`'s index and files from commit `old` to `new` (git read-tree -m -u,
+    a two-tree merge): local changes are carried over, or git refuses, changing nothing,
+    where they would be overwritten. It does not protect ignored files: check them first."""
+    git.run("read-tree", "-m", "-u", *(["-n"] if dry_run else []), old, new, cwd=worktree)
+
+
+def unsparse(git: Git, worktree: Path) -> None:
+    """Make a worktree just added (--no-checkout) a full one: `git worktree add` copies
+    the current checkout's sparse-checkout cone into it. With per-worktree config (what
+    `git sparse-checkout` sets up) it is switched off in this worktree's own config;
+    with the older shared `core.sparseCheckout`, this worktree's copy of the patterns
+    goes, and without patterns git checks out everything. Nothing else is touched."""
+    def flag(key: str) -> bool:
+        return git.run("config", "--type=bool", "--get", key, cwd=worktree, ok=(0, 1)).strip() == "true"
+
+    if not flag("core.sparseCheckout"):
+        return
+    if flag("extensions.worktreeConfig"):
+        git.run("config", "--worktree", "core.sparseCheckout", "false", cwd=worktree)
+    else:
+        git_paths(git, worktree, "info/sparse-checkout")["info/sparse-checkout"].unlink(missing_ok=True)
+
+
+# -- submodule commits a worker made (worker/submodules.py) -----------------------
+def gitlinks_changed(git: Git, base: str | None, tip: str) -> list[tuple[str, str]]:
+    """(path, commit) of each submodule `tip` points at differently from `base` (every
+    one, without a base)."""
+    if base is None:
+        out = git.run("ls-tree", "-r", "-z", tip)
+        return [(line.partition("\t")[2], line.split()[2]) for line in out.split("\0")
+                if line.startswith("160000 ")]
+    out = git.run("diff", "--raw", "-z", "--no-renames", "--no-abbrev", base, tip, "--")
+    fields = out.split("\0")
+    found = []
+    for meta, path in zip(fields[0::2], fields[1::2]):
+        parts = meta.split()
+        if len(parts) == 5 and parts[1] == "160000" and parts[4] != "D":
+            found.append((path, parts[3]))
+    return found
+
+
+def submodule_names(git: Git, tip: str) -> dict[str, str]:
+    """Submodule path -> name, from `tip`'s .gitmodules ({} without one)."""
+    out = git.run("config", "--blob", f"{tip}:.gitmodules", "-z", "--get-regexp", r"^submodule\..*\.path$",
+                  ok=(0, 1, 128))
+    names = {}
+    for entry in out.split("\0"):
+        key, _, path = entry.partition("\n")
+        if key.startswith("submodule.") and key.endswith(".path"):
+            names[path] = key[len("submodule."):-len(".path")]
+    return names
+
+
+def has_commit(git: Git, git_dir: Path, sha: str) -> bool:
+    return git._status(f"--git-dir={git_dir}", "cat-file", "-e", f"{sha}^{{commit}}") == 0
+
+
+def fetch_commit(git: Git, into: Path, source: Path, sha: str, ref: str) -> None:
+    """Fetch commit `sha` from repository `source` into the one at git dir `into`, under
+    `ref` (upload-pack is told to give a commit no ref of `source` points at)."""
+    git.run(f"--git-dir={into}", "-c", "uploadpack.allowAnySHA1InWant=true", "fetch", "--quiet", "--no-tags",
+            "--no-write-fetch-head", "--", str(source), f"{sha}:{ref}")

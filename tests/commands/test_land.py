@@ -107,6 +107,28 @@ def test_nothing_to_land_again_after_landing(repo, envoy):
     assert named.code == 0 and named.data["landed"][0]["how"] == "already"
 
 
+def test_a_plain_land_says_which_succeeded_workers_it_did_not_take_and_why(repo, envoy):
+    """CI checks out a detached HEAD: a worker spawned there has no branch to land on.
+    A plain `land` says so (exit 1), never a silent "nothing to land"."""
+    git(repo, "switch", "-q", "--detach")
+    detached = envoy("parallel", "spawn", "--branch", "ci-fix", "--task", commit_file("fix.txt")).data
+    assert wait_finished(envoy, detached["name"])["state"] == "succeeded"
+    git(repo, "switch", "-q", "main")
+    spawn_done(envoy, "landed-before", commit_file("before.txt"))
+    assert envoy("parallel", "land", "--worker", "landed-before").code == 0
+    before = tip(repo)
+    result = envoy("parallel", "land")
+    assert result.code == 1 and result.error["type"] == "not_landed", result.stdout
+    assert "ci-fix" in result.error["message"]
+    skipped = {s["name"]: s for s in result.json["data"]["skipped"]}
+    assert skipped["ci-fix"]["reason"] == "target_not_a_branch" and "--into" in skipped["ci-fix"]["message"]
+    assert skipped["landed-before"]["reason"] == "already_landed"
+    assert tip(repo) == before
+    assert envoy("parallel", "land", "--dry-run").data["skipped"] == result.json["data"]["skipped"]
+    taken = envoy("parallel", "land", "--worker", "ci-fix", "--into", "main")  # as the message says
+    assert taken.code == 0 and "fix.txt" in files_at(repo)
+
+
 # -- checks ---------------------------------------------------------------------
 def test_failing_check_keeps_the_target_and_the_others_land(repo, envoy):
     spawn_done(envoy, "good-1", commit_file("good1.txt"))
@@ -154,6 +176,56 @@ def test_check_setting_comes_from_parallel_check(repo, envoy):
     assert result.code == 1 and result.json["data"]["failed"][0]["reason"] == "check_failed"
     assert result.json["data"]["check"] == "exit 7"
     assert envoy("parallel", "land", "--no-check", env={"PARALLEL_CHECK": "exit 7"}).code == 0
+
+
+def sleepers(*seconds: int) -> dict[int, str]:
+    """Live `sleep N` processes of this test (its HOME in their environment)."""
+    wanted = {f"sleep {n}" for n in seconds}
+    home = f"HOME={os.environ['HOME']}".encode()
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                line = f.read().replace(b"\0", b" ").decode().strip()
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                ours = home in f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                alive = f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+        except OSError:
+            continue
+        if line in wanted and ours and alive:
+            found[int(pid)] = line
+    return found
+
+
+def test_a_check_past_its_time_limit_fails_and_everything_it_started_is_ended(repo, envoy, tmp_path):
+    spawn_done(envoy, "slow", commit_file("slow.txt"))
+    started = tmp_path / "started"
+    # one in its group, one in a session of its own; the shell itself hangs
+    check = f"sleep 301 & setsid sleep 302 & touch {started}; echo working; sleep 300"
+    before = tip(repo)
+    result = envoy("parallel", "land", "--check", check, "--check-timeout", "1")
+    assert result.code == 1 and started.exists(), result.stdout
+    failed = result.json["data"]["failed"]
+    assert [(f["name"], f["reason"]) for f in failed] == [("slow", "check_failed")]
+    assert "working" in failed[0]["output"] and "timed out after 1 s" in failed[0]["output"]
+    assert tip(repo) == before and land_dirs(repo) == [] and scratch_worktrees(repo) == []
+    assert sleepers(300, 301, 302) == {}
+
+
+def test_the_check_time_limit_comes_from_parallel_check_timeout(repo, envoy):
+    spawn_done(envoy, "slow", commit_file("slow.txt"))
+    result = envoy("parallel", "land", "--check", "sleep 300", env={"PARALLEL_CHECK_TIMEOUT": "1"})
+    assert result.code == 1 and "timed out after 1 s" in result.json["data"]["failed"][0]["output"]
+    assert sleepers(300) == {}
+
+
+def test_a_passing_checks_background_processes_do_not_outlive_land(repo, envoy):
+    spawn_done(envoy, "a", commit_file("a.txt"))
+    check = "sleep 303 & (sleep 304 &) ; setsid sleep 305 & exit 0"
+    result = envoy("parallel", "land", "--check", check)
+    assert result.code == 0, result.stdout
+    assert sleepers(303, 304, 305) == {}
 
 
 # -- speculation ----------------------------------------------------------------
@@ -362,6 +434,7 @@ def test_bad_input_is_refused_and_changes_nothing(repo, envoy):
         (("--worker", "done", "--into", "no-such-branch"), "invalid_input"),
         (("--worker", "done", "--check", "  "), "invalid_input"),
         (("--worker", "done", "--repair-attempts", "0"), "invalid_input"),
+        (("--worker", "done", "--check-timeout", "-1"), "invalid_input"),
     ]
     for args, kind in cases:
         result = envoy("parallel", "land", *args)

@@ -15,7 +15,7 @@ from filelock import FileLock, Timeout
 from envoy import output, processes
 from envoy.errors import EnvoyError
 from envoy.landing import merging
-from envoy.worker import locks, lookup, queue, worktree
+from envoy.worker import locks, lookup, queue, submodules, worktree
 from envoy.worker.record import ACTIVE, Record, is_worker_name, worker_name
 from envoy.worker.store import State
 from envoy.worker.workspace import Workspace, open_workspace
@@ -207,11 +207,16 @@ def remove(ws: Workspace, record: Record, *, force: bool, locked: bool = False) 
                     files=dirty[:20])
     with nullcontext() if locked else locks.launch_mutex(ws.state, locks.BRANCHES):
         tip = ws.git.branch_tip(branch) if created else None
-        count = unmerged(ws, record, tip, branch) if tip else 0
+        own = ws.git.unmerged_count(tip, branch) if tip else 0  # its commits no other ref reaches
+        count = 0 if own and tip and merging.still_merged(ws.git, record, tip) else own
         if count and not force:
             return skip(record, "unmerged", f"branch {branch} of worker {name} has {count} commit(s) on no other branch",
                         f"merge it first (envoy parallel merge --worker {name}), or "
                         f"envoy parallel cleanup --worker {name} --force (kept in a trash ref)", commits=count)
+        try:  # before its worktree goes: submodule commits made there live only in it
+            kept_sub = submodules.keep_commits(ws.git, record, path, tip) if tip and created else []
+        except EnvoyError as exc:
+            return skip(record, exc.kind, exc.message, exc.suggestion)
         # Under the launch mutex: every `git worktree add` runs under it too, and git fails
         # ("failed to read .git/worktrees/X/commondir") or worse (prune could drop the
         # half-made entry) when it meets a worktree being made.
@@ -222,7 +227,9 @@ def remove(ws: Workspace, record: Record, *, force: bool, locked: bool = False) 
                 return skip(record, "checked_out", f"branch {branch} of worker {name} is checked out at {elsewhere}",
                             f"switch that checkout to another branch, then envoy parallel cleanup --worker {name}")
             done: dict[str, Any] = {"name": name, "branch": branch, "removed": True}
-            if dirty or count:
+            if kept_sub:
+                done["submodule_commits_kept"] = kept_sub
+            if dirty or own:  # merged as a squash or rebase too: its own commits are on no ref but this one
                 done.update(keep_in_trash(ws, record, path, dirty, tip))
             try:
                 # The worktree first: cut short after it, the branch is still there to decide

@@ -3,8 +3,11 @@
 Candidates (the named workers, or every succeeded one with commits not yet in
 its target) are ordered (auto: what conflicts least first, from the
 `conflicts` machinery; or fifo), then landed through lane.Lane: each merge
-checked in a scratch worktree, the target moved by compare-and-swap only to
-a commit whose tree passed. With --repair, a worker that conflicts or fails is
+checked in a scratch worktree (a full checkout, whatever the user's sparse
+cone; within a time limit; every process the check started ended with it),
+the target moved by compare-and-swap only to a commit whose tree passed
+(landing/target.py: refused over untracked or ignored files, or while a
+rebase, merge or bisect is in progress). With --repair, a worker that conflicts or fails is
 resumed in its own session to bring the target in and fix it, and re-enters
 the queue. The user's checkout, index and branch are never touched.
 """
@@ -32,19 +35,19 @@ LOCK_WAIT = 5.0  # a killed run's janitor holds the lock for a moment; a live ru
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
     command = check_command(ws, args)
+    limit = check_timeout(ws, args)
     attempts = repair_attempts(args)
     if attempts:
         common.refuse_nesting()  # a repair resumes workers: workers do not start workers
-    plan = candidates(ws, args)  # every refusal of bad input comes first, changing nothing
-    if not plan:  # all landed already (a re-run), or nothing finished yet: nothing to do is no failure
-        output.success(Report(command, args.order).data(), render)
-        return 0
-    if not args.dry_run:
+    plan, skipped = candidates(ws, args)  # every refusal of bad input comes first, changing nothing
+    if plan and not args.dry_run:
         ws.git.check_can_commit()  # every landing writes a commit
     if args.dry_run:
-        output.success({"dry_run": True, "check": command, "order": args.order,
-                        "plan": dry_plan(ws, order(ws, plan, args.order))}, render_plan)
+        output.success({"dry_run": True, "check": command, "order": args.order, "skipped": skipped,
+                        "plan": dry_plan(ws, order(ws, plan, args.order)) if plan else []}, render_plan)
         return 0
+    if not plan:  # all landed (a re-run), or nothing finished yet: no failure, unless one was left out (finish)
+        return finish(Report(command, args.order, skipped))
     lock = scratch.land_lock(ws.state)
     ws.state.ensure()
     try:  # before ordering: that costs a dry-run merge of every pair, wasted if another land runs
@@ -54,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
                          "wait for it to finish; it lands what this one would") from None
     try:
         lanes = order(ws, plan, args.order)
-        report = Report(command, args.order)
-        checks = scratch.Scratch(ws, ws.config.get("PARALLEL_MAX_WORKERS"))
+        report = Report(command, args.order, skipped)
+        checks = scratch.Scratch(ws, ws.config.get("PARALLEL_MAX_WORKERS"), limit)
         scratch.sweep_all(ws, checks.dir)
         checks.dir.mkdir(parents=True)
         scratch.start_janitor(ws, checks.dir)
@@ -67,14 +70,22 @@ def run(args: argparse.Namespace) -> int:
             checks.close()
     finally:
         lock.release()
+    return finish(report)
+
+
+def finish(report: Report) -> int:
+    """Exit 0 only if every candidate landed and no succeeded worker was left out for a
+    problem (its branch gone, its target no local branch): those are said, never skipped silently."""
     data = report.data()
-    if not data["failed"]:
+    left_out = [s for s in data["skipped"] if s["reason"] != "already_landed"]
+    if not data["failed"] and not left_out:
         output.success(data, render)
         return 0
-    names = ", ".join(f"{f['name']} ({f['reason']})" for f in data["failed"])
-    error = EnvoyError("not_landed", f"{len(data['failed'])} of {len(data['failed']) + len(data['landed'])} "
-                       f"worker(s) did not land: {names}",
-                       "see each one's files or check output; fix it (envoy parallel resume) or re-run with --repair")
+    names = ", ".join(f"{f['name']} ({f['reason']})" for f in data["failed"] + left_out)
+    count = len(data["failed"]) + len(left_out)
+    error = EnvoyError("not_landed", f"{count} of {count + len(data['landed'])} worker(s) did not land: {names}",
+                       "see each one's files, check output or message; fix it (envoy parallel resume), re-run "
+                       "with --repair, or land one whose target is not a local branch with --worker NAME --into BRANCH")
     output.failure(error.as_dict(), data, render)
     return 1
 
@@ -91,6 +102,18 @@ def check_command(ws: Workspace, args: argparse.Namespace) -> str | None:
     return configured.strip() or None if isinstance(configured, str) else None
 
 
+def check_timeout(ws: Workspace, args: argparse.Namespace) -> float | None:
+    """Seconds a check may run (--check-timeout, else PARALLEL_CHECK_TIMEOUT); None: no limit."""
+    if args.check_timeout is not None:
+        if not args.check_timeout >= 0 or args.check_timeout == float("inf"):  # NaN too
+            raise EnvoyError("invalid_input", "--check-timeout must be a number of seconds, 0 or more",
+                             "e.g. --check-timeout 600 (0: no limit)")
+        seconds = float(args.check_timeout)
+    else:
+        seconds = float(ws.config.get("PARALLEL_CHECK_TIMEOUT"))
+    return seconds or None
+
+
 def repair_attempts(args: argparse.Namespace) -> int:
     if args.repair_attempts is not None and args.repair_attempts < 1:
         raise EnvoyError("invalid_input", "--repair-attempts must be at least 1", "e.g. --repair --repair-attempts 2")
@@ -99,8 +122,9 @@ def repair_attempts(args: argparse.Namespace) -> int:
     return int(args.repair_attempts or 1)
 
 
-def candidates(ws: Workspace, args: argparse.Namespace) -> list[tuple[Record, str, str]]:
-    """(worker, target branch, branch tip); a bad one named on the command line refuses it all."""
+def candidates(ws: Workspace, args: argparse.Namespace) -> tuple[list[tuple[Record, str, str]], list[dict[str, Any]]]:
+    """(worker, target branch, branch tip) of each to land, and each succeeded worker not
+    taken and why; a bad one named on the command line refuses it all."""
     git, named = ws.git, bool(args.worker)
     tips = git.branch_tips()  # one git call for all, not two per worker
     merged: dict[str, set[str]] = {}  # target tip -> the branches it already contains
@@ -115,7 +139,7 @@ def candidates(ws: Workspace, args: argparse.Namespace) -> list[tuple[Record, st
                 records.append(record)
     else:
         records = [r for r in lookup.all_refreshed(ws.state) if r["state"] == "succeeded"]
-    chosen = []
+    chosen, skipped = [], []
     for record in records:
         name = record["name"]
         merging.check_finished(record, "land")
@@ -124,8 +148,9 @@ def candidates(ws: Workspace, args: argparse.Namespace) -> list[tuple[Record, st
             merging.check_target(ws, record, into, "land")
         into_tip = tips.get(into) if into else None
         tip = tips.get(record["branch"])
-        if not named and (tip is None or into_tip is None):
-            continue  # nothing of its own to land, or nowhere to land it: not a candidate
+        if not named and (tip is None or into_tip is None):  # not a candidate: said why
+            skipped.append(left_out(record, into, tip is None))
+            continue
         if into_tip is None:
             raise EnvoyError("invalid_input", f"{name}'s target {into!r} is not a local branch to land into",
                              "name one with --into BRANCH (e.g. --into main)")
@@ -136,9 +161,20 @@ def candidates(ws: Workspace, args: argparse.Namespace) -> list[tuple[Record, st
             if into_tip not in merged:
                 merged[into_tip] = git.merged_into(into_tip)
             if record["branch"] in merged[into_tip]:
-                continue  # already landed
+                skipped.append({"name": name, "branch": record["branch"], "into": into, "reason": "already_landed"})
+                continue
         chosen.append((record, str(into), tip))
-    return chosen
+    return chosen, skipped
+
+
+def left_out(record: Record, into: str | None, branch_gone: bool) -> dict[str, Any]:
+    """Why a succeeded worker is no candidate of a plain `land`."""
+    item: dict[str, Any] = {"name": record["name"], "branch": record["branch"], "into": into}
+    if branch_gone:
+        return {**item, "reason": "branch_gone", "message": f"its branch {record['branch']} no longer exists"}
+    return {**item, "reason": "target_not_a_branch",
+            "message": f"its target {into!r} is not a local branch (spawned on a detached HEAD, as CI checks out?): "
+                       f"land it with --worker {record['name']} --into BRANCH"}
 
 
 def order(ws: Workspace, plan: list[tuple[Record, str, str]], how: str) -> dict[str, list[Entry]]:
@@ -222,11 +258,14 @@ def render(data: dict[str, Any]) -> str:
             lines += ["  | " + line for line in f["output"].splitlines()[-10:]]
     if data["repairs"]:
         lines.append(f"repairs: {len(data['repairs'])}, ${data['repair_cost_usd']:.4f}")
+    for s in data.get("skipped", []):
+        lines.append(f"not taken: {s['name']}: " + (s.get("message") or f"already landed on {s['into']}"))
     return "\n".join(lines) or "nothing to land"
 
 
 def render_plan(data: dict[str, Any]) -> str:
     lines = [f"plan (order {data['order']}, check: {data['check'] or 'none, merge only'}); nothing changed:"]
+    lines += [f"not taken: {s['name']}: {s['message']}" for s in data["skipped"] if s.get("message")]
     for p in data["plan"]:
         clash = ([f"conflicts with {p['into']} in {', '.join(p['conflicts_with_target'])}"]
                  if p["conflicts_with_target"] else []) + (

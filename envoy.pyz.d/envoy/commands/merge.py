@@ -2,9 +2,10 @@
 the base it was spawned from) without touching the user's checkout or index.
 
 The merge is computed with `git merge-tree` (no checkout); a conflict changes
-nothing and names the files. The target branch moves by compare-and-swap, or,
-when it is checked out somewhere, by a fast-forward there, which git refuses
-(changing nothing) if it would overwrite local changes.
+nothing and names the files. The target branch moves by compare-and-swap; where
+it is checked out, its files follow, and the move is refused (changing nothing)
+if it would overwrite local changes or untracked or ignored files, or while a
+rebase, merge or bisect is under way (landing/target.py).
 """
 from __future__ import annotations
 

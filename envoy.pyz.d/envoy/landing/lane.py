@@ -145,9 +145,12 @@ class Lane:
             code = None if check is None else check.poll()
             if check is None or code is None:
                 continue
-            entry.verdict = "passed" if code == 0 else "check_failed"
+            entry.verdict = "passed" if code == 0 and not check.timed_out else "check_failed"
             if entry.verdict == "check_failed":
                 entry.output = "\n".join(files.tail(check.log).rstrip().splitlines()[-TAIL_LINES:])[-TAIL_CHARS:]
+                if check.timed_out:  # said last: the end of the output is what a reader (or a repair) sees
+                    entry.output = (entry.output + f"\n[envoy: the check timed out after {check.timeout:g} s; "
+                                    "it and every process it started were ended]").lstrip("\n")
             entry.check = None
             finished.append(check)
         return finished

@@ -1,6 +1,6 @@
 """Integrating a worker's branch into a target branch without touching anyone's
 checkout: the merge commit (or squash, or rebase) computed with git merge-tree, the
-target moved by compare-and-swap or by a fast-forward where it is checked out, and
+target moved by compare-and-swap, the one safe way (landing/target.py), and
 the worker's record saying what it was merged as, so cleanup can tell it is safe to
 remove (`still_merged`). `merge` and `land` both go through here."""
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from envoy.errors import EnvoyError
-from envoy.git import Git, GitError
+from envoy.git import Git
+from envoy.landing import target
 from envoy.worker import launch, locks, lookup, worktree
 from envoy.worker.record import ACTIVE, Record, now_iso
 from envoy.worker.workspace import Workspace
@@ -120,16 +121,8 @@ def remove_scratch(ws: Workspace, path: Path) -> None:
 
 
 def move_branch(ws: Workspace, into: str, old: str, new: str) -> None:
-    checked_out = ws.git.worktree_of(into)
-    try:
-        if checked_out is not None:
-            ws.git.fast_forward(checked_out, new)
-        else:
-            ws.git.update_ref(f"refs/heads/{into}", new, old)  # fails if it moved meanwhile
-    except GitError as exc:
-        where = f" (checked out at {checked_out})" if checked_out else ""
-        raise EnvoyError("git_error", f"could not move {into}{where}: {exc.message}; nothing was changed",
-                         "commit or stash the local changes there, or merge --into another branch") from None
+    """Move `into` from `old` (the commit checked) to `new`: see landing/target.py."""
+    target.move(ws.git, into, old, new, ws.state.root)
 
 
 def record_and_move(ws: Workspace, into: str, old: str, new: str, merged: list[tuple[Record, str, str]]) -> None:

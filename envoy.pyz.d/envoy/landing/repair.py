@@ -86,6 +86,15 @@ class Repairs:
             tip = self.ws.git.resolve_commit(f"refs/heads/{record['branch']}")
             self.report.repairs.append({"name": name, "attempt": entry.repairs, "state": record["state"],
                                         "cost_usd": round(spent, 6)})
+            if tip is not None and tip != entry.tip and not self.ws.git.is_ancestor(entry.tip, tip):
+                # It rewrote its branch (reset, rebase): what it was asked to land is no longer
+                # in it. Kept under a trash ref before anything moves, and not landed.
+                kept = self.ws.git.keep_in_trash(name, entry.tip)
+                why = (f"its repair rewrote branch {record['branch']} (its old tip {entry.tip[:12]} is not in the "
+                       f"new one); not landed, the old tip is kept at {kept}")
+                output.progress(f"{name}: {why}")
+                self.report.failed(entry, into, error=why)
+                continue
             if record["state"] != "succeeded" or tip is None or tip == entry.tip:
                 why = (f"its repair run ended {record['state']}" if record["state"] != "succeeded"
                        else "its repair run committed nothing")

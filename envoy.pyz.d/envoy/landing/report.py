@@ -10,8 +10,9 @@ from envoy.landing.lane import Entry
 
 
 class Report:
-    def __init__(self, command: str | None, how: str) -> None:
+    def __init__(self, command: str | None, how: str, skipped: list[dict[str, Any]] | None = None) -> None:
         self.command, self.how, self.started = command, how, time.monotonic()
+        self.skipped = skipped or []  # succeeded workers a plain `land` did not take, and why
         self.done: list[dict[str, Any]] = []
         self.fails: list[dict[str, Any]] = []
         self.repairs: list[dict[str, Any]] = []
@@ -33,5 +34,6 @@ class Report:
 
     def data(self) -> dict[str, Any]:
         return {"check": self.command, "order": self.how, "landed": self.done, "failed": self.fails,
+                "skipped": self.skipped,
                 "repairs": self.repairs, "repair_cost_usd": usage.total_cost(self.repairs),
                 "duration_s": round(time.monotonic() - self.started, 1)}
