@@ -258,8 +258,14 @@ def _check_text(argv: list[str]) -> None:
 
 def _refuse(exc: Exception) -> int:
     """Print why the verb failed, as one JSON document when piped; the exit code (1 or 2)."""
+    from envoy.files import NotOurs
+
     if isinstance(exc, EnvoyError):
         error = exc.as_dict()
+    elif isinstance(exc, NotOurs):  # a symlink (or hard link) where envoy keeps its own file: never followed
+        error = {"type": "unsafe_path", "message": f"will not use {exc.filename}: it {exc.strerror}",
+                 "suggestion": "envoy never follows what it did not create (a worker's shell can write .git): "
+                               "look at it, move it away, then retry"}
     elif isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
         # the machine, not envoy: a read-only or full disk, another user's files, a name too long
         where = f" {exc.filename}" if exc.filename else ""

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         report = Report(command, args.order)
         checks = scratch.Scratch(ws, ws.config.get("PARALLEL_MAX_WORKERS"))
         scratch.sweep_all(ws, checks.dir)
-        checks.dir.mkdir(parents=True)
+        ws.state.private_dir(checks.dir)  # 0700, and never through a symlink planted at land/
         scratch.start_janitor(ws, checks.dir)
         try:
             repairs = repair.Repairs(ws, attempts, command, report)
