@@ -103,7 +103,12 @@ def open_log(path: str | os.PathLike[str]) -> Any:
     """A log envoy wrote, opened for reading ("rb") only if it is a regular file and not
     a symlink: a link planted there (to /dev/zero, a FIFO, a file of the user's) is an
     OSError (NotOurs), never read through."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _not_ours(path, "is a symlink, not a log envoy wrote") from None
+        raise
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
