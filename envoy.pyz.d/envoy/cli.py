@@ -12,7 +12,7 @@ from typing import Any, NoReturn, Sequence
 
 from envoy import __version__, hooks, output
 from envoy.config import PERMISSION_MODES
-from envoy.errors import EXIT_CODES, EnvoyError, UsageError
+from envoy.errors import EXIT_CODES, EnvoyError, Terminated, UsageError, end_on_signals
 
 _ENVIRONMENT_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG)
 
@@ -241,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("envoy: interrupted", file=sys.stderr)
         return 130
+    except Terminated as ended:
+        return _terminated(ended, argv)
     except Exception as exc:
         return _refuse(exc)
 
@@ -283,6 +285,29 @@ def _refuse(exc: Exception) -> int:
     return code if code in EXIT_CODES else 1
 
 
+# The verbs that may run for long (checks, waits, a merge's hooks) and so get ended by
+# CI's cancel or `timeout`: they answer SIGTERM/SIGHUP with one document (see errors.Terminated).
+ANSWER_SIGNALS = ("land", "wait", "merge")
+
+
+def _terminated(ended: Terminated, argv: list[str]) -> int:
+    """The one document of a verb ended by SIGTERM or SIGHUP; exit 128 + the signal."""
+    import signal
+
+    name = signal.Signals(ended.signum).name
+    verb = next((a for a in argv if a in ANSWER_SIGNALS), "the verb")
+    error = {"type": "terminated", "message": f"envoy parallel {verb} was ended by {name} before it finished; "
+             "what it had not done is undone (a target moves only by compare-and-swap, so it moved whole or not "
+             "at all)" + ("; data says what it did" if ended.data is not None else ""),
+             "suggestion": f"envoy parallel status shows where things stand; run envoy parallel {verb} again to "
+                           "finish"}
+    try:
+        output.error(error, ended.data)
+    except OSError:
+        return _reader_gone()
+    return 128 + ended.signum
+
+
 def _reader_gone() -> int:
     """stdout's reader went away (`envoy ... | head -c1`) or stdout cannot be written
     (`> /dev/full`): nothing more can be said there, and Python's own flush at exit
@@ -313,6 +338,7 @@ def run_verb(verb: str, args: argparse.Namespace) -> int:
         return cleanup.run(args)
     if verb == "wait":
         from envoy.commands import wait
+        end_on_signals()
         return wait.run(args)
     if verb == "resume":
         from envoy.commands import resume
@@ -322,12 +348,14 @@ def run_verb(verb: str, args: argparse.Namespace) -> int:
         return diff.run(args)
     if verb == "merge":
         from envoy.commands import merge
+        end_on_signals()
         return merge.run(args)
     if verb == "conflicts":
         from envoy.commands import conflicts
         return conflicts.run(args)
     if verb == "land":
         from envoy.commands import land
+        end_on_signals()
         return land.run(args)
     if verb == "init":
         from envoy.commands import init

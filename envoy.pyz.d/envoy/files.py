@@ -21,6 +21,7 @@ import stat
 
 TYPE_CHECKING = False  # typing's import would be paid on every hook call
 if TYPE_CHECKING:
+    from io import BufferedReader
     from typing import Any
 
 MAX_BYTES = 4 * 1024 * 1024  # settings, skills, agents: real ones are a few KiB
@@ -99,7 +100,7 @@ def tail(path: str | os.PathLike[str], size: int = 64 * 1024) -> str:
         return ""
 
 
-def open_log(path: str | os.PathLike[str]) -> Any:
+def open_log(path: str | os.PathLike[str]) -> BufferedReader:
     """A log envoy wrote, opened for reading ("rb") only if it is a regular file and not
     a symlink: a link planted there (to /dev/zero, a FIFO, a file of the user's) is an
     OSError (NotOurs), never read through."""

@@ -18,7 +18,7 @@ from filelock import Timeout
 
 from envoy import output
 from envoy.commands import common
-from envoy.errors import EnvoyError
+from envoy.errors import EnvoyError, Terminated
 from envoy.landing import lane, merging, predict, repair, scratch
 from envoy.landing.lane import Entry
 from envoy.landing.report import Report
@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
             repairs = repair.Repairs(ws, attempts, command, report)
             for into, entries in lanes.items():
                 land_into(ws, into, entries, command, checks, report, repairs)
+        except Terminated as ended:  # SIGTERM/SIGHUP: what landed before it is said, with the error
+            ended.data = report.data()
+            raise
         finally:
             checks.close()
     finally:
