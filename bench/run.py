@@ -119,6 +119,28 @@ def bench_hooks(tmp: Path, env: dict[str, str], runs: int) -> list[tuple[str, fl
     return rows
 
 
+def bench_big_command(runs: int) -> list[tuple[str, float, str]]:
+    """enforce-limits' reading of one huge Bash command (a 256 KB word: a heredoc, a
+    base64 blob), in process: its own linear lexer against shlex (what it used, whose
+    words grow a character at a time: quadratic in the longest word)."""
+    import shlex
+
+    from envoy.hooks import enforce_limits
+
+    command = "echo " + "a" * (1 << 18) + " && envoy parallel spawn --branch x --task y"  # shlex: ~1 s
+
+    def with_shlex() -> object:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        return list(lexer)
+
+    times = side_by_side({"shlex": with_shlex,
+                          "enforce_limits": lambda: enforce_limits.spawn_invocations(command)}, max(3, runs // 3))
+    return [("enforce-limits, a 256 KB one-word command", times["enforce_limits"],
+             f"{times['shlex'] / times['enforce_limits']:.0f}x faster than shlex's split alone "
+             f"({times['shlex']:.2f}s; linear vs quadratic in the longest word)")]
+
+
 def import_breakdown(env: dict[str, str]) -> list[str]:
     proc = subprocess.run([sys.executable, "-X", "importtime", str(PYZ), "hook", "enforce-limits"],
                           input='{"tool_name":"Bash","tool_input":{"command":"ls"}}', env=env,
@@ -445,6 +467,7 @@ def main() -> int:
                   file=sys.stderr)
             sections = (
                     ("hook latency", lambda: bench_hooks(tmp, env, runs * 2)),
+                    ("hook input size", lambda: bench_big_command(runs)),
                     ("hookcost (hook processes per tool call; a matching call against a bare interpreter)",
                      lambda: bench_hookcost(tmp, env, runs * 2)),
                     ("spawn overhead", lambda: bench_spawn(tmp, env, runs, files)),

@@ -2,6 +2,7 @@
 reading the stream-json log it writes (final result, denials, a transcript)."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -109,8 +110,12 @@ def _no_constant(name: str) -> None:
 
 def messages(log: Path) -> Iterator[dict[str, Any]]:
     try:
-        f = open(log, "rb")
+        f = files.open_log(log)  # never through a symlink planted there
     except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:  # ELOOP: a symlink (or not a file): read as no transcript at all
+            raise
         return
     with f:
         while line := f.readline(MAX_LINE + 1):

@@ -12,7 +12,7 @@ from typing import Any, NoReturn, Sequence
 
 from envoy import __version__, hooks, output
 from envoy.config import PERMISSION_MODES
-from envoy.errors import EXIT_CODES, EnvoyError, UsageError
+from envoy.errors import EXIT_CODES, EnvoyError, Terminated, UsageError, end_on_signals
 
 _ENVIRONMENT_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG)
 
@@ -269,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("envoy: interrupted", file=sys.stderr)
         return 130
+    except Terminated as ended:
+        return _terminated(ended, argv)
     except Exception as exc:
         return _refuse(exc)
 
@@ -286,8 +288,14 @@ def _check_text(argv: list[str]) -> None:
 
 def _refuse(exc: Exception) -> int:
     """Print why the verb failed, as one JSON document when piped; the exit code (1 or 2)."""
+    from envoy.files import NotOurs
+
     if isinstance(exc, EnvoyError):
         error = exc.as_dict()
+    elif isinstance(exc, NotOurs):  # a symlink (or hard link) where envoy keeps its own file: never followed
+        error = {"type": "unsafe_path", "message": f"will not use {exc.filename}: it {exc.strerror}",
+                 "suggestion": "envoy never follows what it did not create (a worker's shell can write .git): "
+                               "look at it, move it away, then retry"}
     elif isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
         # the machine, not envoy: a read-only or full disk, another user's files, a name too long
         where = f" {exc.filename}" if exc.filename else ""
@@ -303,6 +311,29 @@ def _refuse(exc: Exception) -> int:
         return _reader_gone()
     code = exc.exit_code if isinstance(exc, EnvoyError) else 1
     return code if code in EXIT_CODES else 1
+
+
+# The verbs that may run for long (checks, waits, a merge's hooks) and so get ended by
+# CI's cancel or `timeout`: they answer SIGTERM/SIGHUP with one document (see errors.Terminated).
+ANSWER_SIGNALS = ("land", "wait", "merge")
+
+
+def _terminated(ended: Terminated, argv: list[str]) -> int:
+    """The one document of a verb ended by SIGTERM or SIGHUP; exit 128 + the signal."""
+    import signal
+
+    name = signal.Signals(ended.signum).name
+    verb = next((a for a in argv if a in ANSWER_SIGNALS), "the verb")
+    error = {"type": "terminated", "message": f"envoy parallel {verb} was ended by {name} before it finished; "
+             "what it had not done is undone (a target moves only by compare-and-swap, so it moved whole or not "
+             "at all)" + ("; data says what it did" if ended.data is not None else ""),
+             "suggestion": f"envoy parallel status shows where things stand; run envoy parallel {verb} again to "
+                           "finish"}
+    try:
+        output.error(error, ended.data)
+    except OSError:
+        return _reader_gone()
+    return 128 + ended.signum
 
 
 def _reader_gone() -> int:
@@ -335,6 +366,7 @@ def run_verb(verb: str, args: argparse.Namespace) -> int:
         return cleanup.run(args)
     if verb == "wait":
         from envoy.commands import wait
+        end_on_signals()
         return wait.run(args)
     if verb == "watch":
         from envoy.commands import watch
@@ -347,12 +379,14 @@ def run_verb(verb: str, args: argparse.Namespace) -> int:
         return diff.run(args)
     if verb == "merge":
         from envoy.commands import merge
+        end_on_signals()
         return merge.run(args)
     if verb == "conflicts":
         from envoy.commands import conflicts
         return conflicts.run(args)
     if verb == "land":
         from envoy.commands import land
+        end_on_signals()
         return land.run(args)
     if verb == "init":
         from envoy.commands import init

@@ -48,7 +48,7 @@ def run() -> NoReturn:
         code = main()
     except OSError:  # a hook's stdout failed mid-answer: a closed pipe, a full disk (verbs handle their own)
         code = 1
-    if code not in (0, 1, 2, 3, 130):  # the README's promise (errors.EXIT_CODES), whatever a verb returned
+    if code not in (0, 1, 2, 3, 129, 130, 143):  # the README's promise (errors.EXIT_CODES), whatever a verb returned
         code = 1
     try:
         sys.stdout.flush()

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-# Every exit code envoy has (README, Output): success, an envoy error, bad usage, interrupted,
-# and 3: workers waited for all succeeded but some need attention (wait, spawn/resume --wait).
-EXIT_CODES = (0, 1, 2, 3, 130)
+# Every exit code envoy has (README, Output): success, an envoy error, bad usage,
+# 3: workers waited for all succeeded but some need attention (wait, spawn/resume --wait),
+# interrupted (Ctrl-C), and land/wait/merge ended by SIGHUP (129) or SIGTERM (143): 128 + the signal.
+EXIT_CODES = (0, 1, 2, 3, 129, 130, 143)
 
 
 class EnvoyError(Exception):
@@ -35,3 +36,32 @@ class UsageError(EnvoyError):
 
     def __init__(self, message: str, suggestion: str = "") -> None:
         super().__init__("invalid_usage", message, suggestion)
+
+
+class Terminated(BaseException):
+    """The process was asked to end: SIGTERM (a CI job cancelled, `timeout`) or SIGHUP
+    (its terminal went away). Raised in the main thread, like KeyboardInterrupt, so the
+    verb's cleanup runs (land stops its checks and removes its scratch worktrees); then
+    answered with one document and exit 128 + the signal. A BaseException: no
+    `except Exception` on the way swallows it. `data`: what the verb had done so far."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.data: Any = None
+
+
+def end_on_signals() -> None:
+    """SIGTERM and SIGHUP raise Terminated (once: a second signal must not cut the
+    cleanup the first one started short)."""
+    import signal
+
+    fired: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        if not fired:
+            fired.append(signum)
+            raise Terminated(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, handler)

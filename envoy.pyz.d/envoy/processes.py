@@ -228,7 +228,10 @@ def start_detached(argv: list[str], log: Path | str) -> None:
             os.setsid()
             if os.fork() == 0:
                 null = os.open(os.devnull, os.O_RDWR)
-                out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:  # never through a symlink planted at the log (it is under .git/envoy)
+                    out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                except OSError:
+                    out = null
                 os.dup2(null, 0)
                 os.dup2(null, 1)
                 os.dup2(out, 2)

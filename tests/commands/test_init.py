@@ -220,3 +220,32 @@ def test_a_worker_has_a_working_envoy_when_the_pyz_is_not_tracked(repo, tmp_path
         git(repo, "merge", "-q", branch)
         cleaned = run_envoy("parallel", "cleanup", "--worker", branch, cwd=repo)
         assert cleaned.code == 0 and not worktree.exists(), cleaned.stdout
+
+
+def test_init_refuses_a_claude_directory_that_is_a_symlink(repo, tmp_path):
+    """A cloned repository can ship `.claude -> ~/.claude`: init wrote settings, agents,
+    commands and envoy.pyz there. It refuses (typed), writing nothing anywhere."""
+    home_claude = Path(os.environ["HOME"]) / ".claude"
+    home_claude.mkdir()
+    (home_claude / "settings.json").write_text('{"mine": true}\n')
+    before = sorted((p.relative_to(home_claude), p.read_bytes()) for p in home_claude.rglob("*") if p.is_file())
+    (repo / ".claude").symlink_to(home_claude, target_is_directory=True)
+    result = init(repo)
+    assert result.code == 1 and result.error["type"] == "unsafe_path", result.stdout
+    assert sorted((p.relative_to(home_claude), p.read_bytes()) for p in home_claude.rglob("*") if p.is_file()) == before
+    assert not (repo / ".gitignore").exists()
+
+
+def test_init_refuses_a_symlinked_settings_file_or_agents_directory(repo, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "settings.json").write_text("{}\n")
+    (repo / ".claude").mkdir()
+    for rel, target in ((".claude/settings.json", elsewhere / "settings.json"), (".claude/agents", elsewhere)):
+        link = repo / rel
+        link.symlink_to(target)
+        result = init(repo)
+        assert result.code == 1 and result.error["type"] == "unsafe_path", result.stdout
+        assert sorted(p.name for p in elsewhere.iterdir()) == ["settings.json"]
+        assert (elsewhere / "settings.json").read_text() == "{}\n"
+        link.unlink()

@@ -445,3 +445,14 @@ def test_bad_input_is_refused_and_changes_nothing(repo, envoy):
     assert nested.code == 1 and nested.error["type"] == "nesting_blocked"  # a repair would start a worker
     assert tip(repo) == before and land_dirs(repo) == []
     assert "merged_sha" not in json.loads((repo / ".git/envoy/workers/done.json").read_text())
+
+
+def test_lands_run_directory_and_check_log_are_private(repo, envoy, tmp_path):
+    """Check output can hold secrets: land/ and its run directory are 0700 and each
+    check's log 0600, as the README says of everything under .git/envoy (they were
+    0755 and 0644)."""
+    spawn_done(envoy, "feat/a", commit_file("a.txt"))
+    modes = tmp_path / "modes"
+    check = f'stat -c %a ../.. .. "../$(basename "$PWD").log" > {modes}'
+    envoy("parallel", "land", "--check", check).data
+    assert modes.read_text().split() == ["700", "700", "600"]

@@ -50,3 +50,102 @@ def test_the_last_line_of_a_huge_stderr_is_read_from_its_end(tmp_path):
         tracemalloc.stop()
     assert line == "\ufffd the real reason"
     assert peak < 1024 * 1024
+
+
+# -- envoy's own files: reached without following anything ------------------------
+def test_open_below_refuses_a_symlink_at_the_file_or_on_the_way(tmp_path):
+    from envoy import files
+
+    base, outside = tmp_path / "base", tmp_path / "outside"
+    (base / "d").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "victim").write_text("keep")
+    (base / "d" / "link").symlink_to(outside / "victim")
+    (base / "hop").symlink_to(outside, target_is_directory=True)
+    for path in (base / "d" / "link", base / "hop" / "victim", base / "hop" / "new"):
+        with pytest.raises(files.NotOurs):
+            os.close(files.open_below(base, path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
+    assert (outside / "victim").read_text() == "keep" and sorted(os.listdir(outside)) == ["victim"]
+    fd = files.open_below(base, base / "made" / "deep" / "f", os.O_WRONLY | os.O_CREAT)
+    os.close(fd)
+    assert (base / "made").stat().st_mode & 0o777 == 0o700
+    assert (base / "made" / "deep" / "f").stat().st_mode & 0o777 == 0o600
+
+
+def test_open_below_truncates_no_hard_link_and_opens_no_fifo(tmp_path):
+    from envoy import files
+
+    (tmp_path / "outside").write_text("keep")
+    os.link(tmp_path / "outside", tmp_path / "hard")
+    with pytest.raises(files.NotOurs, match="hard link"):
+        files.open_below(tmp_path, tmp_path / "hard", os.O_WRONLY | os.O_TRUNC)
+    assert (tmp_path / "outside").read_text() == "keep"
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(OSError):  # never blocks waiting for a reader
+        files.open_below(tmp_path, tmp_path / "fifo", os.O_WRONLY | os.O_APPEND)
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(OSError):
+        files.open_below(tmp_path, tmp_path / "dir", os.O_RDONLY)
+
+
+def test_replace_below_replaces_a_symlink_instead_of_writing_through_it(tmp_path):
+    from envoy import files
+
+    (tmp_path / "victim").write_text("keep")
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "f").symlink_to(tmp_path / "victim")
+    files.replace_below(tmp_path / "base", tmp_path / "base" / "f", b"new")
+    assert (tmp_path / "victim").read_text() == "keep"
+    assert not (tmp_path / "base" / "f").is_symlink() and (tmp_path / "base" / "f").read_bytes() == b"new"
+    assert sorted(os.listdir(tmp_path / "base")) == ["f"]  # no temp file left
+
+
+def test_remove_below_removes_links_as_links_and_refuses_a_link_on_the_way(tmp_path):
+    from envoy import files
+
+    base, outside = tmp_path / "base", tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "sub" / "keep").write_text("keep")
+    (base / "tree" / "inner").mkdir(parents=True)
+    (base / "tree" / "inner" / "f").write_text("x")
+    (base / "tree" / "to-dir").symlink_to(outside / "sub", target_is_directory=True)
+    (base / "tree" / "to-file").symlink_to(outside / "sub" / "keep")
+    (base / "hop").symlink_to(outside, target_is_directory=True)
+    files.remove_below(base, base / "tree")
+    assert not (base / "tree").exists() and (outside / "sub" / "keep").read_text() == "keep"
+    with pytest.raises(files.NotOurs):
+        files.remove_below(base, base / "hop" / "sub")
+    assert (outside / "sub" / "keep").read_text() == "keep"
+    files.remove_below(base, base / "hop")  # the link itself goes, not its target
+    assert not os.path.lexists(base / "hop") and (outside / "sub" / "keep").exists()
+    files.remove_below(base, base / "missing")  # gone already is fine
+
+
+def test_read_bytes_with_a_base_and_open_log_refuse_symlinks(tmp_path):
+    from envoy import files
+
+    (tmp_path / "real").write_text("{}")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert files.read_bytes(tmp_path / "link") == b"{}"  # repository files: links followed
+    with pytest.raises(files.NotOurs):
+        files.read_bytes(tmp_path / "link", base=tmp_path)
+    with pytest.raises(files.NotOurs):
+        files.open_log(tmp_path / "link")
+    assert files.tail(tmp_path / "link") == ""
+    with files.open_log(tmp_path / "real") as f:
+        assert f.read() == b"{}"
+
+
+def test_check_below_and_private_dir_below(tmp_path):
+    from envoy import files
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    files.check_below(tmp_path, tmp_path / "a" / "b" / "not-yet" / "c")
+    (tmp_path / "link").symlink_to(tmp_path / "a", target_is_directory=True)
+    with pytest.raises(files.NotOurs):
+        files.check_below(tmp_path, tmp_path / "link" / "b")
+    (tmp_path / "a").chmod(0o755)
+    files.private_dir_below(tmp_path, tmp_path / "a")
+    assert (tmp_path / "a").stat().st_mode & 0o777 == 0o700
+    with pytest.raises(ValueError):
+        files.check_below(tmp_path / "a", tmp_path)

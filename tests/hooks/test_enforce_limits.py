@@ -33,3 +33,61 @@ def test_a_spawn_behind_a_wrapper_with_options_is_seen(command):
     from envoy.hooks import enforce_limits
 
     assert enforce_limits.spawn_invocations(command), command
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("shape", ["one-word", "quoted", "double-quoted", "many-words", "sh-c"])
+def test_a_huge_command_is_read_in_linear_time(shape):
+    """3 MB of command: shlex grew a word a character at a time (quadratic: 1.6 MB took
+    26 s, the hook's time-out is 30 s; 3 MB would take minutes). Linear, it takes well
+    under a second, and the spawn after the huge part is still seen."""
+    size = 3 << 20
+    huge = {"one-word": "a" * size, "quoted": "'" + "a b " * (size // 4) + "'",
+            "double-quoted": '"' + 'a\\" ' * (size // 4) + '"', "many-words": "a " * (size // 2),
+            "sh-c": "\"$(sh -c '" + "x" * size + "')\""}[shape]
+    command = f"echo {huge} && envoy parallel spawn --branch x --task y"
+    assert enforce_limits.spawn_invocations(command) == [["--branch", "x", "--task", "y"]]
+    assert enforce_limits.spawn_invocations(f"echo {huge}") == []
+
+
+@pytest.mark.parametrize("command", [
+    "echo 'a;b' \"c\\\"d\" e\\ f g#h && x", "a&&b||c;d|e&f;;g|&h", "a  'b c'\"d\"e '' \"\"", "echo $(x) `y` > f 2>&1",
+    "printf 'multi\nline' ; echo \"q\\\\\\$\"", "x\\", "'", 'a "b', "a\\\nb",
+])
+def test_the_lexer_splits_as_shlex_does(command):
+    """shell_words is shlex(posix, punctuation_chars, whitespace_split) without its
+    quadratic growth (and with the shell's comments and newlines, checked below)."""
+    import shlex
+
+    def by_shlex(text: str) -> list[str] | str:
+        lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+        lexer.whitespace_split, lexer.commenters = True, ""
+        try:
+            return list(lexer)
+        except ValueError:
+            return "unbalanced"
+
+    def ours(text: str) -> list[str] | str:
+        try:
+            return enforce_limits.shell_words(text)
+        except ValueError:
+            return "unbalanced"
+
+    if "\n" not in command:
+        assert ours(command) == by_shlex(command)
+    try:
+        expected: list[str] | str = shlex.split(command)
+    except ValueError:
+        expected = "unbalanced"
+    try:
+        assert enforce_limits.shell_words(command, punctuation=False) == expected
+    except ValueError:
+        assert expected == "unbalanced"
+
+
+def test_a_comment_or_a_hash_inside_a_word_hides_no_spawn():
+    """shlex took `#` inside a word (`a#b`) for a comment to the end of the whole command
+    (newlines had been made `;`): the spawn after it went unseen."""
+    assert enforce_limits.spawn_invocations("echo a#b && envoy parallel spawn --branch x")
+    assert enforce_limits.spawn_invocations("# a comment\nenvoy parallel spawn --branch x")
+    assert enforce_limits.spawn_invocations("echo x # envoy parallel spawn --branch x") == []

@@ -29,7 +29,7 @@ from typing import Any
 
 from conftest import ENVOY_SOURCE, git
 
-EXIT_CODES = (0, 1, 2, 3, 130)  # 3: succeeded, some need attention
+EXIT_CODES = (0, 1, 2, 3, 129, 130, 143)  # 3: succeeded, some need attention; 129, 143: SIGHUP, SIGTERM
 FINISHED = ("succeeded", "failed", "lost")
 
 
@@ -45,7 +45,7 @@ class Answer:
     def document(self) -> dict[str, Any]:
         """The one JSON document the run printed; fails the test if there is not exactly one."""
         where = f"envoy {' '.join(self.args)} (exit {self.code})"
-        assert self.code in EXIT_CODES, f"{where}: exit code outside 0/1/2/3/130\n{self.stderr[-2000:]}"
+        assert self.code in EXIT_CODES, f"{where}: exit code outside {EXIT_CODES}\n{self.stderr[-2000:]}"
         assert "Traceback" not in self.stderr, f"{where}: a traceback\n{self.stderr[-3000:]}"
         text = self.stdout.strip()
         try:

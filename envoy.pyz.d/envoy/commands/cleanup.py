@@ -137,7 +137,7 @@ def clean_broken(ws: Workspace, entry: dict[str, str], *, force: bool) -> dict[s
     stem = file.name[:-len(".json")]
     gone = {"name": stem, "branch": None, "removed": True, "broken_record": str(file)}
     if not is_worker_name(stem):  # no worker could have this file: it is only a file
-        file.unlink(missing_ok=True)
+        ws.state.remove(file)  # a directory or a symlink planted there too: removed as itself, never followed
         return gone
     lock = locks.lock(ws.state, locks.worker(stem))
     try:

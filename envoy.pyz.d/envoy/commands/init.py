@@ -68,6 +68,7 @@ Run parallel discovery for this task: $ARGUMENTS
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
     top = ws.toplevel
+    refuse_links(top)
     changed: list[str] = []
     kept: list[str] = []
     rel = install_pyz(top, changed)
@@ -80,6 +81,23 @@ def run(args: argparse.Namespace) -> int:
         write_file(top, path, text, args.force, changed, kept)
     output.success({"pyz": rel, "changed": changed, "kept": kept}, render)
     return 0
+
+
+# What init writes through rather than replaces: none of it may be a symlink. A cloned
+# repository can ship `.claude -> ~/.claude`; init would then write settings, agents,
+# commands and envoy.pyz outside the repository.
+WRITTEN_THROUGH = (".claude", ".claude/agents", ".claude/commands", ".claude/settings.json", ".gitignore")
+
+
+def refuse_links(top: Path) -> None:
+    """Refuse (`unsafe_path`, nothing written) when a path init writes in is a symlink."""
+    for rel in WRITTEN_THROUGH:  # parents first: a link at `.claude` is found before what is under it
+        path = top / rel
+        if path.is_symlink():
+            target = os.readlink(path)
+            raise EnvoyError("unsafe_path", f"will not set up envoy: {rel} in {top} is a symlink (to {target}); "
+                             "init would write outside the repository through it. Nothing was changed",
+                             f"replace {rel} with a real directory or file (rm {rel}; mkdir ...), then retry")
 
 
 def install_pyz(top: Path, changed: list[str]) -> str:

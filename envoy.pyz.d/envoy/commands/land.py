@@ -21,7 +21,7 @@ from filelock import Timeout
 
 from envoy import output
 from envoy.commands import common
-from envoy.errors import EnvoyError
+from envoy.errors import EnvoyError, Terminated
 from envoy.landing import lane, merging, predict, repair, scratch
 from envoy.landing.lane import Entry
 from envoy.landing.report import Report
@@ -60,12 +60,15 @@ def run(args: argparse.Namespace) -> int:
         report = Report(command, args.order, skipped)
         checks = scratch.Scratch(ws, ws.config.get("PARALLEL_MAX_WORKERS"), limit)
         scratch.sweep_all(ws, checks.dir)
-        checks.dir.mkdir(parents=True)
+        ws.state.private_dir(checks.dir)  # 0700, and never through a symlink planted at land/
         scratch.start_janitor(ws, checks.dir)
         try:
             repairs = repair.Repairs(ws, attempts, command, report)
             for into, entries in lanes.items():
                 land_into(ws, into, entries, command, checks, report, repairs)
+        except Terminated as ended:  # SIGTERM/SIGHUP: what landed before it is said, with the error
+            ended.data = report.data()
+            raise
         finally:
             checks.close()
     finally:

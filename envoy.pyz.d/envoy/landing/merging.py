@@ -5,6 +5,7 @@ the worker's record saying what it was merged as, so cleanup can tell it is safe
 remove (`still_merged`). `merge` and `land` both go through here."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, cast
@@ -108,15 +109,15 @@ def _rebase(ws: Workspace, target: str, tip: str) -> tuple[str | None, list[str]
     path = ws.state.root / "scratch" / "rebase"
     with locks.launch_mutex(ws.state):
         remove_scratch(ws, path)  # a killed merge's, whose janitor has not run yet
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ws.state.private_dir(path.parent)  # never through a symlink planted there (files.NotOurs)
         launch.start_janitor(ws.state, locks.LAUNCH, "rebase janitor", lambda: remove_scratch(ws, path))
         return ws.git.cherry_pick_onto(target, tip, path)
 
 
 def remove_scratch(ws: Workspace, path: Path) -> None:
     """A scratch worktree a killed process left; the caller holds the launch mutex."""
-    if path.exists():
-        worktree.remove_scratch(ws.git, path)
+    if os.path.lexists(path):
+        worktree.remove_scratch(ws.git, ws.state.base, path)
         ws.git.worktree_prune()
 
 

@@ -1,14 +1,20 @@
 """Scratch worktrees for `envoy parallel land`'s checks, and their janitor.
 
-They live in `<common dir>/envoy/land/<run>/`, each beside its check's log and
-process-group id. A janitor process waits on the land lock: when `land` ends,
-however it ends (kill -9 included), it kills the checks' process groups and
-removes that run's worktrees, so nothing is left behind and no lock is stuck.
+They live in `<common dir>/envoy/land/<run>/` (0700), each beside its check's log
+(0600). A janitor process waits on the land lock: when `land` ends, however it
+ends (kill -9 included), it ends the checks' processes and removes that run's
+worktrees, so nothing is left behind and no lock is stuck.
+
+Every worker's shell can write there, so nothing found there is believed: the
+checks' processes are found by the run's id in their own environment (as a
+worker's are, processes.end_run), never by a process-group id read from a file
+(a planted or stale one would have land kill a stranger's processes, or its
+own); paths are reached without following symlinks (files.py).
 """
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,13 +23,22 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from envoy import git, processes
+from envoy import files, git, processes
 from envoy.git import environment
 from envoy.worker import launch, locks, worktree
 from envoy.worker.store import State
 from envoy.worker.workspace import Workspace
 
 LOCK = "land"
+_RUN_DIR = re.compile(r"([0-9]+)-([0-9a-f]{6})")
+
+
+def check_id(run_dir: Path, number: str) -> str | None:
+    """The id check `number` of the run in `run_dir` carries in its environment
+    (ENVOY_RUN_ID): one a check, so ending one never ends its neighbours; never a
+    worker's (those are hex only); None for a directory no land made."""
+    match = _RUN_DIR.fullmatch(run_dir.name)
+    return f"land{match[1]}x{match[2]}c{number}" if match and number.isdigit() else None
 
 
 @dataclass
@@ -93,15 +108,14 @@ class Scratch:
         git.unsparse(self.ws.git, path)  # the check sees the whole merge result, whatever the user's cone
         self.ws.git.populate(path)  # outside it: several checkouts at once
         worktree.copy_untracked(self.ws.git, self.main, path)  # .env and .worktreeinclude files, as a worker gets
-        run_id = processes.new_run_id()
-        with open(path.with_suffix(".log"), "wb") as out:
-            # Its own process group, so stopping it stops everything it started.
+        identity = str(check_id(self.dir, path.name))
+        with self.ws.state.private_open(path.with_suffix(".log"), "wb") as out:
+            # Its own process group, so stopping it stops everything it started; the run's
+            # id in its environment, so the janitor finds it (and only it) if land is killed.
             proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=path, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                    env=environment({processes.RUN_ID: run_id}))
-        began = time.monotonic()
-        path.with_suffix(".pgid").write_text(str(proc.pid))
-        return Running(proc, began, run_id)
+                                    env=environment({processes.RUN_ID: identity}))
+        return Running(proc, time.monotonic(), identity)
 
     def stop(self, check: Check) -> None:
         try:
@@ -117,9 +131,8 @@ class Scratch:
         if check in self.live:
             self.live.remove(check)
         with locks.launch_mutex(self.ws.state):
-            worktree.remove_scratch(self.ws.git, check.path)
-        for suffix in (".pgid", ".log"):
-            check.path.with_suffix(suffix).unlink(missing_ok=True)
+            worktree.remove_scratch(self.ws.git, self.ws.state.base, check.path)
+        self.ws.state.remove(check.path.with_suffix(".log"))
 
     def close(self) -> None:
         for check in list(self.live):
@@ -128,31 +141,47 @@ class Scratch:
         sweep(self.ws, self.dir)
 
 
+def _names(ws: Workspace, directory: Path) -> list[str]:
+    """The entries of one of envoy's directories, reached without following a symlink."""
+    try:
+        fd = files.open_dir_below(ws.state.base, directory)
+    except FileNotFoundError:
+        return []
+    try:
+        return [entry.name for entry in os.scandir(fd)]
+    finally:
+        os.close(fd)
+
+
 def sweep(ws: Workspace, run_dir: Path) -> None:
-    """Stop the checks and remove the worktrees a run left (it was killed, or it ends)."""
-    if not run_dir.is_dir():
+    """Stop the checks and remove the worktrees a run left (it was killed, or it ends).
+    Anything else found there (a symlink, a file) is removed as itself, never followed."""
+    try:
+        names = _names(ws, run_dir)
+    except files.NotOurs:  # a symlink (or a file) where a run directory belongs: the link goes, not its target
+        ws.state.remove(run_dir)
         return
-    if not any(run_dir.iterdir()):  # the run tidied up after itself: no git to ask
-        run_dir.rmdir()
+    for number in {name.split(".")[0] for name in names if name.split(".")[0].isdigit()}:
+        identity = check_id(run_dir, number)
+        if identity is not None:
+            processes.end_run(identity)  # only processes that carry a check's id: never a stranger
+    if not names:  # the run tidied up after itself: no git to ask
+        ws.state.remove(run_dir)
         return
-    for pgid_file in run_dir.glob("*.pgid"):
-        text = pgid_file.read_text().strip()
-        if text.isdigit():
-            processes.kill_group(int(text), None)
     with locks.launch_mutex(ws.state):
-        for path in run_dir.iterdir():
-            if path.is_dir():
-                worktree.remove_scratch(ws.git, path)
-        shutil.rmtree(run_dir, ignore_errors=True)
+        for name in names:
+            path = run_dir / name
+            if os.path.isdir(path) and not os.path.islink(path):
+                worktree.remove_scratch(ws.git, ws.state.base, path)
+        ws.state.remove(run_dir)
         ws.git.worktree_prune()
 
 
 def sweep_all(ws: Workspace, keep: Path) -> None:
     """What earlier, killed runs left behind (their janitor may still be queued on the lock)."""
-    root = keep.parent
-    for run_dir in root.iterdir() if root.is_dir() else []:
-        if run_dir != keep:
-            sweep(ws, run_dir)
+    for name in _names(ws, keep.parent):
+        if name != keep.name:
+            sweep(ws, keep.parent / name)
 
 
 def start_janitor(ws: Workspace, run_dir: Path) -> None:

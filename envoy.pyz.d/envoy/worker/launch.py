@@ -17,7 +17,7 @@ from envoy import files
 from envoy.errors import EnvoyError
 from envoy.worker import locks, lookup, on_end, worktree
 from envoy.worker.record import ACTIVE, Record, now_iso, transition
-from envoy.worker.store import State, private_fd
+from envoy.worker.store import State
 
 if TYPE_CHECKING:
     from envoy.git import Git
@@ -90,7 +90,7 @@ def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] 
     own session, so it survives the terminal closing and the calling Claude
     Code session ending, and no signal to our process group reaches it."""
     run = int(record.get("run", 0)) + 1
-    state.run_dir(record["name"])
+    claim_run_files(state, record["name"], run)
     record["port"] = free_port(state)
     state.write(record)
     err_path = state.run_file(record["name"], run, "err")
@@ -116,6 +116,20 @@ def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] 
     return fresh
 
 
+def claim_run_files(state: State, name: str, run: int) -> None:
+    """Make the run's log files (0600) before anything starts, or refuse (`unsafe_path`)
+    if what is there is not envoy's: a symlink planted at a worker's next
+    logs/<name>/<run>.jsonl would have the agent's transcript written where it points."""
+    state.run_dir(name)
+    for suffix in ("jsonl", "err"):
+        try:
+            os.close(state.private_fd(state.run_file(name, run, suffix), os.O_WRONLY | os.O_APPEND))
+        except OSError as exc:
+            from envoy.worker.store import unwritable
+
+            raise unwritable(state.root, exc) from None
+
+
 def in_detached_child(state: State, label: str, err_path: Path, env: Mapping[str, str] | None,
                        body: Callable[[], int]) -> None:
     """In a forked child: detach (new session, second fork so it is never our zombie,
@@ -127,7 +141,7 @@ def in_detached_child(state: State, label: str, err_path: Path, env: Mapping[str
             os._exit(0)
         locks.close_inherited(state)  # the launcher's locks (the mutex...) are not ours to hold
         null = os.open(os.devnull, os.O_RDWR)
-        err = private_fd(err_path, os.O_WRONLY | os.O_APPEND)
+        err = state.private_fd(err_path, os.O_WRONLY | os.O_APPEND)
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.dup2(err, 2)
@@ -160,7 +174,7 @@ def start_janitor(state: State, lock: str, label: str, body: Callable[[], None])
     import fcntl
 
     def wait_then_clean() -> int:
-        fd = os.open(state.lock_path(lock), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = state.private_fd(state.lock_path(lock), os.O_RDWR)  # never through a symlink
         fcntl.flock(fd, fcntl.LOCK_EX)  # released only once the caller is gone
         try:
             body()
@@ -264,6 +278,7 @@ def relaunch(ws: Workspace, record: Record, task: str, options: Options | None =
         if slot_index is None:
             raise limit_exceeded(ws, cap)
         run_number = int(record.get("run") or 0) + 1
+        claim_run_files(state, record["name"], run_number)  # before the record changes: a refusal changes nothing
         state.write_task(record["name"], run_number, task)
         transition(record, "starting", {"options": options or record["options"], "reason": None, "error": None})
         state.write(record)

@@ -43,7 +43,17 @@ def slot(index: int) -> str:
 
 
 def lock(state: State, what: str) -> FileLock:
-    return FileLock(str(state.lock_path(what)), mode=FILE_MODE, thread_local=False)
+    """The lock `what`. Its file is made (or checked) first as envoy's own (files.py):
+    filelock opens it with O_TRUNC, following a symlink, and a worker's shell could put
+    one there pointing at any file of the user's."""
+    path = state.lock_path(what)
+    try:
+        os.close(state.private_fd(path, os.O_RDONLY))
+    except OSError as exc:
+        from envoy.worker.store import unwritable
+
+        raise unwritable(state.root, exc) from None
+    return FileLock(str(path), mode=FILE_MODE, thread_local=False)
 
 
 def is_held(state: State, what: str) -> bool:

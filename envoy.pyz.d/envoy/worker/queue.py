@@ -23,7 +23,7 @@ from envoy.errors import EnvoyError
 from envoy.worker import locks, wake
 from envoy.worker.launch import check_out, detach, mark_failed, start_new
 from envoy.worker.record import Record
-from envoy.worker.store import State, private_fd
+from envoy.worker.store import State
 from envoy.worker.worktree import Layout, layout
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def _env_file(state: State, name: str) -> str:
 def save_env(state: State, name: str, env: Mapping[str, str]) -> None:
     """A queued worker runs with the environment it was spawned with (private to the user)."""
     state.run_dir(name)
-    fd = private_fd(_env_file(state, name), os.O_WRONLY | os.O_TRUNC)
+    fd = state.private_fd(_env_file(state, name), os.O_WRONLY | os.O_TRUNC)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(dict(env), f)
 
@@ -47,7 +47,7 @@ def _take_env(state: State, name: str) -> dict[str, str] | None:
     A file there that is not one is refused: it is read from disk, untrusted (and read
     by files.read_bytes: a FIFO put there must not hang the queue runner)."""
     try:
-        env = files.parse_json(files.read_bytes(_env_file(state, name)))
+        env = files.parse_json(state.read_bytes(_env_file(state, name)))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
@@ -60,9 +60,9 @@ def _take_env(state: State, name: str) -> dict[str, str] | None:
 
 def _drop_env(state: State, name: str) -> None:
     try:
-        os.unlink(_env_file(state, name))
-    except FileNotFoundError:
-        pass
+        state.remove(_env_file(state, name))
+    except OSError as exc:  # a symlink on the way there, say: left alone, and said
+        state.log(f"could not remove {name}'s saved environment: {exc}")
 
 
 def _layout(git: Git, env: Mapping[str, str] | None) -> Layout:

@@ -12,6 +12,11 @@ Tasks and transcripts can hold secrets: every file here is 0600 and every
 directory 0700, and an older install's looser directories are tightened the
 next time envoy writes here.
 
+Every worker's shell can write here (it writes `.git` to commit), so nothing here
+is followed: every path is reached from the common dir through real directories
+and opened with O_NOFOLLOW (files.py's `*_below`); a symlink, a hard link or a
+directory where envoy keeps a file is refused (`unsafe_path`, or a broken record).
+
 The common dir is the same from every worktree, so every verb sees the same
 state from the main checkout, a subdirectory, or inside a worker; and it is
 never inside a worktree, so a worker cannot commit envoy's bookkeeping.
@@ -20,10 +25,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
+from envoy import files
 from envoy.worker.record import Record, is_worker_name, now_iso
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
@@ -32,6 +37,7 @@ RECORD_BYTES = 16 * 1024 * 1024  # a record is a few KiB; its task is kept elsew
 
 class State:
     def __init__(self, common_dir: Path) -> None:
+        self.base = common_dir  # trusted: the user's .git; everything below it is checked
         self.root = common_dir / "envoy"
         self.workers = self.root / "workers"
         self.logs = self.root / "logs"
@@ -43,7 +49,7 @@ class State:
         before anything is changed (a read-only or full .git, another user's files)."""
         try:
             for d in (self.root, self.workers, self.logs, self.locks):
-                private_dir(d)
+                self.private_dir(d)
                 if not os.access(d, os.W_OK | os.X_OK):  # also EROFS, which root is not spared
                     raise PermissionError(13, "not writable", str(d))
         except OSError as exc:
@@ -52,8 +58,36 @@ class State:
     def run_dir(self, name: str) -> Path:
         """logs/<name>/, where a worker's per-run files go (made private)."""
         directory = self.logs / name
-        private_dir(directory)
+        try:
+            self.private_dir(directory)
+        except files.NotOurs as exc:
+            raise unwritable(self.root, exc) from None
         return directory
+
+    # -- envoy's own files, never through a symlink (see files.py) --------
+    def private_dir(self, path: Path) -> None:
+        """`path`, below the common dir, as a private directory (see `private_dir`)."""
+        files.private_dir_below(self.base, path)
+
+    def private_open(self, path: Path | str, mode: str) -> Any:
+        """open() of envoy's own file `path` (created 0600): "w", "a", "ab" or "wb"."""
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+        fd = files.open_below(self.base, path, flags, FILE_MODE)
+        if "b" in mode:
+            return os.fdopen(fd, mode)
+        return os.fdopen(fd, mode, encoding="utf-8")
+
+    def private_fd(self, path: Path | str, flags: int) -> int:
+        """os.open() of envoy's own file `path`, created 0600."""
+        return files.open_below(self.base, path, flags | os.O_CREAT, FILE_MODE)
+
+    def read_bytes(self, path: Path | str, limit: int = files.MAX_BYTES) -> bytes:
+        """A file of envoy's, as files.read_bytes reads it, never through a symlink."""
+        return files.read_bytes(path, limit, base=self.base)
+
+    def remove(self, path: Path | str) -> None:
+        """Delete a file or directory of envoy's, never through a symlink (NotOurs)."""
+        files.remove_below(self.base, path)
 
     # -- records --------------------------------------------------------
     def record_path(self, name: str) -> Path:
@@ -63,7 +97,7 @@ class State:
         """The record of worker `name`, None if there is none; a file there that is not
         a valid record raises `broken_record` (see `problem_with`)."""
         path = self.record_path(name)
-        record, problem = _load(path, name)
+        record, problem = _load(path, name, self.base)
         if problem:
             raise broken_record(str(path), problem)
         return record
@@ -71,20 +105,11 @@ class State:
     def write(self, record: Record) -> None:
         """Write a record whole: a reader sees the old one or the new one, never half."""
         # A name of our own, not tempfile's: importing tempfile costs every process 5 ms.
-        tmp = os.path.join(self.workers, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
+        # Renamed over the old one: a symlink or hard link put there is replaced, not written through.
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            files.replace_below(self.base, self.record_path(record["name"]), _json(record).encode("utf-8"), FILE_MODE)
         except OSError as exc:
             raise unwritable(self.root, exc) from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(_json(record))
-            os.replace(tmp, self.record_path(record["name"]))
-        except BaseException as exc:
-            _unlink(tmp)
-            if isinstance(exc, OSError):
-                raise unwritable(self.root, exc) from None
-            raise
 
     def all(self) -> list[Record]:
         """Every valid record, oldest first."""
@@ -99,14 +124,21 @@ class State:
         a broken record is shown (status) and can be removed (cleanup)."""
         records, broken = [], []
         try:
-            entries = list(os.scandir(self.workers))
+            fd = files.open_dir_below(self.base, self.workers)
         except FileNotFoundError:
             return [], []
-        for entry in entries:
-            if entry.name.endswith(".json") and not entry.name.startswith("."):
-                record, problem = _load(Path(entry.path), entry.name[:-len(".json")])
+        except files.NotOurs as exc:
+            raise unwritable(self.root, exc) from None
+        try:
+            names = [entry.name for entry in os.scandir(fd)]
+        finally:
+            os.close(fd)
+        for file in names:
+            if file.endswith(".json") and not file.startswith("."):
+                path = self.workers / file
+                record, problem = _load(path, file[:-len(".json")], self.base)
                 if problem:
-                    broken.append({"file": entry.path, "problem": problem})
+                    broken.append({"file": str(path), "problem": problem})
                 elif record is not None:  # None: removed meanwhile
                     records.append(record)
         records.sort(key=lambda r: (r.get("created_at") or "", r.get("seq") or 0, r["name"]))
@@ -117,8 +149,8 @@ class State:
         """A worker's record and logs; `name` must be a worker name (never a path)."""
         if not is_worker_name(name):
             raise ValueError(f"not a worker name: {name!r}")
-        _unlink(self.record_path(name))
-        shutil.rmtree(self.logs / name, ignore_errors=True)
+        self.remove(self.record_path(name))  # a directory planted there too: never followed
+        self.remove(self.logs / name)
 
     # -- per-run files --------------------------------------------------
     def run_file(self, name: str, run: int, suffix: str) -> Path:
@@ -131,17 +163,20 @@ class State:
     def log(self, message: str) -> None:
         """One line in envoy.log; never fails (it is how failures get recorded)."""
         try:
-            private_dir(self.root)
-            with private_open(self.log_file, "a") as f:
+            self.private_dir(self.root)
+            with self.private_open(self.log_file, "a") as f:
                 f.write(f"{now_iso()} [{os.getpid()}] {message}\n")
         except OSError:
             pass
 
     def write_task(self, name: str, run: int, task: str) -> None:
-        """A run's task text (it can hold secrets: private)."""
+        """A run's task text (it can hold secrets: private); renamed into place, so a
+        symlink planted at the next run's task file is replaced, never written through."""
         self.run_dir(name)
-        with private_open(self.run_file(name, run, "task"), "w") as f:
-            f.write(task)
+        try:
+            files.replace_below(self.base, self.run_file(name, run, "task"), task.encode("utf-8"), FILE_MODE)
+        except OSError as exc:
+            raise unwritable(self.root, exc) from None
 
 
 def _json(record: Record) -> str:
@@ -164,25 +199,14 @@ def private_dir(path: Path) -> None:
         os.chmod(path, mode & 0o700)
 
 
-def private_open(path: Path | str, mode: str) -> Any:
-    """open() for envoy's own files under the state directory: created 0600. `mode` is
-    "w", "a", "ab" or "wb"."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
-    fd = os.open(path, flags, FILE_MODE)
-    if "b" in mode:
-        return os.fdopen(fd, mode)
-    return os.fdopen(fd, mode, encoding="utf-8")
-
-
-def private_fd(path: Path | str, flags: int) -> int:
-    """os.open() of a file under the state directory, created 0600."""
-    return os.open(path, flags | os.O_CREAT, FILE_MODE)
-
-
 def unwritable(root: Path, exc: OSError) -> Exception:
     """The refusal when envoy cannot write its own state."""
     from envoy.errors import EnvoyError
 
+    if isinstance(exc, files.NotOurs):
+        return EnvoyError("unsafe_path", f"will not use envoy's state in {root}: {exc.filename} {exc.strerror}",
+                          f"envoy never follows what it did not create: look at {exc.filename} (a worker's shell "
+                          "can write .git), move it away, then retry")
     return EnvoyError("state_unwritable", f"cannot write envoy's state in {root}: {exc.strerror or exc}"
                       + (f" ({exc.filename})" if exc.filename else ""),
                       f"make {root} writable by you (and free some disk space if it is full), then retry")
@@ -197,14 +221,12 @@ def broken_record(file: str, problem: str) -> Exception:
                       "confirms were its)")
 
 
-def _load(path: Path, stem: str) -> tuple[Record | None, str | None]:
+def _load(path: Path, stem: str, base: Path) -> tuple[Record | None, str | None]:
     """(record, None), (None, None) when there is no file, or (None, what is wrong).
     Read as a regular file of a sane size only: anything can be put here (a FIFO
     would hang every verb, a link to /dev/zero fill memory)."""
-    from envoy import files
-
     try:
-        data = files.parse_json(files.read_bytes(path, RECORD_BYTES))
+        data = files.parse_json(files.read_bytes(path, RECORD_BYTES, base=base))  # never through a symlink
     except FileNotFoundError:
         return None, None
     except (OSError, ValueError) as exc:  # a half-written file cannot exist: it was edited
@@ -213,12 +235,3 @@ def _load(path: Path, stem: str) -> tuple[Record | None, str | None]:
 
     problem = problem_with(data, stem)
     return (None, problem) if problem else (data, None)
-
-
-def _unlink(path: Path | str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-

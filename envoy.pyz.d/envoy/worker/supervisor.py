@@ -25,7 +25,7 @@ from envoy import agent, files, processes
 from envoy.worker import locks, watcher
 from envoy.worker.finish import ending_of_stop, record_end, start_queued
 from envoy.worker.record import Record, now_iso, transition
-from envoy.worker.store import State, private_open
+from envoy.worker.store import State
 
 LOCK_WAIT = 10.0  # a status probe may hold our lock for an instant
 
@@ -82,7 +82,7 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
     err_path = state.run_file(name, run, "err")
     setup = options.get("setup")
     if run == 1 and setup:
-        with open(os.devnull, "rb") as nothing, private_open(err_path, "ab") as out:
+        with open(os.devnull, "rb") as nothing, state.private_open(err_path, "ab") as out:
             out.write(f"== setup: {setup}\n".encode())
             out.flush()
             code, why = _run_setup(setup, nothing, out, record["path"], env, deadline, stop)
@@ -95,8 +95,8 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
         record["agent"], session_id=record["session_id"], resume=run > 1, system_prompt=worker_prompt(record),
         permission_mode=options.get("permission_mode"), allowed_tools=options.get("allowed_tools") or [],
         model=options.get("model"), max_turns=options.get("max_turns"), budget_usd=options.get("budget_usd"))
-    with open(state.run_file(name, run, "task"), "rb") as task, \
-            private_open(state.run_file(name, run, "jsonl"), "ab") as out, private_open(err_path, "ab") as err:
+    with os.fdopen(files.open_below(state.base, state.run_file(name, run, "task"), os.O_RDONLY), "rb") as task, \
+            state.private_open(state.run_file(name, run, "jsonl"), "ab") as out, state.private_open(err_path, "ab") as err:
         process = agent.start(argv, task, out, err, record["path"], env)
     current = state.read(name) or record
     state.write({**current, "agent_pid": process.pid})

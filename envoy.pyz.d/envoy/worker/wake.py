@@ -20,11 +20,13 @@ NAME = "queue.wake"
 
 def poke(root: str | os.PathLike[str]) -> bool:
     """Wake the runner of the state directory `root`; False if no runner listens."""
-    try:
-        fd = os.open(os.path.join(root, NAME), os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:  # ENXIO: a FIFO without a reader; ENOENT: there never was a runner
+    try:  # O_NOFOLLOW: a symlink planted there must not have us write into the file it names
+        fd = os.open(os.path.join(root, NAME), os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:  # ENXIO: a FIFO without a reader; ENOENT: there never was a runner; ELOOP: a symlink
         return False
     try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False  # a plain file put there: not a runner's, and not ours to write
         os.write(fd, b".")
     except BlockingIOError:  # the FIFO is full of pokes the runner has not read: it will look
         pass
@@ -53,7 +55,14 @@ def listen(root: str | os.PathLike[str]) -> int | None:
         pass
     except OSError:
         return None
-    return os.open(path, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:  # replaced meanwhile (by a symlink, say): poll instead
+        return None
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
 
 
 def wait(fd: int | None, timeout: float) -> None:

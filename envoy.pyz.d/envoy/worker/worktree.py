@@ -4,12 +4,12 @@ from one is never deleted on its word alone."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envoy import files
 from envoy.errors import EnvoyError
 from envoy.worker.record import Record
 
@@ -92,16 +92,45 @@ def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
     copied = []
     for rel in sorted(wanted):
         src, dst = source / rel, target / rel
-        if not (src.is_file() or src.is_symlink()) or dst.exists():
-            continue
+        if not (src.is_file() or src.is_symlink()) or os.path.lexists(dst):
+            continue  # what the checkout has there (a committed file, or a committed symlink) stays
         try:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst, follow_symlinks=False)
+            copy_into(target, src, dst)
+        except files.NotOurs as exc:  # the checkout is untrusted content: never copied through
+            raise EnvoyError("unsafe_path", f"will not copy {rel} into {target}: {exc.filename} {exc.strerror} "
+                             "(a symlink committed there would send your file where it points)",
+                             f"remove {rel} from .worktreeinclude, or the symlink from the branch, then retry") from None
         except OSError as exc:  # a full disk, say: the caller undoes the checkout
             raise EnvoyError("copy_failed", f"could not copy {rel} into the worktree: {exc.strerror or exc}",
                              "free some disk space (or drop the file from .worktreeinclude), then spawn again") from None
         copied.append(rel)
     return copied
+
+
+def copy_into(target: Path, src: Path, dst: Path) -> None:
+    """Copy the user's file `src` to `dst` in the checkout `target` (content a worker
+    chose): every directory on the way a real one (made where missing), `dst` a new
+    file (O_EXCL|O_NOFOLLOW: never written through a symlink), mode kept; a symlink
+    `src` is copied as a symlink. NotOurs when the way is not plain."""
+    parent = files.open_dir_below(target, dst.parent, create=True)
+    try:
+        if src.is_symlink():
+            os.symlink(os.readlink(src), dst.name, dir_fd=parent)
+            return
+        import shutil
+
+        st = os.stat(src)
+        try:
+            fd = os.open(dst.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | files.CLOEXEC, 0o600,
+                         dir_fd=parent)
+        except FileExistsError:
+            raise files.NotOurs(17, "appeared meanwhile: not a file envoy made", str(dst)) from None
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as source:
+            shutil.copyfileobj(source, out)
+            os.fchmod(out.fileno(), st.st_mode & 0o7777)
+        os.utime(dst.name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=parent, follow_symlinks=False)
+    finally:
+        os.close(parent)
 
 
 def _envoy_pyz(source: Path) -> list[str]:
@@ -166,16 +195,24 @@ def remove(git: Git, where: Layout, name: str, path: Path) -> None:
                          "remove it by hand, then: git worktree prune")
 
 
-def remove_scratch(git: Git, path: Path) -> None:
+def remove_scratch(git: Git, base: Path, path: Path) -> None:
     """Remove a scratch worktree envoy made for its own work (land's checks, merge's
-    rebase), never a worker's: by git, else (git no longer knows it) from the disk."""
+    rebase) under `base` (the common dir), never a worker's: by git, else (git no
+    longer knows it) from the disk. A symlink at `path` is removed as a link, never
+    handed to git (which would remove the worktree it points to); one on the way
+    there refuses (files.NotOurs)."""
     from envoy.git import GitError
 
+    try:
+        files.check_below(base, path)
+    except files.NotOurs:
+        files.remove_below(base, path)  # a link at `path`: unlinked; a link on the way: NotOurs
+        return
     if path.exists():
         try:
             git.worktree_remove(path)
         except GitError:
-            shutil.rmtree(path, ignore_errors=True)
+            files.remove_below(base, path)
 
 
 def checked_out_at(git: Git, path: Path) -> str | None:
