@@ -416,3 +416,17 @@ def test_parallel_budget_refuses_spawn_past_the_total(repo, envoy):
     assert refused.code == 1 and refused.error["type"] == "budget_exceeded" and "0.0066" in refused.error["message"]
     allowed = envoy("parallel", "spawn", "--branch", "c", "--task", "@result ok", env={"PARALLEL_BUDGET_USD": "1"})
     assert allowed.code == 0
+
+
+def test_without_a_setting_three_workers_run_and_a_fourth_is_refused(repo, envoy):
+    """The documented default cap, 3, with PARALLEL_MAX_WORKERS set nowhere (the
+    hermetic fixture removes it from the environment; the repo has no settings)."""
+    assert "PARALLEL_MAX_WORKERS" not in os.environ
+    for i in range(3):
+        started = envoy("parallel", "spawn", "--branch", f"cap/{i}", "--task", "@sleep 60")
+        assert started.code == 0, started.stderr
+    refused = envoy("parallel", "spawn", "--branch", "cap/3", "--task", "@sleep 60")
+    assert refused.code == 1 and refused.error["type"] == "limit_exceeded"
+    assert refused.error["max_workers"] == 3
+    assert sorted(refused.error["running"]) == ["cap-0", "cap-1", "cap-2"]
+    assert [w["name"] for w in envoy("parallel", "status").data["workers"]] == ["cap-0", "cap-1", "cap-2"]
