@@ -5,7 +5,7 @@ import json
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conftest import wait_finished
@@ -164,6 +164,8 @@ MESSAGE = st.dictionaries(FIELD, JSON | st.sampled_from(["result", "assistant", 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(MESSAGE | JSON, max_size=6))
+@example([{"type": "system", "subtype": "init", "session_id": "s-1"},  # a real run's shape, always tried
+          {"type": "result", "subtype": "success", "result": "done", "total_cost_usd": 0.25, "num_turns": 2}])
 def test_any_stream_is_read_and_recorded_without_error(tmp_path_factory, lines):
     from envoy import agent, usage
     from envoy.worker import finish, store
