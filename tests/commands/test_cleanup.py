@@ -356,3 +356,119 @@ def test_a_cleanup_killed_after_keeping_work_reports_the_trash_ref_when_run_agai
     removed = again.data["removed"][0]
     assert removed["trash_ref"] == "refs/envoy/trash/k" and removed["sha"] == sha
     assert removed["restore"] == f"git branch k {sha}"
+
+
+# -- the race guards, driven in-process through cleanup's own functions ---------------
+def test_same_worker_is_the_same_session_not_only_the_same_name():
+    from envoy.commands.cleanup import same_worker
+
+    old = {"name": "w", "session_id": "s1"}
+    assert same_worker({"name": "w", "session_id": "s1", "state": "failed"}, old)
+    assert not same_worker({"name": "w", "session_id": "s2"}, old)  # a new worker under the old name
+    assert not same_worker(None, old)  # removed meanwhile
+
+
+def test_a_worker_spawned_again_under_the_same_name_is_not_removed_on_the_old_ones_word(repo, envoy):
+    """cleanup read worker w, then (before it took w's lock) w was removed and a new w
+    spawned: the record cleanup holds is the old one's, and it must not remove the new."""
+    from envoy.commands import cleanup
+    from envoy.worker.workspace import open_workspace
+
+    old = spawn_done(envoy, "w", "@result first")
+    assert envoy("parallel", "cleanup", "--worker", "w").code == 0
+    new = spawn_done(envoy, "w", "@result second")
+    assert new["session_id"] != old["session_id"]
+    ws = open_workspace(repo)
+    stale = {**ws.state.read("w"), "session_id": old["session_id"]}
+    assert cleanup.clean_one(ws, stale, force=True, may_stop=True) is None
+    assert ws.state.read("w")["session_id"] == new["session_id"]
+    assert Path(new["path"]).is_dir() and git(repo, "branch", "--list", "w").strip()
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+def test_a_branch_that_moves_while_its_worktree_is_removed_is_kept(repo, envoy, monkeypatch, force):
+    """cleanup decides on the branch's tip, removes the worktree, then deletes the
+    branch only if it still points there (compare-and-swap). A commit made to it
+    meanwhile (here by a fault injected after the worktree's removal) keeps the branch."""
+    from envoy.commands import cleanup
+    from envoy.worker import worktree
+    from envoy.worker.workspace import open_workspace
+
+    record = spawn_done(envoy, "moving", "@result nothing committed")
+    base = git(repo, "rev-parse", "main").strip()
+    git(repo, "switch", "-qc", "other")
+    (repo / "late.txt").write_text("late\n")
+    git(repo, "add", "late.txt")
+    git(repo, "commit", "-qm", "a commit the branch gets meanwhile")
+    late = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "switch", "-q", "main")
+    real_remove = worktree.remove
+
+    def remove_then_move(*args, **kwargs):
+        real_remove(*args, **kwargs)
+        git(repo, "update-ref", "refs/heads/moving", late, base)
+
+    monkeypatch.setattr(worktree, "remove", remove_then_move)
+    ws = open_workspace(repo)
+    outcome = cleanup.clean_one(ws, ws.state.read("moving"), force=force, may_stop=False)
+    assert outcome["removed"] is False and outcome["reason"] == "busy", outcome
+    assert git(repo, "rev-parse", "moving").strip() == late  # the moved branch is kept
+    assert ws.state.read("moving") is not None  # and so is the record, to decide again
+    assert not Path(record["path"]).exists()
+
+
+def test_a_worker_that_does_not_stop_is_skipped(repo, envoy, monkeypatch, tmp_path):
+    """--force stops a running worker by TERM to the process that holds its lock; one
+    that ignores it within the grace period is skipped, its record and branch kept."""
+    import signal
+
+    from envoy.commands import cleanup
+    from envoy.worker.workspace import open_workspace
+
+    record = spawn_done(envoy, "stubborn", "@result ok")
+    ws = open_workspace(repo)
+    ready = tmp_path / "holding"
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import signal, sys, time; sys.path[:0] = [{str(ENVOY_SOURCE)!r}, {str(ENVOY_SOURCE / 'vendor')!r}]
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+from pathlib import Path
+from envoy.worker import locks, store
+lock = locks.lock(store.State(Path({str(ws.state.root.parent)!r})), "worker-stubborn")
+lock.acquire(timeout=5)
+Path({str(ready)!r}).touch()
+time.sleep(120)
+"""])
+    try:
+        from conftest import wait_until
+        wait_until(ready.exists)
+        ws.state.write({**ws.state.read("stubborn"), "state": "running", "supervisor_pid": holder.pid})
+        monkeypatch.setattr(cleanup, "STOP_GRACE", 0.5)
+        outcome = cleanup.clean_one(ws, ws.state.read("stubborn"), force=True, may_stop=True)
+        assert outcome["removed"] is False and outcome["reason"] == "still_running", outcome
+        assert "did not stop" in outcome["message"]
+        assert holder.poll() is None  # TERM was sent and ignored; nothing harsher
+        assert ws.state.read("stubborn") is not None and Path(record["path"]).is_dir()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+
+def test_a_broken_record_of_a_worker_whose_lock_is_held_is_kept(repo, envoy):
+    """A record that is not a record says nothing to trust; a held worker lock means its
+    supervisor lives: cleanup keeps the file and says the worker is running."""
+    from conftest import hold, kill
+    from envoy.worker.workspace import open_workspace
+
+    spawn_done(envoy, "held", "@result ok")
+    ws = open_workspace(repo)
+    file = repo / ".git" / "envoy" / "workers" / "held.json"
+    file.write_text("{not json")
+    holder = hold(ws.state, "worker-held")
+    try:
+        result = envoy("parallel", "cleanup")
+    finally:
+        kill(holder)
+    assert result.code == 0 and result.data["removed"] == []
+    (skipped,) = result.data["skipped"]
+    assert skipped["name"] == "held" and skipped["reason"] == "still_running"
+    assert file.read_text() == "{not json"

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conftest import wait_finished
@@ -163,8 +164,10 @@ MESSAGE = st.dictionaries(FIELD, JSON | st.sampled_from(["result", "assistant", 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(MESSAGE | JSON, max_size=6))
+@example([{"type": "system", "subtype": "init", "session_id": "s-1"},  # a real run's shape, always tried
+          {"type": "result", "subtype": "success", "result": "done", "total_cost_usd": 0.25, "num_turns": 2}])
 def test_any_stream_is_read_and_recorded_without_error(tmp_path_factory, lines):
-    from envoy import agent
+    from envoy import agent, usage
     from envoy.worker import finish, store
     from envoy.worker.record import problem_with
 
@@ -182,8 +185,21 @@ def test_any_stream_is_read_and_recorded_without_error(tmp_path_factory, lines):
     if problem_with({**record, "runs": runs}, "w") is None:  # else it is a broken record, shown as such
         record["runs"] = runs
     records.write(record)
-    finish.record_end(records, "w", 1, {"state": "succeeded", "result_message": found["result"]})
-    strict_json(json.dumps(records.read("w")))
+    finish.record_end(records, "w", 1, {"state": "succeeded"}, found["result"])
+    ended = records.read("w")  # read back through the checks every reader applies
+    assert ended is not None and problem_with(ended, "w") is None, ended
+    strict_json(json.dumps(ended))
+    assert ended["state"] == "succeeded" and ended["finished_at"]
+    assert [r["run"] for r in ended["runs"] if isinstance(r, dict) and r.get("run") == 1] == [1]
+    reported = found["result"] or {}
+    answer = reported.get("result")
+    assert ended["result"] == (answer if isinstance(answer, str) else None)
+    cost = reported.get("total_cost_usd")
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and 0 <= cost <= usage.MAX_COST_USD:
+        assert ended["runs"][-1]["cost_usd"] == float(cost)  # a sane cost is kept as reported
+    else:
+        assert ended["runs"][-1]["cost_usd"] is None  # any other is no cost, never a guess
+    assert isinstance(ended["cost_usd"], float) and math.isfinite(ended["cost_usd"]) and ended["cost_usd"] >= 0
 
 
 def test_malformed_discovery_streams_are_reported(repo, envoy):

@@ -460,3 +460,17 @@ def test_spawn_in_a_repository_git_refuses_says_so_with_gits_fix(repo, envoy, tm
     # Told as asked, the same spawn works.
     git(repo.parent, "config", "--global", "--add", "safe.directory", str(repo))
     assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok", env=env).code == 0
+
+
+def test_without_a_setting_three_workers_run_and_a_fourth_is_refused(repo, envoy):
+    """The documented default cap, 3, with PARALLEL_MAX_WORKERS set nowhere (the
+    hermetic fixture removes it from the environment; the repo has no settings)."""
+    assert "PARALLEL_MAX_WORKERS" not in os.environ
+    for i in range(3):
+        started = envoy("parallel", "spawn", "--branch", f"cap/{i}", "--task", "@sleep 60")
+        assert started.code == 0, started.stderr
+    refused = envoy("parallel", "spawn", "--branch", "cap/3", "--task", "@sleep 60")
+    assert refused.code == 1 and refused.error["type"] == "limit_exceeded"
+    assert refused.error["max_workers"] == 3
+    assert sorted(refused.error["running"]) == ["cap-0", "cap-1", "cap-2"]
+    assert [w["name"] for w in envoy("parallel", "status").data["workers"]] == ["cap-0", "cap-1", "cap-2"]

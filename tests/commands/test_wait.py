@@ -53,3 +53,25 @@ def test_wait_heartbeat(repo, envoy, monkeypatch, capsys):
         envoy("parallel", "spawn", "--branch", "beat2", "--task", "@sleep 5")
         join.wait_for(ws, ["beat2"], timeout=0.5)
     assert exc.value.kind == "timeout"
+
+
+def test_waiting_on_a_lost_worker_is_no_success(repo, envoy):
+    """A worker whose supervisor died without recording an end is `lost`: wait says it
+    did not succeed (exit 1, worker_failed), as it does for `failed`."""
+    import json
+    import os
+    import signal
+    from pathlib import Path
+
+    from conftest import wait_until
+
+    envoy("parallel", "spawn", "--branch", "doomed", "--task", "@sleep 60")
+    record_file = repo / ".git" / "envoy" / "workers" / "doomed.json"
+    record = wait_until(lambda: (lambda r: r if r.get("agent_pid") and r["state"] == "running" else None)(
+        json.loads(record_file.read_text())))
+    watcher = Path(f"/proc/{record['supervisor_pid']}/cmdline")
+    wait_until(lambda: b"_watch" in watcher.read_bytes())  # the supervisor became the watcher beside the agent
+    os.kill(record["supervisor_pid"], signal.SIGKILL)  # killed -9: no end is recorded
+    result = envoy("parallel", "wait", "--worker", "doomed", "--timeout", "30")
+    assert result.code == 1 and result.error["type"] == "worker_failed" and "doomed" in result.error["message"]
+    assert [(w["name"], w["state"]) for w in result.json["data"]["workers"]] == [("doomed", "lost")]

@@ -21,3 +21,8 @@ def test_config_reads_env_block_and_allow_rules(tmp_path):
     with pytest.raises(EnvoyError) as exc:
         Config(tmp_path, environ={"PARALLEL_WORKER_PREFIX": "a/b"}).get("PARALLEL_WORKER_PREFIX")
     assert exc.value.kind == "invalid_config"
+
+
+def test_the_default_cap_is_3_as_documented(tmp_path):
+    """README: PARALLEL_MAX_WORKERS defaults to 3. Every other cap test sets it itself."""
+    assert Config(tmp_path, environ={}).get("PARALLEL_MAX_WORKERS") == 3

@@ -1,4 +1,5 @@
-"""hooks/enforce_limits.py: which shell commands are envoy spawns (the hook itself: tests/commands/test_hook.py)."""
+"""hooks/enforce_limits.py: which shell commands are envoy spawns, and when the cap refuses them
+(the hook itself: tests/commands/test_hook.py)."""
 from __future__ import annotations
 
 import pytest
@@ -91,3 +92,67 @@ def test_a_comment_or_a_hash_inside_a_word_hides_no_spawn():
     assert enforce_limits.spawn_invocations("echo a#b && envoy parallel spawn --branch x")
     assert enforce_limits.spawn_invocations("# a comment\nenvoy parallel spawn --branch x")
     assert enforce_limits.spawn_invocations("echo x # envoy parallel spawn --branch x") == []
+
+
+# -- the cap: refusal() counts held slots as spawn does ---------------------------------
+@pytest.fixture
+def workers_here(repo):
+    """A repository where envoy has recorded workers (so the hook looks at the slots)."""
+    from envoy.worker.store import State
+
+    state = State(repo / ".git")
+    state.ensure()
+    (state.root / "workers").mkdir(exist_ok=True)
+    return state
+
+
+def holding(state, count: int):
+    from conftest import hold
+
+    return hold(state, *[f"slot-{i}" for i in range(count)]) if count else None
+
+
+SPAWN = ["--branch", "x", "--task", "y"]
+
+
+@pytest.mark.parametrize("cap,held,spawns,refused", [
+    (3, 0, 1, False), (3, 2, 1, False), (3, 3, 1, True), (3, 2, 2, True), (3, 1, 2, False), (3, 4, 1, True),
+    (1, 0, 1, False), (1, 1, 1, True), (1, 0, 2, True),
+])
+def test_a_spawn_is_refused_exactly_when_it_would_exceed_the_cap(repo, workers_here, cap, held, spawns, refused):
+    """`held` workers run (slot locks held by a live process); the command would start
+    `spawns` more. Refused iff held + spawns > cap: the last free slot may be taken."""
+    from conftest import kill
+
+    holder = holding(workers_here, held)
+    try:
+        why = enforce_limits.refusal([SPAWN] * spawns, str(repo), {"PARALLEL_MAX_WORKERS": str(cap)})
+    finally:
+        if holder:
+            kill(holder)
+    assert (why is not None) == refused, why
+    if refused:
+        assert f"{held} of {cap} workers are already running" in why
+
+
+@pytest.mark.parametrize("held,refused", [(2, False), (3, True)])
+def test_the_hooks_cap_is_3_when_nothing_sets_it(repo, workers_here, held, refused):
+    from conftest import kill
+
+    holder = holding(workers_here, held)
+    try:
+        why = enforce_limits.refusal([SPAWN], str(repo), {})
+    finally:
+        kill(holder)
+    assert (why is not None) == refused, why
+
+
+def test_queued_spawns_are_never_refused_for_the_cap(repo, workers_here):
+    from conftest import kill
+
+    holder = holding(workers_here, 3)
+    try:
+        assert enforce_limits.refusal([[*SPAWN, "--queue"]], str(repo), {"PARALLEL_MAX_WORKERS": "3"}) is None
+        assert enforce_limits.refusal([[*SPAWN, "--queue"], SPAWN], str(repo), {"PARALLEL_MAX_WORKERS": "3"})
+    finally:
+        kill(holder)
