@@ -130,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--force", action="store_true",
                          help="also remove dirty/unmerged work (kept in a trash ref) and stop a running --worker")
 
+    stop = _verb(verbs, "stop", "stop", "end running (or queued) workers now, keeping their work",
+                 "End a worker's agent and every process of its run now. Its worktree, branch and transcript\n"
+                 "stay, and it is recorded `stopped`: continue it with resume, remove it with cleanup.\n"
+                 "A queued worker is stopped before it starts.")
+    stop.add_argument("--worker", metavar="NAME", type=nonempty, help="the worker (name or branch)")
+    stop.add_argument("--all", action="store_true", help="every queued and running worker")
+
     hook = top.add_parser("hook", help="a Claude Code hook: reads the hook's JSON on stdin",
                           description="Run a Claude Code hook. Reads the hook JSON on stdin; never blocks a "
                           "session by failing (errors go to .git/envoy/envoy.log).")
@@ -329,6 +336,9 @@ def run_verb(verb: str, args: argparse.Namespace) -> int:
     if verb == "discover":
         from envoy.commands import discover
         return discover.run(args)
+    if verb == "stop":
+        from envoy.commands import stop
+        return stop.run(args)
     if verb == "hook":
         from envoy.commands import hook
         return hook.run(args)

@@ -89,7 +89,7 @@ def dependencies(ws: Workspace, keys: list[str], name: str, branch: str) -> list
             raise EnvoyError("invalid_input", f"--after {key} names this worker itself: a dependency cycle",
                              "--after takes other, existing workers")
         dep = lookup.find(ws.state, key)
-        if dep["state"] in ("failed", "lost"):
+        if dep["state"] in ("failed", "lost", "stopped"):
             raise EnvoyError("dependency_failed", f"dependency {dep['name']} already ended {dep['state']}",
                              f"resume or respawn {dep['name']} first (envoy parallel results --worker {dep['name']})")
         if dep["name"] not in (d["name"] for d in deps):

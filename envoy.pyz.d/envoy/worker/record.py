@@ -13,7 +13,7 @@ TYPE_CHECKING = False  # typing's TypedDict is for mypy only: the watcher beside
 if TYPE_CHECKING:
     from typing import Any, Literal, TypedDict
 
-    StateName = Literal["queued", "starting", "running", "succeeded", "failed", "lost"]
+    StateName = Literal["queued", "starting", "running", "succeeded", "failed", "lost", "stopped"]
 
     class Options(TypedDict, total=False):
         """How the agent runs: claude's flags, and envoy's own limits."""
@@ -92,19 +92,20 @@ else:
     Record = dict
 
 ACTIVE = ("starting", "running")
-FINISHED = ("succeeded", "failed", "lost")
+FINISHED = ("succeeded", "failed", "lost", "stopped")
 STATES = ("queued", *ACTIVE, *FINISHED)
 
 # The worker's state machine: from each state (None: a worker being made), the states
 # it may go to. `transition` is the only place a record's state changes.
 TRANSITIONS: dict[str | None, tuple[str, ...]] = {
     None: ("queued", "starting"),               # spawn (--queue, --after), or spawn at once
-    "queued": ("starting", "failed"),           # the queue starts it; or it can never start
-    "starting": ("starting", "running", "failed", "lost"),  # its supervisor holds its slot; a start failed
-    "running": ("succeeded", "failed", "lost"),  # the run ended; or its supervisor vanished
+    "queued": ("starting", "failed", "stopped"),  # the queue starts it; or it can never start; or `stop`
+    "starting": ("starting", "running", "failed", "lost", "stopped"),  # its supervisor holds its slot; a start failed
+    "running": ("succeeded", "failed", "lost", "stopped"),  # the run ended; or its supervisor vanished
     "succeeded": ("starting",),                 # resume (and land --repair)
     "failed": ("starting",),
     "lost": ("starting",),
+    "stopped": ("starting",),                   # `stop` (or the budget) ended it: resume, or cleanup
 }
 
 
