@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = _verb(verbs, "status", "status", "list workers and their state")
     status.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")
+    status.add_argument("--all", action="store_true", help="every worker's row; by default a large fleet is "
+                        "folded to counts and the rows that need someone (at most 4 KB of JSON, one screen of text)")
 
     results = _verb(verbs, "results", "results", "what each worker did: answer, commits, diffstat, transcript")
     results.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ENVOY_SOURCE, wait_finished
+from conftest import ENVOY_SOURCE, git, wait_finished
 
 # An agent whose transcript takes a moment to read: 30 MB of stream-json. Its watcher
 # frees the slot the moment it exits and records the end while reading it.
@@ -45,3 +45,106 @@ def test_an_unknown_hook_is_a_usage_error(repo):
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "bogus" in proc.stdout and '"invalid_usage"' in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+# -- a fleet --------------------------------------------------------------------
+def fleet_of_records(repo, tmp_path, count=200, running=10, failed=20, attention=10, merged=100):
+    """`count` worker records as a fleet leaves them (no agents): the first `running` held
+    by a live process (as a supervisor holds its lock), then failed ones, ones with
+    `attention`, merged ones, and the rest succeeded and not merged."""
+    from conftest import hold
+    from envoy.worker import locks
+    from envoy.worker.store import State
+
+    state = State(repo / ".git")
+    state.ensure()
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    for i in range(count):
+        name = f"w{i:03d}"
+        kind = ("running" if i < running else "failed" if i < running + failed
+                else "attention" if i < running + failed + attention
+                else "merged" if i < running + failed + attention + merged else "succeeded")
+        record = {"name": name, "branch": name, "base": "main", "base_sha": sha,
+                  "path": str(tmp_path / f"claude-worker-{name}"), "state": "succeeded",
+                  "session_id": "00000000-0000-4000-8000-%012d" % i, "created_at": "2026-01-01T00:00:00Z",
+                  "started_at": "2026-01-01T00:00:%02dZ" % (i % 60), "finished_at": "2026-01-01T00:10:00Z",
+                  "duration_s": 600.0 - i % 60, "exit_code": 0, "cost_usd": 0.0123, "num_turns": 7,
+                  "result": "Did the thing. " * 20, "runs": [{}], "options": {}, "run": 1}
+        if kind == "running":
+            record.update(state="running", finished_at=None, duration_s=None, started_at=f"2026-01-01T00:0{i}:00Z")
+        elif kind == "failed":
+            record.update(state="failed", reason="error_max_turns", exit_code=1, error="the agent hit --max-turns " * 5)
+        elif kind == "attention":
+            record.update(attention=[f"uncommitted: notes-{i}.md", "denied: Bash(sed -i s/a/b/ x)"],
+                          left={"commits": 1, "uncommitted": 1, "denied": 1})
+        elif kind == "merged":
+            record.update(merged_into="main", merged_sha=sha, merged_at="2026-01-01T00:11:00Z")
+        state.write(record)
+    return hold(state, *(locks.worker(f"w{i:03d}") for i in range(running)))
+
+
+def test_a_fleet_of_200_answers_in_4_kb_with_the_rows_that_need_someone(repo, envoy, tmp_path):
+    from conftest import kill
+
+    holder = fleet_of_records(repo, tmp_path)
+    try:
+        env = {"PARALLEL_MAX_WORKERS": "16"}
+        result = envoy("parallel", "status", env=env)
+        assert len(result.stdout.encode()) <= 4096, len(result.stdout.encode())
+        data = result.data
+        s = data["summary"]
+        assert (s["total"], s["running"], s["failed"], s["succeeded"]) == (200, 10, 20, 170)
+        assert abs(s["total_cost_usd"] - 200 * 0.0123) < 1e-6
+        rows = data["workers"]
+        states = [r["state"] for r in rows]
+        failed = states.count("failed")
+        assert failed >= 5 and states[:failed] == ["failed"] * failed  # the most urgent first
+        assert all(r.get("error") for r in rows[:failed])
+        with_attention = [r for r in rows if r.get("attention")]
+        assert len(with_attention) >= 5 and with_attention[0]["attention"][0].startswith("uncommitted: notes-")
+        unmerged = [r for r in rows if r["state"] == "succeeded" and r.get("merged") is False and not r.get("attention")]
+        assert len(unmerged) >= 5 and all(r["name"] >= "w140" for r in unmerged)  # finished, not merged
+        running = [r["name"] for r in rows if r["state"] == "running"]
+        assert running[:2] == ["w000", "w001"]  # running longest first
+        assert not any(r["name"] < "w140" and r["name"] >= "w040" for r in rows)  # merged rows need no one
+        folded = data["folded"]
+        assert folded["rows"] + len(rows) == 200
+        assert sum(folded["by_state"].values()) == folded["rows"]
+        assert folded["all"] == "--all"
+        full = envoy("parallel", "status", "--all", env=env).data
+        assert len(full["workers"]) == 200 and "folded" not in full
+        assert {w["name"] for w in full["workers"]} == {f"w{i:03d}" for i in range(200)}
+        one = envoy("parallel", "status", "--worker", "w150", env=env).data
+        assert [w["name"] for w in one["workers"]] == ["w150"]
+    finally:
+        kill(holder)
+
+
+def test_the_text_table_fits_the_screen_and_says_what_it_folded(repo, envoy, tmp_path):
+    from conftest import kill
+
+    holder = fleet_of_records(repo, tmp_path, count=60, running=3, failed=4, attention=2, merged=20)
+    try:
+        env = {"PARALLEL_MAX_WORKERS": "16", "LINES": "20", "COLUMNS": "120"}
+        text = envoy("parallel", "status", "--text", env=env).stdout.splitlines()
+        assert len(text) <= 20, text
+        assert text[-1].startswith("... ") and "more row(s) folded" in text[-1] and "status --all" in text[-1]
+        shown = [line.split()[0] for line in text[2:-1]]
+        assert {f"w{i:03d}" for i in range(3, 7)} <= set(shown)  # every failed one
+        folded = int(text[-1].split()[1])
+        assert folded + len(shown) == 60
+        every = envoy("parallel", "status", "--text", "--all", env=env).stdout.splitlines()
+        assert len(every) == 62
+    finally:
+        kill(holder)
+
+
+def test_the_text_table_shows_how_long_a_running_worker_has_run(repo, envoy, tmp_path):
+    envoy("parallel", "spawn", "--branch", "slow", "--task", f"@wait-for {tmp_path / 'go'}")
+    import time
+
+    time.sleep(2.2)
+    row = next(line for line in envoy("parallel", "status", "--text").stdout.splitlines() if line.startswith("slow "))
+    seconds = row.split()[2]
+    assert seconds.endswith("s") and int(seconds[:-1]) >= 2, row
+    (tmp_path / "go").write_text("")

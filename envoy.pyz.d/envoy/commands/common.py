@@ -116,13 +116,23 @@ def render_status(data: dict[str, Any]) -> str:
     s = data["summary"]
     head = (f"{s['running'] + s['starting']}/{s['max_workers']} running, {s['queued']} queued, "
             f"{s['succeeded']} succeeded, {s['failed']} failed, {s['lost']} lost"
+            + (f", {s['stopped']} stopped" if s.get("stopped") else "")
             + (f"; total cost ${s['total_cost_usd']:.4f}" if s["total_cost_usd"] else ""))
+    if s.get("budget", {}).get("exceeded"):
+        b = s["budget"]
+        head += (f"\nover budget: ${b['spent_usd']:.4f} of PARALLEL_BUDGET_USD ${b['limit_usd']:g}; "
+                 f"{b.get('stopped_by_budget', 0)} stopped by it" + (f", stopping {b['stopping']}" if b.get("stopping") else ""))
     broken = [f"broken record {b['file']}: {b['problem']}\n  try: envoy parallel cleanup --worker "
               f"{Path(b['file']).name[:-len('.json')]}" for b in data.get("broken", [])]
-    if not data["workers"]:
+    if not data["workers"] and not data.get("folded"):
         return "\n".join([head, "no workers (start one: envoy parallel spawn --branch NAME --task \"...\")", *broken])
     lines = [head, f"{'WORKER':<24} {'STATE':<10} {'REASON':<14} {'TIME':>7} {'COST':>9}  BRANCH <- BASE"]
     lines += [render_line(w) for w in data["workers"]]
+    folded = data.get("folded")
+    if folded:  # a text table folds {state: count}; a JSON answer's note has `by_state`
+        from envoy.fleet import folded_line
+
+        lines.append(folded_line(folded.get("by_state", folded), "envoy parallel status --all"))
     return "\n".join(lines + broken)
 
 
