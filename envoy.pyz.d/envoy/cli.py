@@ -24,6 +24,8 @@ examples:
   envoy parallel cleanup --worker quick-hook-fix
   envoy parallel spawn --queue --branch feat/db --task "..."      # wait for a slot instead of refusing
   envoy parallel spawn --after feat-db --branch feat/api --task "..."   # start from feat-db's work
+  envoy parallel spawn --batch tasks.jsonl                        # many workers, one JSON object a line
+  envoy parallel stop --worker feat-db                            # end a run now, keep its work
   envoy parallel wait                                             # join: exit 0 only if all succeeded
   envoy parallel conflicts && envoy parallel merge --worker feat-db
   envoy parallel land --check "make test" --repair                # all finished work home, checked
@@ -90,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                   "Create a worktree and branch, and start a detached headless Claude Code session on the task.\n"
                   "Returns once the worker runs; refused (limit_exceeded) when PARALLEL_MAX_WORKERS run.\n"
                   "With --queue (or --after) it returns at once, queued; the queue starts it when it can.")
-    spawn.add_argument("--branch", required=True, help="new branch for the worker; its name is the branch "
+    spawn.add_argument("--branch", help="new branch for the worker; its name is the branch "
                        "made safe (quick/hook-fix -> quick-hook-fix)")
     spawn.add_argument("--task", help="what the worker should do (sent on stdin, never in argv)")
     spawn.add_argument("--task-file", metavar="PATH", help="read the task from a file, or - for stdin")
@@ -113,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start only once WORKER has succeeded, from its branch tip (repeatable; implies --queue)")
     spawn.add_argument("--setup", metavar="COMMAND",
                        help="shell command run in the new worktree before the agent (default PARALLEL_SETUP)")
+    spawn.add_argument("--touches", action="append", metavar="GLOB",
+                       help="a path glob (relative to the repository root) the worker will change, repeatable; "
+                       "workers whose globs overlap never run at the same time: the later one waits in the queue")
+    spawn.add_argument("--batch", metavar="FILE",
+                       help="many workers in one call: a JSON Lines file (or - for stdin), one task a line, keys "
+                       'named after these options, e.g. {"branch": "feat/db", "task": "...", "after": "feat-x", '
+                       '"touches": ["db/**"]}; every line is checked first (a bad one refuses the whole batch); '
+                       "as many start as slots allow, the rest queue")
 
     status = _verb(verbs, "status", "status", "list workers and their state")
     status.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")

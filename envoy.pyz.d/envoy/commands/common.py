@@ -162,6 +162,7 @@ def short(record: Record) -> dict[str, Any]:
 def render_line(view: dict[str, Any]) -> str:
     """One row of the status table, from a short view."""
     cost = view.get("cost_usd")
-    return (f"{view['name']:<24} {view['state']:<10} {view.get('reason') or '':<14} "
+    reason = view.get("reason") or ("touches" if view.get("waits_for") else "")
+    return (f"{view['name']:<24} {view['state']:<10} {reason:<14} "
             f"{format_duration(view.get('duration_s')):>7} "
             f"{'$%.4f' % cost if cost else '-':>9}  {view.get('branch')} <- {view.get('base')}")

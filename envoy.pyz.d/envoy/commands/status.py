@@ -52,9 +52,12 @@ def run(args: argparse.Namespace) -> int:
         records = [r for r in everyone if r["name"] == name]
     positions = queue.queue_positions(everyone)
     views = [common.short(r) for r in records]
-    for view in views:
+    for record, view in zip(records, views):
         if view["name"] in positions:
             view["queue_position"] = positions[view["name"]]
+            blocker = queue.touches_blocker(record, everyone)
+            if blocker:
+                view["waits_for"] = blocker
     summary = common.summary(everyone, cap)
     budget = budget_of(ws, everyone)
     if budget:

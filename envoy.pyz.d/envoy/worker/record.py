@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         agent: str  # the claude executable
         options: Options
         after: list[str]  # workers it waits for
+        touches: list[str]  # globs of the paths it declared it changes (footprint.py)
         max_workers: int  # the cap when it was spawned
         task_chars: int
         task: str  # only while spawn builds it: the task lives in logs/<name>/<run>.task
@@ -198,6 +199,7 @@ _OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not
     "options": lambda v: isinstance(v, dict) and _options_ok(v),
     "copied": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
     "after": lambda v: isinstance(v, list) and all(is_worker_name(n) for n in v),
+    "touches": lambda v: isinstance(v, list) and all(isinstance(g, str) and _no_controls(g) and g for g in v),
     "runs": lambda v: isinstance(v, list) and all(isinstance(r, dict) and _run_ok(r) for r in v),
     "trash": lambda v: (isinstance(v, dict) and all(isinstance(v.get(k), str) for k in ("trash_ref", "sha", "restore"))
                         and v["trash_ref"].startswith("refs/envoy/trash/")),  # cleanup reports it again
