@@ -3,8 +3,9 @@ relative to the repository root. Two workers whose footprints overlap never run
 at the same time: conflicts prevented beat conflicts repaired.
 
 A glob covers what it matches and everything under it (`src/db` covers
-`src/db/x.py`); `*`, `?` and `[...]` match within one path segment, `**` any
-number of segments. Whether two globs can match a common path is decided
+`src/db/x.py`); as in git's pathspecs `*` may match across slashes (`*.md` is
+every Markdown file), `?` and `[...]` match one character, `**` any number of
+segments. Whether two globs can match a common path is decided
 segment by segment, erring towards "overlap": a false overlap only serialises
 two workers, a false "disjoint" would let them collide."""
 from __future__ import annotations
@@ -79,12 +80,26 @@ def _paths(p: tuple[str, ...], q: tuple[str, ...]) -> bool:
         return _paths(p, q[1:]) or (bool(p) and _paths(p[1:], q))
     if not p or not q:
         return False
-    return _segments(p[0], q[0]) and _paths(p[1:], q[1:])
+    if _segments(p[0], q[0]) and _paths(p[1:], q[1:]):
+        return True
+    # git's pathspecs let * match across slashes (`*.md` is every Markdown file): a *
+    # segment may also stand for several, head* ... *tail
+    for mine, other, flip in ((p, q, False), (q, p, True)):
+        if "*" in mine[0] and not mine[0].startswith(_FIXED):
+            star, last = mine[0].index("*"), mine[0].rindex("*")
+            spread = (_FIXED + mine[0][:star + 1], "**", _FIXED + mine[0][last:])
+            if _paths(other, spread + mine[1:]) if flip else _paths(spread + mine[1:], other):
+                return True
+    return False
+
+
+_FIXED = "\x00"  # marks a piece of a spread * segment: not spread again (globs hold no control characters)
 
 
 def _segments(s: str, t: str) -> bool:
     """Whether one path segment can match both patterns (literal parts compared, wildcards
     assumed to match anything in between: never "disjoint" wrongly)."""
+    s, t = s.removeprefix(_FIXED), t.removeprefix(_FIXED)
     s_magic, t_magic = bool(_MAGIC.search(s)), bool(_MAGIC.search(t))
     if not s_magic and not t_magic:
         return s == t
