@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     results = _verb(verbs, "results", "results", "what each worker did: answer, commits, diffstat, transcript")
     results.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")
     results.add_argument("--tail", type=int, default=50, metavar="N", help="transcript lines to show (default 50)")
+    results.add_argument("--all", action="store_true", help="every worker in full; by default many workers are "
+                         "folded to counts and brief rows of those that need someone")
 
     cleanup = _verb(verbs, "cleanup", "cleanup", "remove finished workers' worktrees and branches",
                     "Remove worktrees, branches and records of finished workers. Workers with uncommitted or\n"

@@ -54,19 +54,21 @@ def brief(record: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
 
 
 def fold(records: list[dict[str, Any]], views: list[dict[str, Any]], rest: dict[str, Any], key: str = "workers",
-         limit: int = BYTES, shorten: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = brief) -> dict[str, Any]:
+         limit: int = BYTES, shorten: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = brief,
+         every: str = "envoy parallel status --all", whole_limit: int | None = None) -> dict[str, Any]:
     """`rest` with `key` holding every view (one per record) if the whole answer fits in
-    `limit` bytes; else as many shortened views as fit, the most urgent first, and
-    `folded`: how many rows of which state were left out."""
+    `whole_limit` (default `limit`) bytes; else as many shortened views as fit in
+    `limit`, the most urgent first, and `folded`: how many rows of which state were
+    left out, and the command (`every`) that shows them all."""
     whole = {key: views, **rest}
-    if len(dumps({"status": "success", "data": whole})) <= limit:
+    if len(dumps({"status": "success", "data": whole})) <= (whole_limit or limit):
         return whole
     ranked = _spread(records)
     shown: list[tuple[int, dict[str, Any]]] = []
     left: dict[str, int] = {}
     for i in ranked:
         left[str(views[i].get("state"))] = left.get(str(views[i].get("state")), 0) + 1
-    note = {"rows": len(views), "by_state": left, "all": "--all"}
+    note = {"rows": len(views), "by_state": left, "all": every}
     budget = limit - len(dumps({"status": "success", "data": {key: [], **rest, "folded": note}}))
     used = 0
     for i in ranked:

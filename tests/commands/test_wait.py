@@ -53,3 +53,21 @@ def test_wait_heartbeat(repo, envoy, monkeypatch, capsys):
         envoy("parallel", "spawn", "--branch", "beat2", "--task", "@sleep 5")
         join.wait_for(ws, ["beat2"], timeout=0.5)
     assert exc.value.kind == "timeout"
+
+
+def test_wait_over_a_fleet_answers_in_4_kb(repo, envoy, tmp_path):
+    import json
+
+    names = []
+    for i in range(40):
+        names += ["--worker", f"f{i}"]
+    lines = "".join(json.dumps({"branch": f"f{i}", "task": "@fail error_max_turns" if i % 10 == 0 else
+                                "@result " + "done and said so at length " * 6}) + "\n" for i in range(40))
+    assert envoy("parallel", "spawn", "--batch", "-", input=lines, env={"PARALLEL_MAX_WORKERS": "8"}).code == 0
+    result = envoy("parallel", "wait", *names, timeout=300)
+    assert result.code == 1 and len(result.stdout.encode()) <= 4096, len(result.stdout.encode())
+    data = result.json["data"]
+    assert data["summary"]["failed"] == 4 and data["summary"]["succeeded"] == 36
+    assert [w["state"] for w in data["workers"][:4]] == ["failed"] * 4
+    assert data["folded"]["rows"] + len(data["workers"]) == 40
+    assert "4 of 40" in result.error["message"]

@@ -132,7 +132,8 @@ def render_status(data: dict[str, Any]) -> str:
     if folded:  # a text table folds {state: count}; a JSON answer's note has `by_state`
         from envoy.fleet import folded_line
 
-        lines.append(folded_line(folded.get("by_state", folded), "envoy parallel status --all"))
+        lines.append(folded_line(folded.get("by_state", folded), folded.get("all", "envoy parallel status --all")
+                                 if "by_state" in folded else "envoy parallel status --all"))
     return "\n".join(lines + broken)
 
 
@@ -166,3 +167,17 @@ def render_line(view: dict[str, Any]) -> str:
     return (f"{view['name']:<24} {view['state']:<10} {reason:<14} "
             f"{format_duration(view.get('duration_s')):>7} "
             f"{'$%.4f' % cost if cost else '-':>9}  {view.get('branch')} <- {view.get('base')}")
+
+
+def fleet_data(records: list[Record], views: list[dict[str, Any]], rest: dict[str, Any],
+               every: bool = False) -> dict[str, Any]:
+    """`{"workers": views, **rest}`, folded to fit when there are many: at most
+    fleet.BYTES of JSON, or one screen of text (`every`: no folding)."""
+    from envoy import fleet
+
+    if every:
+        return {"workers": views, **rest}
+    if output.json_mode():
+        return fleet.fold(records, views, rest)
+    shown, folded = fleet.fold_rows(records, views, fleet.screen_rows(5))
+    return {"workers": shown, **rest, **({"folded": folded} if folded else {})}

@@ -5,7 +5,7 @@ import argparse
 import time
 from typing import Any
 
-from envoy import fleet, output, processes
+from envoy import output, processes
 from envoy.commands import common
 from envoy.errors import EnvoyError
 from envoy.worker import locks, lookup, queue
@@ -65,15 +65,9 @@ def run(args: argparse.Namespace) -> int:
     rest: dict[str, Any] = {"summary": summary}
     if broken and not args.worker:
         rest["broken"] = broken  # record files that are not records: shown, so they can be cleaned up
-    if args.worker or args.all:
-        data: dict[str, Any] = {"workers": views, **rest}
-    elif output.json_mode():
-        if len(broken) > BROKEN_SHOWN:  # a directory of junk must not flood the answer either
-            rest["broken"], rest["broken_count"] = broken[:BROKEN_SHOWN], len(broken)
-        data = fleet.fold(records, views, rest)  # a fleet's status fits in a few KB
-    else:
-        shown, folded = fleet.fold_rows(records, views, fleet.screen_rows(5 + len(broken) * 2))
-        data = {"workers": shown, **rest, **({"folded": folded} if folded else {})}
+    if not (args.worker or args.all) and len(broken) > BROKEN_SHOWN:  # junk must not flood the answer either
+        rest["broken"], rest["broken_count"] = broken[:BROKEN_SHOWN], len(broken)
+    data = common.fleet_data(records, views, rest, every=bool(args.worker or args.all))  # a fleet's fits in 4 KB
     output.success(data, common.render_status)
     return 0
 
