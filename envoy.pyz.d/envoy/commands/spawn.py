@@ -261,7 +261,10 @@ def run_batch(args: argparse.Namespace) -> int:
             transition(record, "queued", {"queued_seq": seq + i})
             queue.save_env(state, record["name"], env)
             state.write(record)
-        queue.dispatch(ws.git, state)  # as many as slots allow start now, first come first
+        # As many as slots are free now start now, first come first; no more: workers that end
+        # meanwhile free slots the runner hands on, while this answers.
+        cap = int(records[0].get("max_workers") or 1)
+        queue.dispatch(ws.git, state, limit=cap - len(locks.held_slots(state)))
         after = state.all()
         if any(r["state"] == "queued" for r in after):
             queue.ensure_runner(ws.git, state)

@@ -118,9 +118,9 @@ def touches_blocker(record: Record, records: list[Record]) -> str | None:
     return None
 
 
-def dispatch(git: Git, state: State) -> list[str]:
+def dispatch(git: Git, state: State, limit: int | None = None) -> list[str]:
     """Start queued workers in FIFO order while slots are free. Caller holds the mutex.
-    Returns the names started.
+    Returns the names started (at most `limit`).
 
     Not from a process of a worker's run (its agent ran `status`, say): what that
     process forks carries the run's ENVOY_RUN_ID and lives in its process tree, so it
@@ -142,7 +142,7 @@ def dispatch(git: Git, state: State) -> list[str]:
         if record.get("touches") and touches_blocker(record, active):
             continue  # its footprint overlaps a running worker's: it waits, others may go
         slot_index = locks.free_slot(state, int(record.get("max_workers") or 1))
-        if slot_index is None:
+        if slot_index is None or (limit is not None and len(started) >= limit):
             break
         if record.get("after") and record.get("base") is None:
             dep = state.read(record["after"][0]) or {}
