@@ -5,7 +5,7 @@ machines are noisy: never compare absolute times across runs).
 
     python3 bench/run.py            # full: >= 10 runs after a warm-up, 20,000-file repo
     python3 bench/run.py --quick    # a few runs, small repo: proves the suite works (CI)
-    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, memory, output, land)
+    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, fleet, memory, output, land)
 
 The real claude CLI (hookcost, memory) is $ENVOY_E2E_CLAUDE, else the newest pinned one in .e2e/.
 """
@@ -303,32 +303,123 @@ def bench_status(tmp: Path, env: dict[str, str], runs: int) -> list[tuple[str, f
 
 
 # -- 4. throughput of a batch -----------------------------------------------
+def cpu_of(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float | None]:
+    """(wall seconds, CPU seconds of every process it started, detached ones too). CPU is
+    measured in a PID namespace of its own (unshare -fp, root only): whatever is
+    orphaned there is reaped by its init, so its CPU time counts; None without one."""
+    wrapped = ["unshare", "-fp", "--kill-child", "sh", "-c", '"$@"; sleep 1', "sh", *argv]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.Popen(wrapped, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        proc = None
+    if proc is not None:
+        _, status, usage = os.wait4(proc.pid, 0)
+        if status == 0:
+            return time.perf_counter() - start - 1.0, usage.ru_utime + usage.ru_stime
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start, None
+
+
 def bench_batch(tmp: Path, env: dict[str, str], runs: int, tasks: int, cap: int,
                 sleep: float) -> list[tuple[str, float, str]]:
+    """`tasks` agents sleeping `sleep` s at a cap of `cap`: xargs -P of the stand-in agent
+    against envoy spawn --batch + wait, interleaved run by run; wall time and the CPU
+    of everything each started, per task."""
     (tmp / "batch").mkdir()
     repo = make_repo(tmp / "batch", 10, env)
     task = f"@sleep {sleep}\n@result ok"
     task_file = tmp / "batch" / "task.txt"
     task_file.write_text(task)
+    batch_file = tmp / "batch" / "tasks.jsonl"
+    batch_file.write_text("".join(json.dumps({"branch": f"b{i}", "task": task}) + "\n" for i in range(tasks)))
     agent = f"{FAKE_CLAUDE} -p --output-format stream-json --verbose < {task_file} > /dev/null"
     run_env = {**env, "PARALLEL_MAX_WORKERS": str(cap)}
+    contenders = {
+        "xargs": ["sh", "-c", f"seq {tasks} | xargs -P {cap} -I{{}} sh -c '{agent}'"],
+        "envoy": ["sh", "-c", f"{' '.join(envoy('parallel', 'spawn', '--batch', str(batch_file)))} >/dev/null && "
+                  f"{' '.join(envoy('parallel', 'wait'))} >/dev/null 2>&1"],
+    }
+    walls: dict[str, list[float]] = {k: [] for k in contenders}
+    cpus: dict[str, list[float]] = {k: [] for k in contenders}
+    for _ in range(runs):
+        for name, argv in contenders.items():
+            wall, cpu = cpu_of(argv, repo, run_env)
+            walls[name].append(wall)
+            if cpu is not None:
+                cpus[name].append(cpu)
+            sh(*envoy("parallel", "cleanup", "--all", "--force"), cwd=repo, env=run_env)  # untimed reset
+    wall = {k: statistics.median(v) for k, v in walls.items()}
+    rows = [(f"xargs -P {cap}: {tasks} agents sleeping {sleep:g}s", wall["xargs"], "1.00x"),
+            (f"envoy spawn --batch ({tasks} lines) + wait, cap {cap}", wall["envoy"],
+             f"{wall['envoy'] / wall['xargs']:.2f}x (target <= 1.1x)")]
+    if cpus["xargs"] and cpus["envoy"]:
+        per = {k: statistics.median(v) / tasks for k, v in cpus.items()}
+        rows += [("CPU per task, xargs (the agent itself)", per["xargs"], "CPU, all processes (PID namespace)"),
+                 ("CPU per task, envoy (agent + envoy)", per["envoy"],
+                  f"CPU: envoy adds {(per['envoy'] - per['xargs']) * 1000:.0f} ms a task")]
+    return rows
 
-    def by_hand() -> None:
-        subprocess.run(["sh", "-c", f"seq {tasks} | xargs -P {cap} -I{{}} sh -c '{agent}'"], cwd=repo, env=env,
-                       check=True)
 
-    def through_envoy() -> None:
-        for i in range(tasks):
-            sh(*envoy("parallel", "spawn", "--queue", "--branch", f"b{i}", "--task", task), cwd=repo, env=run_env)
-        sh(*envoy("parallel", "wait"), cwd=repo, env=run_env)
+# -- 4b. a fleet: status, conflicts ---------------------------------------------
+def fleet_records(repo: Path, tmp: Path, count: int) -> None:
+    """`count` finished workers' records (a fleet's status with no agents running)."""
+    from envoy.worker.record import now_iso
+    from envoy.worker.store import State
 
-    def reset() -> None:  # every run starts from a repository without workers
-        sh(*envoy("parallel", "cleanup", "--all", "--force"), cwd=repo, env=run_env)
+    state = State(repo / ".git")
+    state.ensure()
+    sha = sh("git", "rev-parse", "HEAD", cwd=repo).strip()
+    for i in range(count):
+        name = f"w{i:03d}"
+        state.write({"name": name, "branch": name, "base": "main", "base_sha": sha, "path": str(tmp / f"wt-{name}"),
+                     "state": "failed" if i % 20 == 0 else "succeeded", "reason": "error_max_turns" if i % 20 == 0 else None,
+                     "error": "the agent hit its turn limit" if i % 20 == 0 else None,
+                     "session_id": "00000000-0000-4000-8000-%012d" % i, "created_at": now_iso(), "started_at": now_iso(),
+                     "finished_at": now_iso(), "duration_s": 12.5, "exit_code": 0, "cost_usd": 0.0123,
+                     "num_turns": 7, "result": "Did the thing. " * 20, "runs": [{}], "options": {}, "run": 1})
 
-    timed = side_by_side({"xargs": by_hand, "envoy": through_envoy}, runs, reset)
-    return [(f"xargs -P {cap}: {tasks} agents sleeping {sleep:g}s", timed["xargs"], "1.00x"),
-            (f"envoy spawn --queue x{tasks} + wait, cap {cap}", timed["envoy"],
-             f"{timed['envoy'] / timed['xargs']:.2f}x (target <= 1.1x)")]
+
+def bench_fleet(tmp: Path, env: dict[str, str], runs: int) -> list[tuple[str, float, str]]:
+    rows: list[tuple[str, float, str]] = []
+    times = {}
+    for count in (10, 200):
+        (tmp / f"fleet{count}").mkdir()
+        repo = make_repo(tmp / f"fleet{count}", 1, env)
+        fleet_records(repo, tmp / f"fleet{count}", count)
+        times[count] = median_time(lambda: sh(*envoy("parallel", "status", "--all"), cwd=repo, env=env), runs)
+        if count == 200:
+            compact = len(sh(*envoy("parallel", "status"), cwd=repo, env=env).encode())
+            every = len(sh(*envoy("parallel", "status", "--all"), cwd=repo, env=env).encode())
+            rows.append(("status JSON, 200 workers (default: folded)", compact,
+                         f"bytes (target <= 4096; --all: {every:,} bytes)"))
+    rows += [("status --all, 10 workers", times[10], "1.00x"),
+             ("status --all, 200 workers", times[200], f"{times[200] / times[10]:.2f}x of 10 (target <= 1.5x)")]
+    # conflicts: 50 workers, each with a commit on a file of its own
+    (tmp / "conflicts").mkdir()
+    repo = make_repo(tmp / "conflicts", 1, env)
+    fleet_records(repo, tmp / "conflicts", 50)
+    for i in range(50):
+        sh("git", "switch", "-qc", f"w{i:03d}", "main", cwd=repo, env=env)
+        (repo / f"own{i}.txt").write_text(f"{i}\n")
+        sh("git", "add", "-A", cwd=repo, env=env)
+        sh("git", "commit", "-qm", f"w{i}", cwd=repo, env=env)
+    sh("git", "switch", "-q", "main", cwd=repo, env=env)
+    t = median_time(lambda: sh(*envoy("parallel", "conflicts"), cwd=repo, env=env), runs)
+    size = len(sh(*envoy("parallel", "conflicts"), cwd=repo, env=env).encode())
+
+    def every_pair() -> None:  # the way conflicts answered before: a dry-run merge of each of the 1,225 pairs
+        for a in range(50):
+            for b in range(a + 1, 50):
+                subprocess.run(["git", "merge-tree", "--write-tree", "--name-only", "--no-messages", f"w{a:03d}",
+                                f"w{b:03d}"], cwd=repo, env=env, capture_output=True)
+
+    old = median_time(every_pair, 1, warmup=0)
+    rows += [("dry-run merge of all 1,225 pairs (50 workers, by hand)", old, "1.00x"),
+             ("envoy parallel conflicts, 50 workers on disjoint files", t,
+              f"{t / old:.3f}x; answer {size:,} bytes")]
+    return rows
 
 
 # -- 5. memory --------------------------------------------------------------
@@ -445,7 +536,7 @@ def bench_land(tmp: Path, env: dict[str, str], runs: int, check_s: float) -> lis
             ("envoy parallel land, 4 workers, serial (cap 1)", timed["serial"], f"{timed['serial'] / single:.2f}x T")]
 
 
-SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "memory", "output", "land")
+SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "fleet", "memory", "output", "land")
 
 
 def main() -> int:
@@ -472,8 +563,9 @@ def main() -> int:
                      lambda: bench_hookcost(tmp, env, runs * 2)),
                     ("spawn overhead", lambda: bench_spawn(tmp, env, runs, files)),
                     ("status at scale", lambda: bench_status(tmp, env, runs)),
-                    ("batch throughput", lambda: bench_batch(tmp, env, 1 if args.quick else 10,
-                                                             8 if args.quick else 24, 4, 0.5 if args.quick else 1.0)),
+                    ("batch throughput", lambda: bench_batch(tmp, env, 1 if args.quick else 5,
+                                                             16 if args.quick else 100, 4 if args.quick else 8, 0.5)),
+                    ("fleet (status and conflicts at scale)", lambda: bench_fleet(tmp, env, 3 if args.quick else 7)),
                     ("memory", lambda: bench_memory(tmp, env)),
                     ("output size", lambda: bench_output(tmp, env)),
                     ("land speculation", lambda: bench_land(tmp, env, 1 if args.quick else 5,
@@ -499,6 +591,8 @@ def render(rows: list[tuple[str, float, str]], breakdown: list[str]) -> str:
             lines.append(f"| **{name[3:]}** | | |")
         elif value != value:  # NaN: a ratio or a note without a figure of its own
             lines.append(f"| {name} | | {note} |")
+        elif note.startswith("CPU"):
+            lines.append(f"| {name} | {value * 1000:,.1f} ms | {note} |")
         elif note.startswith("hook processes"):
             lines.append(f"| {name} | {value:.0f} | {note} |")
         elif note in ("MiB",) or note.startswith("bytes") or "%" in note:

@@ -227,6 +227,40 @@ def bounded(code: str, limit: int = 1 << 30) -> subprocess.CompletedProcess:
                           timeout=60, preexec_fn=cap)
 
 
+def fleet_of_records(repo, tmp_path, count=200, running=10, failed=20, attention=10, merged=100):
+    """`count` worker records as a fleet leaves them (no agents): the first `running` held
+    by a live process (as a supervisor holds its lock), then failed ones, ones with
+    `attention`, merged ones, and the rest succeeded and not merged."""
+    from envoy.worker import locks
+    from envoy.worker.store import State
+
+    state = State(repo / ".git")
+    state.ensure()
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    for i in range(count):
+        name = f"w{i:03d}"
+        kind = ("running" if i < running else "failed" if i < running + failed
+                else "attention" if i < running + failed + attention
+                else "merged" if i < running + failed + attention + merged else "succeeded")
+        record = {"name": name, "branch": name, "base": "main", "base_sha": sha,
+                  "path": str(tmp_path / f"claude-worker-{name}"), "state": "succeeded",
+                  "session_id": "00000000-0000-4000-8000-%012d" % i, "created_at": "2026-01-01T00:00:00Z",
+                  "started_at": "2026-01-01T00:00:%02dZ" % (i % 60), "finished_at": "2026-01-01T00:10:00Z",
+                  "duration_s": 600.0 - i % 60, "exit_code": 0, "cost_usd": 0.0123, "num_turns": 7,
+                  "result": "Did the thing. " * 20, "runs": [{}], "options": {}, "run": 1}
+        if kind == "running":
+            record.update(state="running", finished_at=None, duration_s=None, started_at=f"2026-01-01T00:0{i}:00Z")
+        elif kind == "failed":
+            record.update(state="failed", reason="error_max_turns", exit_code=1, error="the agent hit --max-turns " * 5)
+        elif kind == "attention":
+            record.update(attention=[f"uncommitted: notes-{i}.md", "denied: Bash(sed -i s/a/b/ x)"],
+                          left={"commits": 1, "uncommitted": 1, "denied": 1})
+        elif kind == "merged":
+            record.update(merged_into="main", merged_sha=sha, merged_at="2026-01-01T00:11:00Z")
+        state.write(record)
+    return hold(state, *(locks.worker(f"w{i:03d}") for i in range(running)))
+
+
 # -- the hook's corpus: a Bash tool call, commands that spawn and commands that do not
 def bash_payload(command: str, cwd: Path | str = ".") -> dict:
     return {"session_id": "s", "hook_event_name": "PreToolUse", "tool_name": "Bash", "cwd": str(cwd),

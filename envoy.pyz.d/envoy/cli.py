@@ -24,6 +24,8 @@ examples:
   envoy parallel cleanup --worker quick-hook-fix
   envoy parallel spawn --queue --branch feat/db --task "..."      # wait for a slot instead of refusing
   envoy parallel spawn --after feat-db --branch feat/api --task "..."   # start from feat-db's work
+  envoy parallel spawn --batch tasks.jsonl                        # many workers, one JSON object a line
+  envoy parallel stop --worker feat-db                            # end a run now, keep its work
   envoy parallel wait                                             # join: 0 all succeeded, 3 some need attention
   envoy parallel conflicts && envoy parallel merge --worker feat-db
   envoy parallel land --check "make test" --repair                # all finished work home, checked
@@ -90,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                   "Create a worktree and branch, and start a detached headless Claude Code session on the task.\n"
                   "Returns once the worker runs; refused (limit_exceeded) when PARALLEL_MAX_WORKERS run.\n"
                   "With --queue (or --after) it returns at once, queued; the queue starts it when it can.")
-    spawn.add_argument("--branch", required=True, help="new branch for the worker; its name is the branch "
+    spawn.add_argument("--branch", help="new branch for the worker; its name is the branch "
                        "made safe (quick/hook-fix -> quick-hook-fix)")
     spawn.add_argument("--task", help="what the worker should do (sent on stdin, never in argv)")
     spawn.add_argument("--task-file", metavar="PATH", help="read the task from a file, or - for stdin")
@@ -117,13 +119,25 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("--on-end", metavar="COMMAND",
                        help="shell command run once when the worker ends, with ENVOY_WORKER, ENVOY_STATE, "
                        "ENVOY_ATTENTION, ENVOY_RESULT_FILE ... in its environment (default PARALLEL_ON_END)")
+    spawn.add_argument("--touches", action="append", metavar="GLOB",
+                       help="a path glob (relative to the repository root) the worker will change, repeatable; "
+                       "workers whose globs overlap never run at the same time: the later one waits in the queue")
+    spawn.add_argument("--batch", metavar="FILE",
+                       help="many workers in one call: a JSON Lines file (or - for stdin), one task a line, keys "
+                       'named after these options, e.g. {"branch": "feat/db", "task": "...", "after": "feat-x", '
+                       '"touches": ["db/**"]}; every line is checked first (a bad one refuses the whole batch); '
+                       "as many start as slots allow, the rest queue")
 
     status = _verb(verbs, "status", "status", "list workers and their state")
     status.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")
+    status.add_argument("--all", action="store_true", help="every worker's row; by default a large fleet is "
+                        "folded to counts and the rows that need someone (at most 4 KB of JSON, one screen of text)")
 
     results = _verb(verbs, "results", "results", "what each worker did: answer, commits, diffstat, transcript")
     results.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")
     results.add_argument("--tail", type=int, default=50, metavar="N", help="transcript lines to show (default 50)")
+    results.add_argument("--all", action="store_true", help="every worker in full; by default many workers are "
+                         "folded to counts and brief rows of those that need someone")
 
     cleanup = _verb(verbs, "cleanup", "cleanup", "remove finished workers' worktrees and branches",
                     "Remove worktrees, branches and records of finished workers. Workers with uncommitted or\n"
@@ -133,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--all", action="store_true", help="every worker, stopping running ones first")
     cleanup.add_argument("--force", action="store_true",
                          help="also remove dirty/unmerged work (kept in a trash ref) and stop a running --worker")
+
+    stop = _verb(verbs, "stop", "stop", "end running (or queued) workers now, keeping their work",
+                 "End a worker's agent and every process of its run now. Its worktree, branch and transcript\n"
+                 "stay, and it is recorded `stopped`: continue it with resume, remove it with cleanup.\n"
+                 "A queued worker is stopped before it starts.")
+    stop.add_argument("--worker", metavar="NAME", type=nonempty, help="the worker (name or branch)")
+    stop.add_argument("--all", action="store_true", help="every queued and running worker")
 
     hook = top.add_parser("hook", help="a Claude Code hook: reads the hook's JSON on stdin",
                           description="Run a Claude Code hook. Reads the hook JSON on stdin; never blocks a "
@@ -394,6 +415,9 @@ def run_verb(verb: str, args: argparse.Namespace) -> int:
     if verb == "discover":
         from envoy.commands import discover
         return discover.run(args)
+    if verb == "stop":
+        from envoy.commands import stop
+        return stop.run(args)
     if verb == "hook":
         from envoy.commands import hook
         return hook.run(args)

@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         from envoy.worker.queue import main as queue_main
 
         return queue_main(args[1])
+    if args[:1] == ["_budget"] and len(args) == 2:
+        from envoy.worker.stopping import enforce_budget
+
+        return enforce_budget(args[1])
     from envoy.cli import main as cli_main
 
     return cli_main(args)

@@ -423,6 +423,11 @@ class Git:
         out = self.run("log", f"--max-count={limit}", "--format=%H%x1f%s", f"{base}..{tip}", "--")
         return [dict(zip(("sha", "subject"), line.split("\x1f", 1))) for line in out.splitlines() if line]
 
+    def changed_files(self, base: str, tip: str) -> list[str]:
+        """The paths a diff from `base` to `tip` touches (a rename as both of its paths)."""
+        out = self.run("diff", "--name-only", "-z", "--no-renames", base, tip, "--")
+        return [path for path in out.split("\0") if path]
+
     def numstat(self, base: str, tip: str) -> list[dict[str, object]]:
         out = self.run("diff", "--numstat", "-z", "--no-renames", base, tip, "--")
         files: list[dict[str, object]] = []

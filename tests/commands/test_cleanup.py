@@ -121,7 +121,7 @@ def test_all_still_keeps_unmerged_work_of_a_stopped_worker(repo, envoy):
     assert result.data["skipped"][0]["reason"] == "unmerged"
     assert Path(record["path"]).is_dir()
     view = envoy("parallel", "status").data["workers"][0]
-    assert view["state"] == "failed" and view["reason"] == "stopped"
+    assert view["state"] == "stopped" and view["reason"] == "stopped"
 
 
 def test_force_on_a_running_worker_stops_and_removes_it(repo, envoy):

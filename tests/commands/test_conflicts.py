@@ -16,13 +16,13 @@ def test_conflicts_between_workers_and_with_their_base(repo, envoy):
     git(repo, "switch", "-q", "main")
     git(repo, "merge", "-q", "side")
     head = git(repo, "rev-parse", "HEAD")
+    from conftest import wait_until
+    wait_until(lambda: git(repo, "log", "-1", "--format=%s", "running").strip() == "r")
     data = envoy("parallel", "conflicts").data
-    pairs = {(p["a"], p["b"]): p for p in data["pairs"]}
-    assert pairs[("a", "b")]["conflict"] is True and pairs[("a", "b")]["files"] == ["README"]
-    assert pairs[("a", "c")]["conflict"] is False
-    assert any("running" in key for key in pairs)  # running workers are included
-    bases = {b["name"]: b for b in data["into_base"]}
-    assert bases["a"]["clean"] and not bases["c"]["clean"] and bases["c"]["files"] == ["c.txt"]
+    assert [(p["a"], p["b"], p["files"]) for p in data["conflicts"]] == [("a", "b", ["README"])]
+    assert data["workers"] == 4 and data["pairs"] == 6  # running workers are included
+    assert data["pairs_merged"] + data["pairs_pruned"] == 6 and data["pairs_pruned"] >= 5  # only a x b shares a file
+    assert [(b["name"], b["files"]) for b in data["conflicting_with_base"]] == [("c", ["c.txt"])]
     assert data["conflicting_pairs"] == 1
     assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == ""
 
@@ -46,4 +46,17 @@ def test_conflicts_while_cleanup_removes_the_workers(repo, envoy):
     cleanup.communicate()
     answers.append(envoy("parallel", "conflicts"))
     assert [a.code for a in answers] == [0] * len(answers), [a.stdout for a in answers if a.code]
-    assert answers[-1].data["pairs"] == []
+    assert answers[-1].data["pairs"] == 0 and answers[-1].data["conflicts"] == []
+
+
+def test_workers_without_commits_and_disjoint_ones_need_no_dry_run_merge(repo, envoy):
+    for i in range(6):
+        spawn_done(envoy, f"d{i}", f"@run mkdir dir{i}\n@write dir{i}/f.txt {i}\n@commit d{i}")
+    for i in range(3):
+        spawn_done(envoy, f"n{i}", "@result nothing to commit")
+    spawn_done(envoy, "file", "@write dir0 x\n@commit file")  # a file where d0 makes a directory
+    data = envoy("parallel", "conflicts").data
+    assert data["workers"] == 10 and data["without_commits"] == 3
+    assert data["pairs"] == 21  # of the 7 with commits
+    assert data["pairs_merged"] == 1 and data["pairs_pruned"] == 20  # only file x d0 can collide
+    assert data["conflicting_pairs"] == 1 and data["conflicts"][0]["a"] in ("d0", "file")

@@ -220,3 +220,22 @@ def test_results_stay_small_whatever_the_agent_wrote(repo, envoy):
         assert done.code == 0 and len(done.stdout) < 100_000, (args, len(done.stdout))
     (r,) = envoy("parallel", "results").data["results"]
     assert r["result"] == "short" and r["transcript"][1].startswith("xxx") and r["transcript"][1].endswith("…")
+
+
+def test_results_of_a_fleet_fold_to_what_needs_someone(repo, envoy, tmp_path):
+    from conftest import kill
+    from conftest import fleet_of_records
+
+    holder = fleet_of_records(repo, tmp_path, count=120, running=0, failed=6, attention=4, merged=60)
+    try:
+        result = envoy("parallel", "results")
+        assert len(result.stdout.encode()) <= 4096, len(result.stdout.encode())
+        data = result.data
+        rows = data["results"]
+        assert [r["state"] for r in rows[:6]] == ["failed"] * 6
+        assert data["folded"]["rows"] + len(rows) == 120 and data["folded"]["all"] == "envoy parallel results --all"
+        assert abs(data["total_cost_usd"] - 120 * 0.0123) < 1e-6
+        every = envoy("parallel", "results", "--all", "--tail", "0").data
+        assert len(every["results"]) == 120 and "folded" not in every
+    finally:
+        kill(holder)

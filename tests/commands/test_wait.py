@@ -75,3 +75,21 @@ def test_waiting_on_a_lost_worker_is_no_success(repo, envoy):
     result = envoy("parallel", "wait", "--worker", "doomed", "--timeout", "30")
     assert result.code == 1 and result.error["type"] == "worker_failed" and "doomed" in result.error["message"]
     assert [(w["name"], w["state"]) for w in result.json["data"]["workers"]] == [("doomed", "lost")]
+
+
+def test_wait_over_a_fleet_answers_in_4_kb(repo, envoy, tmp_path):
+    import json
+
+    names = []
+    for i in range(40):
+        names += ["--worker", f"f{i}"]
+    lines = "".join(json.dumps({"branch": f"f{i}", "task": "@fail error_max_turns" if i % 10 == 0 else
+                                "@result " + "done and said so at length " * 6}) + "\n" for i in range(40))
+    assert envoy("parallel", "spawn", "--batch", "-", input=lines, env={"PARALLEL_MAX_WORKERS": "8"}).code == 0
+    result = envoy("parallel", "wait", *names, timeout=300)
+    assert result.code == 1 and len(result.stdout.encode()) <= 4096, len(result.stdout.encode())
+    data = result.json["data"]
+    assert data["summary"]["failed"] == 4 and data["summary"]["succeeded"] == 36
+    assert [w["state"] for w in data["workers"][:4]] == ["failed"] * 4
+    assert data["folded"]["rows"] + len(data["workers"]) == 40
+    assert "4 of 40" in result.error["message"]

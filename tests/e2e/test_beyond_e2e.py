@@ -72,10 +72,10 @@ def test_conflicts_are_predicted(repo: Path, envoy: Envoy, fake_model: FakeModel
         assert envoy("parallel", "spawn", "--branch", name, "--task", f"{marker} go").code == 0
     assert envoy("parallel", "wait").code == 0
     data = envoy("parallel", "conflicts").data
-    pairs = {frozenset((p["a"], p["b"])): p["files"] for p in data["pairs"]}
-    assert pairs == {frozenset(("one", "two")): ["shared.py"], frozenset(("one", "three")): [],
-                     frozenset(("two", "three")): []}
-    assert all(b["clean"] for b in data["into_base"])
+    pairs = {frozenset((p["a"], p["b"])): p["files"] for p in data["conflicts"]}
+    assert pairs == {frozenset(("one", "two")): ["shared.py"]}
+    assert (data["pairs"], data["pairs_merged"], data["pairs_pruned"]) == (3, 1, 2)
+    assert data["conflicting_with_base"] == []
 
 
 def test_setup_port_and_budget(repo: Path, envoy: Envoy, fake_model: FakeModel) -> None:

@@ -116,13 +116,13 @@ def test_the_ending_of_a_run_follows_its_result_and_exit(tmp_path, sample, exit_
         assert ending["session_id"] == "recorded-session" and result == {}
 
 
-@pytest.mark.parametrize("why, reason, in_error", [("timeout", "timeout", "90s timeout"),
-                                                   ("stopped", "stopped", "cleanup")])
-def test_a_stopped_or_timed_out_run_failed_for_that_reason_even_with_a_result(tmp_path, why, reason, in_error):
+@pytest.mark.parametrize("why, outcome, reason, in_error", [("timeout", "failed", "timeout", "90s timeout"),
+                                                            ("stopped", "stopped", "stopped", "cleanup")])
+def test_a_stopped_or_timed_out_run_ends_for_that_reason_even_with_a_result(tmp_path, why, outcome, reason, in_error):
     state = running_state(tmp_path, options={"timeout_s": 90})
     with_log(state, 1, "success.jsonl")
     ending, result = finish.agent_ending(state, "w", 1, -15, why)
-    assert (ending["state"], ending["reason"]) == ("failed", reason)
+    assert (ending["state"], ending["reason"]) == (outcome, reason)
     assert in_error in ending["error"]
     assert result["total_cost_usd"] == 0.0011  # what it spent before the stop still counts
 
@@ -186,3 +186,14 @@ def test_record_end_of_a_removed_worker_writes_nothing(tmp_path):
     state.delete("w")
     finish.record_end(state, "w", 1, {"state": "succeeded"})
     assert state.read("w") is None
+
+
+def test_a_stop_asked_for_is_recorded_with_its_reason(tmp_path):
+    from envoy.worker import stopping
+
+    state = running_state(tmp_path)
+    with_log(state, 1, "success.jsonl")
+    stopping.ask(state, "w", "budget", "over the budget")
+    ending, _ = finish.agent_ending(state, "w", 1, -15, "stopped")
+    assert (ending["state"], ending["reason"], ending["error"]) == ("stopped", "budget", "over the budget")
+    assert stopping.asked(state, "w") is None  # read once: a later stop is not taken for this one

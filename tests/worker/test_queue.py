@@ -288,3 +288,55 @@ def test_a_queued_workers_saved_environment_that_is_a_fifo_does_not_hang_the_que
     proc = bounded(f"from pathlib import Path; from envoy.worker import queue, store; "
                    f"print(queue._take_env(store.State(Path({str(tmp_path)!r})), 'w'))")
     assert proc.returncode == 1 and "saved environment of w" in proc.stderr, proc.stderr[-500:]  # refused, at once
+
+
+# -- touches: declared footprints ---------------------------------------------------
+def stamp_span(stamps: Path, session: str) -> tuple[float, float]:
+    return float((stamps / f"{session}.start").read_text()), float((stamps / f"{session}.end").read_text())
+
+
+def test_overlapping_touches_never_run_at_once_and_disjoint_ones_do(repo, envoy, tmp_path):
+    stamps = tmp_path / "stamps"
+    stamps.mkdir()
+    env = {"PARALLEL_MAX_WORKERS": "4"}
+    task = f"@stamp {stamps}\n@wait-for {tmp_path / 'go'}\n@sleep 0.3"
+    first = envoy("parallel", "spawn", "--branch", "feat/x", "--touches", "src/db/**", "--task", task, env=env).data
+    assert first["state"] in ("starting", "running")
+    later = envoy("parallel", "spawn", "--branch", "feat/y", "--touches", "src/db/models.py", "--touches", "docs",
+                  "--task", task, env=env).data
+    assert later["state"] == "queued" and later["waits_for"] == "waits for feat-x: touches overlap"
+    other = envoy("parallel", "spawn", "--branch", "feat/z", "--touches", "web/*.js", "--task", task, env=env).data
+    assert other["state"] in ("starting", "running")  # disjoint: in parallel, as today
+    view = {w["name"]: w for w in envoy("parallel", "status", env=env).data["workers"]}
+    assert view["feat-y"]["state"] == "queued" and view["feat-y"]["waits_for"] == "waits for feat-x: touches overlap"
+    (tmp_path / "go").touch()
+    for name in ("feat-x", "feat-y", "feat-z"):
+        assert wait_finished(envoy, name, timeout=60)["state"] == "succeeded"
+    x_start, x_end = stamp_span(stamps, first["session_id"])
+    y_start, _ = stamp_span(stamps, later["session_id"])
+    z_start, _ = stamp_span(stamps, other["session_id"])
+    assert y_start >= x_end  # the later one waited
+    assert z_start < x_end  # the disjoint one did not
+
+
+def test_a_queued_batch_with_touches_serialises_only_the_overlapping(repo, envoy, tmp_path):
+    stamps = tmp_path / "stamps"
+    stamps.mkdir()
+    task = f"@stamp {stamps}\n@sleep 0.5"
+    lines = "".join(json.dumps(e) + "\n" for e in [
+        {"branch": "a", "task": task, "touches": ["lib/**"]},
+        {"branch": "b", "task": task, "touches": ["lib/core/*.py"]},
+        {"branch": "c", "task": task, "touches": ["tests/**"]}])
+    rows = envoy("parallel", "spawn", "--batch", "-", input=lines, env={"PARALLEL_MAX_WORKERS": "3"}).data["workers"]
+    assert [r["state"] for r in rows][1] == "queued"
+    assert envoy("parallel", "wait").code == 0
+    sessions = {w["name"]: w["session_id"] for w in envoy("parallel", "status", "--all").data["workers"]}
+    a, b, c = (stamp_span(stamps, sessions[n]) for n in "abc")
+    assert b[0] >= a[1] and c[0] < a[1]
+
+
+def test_invalid_or_absolute_touches_are_refused(repo, envoy):
+    for glob in ("/etc/*", "~/x", "../up/**", "", "src/[ab", "a/x**/y", "."):
+        result = envoy("parallel", "spawn", "--branch", "t", "--touches", glob, "--task", "x")
+        assert result.code in (1, 2) and result.json["status"] == "error", (glob, result.stdout)
+    assert envoy("parallel", "status", "--all").data["workers"] == []

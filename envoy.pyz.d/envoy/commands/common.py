@@ -144,14 +144,25 @@ def render_status(data: dict[str, Any]) -> str:
     s = data["summary"]
     head = (f"{s['running'] + s['starting']}/{s['max_workers']} running, {s['queued']} queued, "
             f"{s['succeeded']} succeeded, {s['failed']} failed, {s['lost']} lost"
+            + (f", {s['stopped']} stopped" if s.get("stopped") else "")
             + (f", {s['attention']} need attention" if s.get("attention") else "")
             + (f"; total cost ${s['total_cost_usd']:.4f}" if s["total_cost_usd"] else ""))
+    if s.get("budget", {}).get("exceeded"):
+        b = s["budget"]
+        head += (f"\nover budget: ${b['spent_usd']:.4f} of PARALLEL_BUDGET_USD ${b['limit_usd']:g}; "
+                 f"{b.get('stopped_by_budget', 0)} stopped by it" + (f", stopping {b['stopping']}" if b.get("stopping") else ""))
     broken = [f"broken record {b['file']}: {b['problem']}\n  try: envoy parallel cleanup --worker "
               f"{Path(b['file']).name[:-len('.json')]}" for b in data.get("broken", [])]
-    if not data["workers"]:
+    if not data["workers"] and not data.get("folded"):
         return "\n".join([head, "no workers (start one: envoy parallel spawn --branch NAME --task \"...\")", *broken])
     lines = [head, f"  {'WORKER':<24} {'STATE':<10} {'REASON':<14} {'TIME':>7} {'COST':>9}  BRANCH <- BASE"]
     lines += [render_line(w) for w in data["workers"]]
+    folded = data.get("folded")
+    if folded:  # a text table folds {state: count}; a JSON answer's note has `by_state`
+        from envoy.fleet import folded_line
+
+        lines.append(folded_line(folded.get("by_state", folded), folded.get("all", "envoy parallel status --all")
+                                 if "by_state" in folded else "envoy parallel status --all"))
     return "\n".join(lines + broken)
 
 
@@ -189,7 +200,22 @@ def render_line(view: dict[str, Any]) -> str:
     cost = view.get("cost_usd")
     reasons = view.get("attention") or []
     marker = "! " if reasons else "  "  # the marker column: a person must look at this one
-    return (f"{marker}{view['name']:<24} {view['state']:<10} {view.get('reason') or '':<14} "
+    reason = view.get("reason") or ("touches" if view.get("waits_for") else "")
+    return (f"{marker}{view['name']:<24} {view['state']:<10} {reason:<14} "
             f"{format_duration(view.get('duration_s')):>7} "
             f"{'$%.4f' % cost if cost else '-':>9}  {view.get('branch')} <- {view.get('base')}"
-            + "".join(f"\n    ! {reason}" for reason in reasons))
+            + "".join(f"\n    ! {why}" for why in reasons))
+
+
+def fleet_data(records: list[Record], views: list[dict[str, Any]], rest: dict[str, Any],
+               every: bool = False) -> dict[str, Any]:
+    """`{"workers": views, **rest}`, folded to fit when there are many: at most
+    fleet.BYTES of JSON, or one screen of text (`every`: no folding)."""
+    from envoy import fleet
+
+    if every:
+        return {"workers": views, **rest}
+    if output.json_mode():
+        return fleet.fold(records, views, rest)
+    shown, folded = fleet.fold_rows(records, views, fleet.screen_rows(5))
+    return {"workers": shown, **rest, **({"folded": folded} if folded else {})}

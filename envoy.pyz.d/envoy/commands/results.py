@@ -91,16 +91,46 @@ def run(args: argparse.Namespace) -> int:
         raise EnvoyError("invalid_input", "--tail must be 0 or more", "e.g. --tail 50")
     ws = open_workspace()
     records = [lookup.find(ws.state, args.worker)] if args.worker else lookup.all_refreshed(ws.state)
-    data = {"results": [collect(ws, r, args.tail) for r in records],
-            "total_cost_usd": usage.total_cost(records)}
+    results = [collect(ws, r, args.tail) for r in records]
+    rest = {"total_cost_usd": usage.total_cost(records)}
+    if args.worker or args.all:
+        data: dict[str, Any] = {"results": results, **rest}
+    else:  # many workers: what needs someone, in a few KB; --worker or --all for the rest
+        from envoy import fleet
+
+        data = fleet.fold(records, results, rest, key="results", shorten=brief, every="envoy parallel results --all",
+                          whole_limit=WHOLE)
     output.success(data, render)
     return 0
 
 
+WHOLE = 16 * 1024  # results of a few workers are shown whole up to this many bytes; more are folded
+
+
+def brief(record: Record, result: dict[str, Any]) -> dict[str, Any]:
+    """A folded row of `results`: where the worker stands and what it left, in counts."""
+    from envoy import fleet
+
+    row = fleet.brief(record, result)
+    for key in ("commits", "uncommitted", "permission_denials"):
+        if result.get(key):
+            row[key] = len(result[key])
+    if result.get("diffstat", {}).get("files"):
+        row["files"] = result["diffstat"]["files"]
+    if result.get("result"):
+        row["result"] = output.one_line(result["result"], 60)
+    return row
+
+
 def render(data: dict[str, Any]) -> str:
-    if not data["results"]:
+    folded = data.get("folded")
+    if not data["results"] and not folded:
         return "no workers"
     blocks = [f"{len(data['results'])} worker(s), total cost ${data['total_cost_usd']:.4f}"]
+    if folded:
+        from envoy.fleet import folded_line
+
+        blocks[0] += "\n" + folded_line(folded["by_state"], folded["all"])
     for r in data["results"]:
         head = f"== {r['name']} ({r['branch']} <- {r['base']}): {r['state']}"
         if r.get("reason"):

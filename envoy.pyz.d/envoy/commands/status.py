@@ -5,13 +5,15 @@ import argparse
 import time
 from typing import Any
 
-from envoy import output
+from envoy import output, processes
 from envoy.commands import common
+from envoy.errors import EnvoyError
 from envoy.worker import locks, lookup, queue
 from envoy.worker.record import ACTIVE, Record
 from envoy.worker.store import State
-from envoy.worker.workspace import open_workspace
+from envoy.worker.workspace import Workspace, open_workspace
 
+BROKEN_SHOWN = 5  # broken records named in a folded answer (--all names every one)
 SETTLE = 3.0  # seconds status waits at most for ended runs to be recorded
 
 
@@ -41,19 +43,51 @@ def run(args: argparse.Namespace) -> int:
     everyone, broken = settled(ws.state, cap)
     if queue.dispatch_if_queued(ws.git, ws.state, everyone):
         everyone, broken = settled(ws.state, cap)  # a queue whose runner died moved on here
+    if args.worker and args.all:
+        raise EnvoyError("invalid_input", "--worker and --all cannot be combined",
+                         "use --worker NAME for one worker, --all for every worker")
     records = everyone
     if args.worker:  # by name, else by branch; the refusal names the workers to pick from
         name = lookup.find(ws.state, args.worker)["name"]
         records = [r for r in everyone if r["name"] == name]
     positions = queue.queue_positions(everyone)
     views = [common.short(r) for r in records]
-    for view in views:
+    for record, view in zip(records, views):
         if view["name"] in positions:
             view["queue_position"] = positions[view["name"]]
-    data: dict[str, Any] = {"workers": views, "summary": common.summary(everyone, cap)}
+            blocker = queue.touches_blocker(record, everyone)
+            if blocker:
+                view["waits_for"] = blocker
+    summary = common.summary(everyone, cap)
+    budget = budget_of(ws, everyone)
+    if budget:
+        summary["budget"] = budget
+    rest: dict[str, Any] = {"summary": summary}
     if broken and not args.worker:
-        data["broken"] = broken  # record files that are not records: shown, so they can be cleaned up
+        rest["broken"] = broken  # record files that are not records: shown, so they can be cleaned up
+    if not (args.worker or args.all) and len(broken) > BROKEN_SHOWN:  # junk must not flood the answer either
+        rest["broken"], rest["broken_count"] = broken[:BROKEN_SHOWN], len(broken)
+    data = common.fleet_data(records, views, rest, every=bool(args.worker or args.all))  # a fleet's fits in 4 KB
     output.success(data, common.render_status)
     return 0
 
 
+def budget_of(ws: Workspace, records: list[Record]) -> dict[str, Any] | None:
+    """PARALLEL_BUDGET_USD against what the workers cost. Over it, workers still queued or
+    running are being stopped (their finisher saw it); if none was told (spawned without
+    the budget set), a stop is started here."""
+    limit = ws.config.get("PARALLEL_BUDGET_USD")
+    if limit is None:
+        return None
+    from envoy import usage
+    from envoy.worker import stopping
+
+    spent = usage.total_cost(records)
+    found: dict[str, Any] = {"limit_usd": limit, "spent_usd": spent, "exceeded": spent > limit}
+    if found["exceeded"]:
+        found["stopped_by_budget"] = sum(r.get("reason") == stopping.BUDGET for r in records)
+        if stopping.stoppable(records):
+            processes.start_detached([*processes.self_command(bare=True), "_budget", str(ws.state.root.parent)],
+                                     ws.state.log_file)
+            found["stopping"] = len(stopping.stoppable(records))
+    return found

@@ -27,17 +27,17 @@ def run(args: argparse.Namespace) -> int:
         if exc.kind != "timeout":
             raise
         current = [lookup.refresh(ws.state, r) for r in ws.state.all() if r["name"] in names]
-        output.failure(exc.as_dict(), {"workers": [common.short(r) for r in current],
-                                       "summary": common.summary(current, ws.config.get("PARALLEL_MAX_WORKERS"))},
-                       common.render_status)
+        output.failure(exc.as_dict(), common.fleet_data(current, [common.short(r) for r in current], {
+            "summary": common.summary(current, ws.config.get("PARALLEL_MAX_WORKERS"))}), common.render_status)
         return 1
-    data = {"workers": [common.short(r) for r in records],
-            "summary": common.summary(records, ws.config.get("PARALLEL_MAX_WORKERS"))}
-    failed = [r["name"] for r in records if r["state"] != "succeeded"]  # lost too: never a success
+    data = common.fleet_data(records, [common.short(r) for r in records],  # a fleet's answer fits in a few KB
+                             {"summary": common.summary(records, ws.config.get("PARALLEL_MAX_WORKERS"))})
+    failed = [r["name"] for r in records if r["state"] != "succeeded"]  # lost and stopped too: never a success
     if not failed:
         output.success(data, common.render_status)
         return common.note_attention(records)
     error = EnvoyError("worker_failed", f"{len(failed)} of {len(records)} worker(s) did not succeed: "
-                       + ", ".join(failed), "envoy parallel results --worker " + failed[0])
+                       + ", ".join(failed[:20]) + (f" and {len(failed) - 20} more" if len(failed) > 20 else ""),
+                       "envoy parallel results --worker " + failed[0])
     output.failure(error.as_dict(), data, common.render_status)
     return 1

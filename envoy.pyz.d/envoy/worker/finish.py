@@ -37,6 +37,10 @@ def finish(args: dict[str, Any]) -> int:
         state.log(f"finisher {name}: recording the end: {type(exc).__name__}: {exc}")
         record_end(state, name, run, {"state": "failed", "reason": "supervisor_error", "exit_code": args["exit_code"],
                                       "error": f"could not record how the run ended: {type(exc).__name__}: {exc}"})
+    if usage.cost(result.get("total_cost_usd")):  # only a run that cost something can go over the budget
+        from envoy.worker.stopping import check_budget
+
+        check_budget(state, name)
     start_queued(state, name)
     os.close(args["worker_fd"])  # the flock goes with its last descriptor
     return 0
@@ -56,10 +60,13 @@ def assess(state: State, name: str, run: int, result: dict[str, Any]) -> tuple[d
     return left.assess(git, record, state.run_file(name, run, "jsonl"), result)
 
 
-def ending_of_stop(why: str, timeout: float) -> Record:
+def ending_of_stop(why: str, timeout: float, asked: tuple[str, str] | None = None) -> Record:
+    """A run ended by its timeout (failed), or by a stop (`stopped`, resumable); `asked`:
+    why the stop was asked for (stopping.asked), else a cleanup --force stopped it."""
     if why == "timeout":
         return {"state": "failed", "reason": "timeout", "error": f"killed after the {timeout:g}s timeout"}
-    return {"state": "failed", "reason": "stopped", "error": "stopped by envoy parallel cleanup"}
+    reason, error = asked or ("stopped", "stopped by envoy parallel cleanup")
+    return {"state": "stopped", "reason": reason, "error": error}
 
 
 def agent_ending(state: State, name: str, run: int, exit_code: int | None,
@@ -71,7 +78,10 @@ def agent_ending(state: State, name: str, run: int, exit_code: int | None,
     result = found["result"]  # None: the agent printed no result at all
     ending: Record = {"exit_code": exit_code, "session_id": found["session_id"] or record.get("session_id") or ""}
     if why:
-        ending.update(ending_of_stop(why, (record.get("options") or {}).get("timeout_s") or 0))
+        from envoy.worker.stopping import asked
+
+        ending.update(ending_of_stop(why, (record.get("options") or {}).get("timeout_s") or 0,
+                                     asked(state, name) if why == "stopped" else None))
         return ending, result or {}
     reason, error = agent.failure(result, exit_code, state.run_file(name, run, "err"))
     return {**ending, "state": "failed" if reason else "succeeded", "reason": reason, "error": error}, result or {}

@@ -28,12 +28,14 @@ def wait_for(ws: Workspace, names: list[str], timeout: float | None) -> list[Rec
     last_beat = time.monotonic()
     seen: dict[str, str] = {}
     looked = (0.0, 0.0)  # when the records were last read: time.monotonic(), time.time()
+    known: dict[str, tuple[int, Record]] = {}  # name -> (inode of its file when read, record)
     while True:
         if not _moved(state, *looked):
             time.sleep(POLL)
             continue
+        full = time.monotonic() - looked[0] >= REREAD
         looked = (time.monotonic(), time.time())
-        records = [_current(state, name) for name in names]
+        records = _changed(state, names, known, full)
         for record in records:
             if seen.get(record["name"]) != record["state"]:
                 seen[record["name"]] = record["state"]
@@ -69,6 +71,26 @@ def _moved(state: State, looked: float, looked_wall: float) -> bool:
         return os.stat(state.workers).st_mtime >= looked_wall - 0.05
     except FileNotFoundError:
         return True
+
+
+def _changed(state: State, names: list[str], known: dict[str, tuple[int, Record]], full: bool) -> list[Record]:
+    """The named records, re-reading only those whose file was replaced since `known` was
+    (every write is a new file: os.replace); `full`: also those not yet finished (a
+    supervisor killed -9 leaves its record as it was: refresh finds it lost). Waiting
+    for a fleet then costs a directory listing per change, not a read of every record."""
+    try:
+        inodes = {e.name[:-len(".json")]: e.inode() for e in os.scandir(state.workers) if e.name.endswith(".json")}
+    except FileNotFoundError:
+        inodes = {}
+    records = []
+    for name in names:
+        held = known.get(name)
+        if held is None or inodes.get(name) != held[0] or (full and held[1]["state"] not in FINISHED):
+            record = _current(state, name)
+            known[name] = (inodes.get(name, -1), record)
+            held = known[name]
+        records.append(held[1])
+    return records
 
 
 def _current(state: State, name: str) -> Record:

@@ -22,7 +22,7 @@ from envoy.config import Config
 from envoy.errors import EnvoyError
 from envoy.worker import locks, wake
 from envoy.worker.launch import check_out, detach, mark_failed, start_new
-from envoy.worker.record import Record
+from envoy.worker.record import ACTIVE, Record
 from envoy.worker.store import State
 from envoy.worker.worktree import Layout, layout
 
@@ -95,16 +95,32 @@ def readiness(state: State, record: Record) -> tuple[str, str | None]:
             return "never", f"dependency {name}: {exc.message}"
         if dep is None:
             return "never", f"dependency {name} was cleaned up before it succeeded"
-        if dep.get("state") in ("failed", "lost"):
+        if dep.get("state") in ("failed", "lost", "stopped"):
             return "never", f"dependency {name} ended {dep['state']}" + (
                 f" ({dep.get('reason')})" if dep.get("reason") else "")
         waiting = waiting or dep.get("state") != "succeeded"
     return ("waiting" if waiting else "ready"), None
 
 
-def dispatch(git: Git, state: State) -> list[str]:
+def touches_blocker(record: Record, records: list[Record]) -> str | None:
+    """Why a worker with declared `touches` must wait: a queued, starting or running one
+    whose footprint overlaps (`waits for feat-x: touches overlap`), or None. Only
+    workers that started count here; dispatch adds the ones it starts as it goes."""
+    mine = record.get("touches")
+    if not mine:
+        return None
+    from envoy import footprint
+
+    for other in records:
+        if other["name"] != record["name"] and other.get("state") in ACTIVE and other.get("touches") \
+                and footprint.overlap(mine, other["touches"]):
+            return f"waits for {other['name']}: touches overlap"
+    return None
+
+
+def dispatch(git: Git, state: State, limit: int | None = None) -> list[str]:
     """Start queued workers in FIFO order while slots are free. Caller holds the mutex.
-    Returns the names started.
+    Returns the names started (at most `limit`).
 
     Not from a process of a worker's run (its agent ran `status`, say): what that
     process forks carries the run's ENVOY_RUN_ID and lives in its process tree, so it
@@ -113,7 +129,9 @@ def dispatch(git: Git, state: State) -> list[str]:
     if processes.RUN_ID in os.environ:
         return []
     started = []
-    for record in in_queue(state.all()):
+    everyone = state.all()
+    active = [r for r in everyone if r.get("state") in ACTIVE and r.get("touches")]
+    for record in in_queue(everyone):
         stand, problem = readiness(state, record)
         if stand == "never":
             mark_failed(state, record, "dependency_failed", problem or "")
@@ -121,8 +139,10 @@ def dispatch(git: Git, state: State) -> list[str]:
             continue
         if stand == "waiting":
             continue  # others may go first
+        if record.get("touches") and touches_blocker(record, active):
+            continue  # its footprint overlaps a running worker's: it waits, others may go
         slot_index = locks.free_slot(state, int(record.get("max_workers") or 1))
-        if slot_index is None:
+        if slot_index is None or (limit is not None and len(started) >= limit):
             break
         if record.get("after") and record.get("base") is None:
             dep = state.read(record["after"][0]) or {}
@@ -135,6 +155,8 @@ def dispatch(git: Git, state: State) -> list[str]:
             continue
         _drop_env(state, record["name"])
         started.append(record["name"])
+        if record.get("touches"):
+            active.append({**record, "state": "starting"})
     return started
 
 

@@ -13,7 +13,7 @@ TYPE_CHECKING = False  # typing's TypedDict is for mypy only: the watcher beside
 if TYPE_CHECKING:
     from typing import Any, Literal, TypedDict
 
-    StateName = Literal["queued", "starting", "running", "succeeded", "failed", "lost"]
+    StateName = Literal["queued", "starting", "running", "succeeded", "failed", "lost", "stopped"]
 
     class Options(TypedDict, total=False):
         """How the agent runs: claude's flags, and envoy's own limits."""
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         agent: str  # the claude executable
         options: Options
         after: list[str]  # workers it waits for
+        touches: list[str]  # globs of the paths it declared it changes (footprint.py)
         max_workers: int  # the cap when it was spawned
         task_chars: int
         task: str  # only while spawn builds it: the task lives in logs/<name>/<run>.task
@@ -97,19 +98,20 @@ else:
     Record = dict
 
 ACTIVE = ("starting", "running")
-FINISHED = ("succeeded", "failed", "lost")
+FINISHED = ("succeeded", "failed", "lost", "stopped")
 STATES = ("queued", *ACTIVE, *FINISHED)
 
 # The worker's state machine: from each state (None: a worker being made), the states
 # it may go to. `transition` is the only place a record's state changes.
 TRANSITIONS: dict[str | None, tuple[str, ...]] = {
     None: ("queued", "starting"),               # spawn (--queue, --after), or spawn at once
-    "queued": ("starting", "failed"),           # the queue starts it; or it can never start
-    "starting": ("starting", "running", "failed", "lost"),  # its supervisor holds its slot; a start failed
-    "running": ("succeeded", "failed", "lost"),  # the run ended; or its supervisor vanished
+    "queued": ("starting", "failed", "stopped"),  # the queue starts it; or it can never start; or `stop`
+    "starting": ("starting", "running", "failed", "lost", "stopped"),  # its supervisor holds its slot; a start failed
+    "running": ("succeeded", "failed", "lost", "stopped"),  # the run ended; or its supervisor vanished
     "succeeded": ("starting",),                 # resume (and land --repair)
     "failed": ("starting",),
     "lost": ("starting",),
+    "stopped": ("starting",),                   # `stop` (or the budget) ended it: resume, or cleanup
 }
 
 
@@ -202,6 +204,7 @@ _OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not
     "options": lambda v: isinstance(v, dict) and _options_ok(v),
     "copied": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
     "after": lambda v: isinstance(v, list) and all(is_worker_name(n) for n in v),
+    "touches": lambda v: isinstance(v, list) and all(isinstance(g, str) and _no_controls(g) and g for g in v),
     "runs": lambda v: isinstance(v, list) and all(isinstance(r, dict) and _run_ok(r) for r in v),
     "attention": lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
     "left": lambda v: isinstance(v, dict) and all(isinstance(n, (int, bool)) or n is None for n in v.values()),

@@ -226,12 +226,26 @@ def _load(path: Path, stem: str, base: Path) -> tuple[Record | None, str | None]
     Read as a regular file of a sane size only: anything can be put here (a FIFO
     would hang every verb, a link to /dev/zero fill memory)."""
     try:
-        data = files.parse_json(files.read_bytes(path, RECORD_BYTES, base=base))  # never through a symlink
+        raw = files.read_bytes(path, RECORD_BYTES, base=base)  # never through a symlink
+        data = files.parse_json(raw)
     except FileNotFoundError:
         return None, None
     except (OSError, ValueError) as exc:  # a half-written file cannot exist: it was edited
         return None, f"not a JSON file envoy can read ({type(exc).__name__}: {str(exc)[:100]})"
+    key = str(path)
+    if _checked.get(key) == raw:
+        return data, None  # these very bytes were checked already
     from envoy.worker.record import problem_with
 
     problem = problem_with(data, stem)
-    return (None, problem) if problem else (data, None)
+    if problem:
+        return None, problem
+    _checked[key] = raw
+    return data, None
+
+
+# The bytes of each record file this process found valid. Checking a record is most of
+# the cost of reading one; the queue runner and `wait` read every record again each
+# time one changes (O(workers) per event), so bytes already checked are not checked
+# again. Keyed by the bytes themselves: any change, however small or quick, is checked.
+_checked: dict[str, bytes] = {}

@@ -48,14 +48,15 @@ def main(common_dir: Path, name: str, run: int, slot_index: int, ready_fd: int) 
                                    "run_id": processes.new_run_id(), "started_at": now_iso(), "finished_at": None,
                                    "duration_s": None, "reason": None, "error": None, "exit_code": None,
                                    "left": None, "attention": None})  # a new run: what the last one left is re-assessed at its end
-    state.write(record)
-    os.write(ready_fd, b"ok")
-    os.close(ready_fd)
-
-    stop = []
+    # Before the launcher hears "ok" (and lets go of the mutex a `stop` takes): a stop
+    # that comes at once is a stop, not a supervisor killed by TERM's default action.
+    stop: list[str] = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append("stopped"))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    state.write(record)
+    os.write(ready_fd, b"ok")
+    os.close(ready_fd)
     try:
         ending: Record = _start_agent(state, record, run, slot_index, stop, (locks.worker(name), locks.slot(slot_index)))
     except Exception as exc:  # never leave a run without an ending
@@ -87,7 +88,9 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
             out.flush()
             code, why = _run_setup(setup, nothing, out, record["path"], env, deadline, stop)
         if why:
-            return ending_of_stop(why, timeout)
+            from envoy.worker.stopping import asked
+
+            return ending_of_stop(why, timeout, asked(state, name) if why == "stopped" else None)
         if code != 0:
             return {"state": "failed", "reason": "setup_failed", "exit_code": code,
                     "error": f"setup command exited {code}: {files.last_line(err_path)}"}
@@ -100,6 +103,9 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
         process = agent.start(argv, task, out, err, record["path"], env)
     current = state.read(name) or record
     state.write({**current, "agent_pid": process.pid})
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    if stop:  # a stop came while the agent was starting: pending across the exec, the watcher hears it
+        os.kill(os.getpid(), signal.SIGTERM)
     _exec_watcher(state, name, run, record["run_id"], process.pid, deadline, held)
     raise AssertionError("not reached")
 

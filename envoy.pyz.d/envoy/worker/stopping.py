@@ -1,0 +1,212 @@
+"""Stopping workers: the agent and every process of its run end; the worktree,
+branch and transcript stay; the record says `stopped` (resume continues it,
+cleanup removes it). A queued worker is stopped before it starts.
+
+A running worker is stopped by its own supervisor: SIGTERM to it (checked to be
+the process holding the worker's lock) makes the watcher end the agent's group
+and the run's orphans and record the end. Why it was stopped (`stopped` by a
+user, `budget`) is left beside its logs first, for the finisher to record.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from envoy import files, processes
+from envoy.errors import EnvoyError
+from envoy.worker.record import ACTIVE, Record, now_iso, transition
+from envoy.worker.store import State, private_open
+
+TYPE_CHECKING = False  # the finisher beside every agent reads `asked`: the rest loads filelock only when used
+if TYPE_CHECKING:
+    from typing import Any
+
+GRACE = 15.0  # the watcher gives the agent's group 5 s between TERM and KILL, then records the end
+USER = ("stopped", "stopped by envoy parallel stop")
+BUDGET = "budget"
+
+
+def _request_file(state: State, name: str) -> str:
+    return str(state.logs / name / "stop.json")
+
+
+def ask(state: State, name: str, reason: str, error: str) -> None:
+    """Leave why the worker is being stopped where its finisher reads it."""
+    state.run_dir(name)
+    with private_open(_request_file(state, name), "w") as f:
+        json.dump({"reason": reason, "error": error}, f)
+
+
+def asked(state: State, name: str) -> tuple[str, str] | None:
+    """(reason, error) of a stop asked for, if one was; read once and forgotten.
+    The file is under .git/envoy and untrusted: only two short strings are taken."""
+    path = _request_file(state, name)
+    try:
+        data = files.parse_json(files.read_bytes(path, 4096))
+    except (OSError, ValueError):
+        return None
+    finally:
+        forget(state, name)
+    if not isinstance(data, dict):
+        return None
+    reason, error = data.get("reason"), data.get("error")
+    if not (isinstance(reason, str) and reason.isidentifier() and isinstance(error, str)):
+        return None
+    return reason[:40], error[:300]
+
+
+def forget(state: State, name: str) -> None:
+    try:
+        os.unlink(_request_file(state, name))
+    except FileNotFoundError:
+        pass
+
+
+def refuse(record: Record) -> EnvoyError:
+    """The typed answer for a worker that is not running or queued."""
+    name, now = record["name"], record["state"]
+    if now == "stopped":
+        return EnvoyError("already_stopped", f"worker {name} is already stopped"
+                          + (f" ({record.get('reason')})" if record.get("reason") not in (None, "stopped") else ""),
+                          f"continue it (envoy parallel resume --worker {name} --task ...) or remove it "
+                          f"(envoy parallel cleanup --worker {name})")
+    return EnvoyError("not_running", f"worker {name} has already ended ({now}): there is nothing to stop",
+                      f"envoy parallel results --worker {name}; envoy parallel cleanup --worker {name} removes it")
+
+
+def signal_one(state: State, name: str, reason: str, error: str) -> tuple[Record, bool]:
+    """Under the launch mutex (so the queue cannot start it meanwhile): a queued worker
+    becomes `stopped` at once; a running one is asked to stop. (record, whether its
+    supervisor was signalled and must be waited for). Raises `refuse` for one that
+    has ended."""
+    from envoy.worker import locks, lookup
+
+    with locks.launch_mutex(state):
+        record = state.read(name)
+        if record is None:
+            raise EnvoyError("not_found", f"worker {name} was removed meanwhile", "envoy parallel status lists the workers")
+        record = lookup.refresh(state, record)
+        if record["state"] == "queued":
+            transition(record, "stopped", {"reason": reason, "error": error, "finished_at": now_iso()})
+            state.write(record)
+            return record, False
+        if record["state"] not in ACTIVE:
+            raise refuse(record)
+        pid = record.get("supervisor_pid")
+        if not isinstance(pid, int) or not locks.opened_by(state, locks.worker(name), pid):
+            # a pid read from disk is signalled only when it is the process holding the worker's lock
+            raise EnvoyError("still_running", f"worker {name} runs, but its record does not name the process "
+                             "that holds its lock", "retry in a moment (it may be starting)")
+        ask(state, name, reason, error)
+        processes.terminate(pid)
+        return record, True
+
+
+def settle(state: State, record: Record, grace: float = GRACE) -> Record:
+    """Wait for a signalled worker's supervisor to record its end and let go; then end
+    whatever process of the run outlived it. Its final record."""
+    from filelock import Timeout
+
+    from envoy.worker import locks
+
+    name = record["name"]
+    lock = locks.lock(state, locks.worker(name))
+    try:
+        lock.acquire(timeout=grace, poll_interval=0.02)
+    except Timeout:
+        raise EnvoyError("still_running", f"worker {name} did not stop within {grace:g}s",
+                         f"retry envoy parallel stop --worker {name}, or envoy parallel cleanup --worker {name} --force") from None
+    try:
+        fresh = state.read(name) or record
+        processes.end_run(fresh.get("run_id"))  # any process of it that left the supervisor's care
+        forget(state, name)  # it ended by itself before the signal: the request is moot
+        return fresh
+    finally:
+        lock.release()
+
+
+def stop_many(state: State, names: list[str], reason: str, error: str) -> tuple[list[Record], list[dict[str, Any]]]:
+    """Stop each named worker: every signal first, then every wait, so a fleet stops in
+    one grace period, not one per worker. (final records, refusals as dicts)."""
+    signalled: list[Record] = []
+    done: list[Record] = []
+    refused: list[dict[str, Any]] = []
+    for name in names:
+        try:
+            record, wait = signal_one(state, name, reason, error)
+        except EnvoyError as exc:
+            refused.append({"name": name, **exc.as_dict()})
+            continue
+        (signalled if wait else done).append(record)
+    for record in signalled:
+        try:
+            done.append(settle(state, record))
+        except EnvoyError as exc:
+            refused.append({"name": record["name"], **exc.as_dict()})
+    return done, refused
+
+
+def stoppable(records: list[Record]) -> list[str]:
+    """Names of the workers `stop --all` stops: queued ones first (stopping a running one
+    frees a slot the queue would otherwise hand to one of them)."""
+    queued = [r["name"] for r in records if r["state"] == "queued"]
+    return queued + [r["name"] for r in records if r["state"] in ACTIVE]
+
+
+def over_budget(records: list[Record], budget: float | None) -> bool:
+    from envoy import usage
+
+    return budget is not None and usage.total_cost(records) > budget
+
+
+def enforce_budget(common_dir: str) -> int:
+    """`envoy _budget <git common dir>`: started by a finisher that found the workers'
+    total cost over PARALLEL_BUDGET_USD: every queued and running worker is stopped,
+    with reason `budget`."""
+    from pathlib import Path
+
+    from envoy.config import Config
+
+    state = State(Path(common_dir))
+    try:
+        records = state.all()
+        repo = next((r.get("repo") for r in records if r.get("repo")), None)
+        if repo is None:
+            return 0
+        budget = Config(Path(repo)).get("PARALLEL_BUDGET_USD")
+        if not over_budget(records, budget):
+            return 0
+        from envoy import usage
+
+        spent = usage.total_cost(records)
+        _done, refused = stop_many(state, stoppable(records), BUDGET,
+                                   f"stopped: the workers' total cost ${spent:.4f} is over PARALLEL_BUDGET_USD (${budget:g})")
+        for r in refused:
+            if r.get("type") not in ("not_running", "already_stopped", "not_found"):
+                state.log(f"budget stop of {r['name']}: {r.get('message')}")
+        return 0
+    except Exception as exc:
+        state.log(f"budget stop: {type(exc).__name__}: {exc}")
+        return 1
+
+
+
+def check_budget(state: State, name: str) -> None:
+    """In a finisher, after recording a run that cost something: if the workers' total is
+    now over PARALLEL_BUDGET_USD (as this worker was spawned with it), start a process
+    that stops the others (`envoy _budget`); this one holds its worker lock till it returns."""
+    from pathlib import Path
+
+    from envoy.config import Config
+
+    try:
+        records = state.all()
+        mine = next((r for r in records if r["name"] == name), None)
+        if mine is None or not mine.get("repo"):
+            return
+        budget = Config(Path(mine["repo"])).get("PARALLEL_BUDGET_USD")
+        if over_budget(records, budget) and stoppable(records):
+            processes.start_detached([*processes.self_command(bare=True), "_budget", str(state.root.parent)],
+                                     state.log_file)
+    except Exception as exc:
+        state.log(f"budget check after {name}: {type(exc).__name__}: {exc}")
