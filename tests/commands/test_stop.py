@@ -57,7 +57,10 @@ def test_a_queued_worker_is_stopped_before_it_starts(repo, envoy, tmp_path):
     assert stopped.code == 0 and stopped.data["state"] == "stopped", stopped.stdout
     (tmp_path / "go").write_text("")
     wait_finished(envoy, "busy")
-    assert envoy("parallel", "wait", env=env).code == 0  # nothing unfinished: the stopped one is not waited for
+    # wait is a join over every worker not cleaned up: the stopped one did not succeed, and
+    # it is not waited for (it ended): the answer comes at once
+    joined = envoy("parallel", "wait", "--timeout", "30", env=env)
+    assert joined.code == 1 and joined.error["type"] == "worker_failed" and "later" in joined.error["message"]
     assert envoy("parallel", "status", "--worker", "later").data["workers"][0]["state"] == "stopped"
     sessions = [json.loads(p.read_text())["argv"] for p in tmp_path.glob("*.json")]
     assert queued["session_id"] not in json.dumps(sessions)  # its agent never ran

@@ -155,10 +155,9 @@ def _run(state: State, name: str, argv: list[str], env: dict[str, str], timeout:
     import subprocess
 
     from envoy.worker.record import now_iso
-    from envoy.worker.store import private_open
 
     cwd = env["ENVOY_REPO"] if os.path.isdir(env["ENVOY_REPO"]) else "/"
-    with private_open(state.run_dir(name) / "on-end.log", "ab") as log:
+    with state.private_open(state.run_dir(name) / "on-end.log", "ab") as log:
         log.write(f"{now_iso()} run {env['ENVOY_RUN']} {env['ENVOY_STATE']}: {argv[-1]}\n".encode())
         log.flush()
         try:

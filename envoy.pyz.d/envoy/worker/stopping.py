@@ -10,12 +10,11 @@ user, `budget`) is left beside its logs first, for the finisher to record.
 from __future__ import annotations
 
 import json
-import os
 
 from envoy import files, processes
 from envoy.errors import EnvoyError
 from envoy.worker.record import ACTIVE, Record, now_iso, transition
-from envoy.worker.store import State, private_open
+from envoy.worker.store import State
 
 TYPE_CHECKING = False  # the finisher beside every agent reads `asked`: the rest loads filelock only when used
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ def _request_file(state: State, name: str) -> str:
 def ask(state: State, name: str, reason: str, error: str) -> None:
     """Leave why the worker is being stopped where its finisher reads it."""
     state.run_dir(name)
-    with private_open(_request_file(state, name), "w") as f:
+    with state.private_open(_request_file(state, name), "w") as f:
         json.dump({"reason": reason, "error": error}, f)
 
 
@@ -42,7 +41,7 @@ def asked(state: State, name: str) -> tuple[str, str] | None:
     The file is under .git/envoy and untrusted: only two short strings are taken."""
     path = _request_file(state, name)
     try:
-        data = files.parse_json(files.read_bytes(path, 4096))
+        data = files.parse_json(state.read_bytes(path, 4096))  # never through a symlink
     except (OSError, ValueError):
         return None
     finally:
@@ -57,9 +56,9 @@ def asked(state: State, name: str) -> tuple[str, str] | None:
 
 def forget(state: State, name: str) -> None:
     try:
-        os.unlink(_request_file(state, name))
-    except FileNotFoundError:
-        pass
+        state.remove(_request_file(state, name))  # never through a symlink
+    except OSError as exc:  # a link on the way to it: left alone, and said
+        state.log(f"stop request of {name}: {exc}")
 
 
 def refuse(record: Record) -> EnvoyError:
