@@ -212,3 +212,19 @@ def test_the_check_sees_the_whole_merge_result_whatever_the_users_sparse_cone(re
     assert tip(repo) == document["data"]["landed"][0]["sha"]
     assert (repo / "a" / "z").exists() and not (repo / "b").exists()  # the user's cone is as it was
     assert git(repo, "sparse-checkout", "list").split() == (["a"] if style == "cone" else ["/a/"])
+
+
+def test_a_branch_that_cannot_move_after_the_files_did_gets_its_files_put_back(repo, tmp_path):
+    """The files move first (as git's own fast-forward does), then the branch by
+    compare-and-swap; when that fails (here a reference-transaction hook refuses it,
+    as a branch moved meanwhile would), the checkout goes back to what it was."""
+    from rig import make_hooks
+
+    name = worker(repo, "w", "@write w.txt w\n@run echo worker >> README\n@commit w")
+    (repo / "notes.txt").write_text("the user's untracked notes\n")
+    make_hooks(repo, tmp_path).fail("ref", "refs/heads/main")
+    main, status = tip(repo), git(repo, "status", "--porcelain")
+    document = move(repo, "merge", name)
+    assert document["status"] == "error" and "nothing was changed" in document["error"]["message"], document
+    assert tip(repo) == main and git(repo, "status", "--porcelain") == status
+    assert not (repo / "w.txt").exists() and (repo / "README").read_text() == "hello\n"
