@@ -114,7 +114,11 @@ def working_on(git: Git, worktree: Path, ref: str) -> str | None:
     that cannot be read safely counts as naming it: refusing is the safe answer."""
     if not worktree.is_dir():
         return None
-    for name, path in gitmod.git_paths(git, worktree, *HEAD_NAMES).items():
+    try:
+        paths = gitmod.git_paths(git, worktree, *HEAD_NAMES)
+    except GitError:  # a worktree git cannot open (a worker broke its .git file): git rebases nothing there
+        return None
+    for name, path in paths.items():
         try:
             text = read_small(path)
         except FileNotFoundError:
