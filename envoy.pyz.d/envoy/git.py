@@ -496,11 +496,11 @@ def untracked_among(git: Git, worktree: Path, paths: list[str]) -> list[str]:
     return found
 
 
-def two_tree_update(git: Git, worktree: Path, old: str, new: str, dry_run: bool = False) -> None:
+def two_tree_update(git: Git, worktree: Path, old: str, new: str) -> None:
     """Update `worktree`'s index and files from commit `old` to `new` (git read-tree -m -u,
     a two-tree merge): local changes are carried over, or git refuses, changing nothing,
     where they would be overwritten. It does not protect ignored files: check them first."""
-    git.run("read-tree", "-m", "-u", *(["-n"] if dry_run else []), old, new, cwd=worktree)
+    git.run("read-tree", "-m", "-u", old, new, cwd=worktree)
 
 
 def unsparse(git: Git, worktree: Path) -> None:

@@ -88,12 +88,13 @@ def test_a_committed_symlink_does_not_delete_the_users_ignored_directory(repo, v
     (repo / "secrets").mkdir()
     (repo / "secrets" / "api.key").write_text("key\n")
     name = worker(repo, "link", f"@run ln -s {outside} secrets && git add secrets && git commit -qm link")
-    main = tip(repo)
+    before, main = snapshot(repo), tip(repo)
     why = refusal(verb, move(repo, verb, name))
     assert "secrets" in why, why
     assert (repo / "secrets").is_dir() and not (repo / "secrets").is_symlink()
     assert (repo / "secrets" / "api.key").read_text() == "key\n" and tip(repo) == main
     outside_unchanged(outside)
+    assert_nothing_lost(repo, before)
 
 
 def test_an_untracked_file_where_the_worker_needs_a_directory_is_refused(repo, outside):
@@ -164,12 +165,13 @@ def start_bisect(repo: Path) -> None:
 def test_nothing_moves_under_a_rebase_merge_or_bisect_in_progress(repo, verb, start, what):
     name = worker(repo, "w", "@write w.txt w\n@commit w")
     start(repo)
-    main, head = tip(repo), tip(repo, "HEAD")
+    before, main, head = snapshot(repo), tip(repo), tip(repo, "HEAD")
     why = refusal(verb, move(repo, verb, name))
     assert what in why and "in progress" in why, why
     if verb == "merge":
         assert why.startswith("operation_in_progress")
     assert tip(repo) == main and tip(repo, "HEAD") == head and not (repo / "w.txt").exists()
+    assert_nothing_lost(repo, before)
     if what == "rebase":  # the user's abort gives main back as it was: nothing was landed under it
         git(repo, "rebase", "--abort")
         assert tip(repo) == main and git(repo, "branch", "--show-current").strip() == "main"
@@ -212,3 +214,19 @@ def test_the_check_sees_the_whole_merge_result_whatever_the_users_sparse_cone(re
     assert tip(repo) == document["data"]["landed"][0]["sha"]
     assert (repo / "a" / "z").exists() and not (repo / "b").exists()  # the user's cone is as it was
     assert git(repo, "sparse-checkout", "list").split() == (["a"] if style == "cone" else ["/a/"])
+
+
+def test_a_branch_that_cannot_move_after_the_files_did_gets_its_files_put_back(repo, tmp_path):
+    """The files move first (as git's own fast-forward does), then the branch by
+    compare-and-swap; when that fails (here a reference-transaction hook refuses it,
+    as a branch moved meanwhile would), the checkout goes back to what it was."""
+    from rig import make_hooks
+
+    name = worker(repo, "w", "@write w.txt w\n@run echo worker >> README\n@commit w")
+    (repo / "notes.txt").write_text("the user's untracked notes\n")
+    make_hooks(repo, tmp_path).fail("ref", "refs/heads/main")
+    main, status = tip(repo), git(repo, "status", "--porcelain")
+    document = move(repo, "merge", name)
+    assert document["status"] == "error" and "nothing was changed" in document["error"]["message"], document
+    assert tip(repo) == main and git(repo, "status", "--porcelain") == status
+    assert not (repo / "w.txt").exists() and (repo / "README").read_text() == "hello\n"

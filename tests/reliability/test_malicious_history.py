@@ -159,3 +159,13 @@ def test_submodule_commits_with_nowhere_to_go_keep_the_worktree(repo, tmp_path):
         assert document["status"] == "error" and document["error"]["type"] == "submodule_commits", document
         assert "git submodule update --init" in document["error"]["suggestion"]
         assert path.is_dir()
+
+
+def test_a_worker_that_detaches_and_breaks_its_checkout_does_not_block_others(repo):
+    """Detached worktrees are asked whether they rebase the target; one git cannot open
+    (its .git file garbage) rebases nothing, and the others still merge."""
+    worker(repo, "vandal", "@run git checkout -q --detach && echo garbage > .git")
+    name = worker(repo, "good", "@write good.txt good\n@commit good")
+    git(repo, "switch", "-qc", "elsewhere")
+    assert ask(repo, "parallel", "merge", "--worker", name).data()["merged"]
+    assert git(repo, "show", "main:good.txt") == "good\n"

@@ -7,9 +7,10 @@ write over a file git does not track, an ignored one included (a worker's
 committed `.env` must not replace the user's, its committed symlink `secrets`
 must not delete the user's `secrets/`). Otherwise the branch moves by
 compare-and-swap against the commit the caller checked (a commit the user
-dropped meanwhile does not come back), and then, where it is checked out, its
-index and files go from that commit to the new one (git read-tree -m -u, which
-keeps local changes or refuses; refused, the branch is put back)."""
+dropped meanwhile does not come back); where it is checked out, its index and
+files go from that commit to the new one first (git read-tree -m -u, which
+keeps local changes or refuses, changing nothing), as git's own fast-forward
+does, and are put back if the branch moved meanwhile."""
 from __future__ import annotations
 
 import errno
@@ -61,23 +62,27 @@ def move(git: Git, into: str, old: str, new: str, own: Path) -> None:
                          f"untracked or ignored files there: {shown}; nothing was changed",
                          f"move them out of the way in {checked_out} (they are not in git: keep a copy), "
                          "or merge --into a branch that is not checked out", files=in_the_way[:20])
+    # As git's own fast-forward: the files first, then the branch by compare-and-swap; a
+    # branch that moved meanwhile gets its files put back. Cut short between the two, the
+    # checkout holds the new files on the old commit (the move staged, nothing lost).
+    if git.resolve_commit(ref) != old or gitmod.symbolic_head(git, checked_out) != ref:
+        swap(git, into, ref, old, new)  # moved meanwhile: refused; switched away: no checkout to update
+        return
     try:
-        gitmod.two_tree_update(git, checked_out, old, new, dry_run=True)
+        gitmod.two_tree_update(git, checked_out, old, new)  # refuses before writing anything
     except GitError as exc:
         raise refused(into, checked_out, exc) from None
-    swap(git, into, ref, old, new)
-    if gitmod.symbolic_head(git, checked_out) != ref:
-        return  # switched away meanwhile: the branch moved, no checkout of it to update
     try:
-        gitmod.two_tree_update(git, checked_out, old, new)
-    except GitError as exc:  # local changes made since the dry run: put the branch back
+        swap(git, into, ref, old, new)
+    except EnvoyError:
         try:
-            git.update_ref(ref, old, new)
-        except GitError:
-            raise EnvoyError("git_error", f"{into} moved to {new[:12]} but its checkout at {checked_out} could not "
-                             f"follow ({exc.message}), and {into} moved again meanwhile",
-                             f"check {checked_out} with git status") from None
-        raise refused(into, checked_out, exc) from None
+            gitmod.two_tree_update(git, checked_out, new, old)
+        except GitError as exc:
+            raise EnvoyError("git_error", f"{into} moved meanwhile, and its checkout at {checked_out} could not be "
+                             f"put back from {new[:12]} to {old[:12]}: {exc.message}",
+                             f"check {checked_out} with git status (git read-tree -m -u {new[:12]} HEAD puts "
+                             "it back)") from None
+        raise
 
 
 def swap(git: Git, into: str, ref: str, old: str, new: str) -> None:
@@ -109,7 +114,11 @@ def working_on(git: Git, worktree: Path, ref: str) -> str | None:
     that cannot be read safely counts as naming it: refusing is the safe answer."""
     if not worktree.is_dir():
         return None
-    for name, path in gitmod.git_paths(git, worktree, *HEAD_NAMES).items():
+    try:
+        paths = gitmod.git_paths(git, worktree, *HEAD_NAMES)
+    except GitError:  # a worktree git cannot open (a worker broke its .git file): git rebases nothing there
+        return None
+    for name, path in paths.items():
         try:
             text = read_small(path)
         except FileNotFoundError:
