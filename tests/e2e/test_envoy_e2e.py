@@ -202,6 +202,12 @@ def test_a_denied_call_is_attention_and_a_clean_worker_has_none(repo: Path, envo
     assert spawned.data["attention"] == ["denied: Bash(sed -i s/hello/bye/ README)"], spawned.stdout
     (refused,) = fake_model.tool_results("sed")
     assert refused.is_error
+    # The CLI's own words for the refusal are known, also without the result's
+    # permission_denials (a run cut short has none).
+    from envoy.worker import left
+    log = repo / ".git" / "envoy" / "logs" / "sed" / "1.jsonl"
+    assert left.from_transcript(log, None)["denied"] == [{"tool": "Bash", "input": "sed -i s/hello/bye/ README"}], \
+        refused.content
     results = envoy("parallel", "results", "--worker", "sed").data["results"][0]
     assert [d["rules"] for d in results["denied"]] == [["Bash(sed:*)"]]
 
