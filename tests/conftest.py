@@ -24,6 +24,13 @@ FAKE_CLAUDE = Path(__file__).resolve().parent / "fake_claude.py"
 sys.path.insert(0, str(ENVOY_SOURCE / "vendor"))
 sys.path.insert(0, str(ENVOY_SOURCE))
 
+# A suite started from `nohup ... &` (or any background job of a non-interactive shell)
+# inherits SIGINT ignored, and an ignored signal stays ignored across exec: every envoy
+# a test starts would ignore the Ctrl-C it is sent, and Python would never install its
+# KeyboardInterrupt handler. Caught here, it is reset to the default in every child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

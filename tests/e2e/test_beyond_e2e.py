@@ -83,7 +83,8 @@ def test_setup_port_and_budget(repo: Path, envoy: Envoy, fake_model: FakeModel) 
                                        text("checked")])
     result = envoy("parallel", "spawn", "--branch", "env", "--wait", "--setup", "echo ready > setup.txt",
                    "--allowed-tools", "Bash(cat:*)", "--allowed-tools", "Bash(printenv:*)", "--task", f"{marker} go")
-    assert result.code == 0, result.stdout
+    # What setup wrote is left untracked in the worktree: a success that needs a look.
+    assert result.code == 3 and result.data["attention"] == ["uncommitted: setup.txt"], result.stdout
     setup, environment = fake_model.tool_results("env")
     assert not setup.is_error and "ready" in setup.content
     index, port = environment.content.split()

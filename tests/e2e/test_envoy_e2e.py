@@ -157,7 +157,8 @@ def test_project_allow_rules_reach_the_worker_and_denials_are_reported(
     git(repo, "commit", "-qm", "allow python3 -c")
     marker = fake_model.script("perms", [bash("python3 -c 'print(6 * 7)'"), bash("perl -e 'print 6 * 7'"),
                                          text("tried both")])
-    assert envoy("parallel", "spawn", "--branch", "perms", "--wait", "--task", f"{marker} go").code == 0
+    spawned = envoy("parallel", "spawn", "--branch", "perms", "--wait", "--task", f"{marker} go")
+    assert spawned.code == 3 and spawned.data["attention"] == ["denied: Bash(perl -e 'print 6 * 7')"], spawned.stdout
     allowed, denied = fake_model.tool_results("perms")
     assert not allowed.is_error and "42" in allowed.content
     assert denied.is_error
@@ -186,3 +187,36 @@ def test_permission_modes_of_the_newest_cli_are_accepted(repo: Path, envoy: Envo
     result = envoy("parallel", "spawn", "--branch", "default", "--wait", "--permission-mode", "default",
                    "--task", f"{ok} go")
     assert result.code == 0 and result.data["result"] == "asked nothing", result.stdout
+
+
+def test_a_denied_call_is_attention_and_a_clean_worker_has_none(repo: Path, envoy: Envoy,
+                                                                fake_model: FakeModel) -> None:
+    """Done means done, through the real CLI: under the default permissions a worker's
+    `sed -i` is denied, the session still ends "success", and envoy says the work needs
+    a look (exit 3), naming the call and the rule that would allow it. A worker that
+    committed its work ends clean (exit 0)."""
+    denied = fake_model.script("sed", [bash("sed -i s/hello/bye/ README"), text("could not edit README")])
+    spawned = envoy("parallel", "spawn", "--branch", "sed", "--wait", "--task", f"{denied} edit README")
+    assert spawned.code == 3, spawned.stdout
+    assert spawned.data["state"] == "succeeded"
+    assert spawned.data["attention"] == ["denied: Bash(sed -i s/hello/bye/ README)"], spawned.stdout
+    (refused,) = fake_model.tool_results("sed")
+    assert refused.is_error
+    # The CLI's own words for the refusal are known, also without the result's
+    # permission_denials (a run cut short has none).
+    from envoy.worker import left
+    log = repo / ".git" / "envoy" / "logs" / "sed" / "1.jsonl"
+    assert left.from_transcript(log, None)["denied"] == [{"tool": "Bash", "input": "sed -i s/hello/bye/ README"}], \
+        refused.content
+    results = envoy("parallel", "results", "--worker", "sed").data["results"][0]
+    assert [d["rules"] for d in results["denied"]] == [["Bash(sed:*)"]]
+
+    clean = fake_model.script("clean", [write("c.txt", "c\n"), bash("git add c.txt && git commit -qm 'add c'"),
+                                        text("committed c")])
+    done = envoy("parallel", "spawn", "--branch", "clean", "--wait", "--task", f"{clean} add c")
+    assert done.code == 0, done.stdout
+    assert "attention" not in done.data
+    waited = envoy("parallel", "wait")  # the join counts the earlier worker's attention too
+    assert waited.code == 3 and waited.data["summary"]["attention"] == 1
+    rows = {w["name"]: w for w in envoy("parallel", "status").data["workers"]}
+    assert "attention" not in rows["clean"] and rows["sed"]["left"] == {"denied": 1}

@@ -177,7 +177,13 @@ def test_a_worker_with_an_untracked_pyz_has_working_hooks_and_commits(
         text("committed")])
     spawned = envoy("parallel", "spawn", "--branch", "feat/work", "--wait", "--timeout", "120",
                     "--task", f"{marker} do the work")
-    assert spawned.code == 0 and spawned.data["state"] == "succeeded", spawned.stdout
+    # It succeeded; the spawn envoy's hook refused is a refusal a person may want to see.
+    # 2.1.332 words the hook's deny as a hook's (a hook block); 2.1.197 hands the model
+    # only the reason (a denial, from permission_denials).
+    assert spawned.code == 3 and spawned.data["state"] == "succeeded", spawned.stdout
+    (reason,) = spawned.data["attention"]
+    assert reason in (f"{kind}: Bash(python3 .claude/envoy.pyz parallel spawn --branch nested --task more)"
+                      for kind in ("denied", "hook blocked")), spawned.stdout
     denied, status, wrote, committed = fake_model.tool_results("worker")
     assert denied.is_error and "workers do not start workers" in denied.content  # its envoy hook ran
     assert not status.is_error and '"feat-work"' in status.content  # its own envoy ran

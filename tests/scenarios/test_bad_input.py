@@ -291,7 +291,13 @@ def test_cleanup_signals_only_the_process_that_holds_the_workers_lock(repo, envo
     --force must not signal that process."""
     envoy("parallel", "spawn", "--branch", "w", "--task", "@sleep 60")
     file = records_dir(repo) / "w.json"
-    real = wait_until(lambda: json.loads(file.read_text()).get("supervisor_pid"))
+
+    def settled() -> int | None:
+        """The supervisor's pid once it has written the record for the last time before
+        the end (with agent_pid): an edit made earlier could be written over."""
+        record = json.loads(file.read_text())
+        return record.get("agent_pid") and record.get("supervisor_pid")
+    real = wait_until(settled)
     bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
         edit_record(repo, "w", supervisor_pid=bystander.pid)

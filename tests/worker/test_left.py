@@ -54,11 +54,20 @@ def test_only_a_last_git_commit_that_failed_is_a_failed_commit(tmp_path, steps, 
     assert left.from_transcript(transcript(tmp_path, *steps), None)["commit_failed"] == failure
 
 
-def test_a_run_cut_short_still_shows_its_denials_from_the_transcript(tmp_path):
-    log = transcript(tmp_path, ("a", "sed -i s/a/b/ f", True,
-                                "Claude requested permissions to use Bash, but you haven't granted it yet."),
-                     result=False)
+@pytest.mark.parametrize("refusal", [
+    "sed command requires approval (contains potentially dangerous operations)",  # 2.1.197 and 2.1.332, measured
+    "Claude requested permissions to use Bash, but you haven't granted it yet.",
+    "Permission to use Bash has been denied.",
+])
+def test_a_run_cut_short_still_shows_its_denials_from_the_transcript(tmp_path, refusal):
+    log = transcript(tmp_path, ("a", "sed -i s/a/b/ f", True, refusal), result=False)
     assert left.from_transcript(log, None)["denied"] == [{"tool": "Bash", "input": "sed -i s/a/b/ f"}]
+
+
+def test_a_command_that_fails_saying_denied_is_no_denial(tmp_path):
+    log = transcript(tmp_path, ("a", "curl https://x", True, "Exit code 22\naccess has been denied (403)"),
+                     result=False)
+    assert left.from_transcript(log, None) == {"denied": [], "hook_blocks": [], "commit_failed": None}
 
 
 def test_attention_is_bounded_and_counts_the_rest(tmp_path):

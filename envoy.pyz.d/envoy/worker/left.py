@@ -25,11 +25,15 @@ if TYPE_CHECKING:
 MAX_NAMES = 3  # of a kind, in `attention`: the rest is counted
 REASON_CHARS = 100  # of one reason
 
-# How the CLI words a tool call it refused for want of a permission (in the tool
-# result it hands the model), and a hook's block of one. The result's
-# permission_denials lists both; a run cut short has no result, only these.
-_DENIED = re.compile(r"requested permissions? to use|haven't granted it|permission to use .* (?:was|has been) denied"
-                     r"|was blocked\. For security", re.IGNORECASE)
+# How the CLI words a tool call it refused for want of a permission (the first line of
+# the error tool result it hands the model; measured on 2.1.197 and 2.1.332: "sed
+# command requires approval (...)", "Claude requested permissions to use Bash, but you
+# haven't granted it yet.", "Permission to use X has been denied.", "Output redirection
+# to ... was blocked. For security ..."), and a hook's block of one. A command's own
+# failure starts "Exit code N" instead. The result's permission_denials lists both
+# kinds; a run cut short has no result, only these.
+_DENIED = re.compile(r"requires approval|requested permissions? to use|haven't granted it|"
+                     r"(?:was|has been) denied|^Permission for this|was blocked\. For security", re.IGNORECASE)
 _HOOK = re.compile(r"^\s*(?:Error: )?(?:PreToolUse|PostToolUse|PermissionRequest|UserPromptSubmit)\S*\s+hook")
 # A git commit in a Bash command: `git commit`, `git -c x=y commit`, `VAR=x git commit`, as
 # a command of its own (first, or after `&&`, `;`, `|`, `(`), not a word in an echo.
@@ -73,7 +77,8 @@ def from_transcript(log: Path, result: dict[str, Any] | None) -> dict[str, Any]:
             elif message.get("type") == "user" and block.get("type") == "tool_result":
                 text = _result_text(block)
                 failed = block.get("is_error") is True
-                if failed and (_DENIED.search(text) or _HOOK.search(text)):
+                first = text.lstrip().split("\n", 1)[0][:500]
+                if failed and (_DENIED.search(first) or _HOOK.search(first)):
                     if ident not in refused:
                         order.append(ident)
                     refused[ident] = text
