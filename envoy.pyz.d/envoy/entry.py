@@ -48,6 +48,8 @@ def run() -> NoReturn:
     """Run envoy and end the process. Once the output is flushed there is nothing left
     to do, so it exits without the interpreter's teardown of every module and object:
     8-20 ms of each command (measured on a spawn), paid on every hook and spawn."""
+    if "COVERAGE_PROCESS_START" in os.environ and "coverage" not in sys.modules:
+        measure_coverage()
     try:
         code = main()
     except OSError:  # a hook's stdout failed mid-answer: a closed pipe, a full disk (verbs handle their own)
@@ -60,3 +62,19 @@ def run() -> NoReturn:
     except (BrokenPipeError, ValueError):  # the reader went away, or stdout was closed
         code = code or 1
     os._exit(code)
+
+
+def measure_coverage() -> None:
+    """Developers' coverage runs only (tests/coverage/run sets COVERAGE_PROCESS_START):
+    measure this process too. Every other interpreter envoy starts is measured by the
+    .pth file coverage installs, but the watcher runs `python -I -S`, which reads no .pth
+    and has no site-packages to import coverage from. The data is saved by coverage's
+    own patch of os._exit (the run's config says `patch = _exit`), before run() ends."""
+    import sysconfig
+
+    sys.path.append(sysconfig.get_paths()["purelib"])
+    try:
+        import coverage
+    except ImportError:  # not installed for this interpreter: nothing to measure with
+        return
+    coverage.process_startup(slug="envoy")

@@ -27,8 +27,10 @@ def find_common_dir(start: str) -> Path | None:
             gitdir = Path(directory, text[len("gitdir:"):].strip()).resolve()
             try:
                 common = files.read_text(gitdir / "commondir", GIT_FILE_BYTES).strip()
+            except FileNotFoundError:
+                return gitdir  # no commondir: the gitdir is its own common dir (git's rule)
             except (OSError, ValueError):
-                return gitdir
+                return None  # there but unreadable (a FIFO, say): no guess, whose state would be another's
             return Path(gitdir, common).resolve()
     return None
 

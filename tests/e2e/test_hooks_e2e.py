@@ -68,7 +68,11 @@ def test_good_skill_passes_silently(repo: Path, pyz: Path, fake_model: FakeModel
     install(repo, pyz)
     good = "---\nname: pdf-tools\ndescription: Fill and merge PDF forms.\n---\nBody.\n"
     marker = fake_model.script("good", [write(".claude/skills/pdf-tools/SKILL.md", good), text("wrote it")])
-    assert run_claude(f"{marker} write a skill", "--permission-mode", "bypassPermissions", cwd=repo).returncode == 0
+    run = run_claude(f"{marker} write a skill", *HOOK_EVENTS, cwd=repo)
+    assert run.returncode == 0, run.stderr
+    # Silent because it passed, not because it never ran: the Write started the hook, which exited 0.
+    ((call, hooks),) = hook_starts(run.events)
+    assert call["name"] == "Write" and len(hooks) == 1 and hooks[0]["exit_code"] == 0, (call, hooks)
     assert "problem" not in told_after_last_call(fake_model.requests_for("good")[-1])
 
 

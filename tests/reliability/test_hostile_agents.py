@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from invariants import ask, assert_invariants, assert_no_strays, processes_of, settle, snapshot, status
+from invariants import ask, assert_invariants, assert_no_strays, cmdline, processes_of, settle, snapshot, status
 from rig import AGENTS, Rig, rig  # noqa: F401 (rig: a fixture)
 
 USER = {"main"}
@@ -102,6 +102,9 @@ def test_grandchildren_do_not_outlive_the_worker(rig, which):
     before = snapshot(rig.repo)
     worker = run_agent(rig, str(AGENTS / "hostile.py"), f"grandchildren {which}", "parent")
     assert worker["state"] == "succeeded", worker
+    answer = ask(rig.repo, "parallel", "results", "--worker", "parent").data()["results"][0]["result"]
+    assert answer.startswith("left a sleeper behind: pid "), answer  # the grandchild was started
+    sleeper = int(answer.rsplit(" ", 1)[1])
     wanted = "sleep 300" if which == "its-group" else "sleep 301"
 
     def survivors() -> dict[int, str]:
@@ -111,4 +114,5 @@ def test_grandchildren_do_not_outlive_the_worker(rig, which):
         time.sleep(0.1)
     left = survivors()
     assert not left, f"{which} grandchild outlived its finished worker: {left}"
+    assert cmdline(sleeper) != wanted  # that very process is gone (its pid free, or reused by another)
     assert_invariants(rig.repo, before, USER)

@@ -86,26 +86,37 @@ def test_status_and_cleanup_racing_spawns(repo, envoy):
     removed: set[str] = set()
 
     def reader() -> None:
-        while not stop.is_set():
-            result = envoy("parallel", "status")
-            try:
-                data = result.data
-            except (ValueError, AssertionError) as exc:
-                problems.append(f"status: {exc}: {result.stdout[:200]}")
-                continue
-            for w in data["workers"]:
-                if w["state"] == "lost":
-                    problems.append(f"lost worker {w['name']}")
+        result = envoy("parallel", "status")
+        try:
+            data = result.data
+        except (ValueError, AssertionError) as exc:
+            problems.append(f"status: {exc}: {result.stdout[:200]}")
+            return
+        for w in data["workers"]:
+            if w["state"] == "lost":
+                problems.append(f"lost worker {w['name']}")
 
     def remover() -> None:
-        while not stop.is_set():
-            result = envoy("parallel", "cleanup")
-            try:
-                removed.update(r["name"] for r in result.data["removed"])
-            except (ValueError, AssertionError) as exc:
-                problems.append(f"cleanup: {exc}: {result.stdout[:200]}")
+        result = envoy("parallel", "cleanup")
+        try:
+            removed.update(r["name"] for r in result.data["removed"])
+        except (ValueError, AssertionError) as exc:
+            problems.append(f"cleanup: {exc}: {result.stdout[:200]}")
 
-    threads = [threading.Thread(target=reader), threading.Thread(target=reader), threading.Thread(target=remover)]
+    rounds: dict[str, int] = {}
+
+    def guarded(body, name: str):
+        """A thread that dies of anything is a problem reported, never a silent end."""
+        def run() -> None:
+            try:
+                while not stop.is_set():
+                    body()
+                    rounds[name] = rounds.get(name, 0) + 1
+            except BaseException as exc:  # noqa: B036 (the test reports it, below)
+                problems.append(f"{name} died: {type(exc).__name__}: {exc}")
+        return threading.Thread(target=run)
+
+    threads = [guarded(reader, "reader 1"), guarded(reader, "reader 2"), guarded(remover, "remover")]
     for t in threads:
         t.start()
     spawned = []
@@ -127,6 +138,7 @@ def test_status_and_cleanup_racing_spawns(repo, envoy):
         for t in threads:
             t.join()
     assert not problems, problems[:5]
+    assert set(rounds) == {"reader 1", "reader 2", "remover"}, rounds  # each raced at least once
     assert len(spawned) >= 8
     final = {w["name"]: w["state"] for w in envoy("parallel", "status").data["workers"]}
     for name in spawned:

@@ -102,6 +102,8 @@ def test_the_log_and_a_task_hold_what_was_written_privately(tmp_path):
     (b"{}", "its name None"),
     (b'{"name": "w", ', "not a JSON file"),
     (b"\xff\xfe garbage", "not a JSON file"),
+    (b'{"name": "w", "branch": "w", "state": "running", "path": "/tmp/wt-w", "started_at": "yesterday"}',
+     "its started_at"),  # a malformed timestamp: elapsed() would raise on it in every status
 ])
 def test_a_broken_record_is_reported_by_scan_and_refused_by_read(tmp_path, content, problem):
     from envoy.errors import EnvoyError
@@ -183,3 +185,39 @@ def test_delete_removes_a_workers_record_and_logs_only(tmp_path):
     assert records.read("w") is None and not (records.logs / "w").exists()
     assert records.read("w2") is not None and records.run_file("w2", 1, "task").exists()
     records.delete("w")  # already gone: nothing to do, no error
+
+
+@pytest.mark.parametrize("fault", ["replace", "write"])
+def test_a_write_that_fails_after_its_temp_file_opened_leaves_the_old_record(tmp_path, monkeypatch, fault):
+    """The temp file is opened, then the disk fills (os.replace or the write fails): the
+    old record stays whole, no temp file is left, and the caller gets state_unwritable."""
+    import errno
+    import os
+
+    from envoy.errors import EnvoyError
+
+    records = store.State(tmp_path)
+    records.ensure()
+    records.write(record("w", result="before"))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if fault == "replace":
+        monkeypatch.setattr(os, "replace", full)
+    else:
+        monkeypatch.setattr(store, "_json", full)
+    with pytest.raises(EnvoyError) as caught:
+        records.write(record("w", result="after"))
+    monkeypatch.undo()
+    assert caught.value.kind == "state_unwritable" and "No space left" in caught.value.message
+    assert records.read("w")["result"] == "before"
+    assert sorted(p.name for p in (tmp_path / "envoy" / "workers").iterdir()) == ["w.json"]
+
+
+def test_a_write_cut_short_by_anything_else_leaves_no_temp_file_and_says_what(tmp_path):
+    records = store.State(tmp_path)
+    records.ensure()
+    with pytest.raises(TypeError):
+        records.write(record("w", result=object()))  # not JSON: a bug, raised as itself
+    assert list((tmp_path / "envoy" / "workers").iterdir()) == []

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from envoy import gitdir
 from envoy.config import Config
+from envoy.errors import EnvoyError
 from envoy.git import Git
 from envoy.worker.store import State
 from envoy.worker.worktree import Layout, layout
@@ -29,6 +30,11 @@ def open_workspace(cwd: Path | None = None) -> Workspace:
     (no git process, so status stays fast); git decides where they are not."""
     start = str(cwd or Path.cwd())
     toplevel, common = (None, None) if "GIT_DIR" in os.environ else (gitdir.toplevel_of(start), gitdir.find_common_dir(start))
+    if toplevel is not None and common is None and (toplevel / ".git").is_file():
+        # a linked worktree whose git files cannot be read: git itself would hang on a FIFO there
+        raise EnvoyError("not_a_repo", f"the git files of the worktree at {toplevel} cannot be read "
+                         f"({toplevel / '.git'} or the commondir it leads to is not a regular file)",
+                         "repair it from the main checkout (git worktree repair), or remove it (git worktree prune)")
     if toplevel is None or common is None:
         git = Git(start)
         toplevel = git.toplevel()

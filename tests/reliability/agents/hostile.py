@@ -77,9 +77,10 @@ def main():
         result("huge " + "z" * 200_000)
     elif mode == "grandchildren":
         escape = args[0] == "new-session"
-        subprocess.Popen(["sleep", "301" if escape else "300"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=escape)
-        result("left a sleeper behind")
+        sleeper = subprocess.Popen(["sleep", "301" if escape else "300"], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=escape)
+        # Popen returns once the exec succeeded: the pid in the answer is a sleeper that ran
+        result(f"left a sleeper behind: pid {sleeper.pid}")
     return 0
 
 
