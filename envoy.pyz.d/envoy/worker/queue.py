@@ -128,7 +128,7 @@ def dispatch(git: Git, state: State, limit: int | None = None) -> list[str]:
     finishing watcher, the user's next verb) starts them."""
     if processes.RUN_ID in os.environ:
         return []
-    started = []
+    started: list[str] = []
     everyone = state.all()
     active = [r for r in everyone if r.get("state") in ACTIVE and r.get("touches")]
     for record in in_queue(everyone):
