@@ -274,6 +274,9 @@ def check_resumable(record: Record) -> None:
     if record["state"] in ACTIVE:
         raise EnvoyError("still_running", f"worker {name} is still running",
                          f"wait for it first: envoy parallel wait --worker {name}")
+    if record["state"] == "stopped" and not record.get("run"):
+        raise EnvoyError("invalid_input", f"worker {name} was stopped before it started, so there is no session "
+                         "to resume", f"remove it (envoy parallel cleanup --worker {name}) and spawn it again")
     if record["state"] == "queued" or not record.get("run"):
         raise EnvoyError("invalid_input", f"worker {name} has not started yet, so there is no session to resume",
                          f"wait for it to run: envoy parallel wait --worker {name}")
