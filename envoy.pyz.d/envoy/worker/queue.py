@@ -149,7 +149,7 @@ def dispatch(git: Git, state: State, limit: int | None = None) -> list[str]:
             record["base"] = dep.get("branch")  # it builds on its dependency's work
         try:
             env = _take_env(state, record["name"])
-            start_new(git, state, record, slot_index, _layout(git, env), env)
+            start_new(git, state, record, slot_index, _layout(git, env), env, everyone)  # `record` is in it
         except EnvoyError as exc:
             mark_failed(state, record, "start_failed", exc.message)
             continue

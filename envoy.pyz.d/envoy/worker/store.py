@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing and shutil are not loaded at run time: the finisher beside every agent imports this
+if TYPE_CHECKING:
+    from typing import Any
 
 from envoy.worker.record import Record, is_worker_name, now_iso
 
@@ -118,6 +120,8 @@ class State:
         if not is_worker_name(name):
             raise ValueError(f"not a worker name: {name!r}")
         _unlink(self.record_path(name))
+        import shutil
+
         shutil.rmtree(self.logs / name, ignore_errors=True)
 
     # -- per-run files --------------------------------------------------
