@@ -97,7 +97,7 @@ def readiness(state: State, record: Record) -> tuple[str, str | None]:
             return "never", f"dependency {name} was cleaned up before it succeeded"
         if dep.get("state") in ("failed", "lost", "stopped"):
             return "never", f"dependency {name} ended {dep['state']}" + (
-                f" ({dep.get('reason')})" if dep.get("reason") else "")
+                f" ({dep.get('reason')})" if dep.get("reason") not in (None, dep["state"]) else "")
         waiting = waiting or dep.get("state") != "succeeded"
     return ("waiting" if waiting else "ready"), None
 
