@@ -5,14 +5,15 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
 
 from envoy import files, processes
 from envoy.errors import EnvoyError
 
+TYPE_CHECKING = False  # typing and shutil are not loaded at run time: the finisher beside every agent imports this
 if TYPE_CHECKING:
+    from typing import Any, Iterator
+
     import subprocess
 
 
@@ -33,6 +34,8 @@ def new_session_id() -> str:
 
 def find(executable: str) -> str:
     """The agent's path, or a clear `agent_missing` error before anything is created."""
+    import shutil
+
     path = shutil.which(executable)
     if path is None:
         source = "ENVOY_CLAUDE" if executable != "claude" else "claude"

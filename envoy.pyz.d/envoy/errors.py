@@ -1,7 +1,9 @@
 """The one error type users see: what is wrong, and what to run instead."""
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not loaded at run time: the finisher beside every agent imports this module
+if TYPE_CHECKING:
+    from typing import Any
 
 # Every exit code envoy has (README, Output): success, an envoy error, bad usage,
 # 3: workers waited for all succeeded but some need attention (wait, spawn/resume --wait),

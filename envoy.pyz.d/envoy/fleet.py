@@ -9,7 +9,7 @@ merged, running longest), as brief rows, and a note saying how many rows of
 which state were left out and how to see them (`--all`)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from envoy.output import dumps, one_line
 
@@ -19,13 +19,13 @@ BYTES = 4096  # the most a folded answer holds, envelope included
 _URGENCY = {"failed": 0, "lost": 0, "stopped": 2, "running": 4, "starting": 4, "queued": 5}
 
 
-def attention(record: dict[str, Any]) -> list[str]:
+def attention(record: Any) -> list[str]:
     """The record's `attention` (issue 16's reasons a person must look), if any: only strings."""
     found = record.get("attention")
     return [a for a in found if isinstance(a, str)] if isinstance(found, list) else []
 
 
-def urgency(record: dict[str, Any]) -> tuple[int, float]:
+def urgency(record: Any) -> tuple[int, float]:
     """How much a row needs someone: (rank, tie-break), smaller first. A succeeded worker
     that was merged (or left no commits, where that is known) needs no one."""
     state = record.get("state")
@@ -40,7 +40,7 @@ def urgency(record: dict[str, Any]) -> tuple[int, float]:
     return _URGENCY.get(str(state), 6), longest_first
 
 
-def brief(record: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
+def brief(record: Any, view: dict[str, Any]) -> dict[str, Any]:
     """A row of a folded answer: who, where it stands, and why one should look."""
     row = {k: view[k] for k in ("name", "state", "reason", "duration_s", "cost_usd", "queue_position") if view.get(k)}
     notes = attention(record)
@@ -53,8 +53,8 @@ def brief(record: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def fold(records: list[dict[str, Any]], views: list[dict[str, Any]], rest: dict[str, Any], key: str = "workers",
-         limit: int = BYTES, shorten: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = brief,
+def fold(records: Sequence[Any], views: list[dict[str, Any]], rest: dict[str, Any], key: str = "workers",
+         limit: int = BYTES, shorten: Callable[[Any, dict[str, Any]], dict[str, Any]] = brief,
          every: str = "envoy parallel status --all", whole_limit: int | None = None) -> dict[str, Any]:
     """`rest` with `key` holding every view (one per record) if the whole answer fits in
     `whole_limit` (default `limit`) bytes; else as many shortened views as fit in
@@ -92,7 +92,7 @@ def fold(records: list[dict[str, Any]], views: list[dict[str, Any]], rest: dict[
 EACH = 5  # rows of each kind of trouble before any kind gets more
 
 
-def _spread(records: list[dict[str, Any]]) -> list[int]:
+def _spread(records: Sequence[Any]) -> list[int]:
     """Indexes of the records in the order rows are given room: the first EACH of every
     kind (failed, attention, stopped, not merged, running longest, queued), then the
     rest by urgency. Twenty failures must not hide that others wait to be merged."""
@@ -114,7 +114,7 @@ def screen_rows(reserved: int) -> int:
     return max(5, shutil.get_terminal_size((100, 24)).lines - reserved)
 
 
-def fold_rows(records: list[dict[str, Any]], views: list[dict[str, Any]],
+def fold_rows(records: Sequence[Any], views: list[dict[str, Any]],
               rows: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """For a text table: at most `rows` views, the most urgent first (in their order),
     and the count by state of those folded away."""

@@ -4,7 +4,9 @@ infinite, negative, or absurdly large counts as unknown (None), never as an erro
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+TYPE_CHECKING = False  # typing is not loaded at run time: the finisher beside every agent imports this module
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 MAX_COST_USD = 1e9  # no run costs a billion dollars: such a number is garbage
 MAX_TURNS = 10**9

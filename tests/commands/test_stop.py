@@ -64,6 +64,9 @@ def test_a_queued_worker_is_stopped_before_it_starts(repo, envoy, tmp_path):
     assert envoy("parallel", "status", "--worker", "later").data["workers"][0]["state"] == "stopped"
     sessions = [json.loads(p.read_text())["argv"] for p in tmp_path.glob("*.json")]
     assert queued["session_id"] not in json.dumps(sessions)  # its agent never ran
+    resumed = envoy("parallel", "resume", "--worker", "later", "--task", "x")
+    assert resumed.code == 1 and "stopped before it started" in resumed.error["message"]
+    assert envoy("parallel", "cleanup", "--worker", "later").code == 0
 
 
 def test_stop_all_stops_queued_and_running_workers(repo, envoy):

@@ -93,7 +93,7 @@ def test_after_a_stopped_dependency_fails(repo, envoy):
     assert envoy("parallel", "cleanup", "--worker", "dep", "--force").code == 0
     final = envoy("parallel", "status", "--worker", "next").data["workers"][0]
     assert final["state"] == "failed" and final["reason"] == "dependency_failed"
-    assert final["error"] == "dependency dep ended failed (stopped)"
+    assert final["error"] == "dependency dep ended stopped"  # cleanup --force stopped it first
 
 
 def test_after_a_cancelled_dependency_fails(repo, envoy):

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         if moved not in base_moves:  # what the base changed since, once per (old, new) base
             # a base rewritten rather than moved on (not a descendant) is always merged
             base_moves[moved] = predict.footprint_of(git, *moved) if git.is_ancestor(*moved) else None
-        if base_moves[moved] is not None and not predict.may_collide(changes[r["name"]], base_moves[moved]):
+        base_change = base_moves[moved]
+        if base_change is not None and not predict.may_collide(changes[r["name"]], base_change):
             continue
         files = predict.into(git, tips[r["name"]], base)
         if files:

@@ -287,17 +287,17 @@ def run_batch(args: argparse.Namespace) -> int:
             queue.ensure_runner(ws.git, state)
     positions = queue.queue_positions(after)
     fresh = {r["name"]: r for r in after}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in (fresh.get(record["name"], record) for record in records):  # in the batch's order
-        row = {"name": r["name"], "state": r["state"]}
+        row: dict[str, Any] = {"name": r["name"], "state": r["state"]}
         if r["name"] in positions:
             row["queue_position"] = positions[r["name"]]
         if r.get("reason"):
             row["reason"] = r["reason"]
         rows.append(row)
     counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    for shown in rows:
+        counts[shown["state"]] = counts.get(shown["state"], 0) + 1
     output.success({"workers": rows, "counts": counts}, render_batch)
     return 0
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not loaded at run time: this runs beside every agent
+if TYPE_CHECKING:
+    from typing import Any
 
 from envoy import agent, processes, usage
 from envoy.worker import on_end, wake

@@ -81,7 +81,8 @@ def give_up(state: State, record: Record, error: BaseException) -> None:
             state.delete(record["name"])
 
 
-def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] | None = None) -> Record:
+def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] | None = None,
+          records: list[Record] | None = None) -> Record:
     """Launch the supervisor of the record's next run in `slot_index`; return the
     record as the supervisor wrote it once it holds its locks.
 
@@ -91,7 +92,7 @@ def start(state: State, record: Record, slot_index: int, env: Mapping[str, str] 
     Code session ending, and no signal to our process group reaches it."""
     run = int(record.get("run", 0)) + 1
     claim_run_files(state, record["name"], run)
-    record["port"] = free_port(state)
+    record["port"] = free_port(state, records)
     state.write(record)
     err_path = state.run_file(record["name"], run, "err")
     read_fd, write_fd = os.pipe()
@@ -196,7 +197,7 @@ def _become_supervisor(state: State, name: str, run: int, slot_index: int, ready
 
 
 def start_new(git: Git, state: State, record: Record, slot_index: int, where: Layout,
-              env: Mapping[str, str] | None = None) -> Record:
+              env: Mapping[str, str] | None = None, records: list[Record] | None = None) -> Record:
     """The first run: worktree and branch, then the supervisor. A failure removes
     what it made (or says in the record what it could not) and raises; the caller
     decides whether the record stays."""
@@ -211,7 +212,7 @@ def start_new(git: Git, state: State, record: Record, slot_index: int, where: La
     state.write(record)  # first, so even a crash mid-way leaves a record saying so
     check_out(git, state, record, where)  # unless the queue runner has already
     try:
-        return start(state, record, slot_index, env)
+        return start(state, record, slot_index, env, records)
     except BaseException:
         with worktree.deferred_interrupt():
             if not locks.is_held(state, locks.worker(record["name"])):  # no supervisor took it over
@@ -219,11 +220,12 @@ def start_new(git: Git, state: State, record: Record, slot_index: int, where: La
         raise
 
 
-def free_port(state: State) -> int:
-    """A free TCP port on this machine that no running worker was given."""
+def free_port(state: State, records: list[Record] | None = None) -> int:
+    """A free TCP port on this machine that no running worker was given (`records`: the
+    caller's current read of them, those it started since included)."""
     import socket  # here: spawn --queue and the other verbs never need it
 
-    taken = {r.get("port") for r in state.all() if r.get("state") in ACTIVE}
+    taken = {r.get("port") for r in (state.all() if records is None else records) if r.get("state") in ACTIVE}
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind(("127.0.0.1", 0))
@@ -290,6 +292,9 @@ def check_resumable(record: Record) -> None:
     if record["state"] in ACTIVE:
         raise EnvoyError("still_running", f"worker {name} is still running",
                          f"wait for it first: envoy parallel wait --worker {name}")
+    if record["state"] == "stopped" and not record.get("run"):
+        raise EnvoyError("invalid_input", f"worker {name} was stopped before it started, so there is no session "
+                         "to resume", f"remove it (envoy parallel cleanup --worker {name}) and spawn it again")
     if record["state"] == "queued" or not record.get("run"):
         raise EnvoyError("invalid_input", f"worker {name} has not started yet, so there is no session to resume",
                          f"wait for it to run: envoy parallel wait --worker {name}")

@@ -97,7 +97,7 @@ def readiness(state: State, record: Record) -> tuple[str, str | None]:
             return "never", f"dependency {name} was cleaned up before it succeeded"
         if dep.get("state") in ("failed", "lost", "stopped"):
             return "never", f"dependency {name} ended {dep['state']}" + (
-                f" ({dep.get('reason')})" if dep.get("reason") else "")
+                f" ({dep.get('reason')})" if dep.get("reason") not in (None, dep["state"]) else "")
         waiting = waiting or dep.get("state") != "succeeded"
     return ("waiting" if waiting else "ready"), None
 
@@ -128,7 +128,7 @@ def dispatch(git: Git, state: State, limit: int | None = None) -> list[str]:
     finishing watcher, the user's next verb) starts them."""
     if processes.RUN_ID in os.environ:
         return []
-    started = []
+    started: list[str] = []
     everyone = state.all()
     active = [r for r in everyone if r.get("state") in ACTIVE and r.get("touches")]
     for record in in_queue(everyone):
@@ -149,7 +149,7 @@ def dispatch(git: Git, state: State, limit: int | None = None) -> list[str]:
             record["base"] = dep.get("branch")  # it builds on its dependency's work
         try:
             env = _take_env(state, record["name"])
-            start_new(git, state, record, slot_index, _layout(git, env), env)
+            start_new(git, state, record, slot_index, _layout(git, env), env, everyone)  # `record` is in it
         except EnvoyError as exc:
             mark_failed(state, record, "start_failed", exc.message)
             continue

@@ -26,7 +26,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not loaded at run time: the finisher beside every agent imports this
+if TYPE_CHECKING:
+    from typing import Any
 
 from envoy import files
 from envoy.worker.record import Record, is_worker_name, now_iso
