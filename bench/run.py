@@ -5,7 +5,7 @@ machines are noisy: never compare absolute times across runs).
 
     python3 bench/run.py            # full: >= 10 runs after a warm-up, 20,000-file repo
     python3 bench/run.py --quick    # a few runs, small repo: proves the suite works (CI)
-    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, fleet, memory, output, land)
+    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, fleet, memory, output, land, watch)
     python3 bench/run.py --check    # also compare each figure with its target; exit 1 on a regression
 
 --check: a figure fails when it is worse than its target by more than the noise
@@ -608,8 +608,95 @@ def bench_land(tmp: Path, env: dict[str, str], runs: int, check_s: float,
              f"{timed['serial'] / single:.2f}x T")]
 
 
-SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "fleet", "memory", "output", "land")
+SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "fleet", "memory", "output", "land", "watch")
 SHORT_CHECK, LONG_CHECK = 0.3, 2.0  # seconds: land's ratio is reported for both
+
+
+def bench_watch(tmp: Path, env: dict[str, str], idle_s: float, changes: int) -> list[tuple[str, float, str]]:
+    """`envoy parallel watch` over 200 workers in a real terminal (tmux): how soon a
+    changed record is on screen, and the CPU it uses while nothing changes; against
+    `envoy parallel status`, what a person polls without it."""
+    import shutil
+
+    from filelock import FileLock
+
+    from envoy.worker import locks
+    from envoy.worker.record import now_iso
+    from envoy.worker.store import State
+
+    if shutil.which("tmux") is None:
+        return [("watch", float("nan"), "tmux is not installed: not measured")]
+    (tmp / "watch").mkdir()
+    repo = make_repo(tmp / "watch", 1, env)
+    state = State(repo / ".git")
+    state.ensure()
+    held = []
+    for i in range(200):
+        running = i % 2 == 0
+        name = f"w{i:03d}"
+        state.write({"name": name, "branch": name, "base": "main", "base_sha": "0" * 40,
+                     "path": str(tmp / f"claude-worker-{name}"), "state": "running" if running else "succeeded",
+                     "session_id": "00000000-0000-4000-8000-%012d" % i, "created_at": now_iso(), "run": 1,
+                     "started_at": now_iso(), "finished_at": None if running else now_iso(), "exit_code": 0,
+                     "cost_usd": 0.0123, "num_turns": 7, "result": "Did the thing. " * 20, "runs": [{}], "options": {}})
+        state.run_dir(name)
+        line = {"type": "assistant", "message": {"content": [{"type": "tool_use", "name": "Bash",
+                                                              "input": {"command": f"make test-{i}"}}]}}
+        state.run_file(name, 1, "jsonl").write_text(json.dumps(line) + "\n")
+        if running:  # a live supervisor holds its worker lock
+            lock = FileLock(str(state.lock_path(locks.worker(name))), thread_local=False)
+            lock.acquire()
+            held.append(lock)
+    socket = str(tmp / "watch" / "tmux.sock")
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(["tmux", "-S", socket, *args], capture_output=True, text=True, check=True).stdout
+
+    command = " ".join(["env", "-u", "LINES", "-u", "COLUMNS", "CI=", *(f"{k}={v}" for k, v in env.items() if " " not in v),
+                        *envoy("parallel", "watch")])
+    env = {**env, "PARALLEL_MAX_WORKERS": "200"}  # 100 running under the cap: status does not wait for them to settle
+    tmux("-f", "/dev/null", "new-session", "-d", "-x", "150", "-y", "60", "-c", str(repo), command)
+    rows: list[tuple[str, float, str]] = []
+    try:
+        deadline = time.monotonic() + 30
+        while "w000" not in tmux("capture-pane", "-p") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        pid = int(tmux("display", "-p", "#{pane_pid}").strip())
+        latencies = []
+        for n in range(changes):  # a finished worker's record changes; the screen must show it
+            name = f"w{2 * n + 1:03d}"
+            record = state.read(name) or {}
+            record["state"], record["reason"] = "failed", f"bench{n}"
+            start = time.perf_counter()
+            state.write(record)
+            while f"bench{n}" not in tmux("capture-pane", "-p"):
+                if time.perf_counter() - start > 10:
+                    break
+            latencies.append(time.perf_counter() - start)
+        redraw = statistics.median(latencies)
+        status = median_time(lambda: sh(*envoy("parallel", "status"), cwd=repo, env=env), 3)
+        rows.append(("watch, 200 workers: a changed record on screen (incl. tmux capture)", redraw,
+                     f"{redraw / status:.2f}x of one envoy parallel status (target < 100 ms)"))
+        target("watch: a change on screen, seconds", redraw, 0.1)
+        rows.append(("envoy parallel status, 200 workers", status, "1.00x"))
+        ticks = os.sysconf("SC_CLK_TCK")
+
+        def cpu() -> float:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return sum(int(f) for f in fields[11:15]) / ticks  # utime stime cutime cstime
+
+        before, start = cpu(), time.perf_counter()
+        time.sleep(idle_s)
+        used = (cpu() - before) / (time.perf_counter() - start)
+        poll = status / 2.0  # a person running status every 2 s: a core-fraction of at least this
+        rows.append((f"watch, 200 workers, idle {idle_s:g}s: CPU of one core", used * 100,
+                     f"% ({used / poll:.2f}x of polling status every 2 s; target < 2%)"))
+        target("watch: idle CPU, % of one core", used * 100, 2.0)
+    finally:
+        subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
+        for lock in held:
+            lock.release()
+    return rows
 
 
 def main() -> int:
@@ -648,7 +735,9 @@ def main() -> int:
                     ("land speculation, a short check", lambda: bench_land(tmp, env, 1 if args.quick else 5,
                                                                            SHORT_CHECK, None)),
                     ("land speculation, a long check", lambda: bench_land(tmp, env, 1 if args.quick else 5,
-                                                                          1.0 if args.quick else LONG_CHECK, 1.5)))
+                                                                          1.0 if args.quick else LONG_CHECK, 1.5)),
+                    ("watch (200 workers, in tmux)", lambda: bench_watch(tmp, env, 3.0 if args.quick else 20.0,
+                                                                         3 if args.quick else 15)))
             for section, bench in sections:
                 if args.only and section.split()[0] not in args.only:
                     continue

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NOT_SPAWNS, REPO_ROOT, SPAWNS, bash_payload
+from conftest import ENVOY_SOURCE, NOT_SPAWNS, REPO_ROOT, SPAWNS, bash_payload, wait_until
 from envoy.commands import hook
 
 HOOKS_DIR = REPO_ROOT / "hooks"
@@ -256,3 +256,65 @@ def test_the_shim_fails_open_when_envoy_cannot_run(repo, tmp_path):
                     {"ENVOY_WORKER": "w9", "ENVOY_PYZ": str(tmp_path / "envoy.pyz"), "PATH": f"{bin_dir}:/usr/bin:/bin"},
                     command=[str(HOOKS_DIR / "enforce-limits")])
     assert proc.returncode == 1 and proc.stdout == "" and "enforce-limits skipped" in proc.stderr, proc
+
+
+# -- worker-ended (asyncRewake): tells the orchestrating session how its workers ended --
+def test_worker_ended_reads_the_started_workers_from_the_verbs_answer():
+    from envoy.hooks.worker_ended import started_workers
+
+    running = json.dumps({"status": "success", "data": {"name": "feat-a", "state": "running"}})
+    queued = json.dumps({"status": "success", "data": {"name": "feat-b", "state": "queued"}})
+    done = json.dumps({"status": "success", "data": {"name": "feat-c", "state": "succeeded"}})  # --wait: it knows
+    refused = json.dumps({"status": "error", "error": {"type": "limit_exceeded"}})
+    stdout = "\n".join([running, "noise {", queued, done, refused, running])
+    assert started_workers({"stdout": stdout, "stderr": ""}) == ["feat-a", "feat-b"]
+    assert started_workers({"stdout": "[envoy] text mode"}) == [] and started_workers(None) == []
+
+
+def test_worker_ended_waits_for_the_end_and_says_how_it_went(repo, envoy, tmp_path):
+    from envoy.hooks.worker_ended import message
+    from envoy.worker.store import State
+
+    go = tmp_path / "go"
+    spawned = envoy("parallel", "spawn", "--branch", "feat/told", "--task", f"@write a.txt x\n@commit add a\n@wait-for {go}")
+    name = spawned.data["name"]
+    # the hook, as Claude Code runs it: the verb's answer in tool_response
+    payload = json.dumps({"cwd": str(repo), "tool_name": "Bash", "tool_input": {"command": "envoy parallel spawn"},
+                          "tool_response": {"stdout": spawned.stdout, "stderr": ""}})
+    proc = subprocess.Popen([sys.executable, str(ENVOY_SOURCE), "hook", "worker-ended"], cwd=repo, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(payload)
+    proc.stdin.close()
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.wait(1.5)  # still waiting: the worker runs
+    go.write_text("")
+    assert proc.wait(60) == 2  # exit 2: Claude Code wakes the model with stderr
+    told = proc.stderr.read()
+    assert told.startswith(f"envoy: worker {name} ended: succeeded, 1 commit(s)") and proc.stdout.read() == ""
+    assert f"envoy parallel results --worker {name}" in told
+    assert message(State(repo / ".git"), ["ghost"], limit=0) == "envoy: worker ghost was removed"
+
+
+def test_worker_ended_returns_at_once_under_a_one_shot_claude_p(tmp_path):
+    from envoy.hooks.worker_ended import one_shot_session
+
+    claude = tmp_path / "claude"  # a process named as Claude Code is: the hook's nearest such ancestor
+    claude.symlink_to(sys.executable)
+
+    def parent(name: Path, *argv: str) -> subprocess.Popen:
+        return subprocess.Popen([str(name), "-c", "import time; time.sleep(30)", *argv])
+
+    one_shot, streamed, interactive, other = (
+        parent(claude, "-p", "--verbose"), parent(claude, "-p", "--input-format", "stream-json"),
+        parent(claude, "--verbose"), parent(Path(sys.executable), "-p", "no:randomly"))  # pytest -p is no claude
+    try:
+        wait_until(lambda: all(Path(f"/proc/{p.pid}/cmdline").read_bytes().count(b"\0") >= 3
+                               for p in (one_shot, streamed, interactive, other)))
+        assert one_shot_session(one_shot.pid) is True
+        assert one_shot_session(streamed.pid) is False
+        assert one_shot_session(interactive.pid) is False
+        assert one_shot_session(other.pid, depth=1) is False
+    finally:
+        for p in (one_shot, streamed, interactive, other):
+            p.kill()
+            p.wait()

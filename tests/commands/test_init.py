@@ -91,10 +91,11 @@ def test_init_updates_a_moved_envoy_hook_instead_of_adding_another(repo, tmp_pat
     assert not (repo / ".claude" / "envoy.pyz").exists()
     init(repo)  # now from the source tree: installs .claude/envoy.pyz and repoints the hooks
     hooks = json.loads((repo / ".claude" / "settings.json").read_text())["hooks"]
-    for event in ("PreToolUse", "PostToolUse"):
-        assert len(hooks[event]) == 1
-        commands = {h["command"] for g in hooks[event] for h in g["hooks"]}
-        assert len(commands) == 1 and ".claude/envoy.pyz" in commands.pop()
+    for event, names in (("PreToolUse", ["enforce-limits"]), ("PostToolUse", ["validate-skill", "worker-ended"])):
+        assert len(hooks[event]) == len(names)  # one group per envoy hook, none added twice
+        for group, name in zip(hooks[event], names):
+            (command,) = {h["command"] for h in group["hooks"]}
+            assert ".claude/envoy.pyz" in command and f"hook {name}" in command
 
 
 def test_init_keeps_files_that_differ_unless_forced(repo):
@@ -154,10 +155,14 @@ def test_init_upgrades_old_hook_entries_to_conditional_ones(repo):
     assert [h["command"] for g in hooks["PreToolUse"] for h in g["hooks"] if "envoy" not in h["command"]] == ["mine.sh"]
     pre = [h for g in hooks["PreToolUse"] for h in g["hooks"] if "envoy" in h["command"]]
     assert [h["if"] for h in pre] == ["Bash(*spawn*)"]
-    post = [h for g in hooks["PostToolUse"] for h in g["hooks"] if "envoy" in h["command"]]
+    post = [h for g in hooks["PostToolUse"] for h in g["hooks"] if "hook validate-skill" in h["command"]]
     assert {h["if"] for h in post} == {f"{tool}({pattern})" for tool in ("Write", "Edit", "MultiEdit")
                                        for pattern in ("**/SKILL.md", "**/.claude/agents/**", "**/.claude/commands/**")}
     assert all("exit 1" in h["command"] for h in pre + post)
+    # the worker-ended hook: only on a spawn or resume, in the background, waking the model with exit 2
+    told = [h for g in hooks["PostToolUse"] for h in g["hooks"] if "hook worker-ended" in h["command"]]
+    assert [h["if"] for h in told] == ["Bash(*parallel spawn*)", "Bash(*parallel resume*)"]
+    assert all(h["asyncRewake"] is True and h["timeout"] > 7200 and "exit 2" in h["command"] for h in told)
     commit_all(repo)
     assert init(repo).data["changed"] == [] and git(repo, "status", "--porcelain") == ""
 

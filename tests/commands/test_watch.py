@@ -211,3 +211,15 @@ def test_the_fleet_reads_only_the_records_that_changed(repo, envoy, tmp_path):
                                                                   names[2]: "running"}
     for name in (names[0], names[2]):
         (tmp_path / f"go-{name}").write_text("")
+
+
+def test_a_worker_ending_sends_the_terminals_notification(repo, envoy, tmp_path, tmux):
+    spawn_waiting(envoy, tmp_path, "wn")
+    term = tmux()
+    term.keys(WATCH, "Enter")
+    term.shows("wn ", "running")
+    term.run("new-window", "-t", "t:1", "sh")  # watch's window now in the background: tmux flags its bell
+    assert term.run("display", "-p", "-t", "t:0", "#{window_bell_flag}").strip() == "0"
+    (tmp_path / "go-wn").write_text("")
+    wait_until(lambda: term.run("display", "-p", "-t", "t:0", "#{window_bell_flag}").strip() == "1")
+    wait_until(lambda: "succeeded" in term.run("capture-pane", "-p", "-t", "t:0"))

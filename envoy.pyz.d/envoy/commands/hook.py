@@ -72,7 +72,27 @@ def enforce_limits(payload: dict[str, Any], environ: Mapping[str, str]) -> Decis
         "hookEventName": "PreToolUse", "permissionDecision": "deny", "permissionDecisionReason": reason}}))
 
 
-HOOKS = {"validate-skill": validate_skill, "enforce-limits": enforce_limits}
+WAKE = 2  # Claude Code wakes the model with the stderr of an asyncRewake hook that exits 2
+
+
+def worker_ended(payload: dict[str, Any], environ: Mapping[str, str]) -> Decision:
+    """PostToolUse on Bash, async (asyncRewake): once the workers a spawn or resume
+    started have ended, wake the session and tell it how each ended."""
+    from envoy.hooks import worker_ended as ended
+
+    names = ended.started_workers(payload.get("tool_response"))
+    if not names or ended.one_shot_session():
+        return ALLOW
+    from envoy.gitdir import find_common_dir
+    from envoy.worker.store import State
+
+    common = find_common_dir(str(payload.get("cwd") or environ.get("CLAUDE_PROJECT_DIR") or "."))
+    if common is None:
+        return ALLOW
+    return Decision(WAKE, "", ended.message(State(common), names) + "\n")
+
+
+HOOKS = {"validate-skill": validate_skill, "enforce-limits": enforce_limits, "worker-ended": worker_ended}
 
 
 def main(name: str, stdin: Any = None, environ: Mapping[str, str] | None = None) -> int:

@@ -27,7 +27,8 @@ from envoy.errors import EnvoyError
 from envoy.git import COMMON_DIR_SHELL, Git
 from envoy.worker.workspace import open_workspace
 
-HOOKS = (("PostToolUse", "Write|Edit|MultiEdit", "validate-skill"), ("PreToolUse", "Bash", "enforce-limits"))
+HOOKS = (("PostToolUse", "Write|Edit|MultiEdit", "validate-skill"), ("PreToolUse", "Bash", "enforce-limits"),
+         ("PostToolUse", "Bash", "worker-ended"))
 # The tool calls each hook can concern, as `if` conditions (permission-rule syntax,
 # Claude Code >= 2.1.85): a call that matches none starts no process. Each is at least
 # as wide as the hook's own first test, so nothing the hook would check slips past:
@@ -36,6 +37,7 @@ HOOKS = (("PostToolUse", "Write|Edit|MultiEdit", "validate-skill"), ("PreToolUse
 # and continuation lines); validate-skill at nothing but skills.kind_of's paths.
 CONDITIONS = {
     "enforce-limits": ["Bash(*spawn*)"],
+    "worker-ended": ["Bash(*parallel spawn*)", "Bash(*parallel resume*)"],
     "validate-skill": [f"{tool}({pattern})" for tool in ("Write", "Edit", "MultiEdit")
                        for pattern in ("**/SKILL.md", "**/.claude/agents/**", "**/.claude/commands/**")],
 }
@@ -186,6 +188,9 @@ def merge_settings(path: Path, rel: str, changed: list[str]) -> None:
         command = hook_command(rel, name)
         handlers = [{"type": "command", "if": condition, "command": command, "timeout": 30}
                     for condition in CONDITIONS[name]]
+        if name == "worker-ended":  # in the background, for as long as a worker may run; exit 2 wakes the model
+            handlers = [{**h, "command": rewake_command(rel), "asyncRewake": True, "timeout": REWAKE_TIMEOUT}
+                        for h in handlers]
         _ensure_hook(hooks.setdefault(event, []), matcher, name, handlers)
     if json.dumps(settings, sort_keys=True) == before:
         return
@@ -234,6 +239,18 @@ def hook_command(rel: str, name: str) -> str:
     return (f'f="$CLAUDE_PROJECT_DIR"/{shlex.quote(rel)}; if [ -f "$f" ] && [ -r "$f" ]; then '
             f'python3 -I -S "$f" hook {name} && exit; m="python3 exited $?"; else m="cannot read $f"; fi; '
             f'{log}; echo "envoy: hook {name} skipped ($m); the tool call goes on" >&2; exit 1')
+
+
+REWAKE_TIMEOUT = 7260  # seconds: the hook's own limit (hooks/worker_ended.py LIMIT), and a minute to tell
+
+
+def rewake_command(rel: str) -> str:
+    """The worker-ended hook's command. It runs in the background (asyncRewake), so it
+    never blocks a tool call; exit 2 wakes the model with its stderr. A missing or
+    unreadable pyz (python3's own exit 2) is checked first, and every other failure
+    ends quietly."""
+    return (f'f="$CLAUDE_PROJECT_DIR"/{shlex.quote(rel)}; [ -f "$f" ] && [ -r "$f" ] || exit 0; '
+            f'python3 -I -S "$f" hook worker-ended; [ $? -eq 2 ] && exit 2; exit 0')
 
 
 def _is_envoy_hook(entry: Any, name: str) -> bool:

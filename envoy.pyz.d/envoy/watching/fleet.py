@@ -26,6 +26,7 @@ TAIL = 64 * 1024  # bytes of a transcript read at most per look: the last action
 REREAD = 5.0  # seconds: records are re-listed at least this often (a coarse mtime can hide a write)
 LIVENESS = 2.0  # seconds between checks that running workers' supervisors live
 COMMITS = 3.0  # seconds between looks at the workers' branch tips
+ACTIONS = 0.25  # seconds between looks at running workers' transcripts (a stat each)
 ENDED = ("succeeded", "failed", "lost", "stopped")  # `stopped`: issue 20's state
 
 
@@ -69,7 +70,7 @@ class Fleet:
         self._logs: dict[str, tuple[str, int]] = {}  # name: (transcript path, bytes read)
         self._tips: dict[str, str] = {}
         self._dir_stamp: int | None = None
-        self._listed = self._alive_checked = self._tips_checked = 0.0
+        self._listed = self._alive_checked = self._tips_checked = self._actions_checked = 0.0
         self.reads: dict[str, int] = {}  # how often each record was read from disk (tests and bench count them)
 
     # -- the records --------------------------------------------------
@@ -87,7 +88,11 @@ class Fleet:
                         changed.add(name)
                 else:
                     on_end.sweep(self.state, record)
-        changed |= self._actions()
+        if now - self._actions_checked >= ACTIONS:  # running workers' transcripts; a changed record's at once
+            self._actions_checked = now
+            changed |= self._actions({n for n, r in self.records.items() if r.get("state") in ACTIVE} | changed)
+        elif changed:
+            changed |= self._actions(changed)
         if now - self._tips_checked >= COMMITS:
             self._tips_checked = now
             changed |= self._commits()
@@ -144,9 +149,12 @@ class Fleet:
         return sorted(self.records.values(), key=lambda r: (r.get("created_at") or "", r.get("seq") or 0, r["name"]))
 
     # -- last actions -------------------------------------------------
-    def _actions(self) -> set[str]:
+    def _actions(self, names: set[str]) -> set[str]:
         changed = set()
-        for name, record in self.records.items():
+        for name in names:
+            record = self.records.get(name)
+            if record is None:
+                continue
             run = int(record.get("run") or 0)
             if not run:
                 continue
