@@ -26,7 +26,7 @@ TAIL = 64 * 1024  # bytes of a transcript read at most per look: the last action
 REREAD = 5.0  # seconds: records are re-listed at least this often (a coarse mtime can hide a write)
 LIVENESS = 2.0  # seconds between checks that running workers' supervisors live
 COMMITS = 3.0  # seconds between looks at the workers' branch tips
-ACTIONS = 0.25  # seconds between looks at running workers' transcripts (a stat each)
+ACTIONS = 0.5  # seconds between looks at running workers' transcripts (a stat each)
 ENDED = ("succeeded", "failed", "lost", "stopped")  # `stopped`: issue 20's state
 
 
