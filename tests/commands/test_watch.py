@@ -223,3 +223,17 @@ def test_a_worker_ending_sends_the_terminals_notification(repo, envoy, tmp_path,
     (tmp_path / "go-wn").write_text("")
     wait_until(lambda: term.run("display", "-p", "-t", "t:0", "#{window_bell_flag}").strip() == "1")
     wait_until(lambda: "succeeded" in term.run("capture-pane", "-p", "-t", "t:0"))
+
+
+def test_piped_watch_follows_a_queued_worker_through_its_start_to_its_end(repo, envoy, tmp_path):
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    envoy("parallel", "spawn", "--branch", "qa", "--task", f"@wait-for {tmp_path / 'go-qa'}", env=env)
+    envoy("parallel", "spawn", "--branch", "qb", "--queue", "--task", "@result second", env=env)
+    watcher = watch_piped(repo, "--worker", "qb")
+    first = watcher.stdout.readline()
+    assert json.loads(first)["state"] == "queued"
+    (tmp_path / "go-qa").write_text("")
+    out = first + watcher.stdout.read()
+    assert watcher.wait(60) == 0
+    states = [json.loads(line).get("state") for line in out.splitlines()[:-1]]
+    assert states[0] == "queued" and states[-1] == "succeeded" and "queued" not in states[1:]

@@ -18,7 +18,7 @@ from typing import Any
 
 from envoy.errors import EnvoyError
 from envoy.output import one_line
-from envoy.worker import lookup, on_end
+from envoy.worker import lookup, on_end, queue
 from envoy.worker.record import ACTIVE, Record
 from envoy.worker.workspace import Workspace
 
@@ -26,7 +26,7 @@ TAIL = 64 * 1024  # bytes of a transcript read at most per look: the last action
 REREAD = 5.0  # seconds: records are re-listed at least this often (a coarse mtime can hide a write)
 LIVENESS = 2.0  # seconds between checks that running workers' supervisors live
 COMMITS = 3.0  # seconds between looks at the workers' branch tips
-ACTIONS = 0.25  # seconds between looks at running workers' transcripts (a stat each)
+ACTIONS = 0.5  # seconds between looks at running workers' transcripts (a stat each)
 ENDED = ("succeeded", "failed", "lost", "stopped")  # `stopped`: issue 20's state
 
 
@@ -88,6 +88,10 @@ class Fleet:
                         changed.add(name)
                 else:
                     on_end.sweep(self.state, record)
+            try:  # as `wait` does: a queue whose runner was killed still moves
+                queue.dispatch_if_queued(self.ws.git, self.state, list(self.records.values()))
+            except EnvoyError as exc:
+                self.state.log(f"watch: starting queued workers: {exc.message}")
         if now - self._actions_checked >= ACTIONS:  # running workers' transcripts; a changed record's at once
             self._actions_checked = now
             changed |= self._actions({n for n, r in self.records.items() if r.get("state") in ACTIVE} | changed)
@@ -142,7 +146,7 @@ class Fleet:
                 del self.records[name]
                 self._stamps.pop(name, None)
                 changed.add(name)
-        self.broken = sorted(broken) if broken else [b for b in self.broken if b in seen]
+        self.broken = sorted(broken)  # never cached: a broken record is read again every scan
         return changed
 
     def ordered(self) -> list[Record]:

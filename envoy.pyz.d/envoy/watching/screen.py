@@ -18,13 +18,12 @@ from typing import Any
 
 from envoy import agent, output, usage
 from envoy.watching.fleet import ENDED, Fleet, attention, elapsed
+from envoy.watching.pager import ESC, Pager
 from envoy.worker.queue import queue_positions
 from envoy.worker.record import Record
 
 TICK_MS = 40  # a change is on screen within ~one tick (well under 100 ms), idle costs a stat per tick
 HELP = "↑/↓ select  r results  d diff  l log  s stop  R resume  L land  q quit"
-ESC = 27
-PAGER_HELP = "↑/↓ PgUp/PgDn g/G scroll  q/Esc back"
 
 
 class Screen:
@@ -34,9 +33,8 @@ class Screen:
         self.cli = cli  # this same envoy, for the verbs the keys run
         self.bell = bell
         self.selected = 0
-        self.pager: tuple[str, list[str]] | None = None
+        self.pager: Pager | None = None
         self.top = 0
-        self.page_top = 0
         self.message = ""
         self.seen: dict[str, str] = {}
         self.drawn_second = -1
@@ -67,7 +65,8 @@ class Screen:
                 self.scr.clear()
                 continue
             if self.pager is not None:
-                self._pager_key(key)
+                if not self.pager.key(key, self.scr.getmaxyx()[0]):
+                    self.pager = None
             elif key in (ord("q"), ord("Q")):
                 return 0
             else:
@@ -102,7 +101,7 @@ class Screen:
         self.scr.erase()
         height, width = self.scr.getmaxyx()
         if self.pager is not None:
-            self._draw_pager(height, width)
+            self.pager.draw(self._put, height)
         else:
             self._draw_list(height, width)
         self.scr.refresh()
@@ -257,39 +256,13 @@ class Screen:
         return [*text.splitlines(), *done.stderr.splitlines(), f"(exit code {done.returncode})"]
 
     def _show(self, title: str, lines: list[str], at_end: bool = False) -> None:
-        self.pager = (title, [line.expandtabs(4) for line in lines])
-        self.page_top = max(0, len(lines) - (self.scr.getmaxyx()[0] - 2)) if at_end else 0
+        self.pager = Pager(title, lines, self.scr.getmaxyx()[0], at_end)
 
     def _show_log(self, name: str) -> None:
         record = self.fleet.records.get(name) or {}
         run = int(record.get("run") or 0)
         lines = agent.transcript(self.fleet.state.run_file(name, run, "jsonl")) if run else []
         self._show(f"log of {name} (run {run})", lines[-2000:] or ["(no transcript yet)"], at_end=True)
-
-    def _draw_pager(self, height: int, width: int) -> None:
-        assert self.pager is not None
-        title, lines = self.pager
-        space = max(1, height - 2)
-        self.page_top = max(0, min(self.page_top, max(0, len(lines) - space)))
-        self._put(0, f"{title}  [{self.page_top + 1}-{min(len(lines), self.page_top + space)}/{len(lines)}]",
-                  curses.A_BOLD)
-        for y, line in enumerate(lines[self.page_top:self.page_top + space], start=1):
-            self._put(y, "".join(c if c.isprintable() else "?" for c in line))
-        self._put(height - 1, PAGER_HELP, curses.A_DIM)
-
-    def _pager_key(self, key: int) -> None:
-        assert self.pager is not None
-        height = self.scr.getmaxyx()[0]
-        step = {curses.KEY_DOWN: 1, ord("j"): 1, curses.KEY_UP: -1, ord("k"): -1, curses.KEY_NPAGE: height - 3,
-                ord(" "): height - 3, curses.KEY_PPAGE: -(height - 3)}
-        if key in (ord("q"), ESC):
-            self.pager = None
-        elif key in step:
-            self.page_top += step[key]
-        elif key == ord("g"):
-            self.page_top = 0
-        elif key == ord("G"):
-            self.page_top = len(self.pager[1])
 
 
 def watch(fleet: Fleet, cli: list[str], bell: bool) -> int:
