@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import wait_finished
+
 from envoy.worker import launch, supervisor
 from envoy.errors import EnvoyError
 from envoy.worker.store import State
@@ -36,3 +38,14 @@ def test_a_start_that_fails_gives_up_its_claim_on_the_branch(repo, monkeypatch):
         launch.start_new(git, state, record, 0, Layout(repo.parent, "wt-"))
     assert not git.branch_exists("w") and not (repo.parent / "wt-w").exists()
     assert "worktree_created" not in record
+
+
+def test_the_cap_refusal_suggests_queueing_the_same_spawn(repo, envoy, tmp_path):
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    first = envoy("parallel", "spawn", "--branch", "one", "--task", f"@wait-for {tmp_path / 'go'}", env=env)
+    assert first.code == 0, first.stdout
+    refused = envoy("parallel", "spawn", "--branch", "two", "--task", "@result ok", env=env)
+    assert refused.code == 1 and refused.error["type"] == "limit_exceeded"
+    assert "--queue" in refused.error["suggestion"]
+    (tmp_path / "go").touch()
+    wait_finished(envoy, "one")

@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
             slot_index = locks.free_slot(state, record["max_workers"])
             if slot_index is None:
                 state.delete(record["name"])
-                raise launch.limit_exceeded(ws, record["max_workers"])
+                raise launch.limit_exceeded(ws, record["max_workers"], queueable=True)
             try:
                 record = launch.start_new(ws.git, state, record, slot_index, ws.layout())
             except BaseException as exc:
