@@ -153,6 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--timeout", type=finite, metavar="SECONDS", help="per-stream time limit (default 600)")
     discover.add_argument("--max-words", type=int, metavar="N", help="word budget per stream (default 300)")
 
+    demo = _verb(top, "demo", "demo", "see envoy work: workers, the cap, the queue, a conflict, land (no account)",
+                 "Run envoy's main job end to end in a scratch repository: five workers at a cap of two\n"
+                 "(the third refused, the rest queued), two of them in conflict, land with a check, a\n"
+                 "worker's results, cleanup. The workers are driven by a SCRIPTED STAND-IN agent that\n"
+                 "speaks claude's stream-json (no model, no account, no network), or by the real\n"
+                 "claude CLI with --agent claude. Everything is removed at the end unless --keep.")
+    demo.add_argument("--agent", choices=("stand-in", "claude"), default="stand-in",
+                      help="who does the workers' tasks: envoy's scripted stand-in (default) or the real "
+                      "claude CLI (installed and logged in; costs what its sessions cost)")
+    demo.add_argument("--dir", metavar="PATH", help="a new or empty directory to run in (default: a temporary one)")
+    demo.add_argument("--keep", action="store_true", help="leave the scratch repository and its workers to explore")
+
     wait = _verb(verbs, "wait", "wait", "block until workers end; exit 0 only if all succeeded",
                  "Block until the named workers (default: every unfinished one) end, with progress on stderr,\n"
                  "then print their records. Exit 0 only if all of them succeeded.")
@@ -329,6 +341,9 @@ def run_verb(verb: str, args: argparse.Namespace) -> int:
     if verb == "discover":
         from envoy.commands import discover
         return discover.run(args)
+    if verb == "demo":
+        from envoy.commands import demo
+        return demo.run(args)
     if verb == "hook":
         from envoy.commands import hook
         return hook.run(args)

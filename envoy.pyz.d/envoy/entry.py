@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         from envoy.worker.queue import main as queue_main
 
         return queue_main(args[1])
+    if args[:1] == ["_standin"]:  # envoy demo's scripted stand-in for `claude`
+        from envoy.demo_script import standin_main
+
+        return standin_main(args[1:])
     from envoy.cli import main as cli_main
 
     return cli_main(args)

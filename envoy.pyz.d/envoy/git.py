@@ -414,3 +414,18 @@ class Git:
         return self.run("commit-tree", tree, "-p", head, "-m", message, cwd=worktree,
                         env={"GIT_AUTHOR_NAME": "envoy", "GIT_AUTHOR_EMAIL": "envoy@localhost",
                              "GIT_COMMITTER_NAME": "envoy", "GIT_COMMITTER_EMAIL": "envoy@localhost"}).strip()
+
+    # -- a scratch repository (envoy demo) and a stand-in agent's commits --------
+    def init_repository(self, branch: str, name: str, email: str) -> None:
+        """A new repository in `cwd` on `branch`, with an identity of its own: the demo
+        runs on machines where no git identity is configured, and sets none globally."""
+        self.run("init", "-q")
+        self.run("symbolic-ref", "HEAD", f"refs/heads/{branch}")
+        self.run("config", "user.name", name)
+        self.run("config", "user.email", email)
+
+    def commit_all(self, message: str, cwd: Path | None = None) -> str:
+        """`git add -A && git commit`, as an agent commits its work; the new commit."""
+        self.run("add", "-A", cwd=cwd)
+        self.run("commit", "-q", "-m", message, cwd=cwd)
+        return self.run("rev-parse", "HEAD", cwd=cwd).strip()
