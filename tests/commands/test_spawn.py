@@ -32,7 +32,7 @@ def test_side_fix_from_main_while_on_a_feature_branch(repo, envoy, tmp_path):
     assert record["branch"] == "quick/hook-fix"
     assert record["base"] == "main"
     assert record["state"] in ("running", "succeeded")
-    worktree = tmp_path / "claude-worker-quick-hook-fix"
+    worktree = tmp_path / "repo-claude-worker-quick-hook-fix"
     assert record["path"] == str(worktree)
 
     final = wait_finished(envoy, "quick-hook-fix")
@@ -162,7 +162,7 @@ def test_missing_agent_is_a_clear_error_and_creates_nothing(repo, envoy, tmp_pat
     assert result.error["type"] == "agent_missing"
     assert "ENVOY_CLAUDE" in result.error["message"]
     assert not git(repo, "branch", "--list", "w").strip()
-    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (tmp_path / "repo-claude-worker-w").exists()
 
 
 def test_spawn_wait_exit_status(repo, envoy):
@@ -253,7 +253,7 @@ def test_a_failing_post_checkout_hook_leaves_nothing_behind(repo, envoy, tmp_pat
     failed = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok")
     assert failed.code == 1 and failed.error["type"] == "git_error"
     assert leftovers(repo, "w") == ("", "", [])
-    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (tmp_path / "repo-claude-worker-w").exists()
     git(repo, "config", "--unset", "core.hooksPath")
     again = envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok")
     assert again.code == 0, again.stdout
@@ -308,7 +308,7 @@ def test_kill_9_mid_checkout_is_recorded_and_cleanup_removes_it(repo, envoy, tmp
     assert cleaned.code == 0, cleaned.stdout
     assert [r["name"] for r in cleaned.data["removed"]] == ["w"]
     wait_until(lambda: leftovers(repo, "w") == ("", "", []), timeout=10)  # git's own exit, after its hook
-    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (tmp_path / "repo-claude-worker-w").exists()
     again = envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok")
     assert again.code == 0, again.stdout
 
@@ -352,7 +352,7 @@ def test_a_checkout_that_runs_out_of_space_leaves_nothing_behind(repo, envoy, tm
     assert proc.returncode != 0 and json.loads(proc.stdout)["error"]["type"] == "git_error", proc.stdout
     assert "Traceback" not in proc.stderr
     assert leftovers(repo, "w") == ("", "", [])
-    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (tmp_path / "repo-claude-worker-w").exists()
     assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok").code == 0
 
 
@@ -369,7 +369,7 @@ def test_copying_untracked_files_onto_a_full_disk_is_a_clear_error(repo, envoy, 
     assert queued.returncode == 0, queued.stdout
     final = wait_finished(envoy, "q")
     assert final["state"] == "failed" and ".env" in final["error"]
-    assert not git(repo, "branch", "--list", "q").strip() and not (tmp_path / "claude-worker-q").exists()
+    assert not git(repo, "branch", "--list", "q").strip() and not (tmp_path / "repo-claude-worker-q").exists()
     (tmp_path / "go").touch()
 
 

@@ -194,8 +194,8 @@ class Demo:
         self.say("Clean up: what landed goes; unlanded work is never deleted without --force:", "cyan")
         code, doc = self.envoy_json("parallel", "cleanup", "--all")
         cleaned = doc.get("data") or {}
-        removed = [r.get("name") for r in cleaned.get("removed") or [] if isinstance(r, dict)]
-        kept = [r.get("name") for r in cleaned.get("skipped") or [] if isinstance(r, dict)]
+        removed = [str(r.get("name")) for r in cleaned.get("removed") or [] if isinstance(r, dict)]
+        kept = [str(r.get("name")) for r in cleaned.get("skipped") or [] if isinstance(r, dict)]
         self.result(f"removed: {', '.join(removed) or 'none'}")
         if kept:
             self.result(f"kept (work not landed): {', '.join(kept)}", ok=False)

@@ -20,18 +20,34 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where envoy puts worktrees: `<directory>/<prefix><worker name>`."""
+    """Where envoy puts worktrees: `<directory>/<prefix><worker name>`, or, in the default
+    directory (the main checkout's parent, shared with its neighbours),
+    `<directory>/<repository>-<prefix><worker name>`, so two repositories side by side
+    never claim one path for their workers of the same branch name."""
     directory: Path
     prefix: str
+    repository: str | None = None
 
     def path(self, name: str) -> Path:
-        return self.directory / f"{self.prefix}{name}"
+        leaf = f"{self.prefix}{name}"
+        if self.repository:
+            room = 254 - len(leaf.encode("utf-8", "surrogateescape"))  # a file name holds 255 bytes
+            repo = self.repository.encode("utf-8", "surrogateescape")[:max(room, 0)].decode("utf-8", "ignore")
+            leaf = f"{repo}-{leaf}" if repo else leaf
+        return self.directory / leaf
+
+    def paths(self, name: str) -> list[Path]:
+        """Every path envoy may have put worker `name`'s worktree at: `path`, and where
+        envoy put it before the repository's name was part of it."""
+        legacy = self.directory / f"{self.prefix}{name}"
+        return [self.path(name), *([legacy] if self.repository else [])]
 
 
 def layout(git: Git, config: Config) -> Layout:
     configured = config.get("PARALLEL_WORKTREE_DIR")
     if not configured:
-        return Layout(git.main_worktree().parent, config.get("PARALLEL_WORKER_PREFIX"))
+        main = git.main_worktree()
+        return Layout(main.parent, config.get("PARALLEL_WORKER_PREFIX"), main.name)
     directory = Path(os.path.expanduser(configured)).resolve()
     existing = next(p for p in (directory, *directory.parents) if p.exists())
     if not existing.is_dir():  # git would fail to make the worktree there, after the checks
@@ -140,9 +156,9 @@ def verify(git: Git, where: Layout, name: str, path: Path) -> str | None:
     """Why `path` is not a worktree envoy made for worker `name` (None: it is): it must
     be exactly where envoy puts that worker's worktree, not a symlink, and a linked
     worktree git has registered."""
-    expected = where.path(name)
-    if os.path.normpath(str(path)) != str(expected):
-        return f"{path} is not where envoy puts worker {name}'s worktree ({expected})"
+    expected = next((p for p in where.paths(name) if os.path.normpath(str(path)) == str(p)), None)
+    if expected is None:
+        return f"{path} is not where envoy puts worker {name}'s worktree ({where.path(name)})"
     if expected.is_symlink():
         return f"{expected} is a symlink, not a worktree envoy made"
     listed = list(git.worktrees())
