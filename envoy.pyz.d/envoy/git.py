@@ -429,3 +429,12 @@ class Git:
         self.run("add", "-A", cwd=cwd)
         self.run("commit", "-q", "-m", message, cwd=cwd)
         return self.run("rev-parse", "HEAD", cwd=cwd).strip()
+
+    def ignored_among(self, toplevel: Path, paths: list[str]) -> set[str]:
+        """Which of `paths` git ignores (by any .gitignore, info/exclude, core.excludesFile)."""
+        found: set[str] = set()
+        for i in range(0, len(paths), 500):  # argv stays small whatever the count
+            # one path a line (-z needs --stdin); a path git must quote matches none: not copied
+            out = self.run("check-ignore", "--", *paths[i:i + 500], cwd=toplevel, ok=(0, 1))
+            found.update(p for p in out.split("\n") if p)
+        return found

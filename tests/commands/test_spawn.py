@@ -416,3 +416,43 @@ def test_parallel_budget_refuses_spawn_past_the_total(repo, envoy):
     assert refused.code == 1 and refused.error["type"] == "budget_exceeded" and "0.0066" in refused.error["message"]
     allowed = envoy("parallel", "spawn", "--branch", "c", "--task", "@result ok", env={"PARALLEL_BUDGET_USD": "1"})
     assert allowed.code == 0
+
+
+def test_a_dirty_checkout_is_said_at_spawn_with_what_the_worker_will_not_see(repo, envoy):
+    (repo / ".gitignore").write_text("*.log\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "ignore logs")
+    (repo / "README").write_text("an edit not yet committed\n")
+    (repo / "notes.md").write_text("a new file, untracked\n")
+    (repo / "build.log").write_text("ignored: nobody expects it in a worktree\n")
+    record = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok").data
+    assert len(record["warnings"]) == 1
+    warning = record["warnings"][0]
+    assert "README" in warning and "notes.md" in warning and "build.log" not in warning
+    assert "will not see" in warning
+    worktree = Path(record["path"])
+    assert (worktree / "README").read_text() == "hello\n" and not (worktree / "notes.md").exists()
+    wait_finished(envoy, "w")
+    text = envoy("parallel", "spawn", "--branch", "w2", "--task", "@result ok", "--text")
+    assert "will not see" in text.stdout + text.stderr
+    wait_finished(envoy, "w2")
+
+
+def test_a_clean_checkout_has_no_warnings(repo, envoy):
+    record = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok").data
+    assert "warnings" not in record
+    wait_finished(envoy, "w")
+
+
+def test_worktreeinclude_copies_only_gitignored_files_as_claude_code_does(repo, envoy):
+    (repo / ".gitignore").write_text("local.ini\n")
+    (repo / ".worktreeinclude").write_text("local.ini\ndraft.txt\n")
+    git(repo, "add", ".gitignore", ".worktreeinclude")
+    git(repo, "commit", "-qm", "include")
+    (repo / "local.ini").write_text("ignored and included: copied\n")
+    (repo / "draft.txt").write_text("included but not ignored: a file to commit, not to copy\n")
+    record = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok").data
+    worktree = Path(record["path"])
+    assert (worktree / "local.ini").exists() and not (worktree / "draft.txt").exists()
+    assert "draft.txt" in record["warnings"][0] and "local.ini" not in record["warnings"][0]
+    wait_finished(envoy, "w")

@@ -99,6 +99,7 @@ def render_record(view: dict[str, Any]) -> str:
         lines.append(f"  error    {view['error']}")
     if view.get("result"):
         lines.append("  result   " + output.one_line(view["result"], 400))
+    lines += [output.paint(f"  warning  {w}", "yellow") for w in view.get("warnings") or []]
     return "\n".join(lines)
 
 

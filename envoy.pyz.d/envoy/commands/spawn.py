@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from envoy import agent, output, usage
 from envoy.commands import common
 from envoy.errors import EnvoyError
-from envoy.worker import launch, locks, lookup, queue
+from envoy.worker import launch, locks, lookup, queue, worktree
 from envoy.worker.record import Record, now_iso, transition, worker_name
 from envoy.worker.workspace import Workspace, open_workspace
 
@@ -144,9 +144,28 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
     }
 
 
+def unseen_warning(ws: Workspace, record: Record) -> list[str]:
+    """What a worker started from this checkout's HEAD will not see: its uncommitted
+    edits and untracked files (those not copied in). Said, never refused: a side
+    fix from a dirty checkout is normal, a silent surprise is not."""
+    head = ws.git.head()
+    if not record.get("base_sha") or head is None or head[0] != record["base_sha"]:
+        return []  # it starts elsewhere (another ref, a dependency's tip): the checkout's edits are not its business
+    paths = worktree.unseen(ws.git, ws.toplevel)
+    if not paths:
+        return []
+    shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+    return [f"uncommitted changes the worker will not see (it starts from the last commit, "
+            f"{record['base_sha'][:12]}): {shown}; commit them first, or list gitignored files it needs "
+            f"in .worktreeinclude"]
+
+
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
     record = build_record(ws, args)
+    warnings = unseen_warning(ws, record)
+    if warnings:
+        record["warnings"] = warnings
     task = record.pop("task")
     state = ws.state
     state.ensure()
@@ -183,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
         finished = wait_for(ws, [record["name"]], timeout=None)[0]
         return common.report_finished(finished)
     view = common.record_view(record)
+    if warnings:
+        view["warnings"] = warnings
     if record["state"] == "queued":
         view["queue_position"] = position  # as queued: the runner may have started it since
     output.success(view, common.render_record)

@@ -98,14 +98,10 @@ def uncommitted(git: Git, record: Record) -> list[str]:
 
 
 def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
-    """Copy `.env`, envoy.pyz and every untracked file matched by `.worktreeinclude`
-    (gitignore syntax, Claude Code's convention) from the main worktree, modes kept."""
-    paths = [rel for rel in (".env", *_envoy_pyz(source)) if (source / rel).is_file()]
-    wanted = set(git.untracked(source, *paths)) if paths else set()
-    include = source / ".worktreeinclude"
-    if include.is_file():
-        wanted.update(git.untracked(source, pattern_file=include))
+    """Copy `.env`, envoy.pyz and every file matched by `.worktreeinclude` from the main
+    worktree, modes kept."""
     copied = []
+    wanted = to_copy(git, source)
     for rel in sorted(wanted):
         src, dst = source / rel, target / rel
         if not (src.is_file() or src.is_symlink()) or dst.exists():
@@ -118,6 +114,29 @@ def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
                              "free some disk space (or drop the file from .worktreeinclude), then spawn again") from None
         copied.append(rel)
     return copied
+
+
+def to_copy(git: Git, source: Path) -> set[str]:
+    """What a new worktree gets from the checkout at `source`: an untracked `.env` and
+    envoy.pyz, and, as Claude Code does, the files that match `.worktreeinclude`
+    (gitignore syntax) and that git ignores (so nothing a commit should carry)."""
+    paths = [rel for rel in (".env", *_envoy_pyz(source)) if (source / rel).is_file()]
+    wanted = set(git.untracked(source, *paths)) if paths else set()
+    include = source / ".worktreeinclude"
+    if include.is_file():
+        matched = git.untracked(source, pattern_file=include)
+        wanted.update(git.ignored_among(source, matched) if matched else set())
+    return wanted
+
+
+def unseen(git: Git, checkout: Path) -> list[str]:
+    """Uncommitted changes of `checkout` (modified, staged, untracked and not ignored)
+    that a worker started from its HEAD will not have: those not copied in."""
+    dirty = git.dirty_paths(checkout)
+    if not dirty:
+        return []
+    copied = to_copy(git, checkout)
+    return [p for p in dirty if p not in copied]
 
 
 def _envoy_pyz(source: Path) -> list[str]:
