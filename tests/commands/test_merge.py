@@ -17,6 +17,7 @@ def test_merge_into_base_without_touching_a_dirty_checkout_on_another_branch(rep
     assert result.code == 0, result.stdout
     assert result.data["merged"] is True and result.data["into"] == "main"
     assert git(repo, "rev-parse", "main").strip() == git(repo, "rev-parse", "feat/m").strip()  # a fast-forward
+    assert result.data["mode"] == "fast-forward"  # as git performed it, not as asked
     assert git(repo, "rev-parse", "HEAD") == before_head
     assert (repo / "README").read_text() == "my uncommitted edit\n" and (repo / "scratch.txt").exists()
     assert main_before != git(repo, "rev-parse", "main").strip()
@@ -200,3 +201,10 @@ def test_merge_and_diff_count_every_commit(repo, envoy):
     merged = envoy("parallel", "merge", "--worker", "many").data
     assert merged["commits"] == 121  # its 120 and the merge commit
     assert "120 commit(s)" in git(repo, "log", "-1", "--format=%b", "main")
+
+
+def test_a_rebase_with_nothing_to_replay_onto_is_reported_as_the_fast_forward_it_was(repo, envoy):
+    spawn_done(envoy, "r", "@write r.txt r\n@commit r")
+    result = envoy("parallel", "merge", "--worker", "r", "--rebase")
+    assert result.data["merged"] is True and result.data["mode"] == "fast-forward"
+    assert git(repo, "rev-parse", "main").strip() == git(repo, "rev-parse", "r").strip()
