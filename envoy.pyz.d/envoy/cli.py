@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("--max-turns", type=int, metavar="N", help="stop the agent after N turns")
     spawn.add_argument("--budget", type=finite, metavar="USD", help="stop the agent past this cost (--max-budget-usd)")
     spawn.add_argument("--timeout", type=finite, metavar="SECONDS",
-                       help="kill the worker past this long (default PARALLEL_TIMEOUT, 7200)")
+                       help="kill the worker past this long (default PARALLEL_TIMEOUT, 7200; 0: no limit)")
     spawn.add_argument("--queue", action="store_true",
                        help="queue the worker (FIFO) instead of refusing at the cap; returns at once, and the "
                        "worker starts as soon as a slot is free (at once if one is)")
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--model", type=nonempty, help="model for this run")
     resume.add_argument("--max-turns", type=int, metavar="N", help="turn limit for this run")
     resume.add_argument("--budget", type=finite, metavar="USD", help="cost limit for this run")
-    resume.add_argument("--timeout", type=finite, metavar="SECONDS", help="time limit for this run")
+    resume.add_argument("--timeout", type=finite, metavar="SECONDS", help="time limit for this run (0: no limit)")
 
     diff = _verb(verbs, "diff", "diff", "a worker's commits and full diff against its base, plus uncommitted changes")
     diff.add_argument("--worker", required=True, metavar="NAME", type=nonempty, help="the worker (name or branch)")

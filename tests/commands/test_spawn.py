@@ -456,3 +456,16 @@ def test_worktreeinclude_copies_only_gitignored_files_as_claude_code_does(repo, 
     assert (worktree / "local.ini").exists() and not (worktree / "draft.txt").exists()
     assert "draft.txt" in record["warnings"][0] and "local.ini" not in record["warnings"][0]
     wait_finished(envoy, "w")
+
+
+def test_timeout_0_means_no_limit_as_parallel_timeout_0_does(repo, envoy):
+    record = envoy("parallel", "spawn", "--branch", "w", "--timeout", "0", "--task", "@sleep 1.5\n@result ok",
+                   env={"PARALLEL_TIMEOUT": "0.5"}).data  # the flag, not the setting, decides
+    final = wait_finished(envoy, "w")
+    assert final["state"] == "succeeded", final
+    stored = json.loads((repo / ".git" / "envoy" / "workers" / "w.json").read_text())
+    assert stored["options"]["timeout_s"] is None
+    same = envoy("parallel", "spawn", "--branch", "w2", "--task", "@result ok", env={"PARALLEL_TIMEOUT": "0"}).data
+    wait_finished(envoy, "w2")
+    assert json.loads((repo / ".git" / "envoy" / "workers" / "w2.json").read_text())["options"]["timeout_s"] is None
+    assert record["name"] == "w" and same["name"] == "w2"

@@ -22,7 +22,9 @@ def run(args: argparse.Namespace) -> int:
     record = lookup.find(ws.state, args.worker)
     launch.check_resumable(record)
     options: Options = {**record.get("options", {})}
-    timeout, max_turns, budget = (common.positive(args.timeout, "--timeout"),
+    if args.timeout == 0:
+        options["timeout_s"] = None  # no limit for this run, as PARALLEL_TIMEOUT=0 means
+    timeout, max_turns, budget = (common.positive(args.timeout or None, "--timeout"),
                                   common.positive(args.max_turns, "--max-turns", int), common.positive(args.budget, "--budget"))
     if timeout is not None:
         options["timeout_s"] = timeout

@@ -119,9 +119,12 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
         base, base_sha = resolve_base(ws, args.from_ref)
     agent_path = agent.find(ws.config.get("ENVOY_CLAUDE"))
     permission_mode = args.permission_mode or ws.config.get("PARALLEL_PERMISSION_MODE")
-    timeout = common.positive(args.timeout, "--timeout")
-    if timeout is None:
-        timeout = ws.config.get("PARALLEL_TIMEOUT") or None
+    if args.timeout == 0:
+        timeout = None  # no limit, as PARALLEL_TIMEOUT=0 means
+    else:
+        timeout = common.positive(args.timeout, "--timeout")
+        if timeout is None:
+            timeout = ws.config.get("PARALLEL_TIMEOUT") or None
     setup = args.setup if args.setup is not None else ws.config.get("PARALLEL_SETUP")
     path = ws.layout().path(name)
     check_budget(ws)
