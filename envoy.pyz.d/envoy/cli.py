@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     results = _verb(verbs, "results", "results", "what each worker did: answer, commits, diffstat, transcript")
     results.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")
-    results.add_argument("--tail", type=int, default=50, metavar="N", help="transcript lines to show (default 50)")
+    results.add_argument("--tail", type=int, default=50, metavar="N", help="lines to show of the final answer and the transcript, together "
+                         "(default 50): the answer's last lines first, then the transcript's")
 
     cleanup = _verb(verbs, "cleanup", "cleanup", "remove finished workers' worktrees and branches",
                     "Remove worktrees, branches and records of finished workers. Workers with uncommitted or\n"

@@ -183,7 +183,7 @@ class Demo:
         self.say()
         shout = worker_name(JOBS[3].branch)
         self.say(f"What did {shout} do? (its answer, commits and files)", "cyan")
-        code, doc = self.envoy_json("parallel", "results", "--worker", shout, "--tail", "0")
+        code, doc = self.envoy_json("parallel", "results", "--worker", shout, "--tail", "5")
         for r in (doc.get("data") or {}).get("results") or []:
             if isinstance(r, dict):
                 commits = r.get("commits") or []
