@@ -70,9 +70,15 @@ def run(args: argparse.Namespace) -> int:
         output.success(data, render)
         return 0
     names = ", ".join(f"{f['name']} ({f['reason']})" for f in data["failed"])
+    first = data["failed"][0]["name"]
+    if attempts:  # repairs ran (or could not): another --repair would do the same again
+        advice = (f"see what each one's repair said and did (envoy parallel results --worker {first}), then fix "
+                  f"it in its worktree or give it a task of yours (envoy parallel resume --worker {first} --task "
+                  f"\"...\"), and land again")
+    else:
+        advice = "see each one's files or check output; fix it (envoy parallel resume) or re-run with --repair"
     error = EnvoyError("not_landed", f"{len(data['failed'])} of {len(data['failed']) + len(data['landed'])} "
-                       f"worker(s) did not land: {names}",
-                       "see each one's files or check output; fix it (envoy parallel resume) or re-run with --repair")
+                       f"worker(s) did not land: {names}", advice)
     output.failure(error.as_dict(), data, render)
     return 1
 
