@@ -32,8 +32,43 @@ Output is JSON when piped (or with --json), text on a terminal (or with --text).
 
 
 class Parser(argparse.ArgumentParser):
+    _seen: list[str] = []
+    deepest: Parser | None = None  # the verb's parser, the last to parse: it knows the verb's options
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._seen = list(sys.argv[1:] if args is None else args)  # for error(): what the user typed
+        Parser.deepest = self
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:  # argparse calls this on bad usage
-        raise UsageError(message, f"{self.prog} --help")
+        # The top parser reports leftovers ("unrecognized arguments") of the verb's parser.
+        parser = Parser.deepest if message.startswith("unrecognized") and Parser.deepest else self
+        raise UsageError(*parser.explain(message))
+
+    def explain(self, message: str) -> tuple[str, str]:
+        """(message, suggestion) for argparse's complaint, with a "did you mean" for a
+        mistyped verb or option. A mistyped option is named as such: argparse would
+        first complain that the option it stands for is missing."""
+        from envoy.typos import closest
+
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and "invalid choice" in message:
+                typed = next((a for a in self._seen if not a.startswith("-")), "")
+                match = closest(typed, action.choices)
+                if match:
+                    return (f"unknown command {typed!r}; did you mean {match!r}?", f"{self.prog} {match}")
+        known = [o for o in self._option_string_actions if o.startswith("--")]
+        for arg in self._seen:
+            if arg == "--":
+                break
+            option = arg.split("=", 1)[0]
+            if option.startswith("--") and option not in self._option_string_actions:
+                match = closest(option, known)
+                if match:
+                    return (f"unknown option {option!r}; did you mean {match!r}?", f"{self.prog} {match} ...")
+                if "required" in message or "unrecognized" in message:
+                    return (f"unknown option {option!r}", f"{self.prog} --help")
+        return message, f"{self.prog} --help"
 
 
 def finite(text: str) -> float:
