@@ -69,7 +69,7 @@ def error(error: dict[str, Any], data: Any = None) -> None:
             envelope["data"] = data
         print(dumps(envelope))
         return
-    print(f"envoy: error: {error['message']}", file=sys.stderr)
+    print(f"{paint('envoy: error:', 'red', 'bold', stream=sys.stderr)} {error['message']}", file=sys.stderr)
     if error.get("suggestion"):
         print(f"  try: {error['suggestion']}", file=sys.stderr)
 

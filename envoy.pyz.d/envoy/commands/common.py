@@ -150,9 +150,14 @@ def short(record: Record) -> dict[str, Any]:
     return {k: v for k, v in view.items() if v is not None}
 
 
+STATE_COLOURS = {"succeeded": "green", "failed": "red", "lost": "red", "running": "cyan", "starting": "cyan",
+                 "queued": "yellow", "stopped": "yellow"}
+
+
 def render_line(view: dict[str, Any]) -> str:
     """One row of the status table, from a short view."""
     cost = view.get("cost_usd")
-    return (f"{view['name']:<24} {view['state']:<10} {view.get('reason') or '':<14} "
+    state = output.paint(f"{view['state']:<10}", STATE_COLOURS.get(view["state"], ""))  # padded, then painted
+    return (f"{view['name']:<24} {state} {view.get('reason') or '':<14} "
             f"{format_duration(view.get('duration_s')):>7} "
             f"{'$%.4f' % cost if cost else '-':>9}  {view.get('branch')} <- {view.get('base')}")
