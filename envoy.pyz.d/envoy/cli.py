@@ -201,6 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", metavar="PATH", help="a new or empty directory to run in (default: a temporary one)")
     demo.add_argument("--keep", action="store_true", help="leave the scratch repository and its workers to explore")
 
+    path = _verb(verbs, "path", "path", "print a worker's worktree path: cd \"$(envoy parallel path --worker X)\"",
+                 "Print the worker's worktree path alone (also into a pipe, so it works inside $(...)),\n"
+                 "JSON only with --json; a refusal goes to stderr.")
+    path.add_argument("--worker", required=True, metavar="NAME", type=nonempty, help="the worker (name or branch)")
+
+    completion = top.add_parser("completion", help="print a shell completion script: eval \"$(envoy completion bash)\"",
+                                description="Print a completion script for bash or zsh: verbs, options, and the "
+                                "names of this repository's workers, live. Add to ~/.bashrc (or ~/.zshrc): "
+                                'eval "$(envoy completion bash)"')
+    completion.add_argument("shell", choices=("bash", "zsh"))
+    completion.set_defaults(verb="completion")
+
     wait = _verb(verbs, "wait", "wait", "block until workers end; exit 0 only if all succeeded",
                  "Block until the named workers (default: every unfinished one) end, with progress on stderr,\n"
                  "then print their records. Exit 0 only if all of them succeeded.")
@@ -377,6 +389,12 @@ def run_verb(verb: str, args: argparse.Namespace) -> int:
     if verb == "discover":
         from envoy.commands import discover
         return discover.run(args)
+    if verb == "path":
+        from envoy.commands import path
+        return path.run(args)
+    if verb == "completion":
+        from envoy.commands import completion
+        return completion.run(args, build_parser())
     if verb == "demo":
         from envoy.commands import demo
         return demo.run(args)

@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         from envoy.worker.queue import main as queue_main
 
         return queue_main(args[1])
+    if args == ["_workers"]:  # shell completion's live worker names: no parser, no git
+        from envoy.commands.completion import list_workers
+
+        return list_workers(os.getcwd())
     if args[:1] == ["_standin"]:  # envoy demo's scripted stand-in for `claude`
         from envoy.demo_script import standin_main
 
