@@ -1,6 +1,7 @@
 """envoy demo: the main job end to end, no account, no claude, no git identity."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -78,3 +79,18 @@ def test_demo_with_the_real_agent_needs_claude(tmp_path):
                        env={"ENVOY_CLAUDE": "/nonexistent/claude"})
     assert result.code == 1 and result.error["type"] == "agent_missing"
     assert not where.exists()
+
+
+def test_demo_with_agent_claude_gives_the_same_tasks_to_the_cli_and_no_gate(tmp_path):
+    """--agent claude runs the CLI ENVOY_CLAUDE names (here the test's stand-in for the real
+    one, which does nothing but answer): the same five tasks, in words, and no stand-in."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    result = run_envoy("demo", "--agent", "claude", "--dir", str(tmp_path / "d"), cwd=tmp_path,
+                       env={"FAKE_CLAUDE_RECORD": str(runs)}, timeout=300)
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.data["agent"] == "claude"
+    told = sorted(json.loads(p.read_text())["task"] for p in runs.glob("*.json"))
+    assert len(told) == 5 and all("Commit your work." in t for t in told)
+    assert not any("ENVOY_DEMO_GATE" in json.loads(p.read_text())["env"] for p in runs.glob("*.json"))
+    assert not (tmp_path / "d").exists()  # made by the demo, removed by it (no --keep)
