@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from fake_model import FakeModel, bash, text, write
+from fake_model import FakeModel, bash, text, tool, write
 
 from conftest import REPO_ROOT, git
 
@@ -56,8 +56,10 @@ def test_the_readme_quick_start_runs_verbatim_in_a_new_repository(tmp_path: Path
     git(project, "symbolic-ref", "HEAD", "refs/heads/main")
     git(project, "add", "-A")
     git(project, "-c", "user.name=Someone", "-c", "user.email=someone@example.invalid", "commit", "-qm", "init")
+    readme = tmp_path / "project-claude-worker-fix-readme-typo" / "README.md"  # where the worker's checkout is
     fake_model.script("default", [
-        write("README.md", "The project\n"),
+        tool("Read", {"file_path": str(readme)}),  # Claude Code writes over a file only once it was read
+        write(str(readme), "The project\n"),
         bash("python3 -m pytest -q"),
         bash("git add -A && git commit -qm 'Fix the typo in README.md'"),
         text("Fixed the typo in README.md; the tests pass."),
@@ -68,7 +70,8 @@ def test_the_readme_quick_start_runs_verbatim_in_a_new_repository(tmp_path: Path
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     # The worker ran the project's tests (allowed by the spawn's rule, not denied) and committed.
-    (tests, commit) = fake_model.tool_results("default")[1:3]
+    (read, wrote, tests, commit) = fake_model.tool_results("default")[:4]
+    assert not read.is_error and not wrote.is_error, (read.content, wrote.content)
     assert not tests.is_error and "1 passed" in tests.content, tests.content
     assert not commit.is_error, commit.content
     # land moved main, and the checked-out main with it, to the checked work; cleanup removed the worker.
