@@ -132,7 +132,7 @@ def to_copy(git: Git, source: Path) -> set[str]:
 def unseen(git: Git, checkout: Path) -> list[str]:
     """Uncommitted changes of `checkout` (modified, staged, untracked and not ignored)
     that a worker started from its HEAD will not have: those not copied in."""
-    dirty = git.dirty_paths(checkout)
+    dirty = git.dirty_paths(checkout, untracked="normal")  # a new directory is named once, not file by file
     if not dirty:
         return []
     copied = to_copy(git, checkout)
