@@ -12,8 +12,3 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     found = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=0.6)
     return found[0] if found else None
 
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """"; did you mean 'x'?" or "" when nothing is close."""
-    match = closest(word, choices)
-    return f"; did you mean {match!r}?" if match else ""

@@ -1,7 +1,7 @@
 """typos.py: the closest name, or none when nothing is close."""
 from __future__ import annotations
 
-from envoy.typos import closest, did_you_mean
+from envoy.typos import closest
 
 
 def test_closest_finds_a_typo_and_nothing_for_a_stranger():
@@ -10,7 +10,3 @@ def test_closest_finds_a_typo_and_nothing_for_a_stranger():
     assert closest("zzzz", ["spawn", "status"]) is None
     assert closest("status", ["status"]) is None  # the word itself is no suggestion
 
-
-def test_did_you_mean_is_a_clause_or_nothing():
-    assert did_you_mean("lnad", ["land", "merge"]) == "; did you mean 'land'?"
-    assert did_you_mean("qqq", ["land"]) == ""
