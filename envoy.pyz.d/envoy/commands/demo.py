@@ -156,9 +156,10 @@ class Demo:
         self.say("Wait for all of them (exit 0 only if every worker succeeded):", "cyan")
         code, doc = self.envoy_json("parallel", "wait", timeout=None if self.use_claude else 600)
         self.expect(code == 0, "every worker to succeed", doc)
-        workers = (doc.get("data") or {}).get("workers") or []
-        ended = ", ".join(f"{w.get('name')} {w.get('state')}" for w in workers if isinstance(w, dict))
-        self.result(("every worker succeeded: " if code == 0 else "not all succeeded: ") + ended, code == 0)
+        workers = [w for w in (doc.get("data") or {}).get("workers") or [] if isinstance(w, dict)]
+        ended = ", ".join(f"{w.get('name')} {w.get('state')}" for w in workers)
+        self.result(("all succeeded; " if code == 0 else "not all succeeded; ") + f"it waited for {ended}"
+                    + (" (the others had ended already)" if len(workers) < len(JOBS) else ""), code == 0)
         self.say()
         self.say("Which of them collide? (dry-run merges, nothing changes)", "cyan")
         code, doc = self.envoy_json("parallel", "conflicts")
@@ -177,6 +178,9 @@ class Demo:
         for f in failed:
             files = f" in {', '.join(f['files'])}" if f.get("files") else ""
             self.result(f"{f.get('name')}: did not land ({f.get('reason')}{files})", ok=False)
+            said = [line for line in str(f.get("output") or "").splitlines() if "Error" in line]
+            if said:
+                self.say(f"     the check said: {said[-1].strip()[:100]}", "dim")
         reasons = sorted(str(f.get("reason")) for f in failed)
         self.expect(len(landed) == 3 and reasons == ["check_failed", "conflict"],
                     "3 workers landed, one kept out by a conflict and one by the check", doc)
