@@ -469,3 +469,19 @@ def test_timeout_0_means_no_limit_as_parallel_timeout_0_does(repo, envoy):
     wait_finished(envoy, "w2")
     assert json.loads((repo / ".git" / "envoy" / "workers" / "w2.json").read_text())["options"]["timeout_s"] is None
     assert record["name"] == "w" and same["name"] == "w2"
+
+
+def test_two_repositories_side_by_side_spawn_the_same_branch(repo, envoy, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    (other / "README").write_text("other\n")
+    git(other, "add", "README")
+    git(other, "commit", "-qm", "init")
+    first = envoy("parallel", "spawn", "--branch", "fix/same", "--task", "@result ok")
+    second = envoy("parallel", "spawn", "--branch", "fix/same", "--task", "@result ok", cwd=other)
+    assert first.code == 0 and second.code == 0, second.stdout
+    assert first.data["path"] != second.data["path"]
+    assert Path(second.data["path"]).name == "other-claude-worker-fix-same"
+    wait_finished(envoy, "fix-same")
+    wait_finished(lambda *a, **k: envoy(*a, cwd=other, **k), "fix-same")
