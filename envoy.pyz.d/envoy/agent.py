@@ -242,10 +242,15 @@ def _tool_summary(tool_input: Any, limit: int = 200) -> str:
 TRANSCRIPT_LINE = 2000  # characters: a caller (often an agent) reads every one
 
 
-def transcript(log: Path) -> list[str]:
+FINAL_ANSWER_LINE = "(the final answer, shown above)"
+
+
+def transcript(log: Path, final: str | None = None) -> list[str]:
     """A readable transcript: assistant text, one line per tool call, errors, the end;
-    each line cut to TRANSCRIPT_LINE."""
+    each line cut to TRANSCRIPT_LINE. The last text block that is the `final` answer
+    becomes one line pointing to it: a reader is not told a long answer twice."""
     lines: list[str] = []
+    last_final: tuple[int, int] | None = None  # (start, end) in lines of the last block that is `final`
     for message in messages(log):
         kind = message.get("type")
         body = message.get("message")
@@ -260,7 +265,10 @@ def transcript(log: Path) -> list[str]:
                     continue
                 text = block.get("text")
                 if block.get("type") == "text" and isinstance(text, str) and text.strip():
+                    start = len(lines)
                     lines.extend(text.rstrip().splitlines())
+                    if final is not None and text.strip() == final.strip():
+                        last_final = (start, len(lines))
                 elif block.get("type") == "tool_use":
                     lines.append(f"-> {_text(block.get('name'))}: {_tool_summary(block.get('input'))}")
         elif kind == "user":
@@ -276,4 +284,6 @@ def transcript(log: Path) -> list[str]:
             turns = "?" if result["num_turns"] is None else result["num_turns"]
             lines.append(f"== {result['subtype']}{' (error)' if result['is_error'] else ''}: "
                          f"{turns} turns, ${result['total_cost_usd'] or 0:.4f}")
+    if last_final is not None:
+        lines[last_final[0]:last_final[1]] = [FINAL_ANSWER_LINE]
     return [line if len(line) <= TRANSCRIPT_LINE else line[:TRANSCRIPT_LINE - 1] + "…" for line in lines]

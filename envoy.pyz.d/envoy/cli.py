@@ -34,8 +34,43 @@ Output is JSON when piped (or with --json), text on a terminal (or with --text).
 
 
 class Parser(argparse.ArgumentParser):
+    _seen: list[str] = []
+    deepest: Parser | None = None  # the verb's parser, the last to parse: it knows the verb's options
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._seen = list(sys.argv[1:] if args is None else args)  # for error(): what the user typed
+        Parser.deepest = self
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:  # argparse calls this on bad usage
-        raise UsageError(message, f"{self.prog} --help")
+        # The top parser reports leftovers ("unrecognized arguments") of the verb's parser.
+        parser = Parser.deepest if message.startswith("unrecognized") and Parser.deepest else self
+        raise UsageError(*parser.explain(message))
+
+    def explain(self, message: str) -> tuple[str, str]:
+        """(message, suggestion) for argparse's complaint, with a "did you mean" for a
+        mistyped verb or option. A mistyped option is named as such: argparse would
+        first complain that the option it stands for is missing."""
+        from envoy.typos import closest
+
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and "invalid choice" in message:
+                typed = next((a for a in self._seen if not a.startswith("-")), "")
+                match = closest(typed, action.choices)
+                if match:
+                    return (f"unknown command {typed!r}; did you mean {match!r}?", f"{self.prog} {match}")
+        known = [o for o in self._option_string_actions if o.startswith("--")]
+        for arg in self._seen:
+            if arg == "--":
+                break
+            option = arg.split("=", 1)[0]
+            if option.startswith("--") and option not in self._option_string_actions:
+                match = closest(option, known)
+                if match:
+                    return (f"unknown option {option!r}; did you mean {match!r}?", f"{self.prog} {match} ...")
+                if "required" in message or "unrecognized" in message:
+                    return (f"unknown option {option!r}", f"{self.prog} --help")
+        return message, f"{self.prog} --help"
 
 
 def finite(text: str) -> float:
@@ -108,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("--max-turns", type=int, metavar="N", help="stop the agent after N turns")
     spawn.add_argument("--budget", type=finite, metavar="USD", help="stop the agent past this cost (--max-budget-usd)")
     spawn.add_argument("--timeout", type=finite, metavar="SECONDS",
-                       help="kill the worker past this long (default PARALLEL_TIMEOUT, 7200)")
+                       help="kill the worker past this long (default PARALLEL_TIMEOUT, 7200; 0: no limit)")
     spawn.add_argument("--queue", action="store_true",
                        help="queue the worker (FIFO) instead of refusing at the cap; returns at once, and the "
                        "worker starts as soon as a slot is free (at once if one is)")
@@ -135,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     results = _verb(verbs, "results", "results", "what each worker did: answer, commits, diffstat, transcript")
     results.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")
-    results.add_argument("--tail", type=int, default=50, metavar="N", help="transcript lines to show (default 50)")
+    results.add_argument("--tail", type=int, default=50, metavar="N", help="lines to show of the final answer and the transcript, together "
+                         "(default 50): the answer's last lines first, then the transcript's")
     results.add_argument("--all", action="store_true", help="every worker in full; by default many workers are "
                          "folded to counts and brief rows of those that need someone")
 
@@ -178,6 +214,30 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--timeout", type=finite, metavar="SECONDS", help="per-stream time limit (default 600)")
     discover.add_argument("--max-words", type=int, metavar="N", help="word budget per stream (default 300)")
 
+    demo = _verb(top, "demo", "demo", "see envoy work: workers, the cap, the queue, a conflict, land (no account)",
+                 "Run envoy's main job end to end in a scratch repository: five workers at a cap of two\n"
+                 "(the third refused, the rest queued), two of them in conflict, land with a check, a\n"
+                 "worker's results, cleanup. The workers are driven by a SCRIPTED STAND-IN agent that\n"
+                 "speaks claude's stream-json (no model, no account, no network), or by the real\n"
+                 "claude CLI with --agent claude. Everything is removed at the end unless --keep.")
+    demo.add_argument("--agent", choices=("stand-in", "claude"), default="stand-in",
+                      help="who does the workers' tasks: envoy's scripted stand-in (default) or the real "
+                      "claude CLI (installed and logged in; costs what its sessions cost)")
+    demo.add_argument("--dir", metavar="PATH", help="a new or empty directory to run in (default: a temporary one)")
+    demo.add_argument("--keep", action="store_true", help="leave the scratch repository and its workers to explore")
+
+    path = _verb(verbs, "path", "path", "print a worker's worktree path: cd \"$(envoy parallel path --worker X)\"",
+                 "Print the worker's worktree path alone (also into a pipe, so it works inside $(...)),\n"
+                 "JSON only with --json; a refusal goes to stderr.")
+    path.add_argument("--worker", required=True, metavar="NAME", type=nonempty, help="the worker (name or branch)")
+
+    completion = top.add_parser("completion", help="print a shell completion script: eval \"$(envoy completion bash)\"",
+                                description="Print a completion script for bash or zsh: verbs, options, and the "
+                                "names of this repository's workers, live. Add to ~/.bashrc (or ~/.zshrc): "
+                                'eval "$(envoy completion bash)"')
+    completion.add_argument("shell", choices=("bash", "zsh"))
+    completion.set_defaults(verb="completion")
+
     wait = _verb(verbs, "wait", "wait", "block until workers end; exit 0 only if all succeeded cleanly",
                  "Block until the named workers (default: every worker not yet cleaned up, those that ended\n"
                  "before this call too) end, with progress on stderr, then print their records.\n"
@@ -210,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--model", type=nonempty, help="model for this run")
     resume.add_argument("--max-turns", type=int, metavar="N", help="turn limit for this run")
     resume.add_argument("--budget", type=finite, metavar="USD", help="cost limit for this run")
-    resume.add_argument("--timeout", type=finite, metavar="SECONDS", help="time limit for this run")
+    resume.add_argument("--timeout", type=finite, metavar="SECONDS", help="time limit for this run (0: no limit)")
 
     diff = _verb(verbs, "diff", "diff", "a worker's commits and full diff against its base, plus uncommitted changes")
     diff.add_argument("--worker", required=True, metavar="NAME", type=nonempty, help="the worker (name or branch)")
@@ -418,6 +478,15 @@ def run_verb(verb: str, args: argparse.Namespace) -> int:
     if verb == "stop":
         from envoy.commands import stop
         return stop.run(args)
+    if verb == "path":
+        from envoy.commands import path
+        return path.run(args)
+    if verb == "completion":
+        from envoy.commands import completion
+        return completion.run(args, build_parser())
+    if verb == "demo":
+        from envoy.commands import demo
+        return demo.run(args)
     if verb == "hook":
         from envoy.commands import hook
         return hook.run(args)

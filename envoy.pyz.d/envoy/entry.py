@@ -39,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         from envoy.worker.stopping import enforce_budget
 
         return enforce_budget(args[1])
+    if args == ["_workers"]:  # shell completion's live worker names: no parser, no git
+        from envoy.commands.completion import list_workers
+
+        return list_workers(os.getcwd())
+    if args[:1] == ["_standin"]:  # envoy demo's scripted stand-in for `claude`
+        from envoy.demo_script import standin_main
+
+        return standin_main(args[1:])
     from envoy.cli import main as cli_main
 
     return cli_main(args)

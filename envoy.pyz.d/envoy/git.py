@@ -400,9 +400,10 @@ class Git:
             self.worktree_remove(path)
 
     # -- what a worker did ----------------------------------------------
-    def dirty_paths(self, worktree: Path) -> list[str]:
-        """Modified, staged and untracked paths (not ignored ones) of a worktree."""
-        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=worktree)
+    def dirty_paths(self, worktree: Path, untracked: str = "all") -> list[str]:
+        """Modified, staged and untracked paths (not ignored ones) of a worktree;
+        `untracked="normal"`: an untracked directory as one entry (`dir/`), cheaper."""
+        out = self.run("status", "--porcelain=v1", "-z", f"--untracked-files={untracked}", cwd=worktree)
         paths, entries = [], out.split("\0")
         i = 0
         while i < len(entries):
@@ -464,6 +465,29 @@ class Git:
                         env={"GIT_AUTHOR_NAME": "envoy", "GIT_AUTHOR_EMAIL": "envoy@localhost",
                              "GIT_COMMITTER_NAME": "envoy", "GIT_COMMITTER_EMAIL": "envoy@localhost"}).strip()
 
+    # -- a scratch repository (envoy demo) and a stand-in agent's commits --------
+    def init_repository(self, branch: str, name: str, email: str) -> None:
+        """A new repository in `cwd` on `branch`, with an identity of its own: the demo
+        runs on machines where no git identity is configured, and sets none globally."""
+        self.run("init", "-q")
+        self.run("symbolic-ref", "HEAD", f"refs/heads/{branch}")
+        self.run("config", "user.name", name)
+        self.run("config", "user.email", email)
+
+    def commit_all(self, message: str, cwd: Path | None = None) -> str:
+        """`git add -A && git commit`, as an agent commits its work; the new commit."""
+        self.run("add", "-A", cwd=cwd)
+        self.run("commit", "-q", "-m", message, cwd=cwd)
+        return self.run("rev-parse", "HEAD", cwd=cwd).strip()
+
+    def ignored_among(self, toplevel: Path, paths: list[str]) -> set[str]:
+        """Which of `paths` git ignores (by any .gitignore, info/exclude, core.excludesFile)."""
+        found: set[str] = set()
+        for i in range(0, len(paths), 500):  # argv stays small whatever the count
+            # one path a line (-z needs --stdin); a path git must quote matches none: not copied
+            out = self.run("check-ignore", "--", *paths[i:i + 500], cwd=toplevel, ok=(0, 1))
+            found.update(p for p in out.split("\n") if p)
+        return found
 
 # -- moving a checked-out branch (landing/target.py) ----------------------------
 def git_paths(git: Git, worktree: Path, *names: str) -> dict[str, Path]:

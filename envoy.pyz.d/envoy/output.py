@@ -8,6 +8,7 @@ either. JSON is compact: the calling agent pays for every byte it reads.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Callable
 
@@ -68,7 +69,7 @@ def error(error: dict[str, Any], data: Any = None) -> None:
             envelope["data"] = data
         print(dumps(envelope))
         return
-    print(f"envoy: error: {error['message']}", file=sys.stderr)
+    print(f"{paint('envoy: error:', 'red', 'bold', stream=sys.stderr)} {error['message']}", file=sys.stderr)
     if error.get("suggestion"):
         print(f"  try: {error['suggestion']}", file=sys.stderr)
 
@@ -81,6 +82,32 @@ def failure(error_dict: dict[str, Any], data: Any, render: Callable[[Any], str])
     else:
         print(render(data))
         error(error_dict)
+
+
+_STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36"}
+
+
+def colour(stream: Any = None) -> bool:
+    """Colour only for a person at a terminal: never in JSON, into a pipe or file, with
+    NO_COLOR set (no-color.org: any non-empty value) or on a dumb terminal."""
+    stream = sys.stdout if stream is None else stream
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    if stream is sys.stdout and json_mode():
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed, or not a real stream
+        return False
+
+
+def paint(text: str, *styles: str, stream: Any = None) -> str:
+    """`text` in the given styles (bold, dim, red, green, yellow, blue, cyan) when
+    `colour(stream)`; else unchanged."""
+    codes = ";".join(_STYLES[s] for s in styles if s in _STYLES)
+    if not codes or not text or not colour(stream):
+        return text
+    return f"\033[{codes}m{text}\033[0m"
 
 
 def progress(message: str) -> None:

@@ -254,3 +254,20 @@ def test_init_refuses_a_symlinked_settings_file_or_agents_directory(repo, tmp_pa
         assert sorted(p.name for p in elsewhere.iterdir()) == ["settings.json"]
         assert (elsewhere / "settings.json").read_text() == "{}\n"
         link.unlink()
+
+
+def test_init_installs_an_executable_pyz_that_runs_by_its_path(repo, tmp_path):
+    """init's permission rules also allow `.claude/envoy.pyz parallel ...` run directly."""
+    pyz = build(tmp_path, "315532800")
+    assert init(repo, command=[sys.executable, str(pyz)]).code == 0
+    copy = repo / ".claude" / "envoy.pyz"
+    assert copy.stat().st_mode & 0o777 == 0o755
+    assert subprocess.run([str(copy), "--version"], capture_output=True, text=True).returncode == 0
+    copy.chmod(0o644)  # an older init's copy: the same bytes, not executable
+    again = init(repo, command=[sys.executable, str(pyz)])
+    assert again.code == 0 and copy.stat().st_mode & 0o777 == 0o755
+
+
+def test_init_from_the_source_tree_installs_an_executable_pyz(repo):
+    assert init(repo).code == 0
+    assert (repo / ".claude" / "envoy.pyz").stat().st_mode & 0o777 == 0o755

@@ -406,6 +406,17 @@ def test_repair_that_commits_nothing_is_reported(repo, envoy):
     assert result.code == 1
     failed = result.json["data"]["failed"][0]
     assert failed["name"] == "second" and failed["repairs"] == 1 and "committed nothing" in failed["error"]
+    # honest: running --repair again would do the same; it says what to look at and do instead
+    suggestion = result.error["suggestion"]
+    assert "--repair" not in suggestion
+    assert "envoy parallel results --worker second" in suggestion and "resume --worker second" in suggestion
+
+
+def test_without_repair_a_failure_suggests_repair(repo, envoy):
+    spawn_done(envoy, "first", commit_file("same.txt", "first"))
+    spawn_done(envoy, "second", commit_file("same.txt", "second"))
+    result = envoy("parallel", "land", "--order", "fifo")
+    assert result.code == 1 and "--repair" in result.error["suggestion"]
 
 
 # -- bad input ----------------------------------------------------------------------

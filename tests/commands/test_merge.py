@@ -17,6 +17,7 @@ def test_merge_into_base_without_touching_a_dirty_checkout_on_another_branch(rep
     assert result.code == 0, result.stdout
     assert result.data["merged"] is True and result.data["into"] == "main"
     assert git(repo, "rev-parse", "main").strip() == git(repo, "rev-parse", "feat/m").strip()  # a fast-forward
+    assert result.data["mode"] == "fast-forward"  # as git performed it, not as asked
     assert git(repo, "rev-parse", "HEAD") == before_head
     assert (repo / "README").read_text() == "my uncommitted edit\n" and (repo / "scratch.txt").exists()
     assert main_before != git(repo, "rev-parse", "main").strip()
@@ -236,3 +237,10 @@ def test_merge_and_rebase_without_a_git_identity_are_refused_before_anything(rep
     resumed = envoy("parallel", "resume", "--worker", "who", "--task", "more", env={"GIT_CONFIG_GLOBAL": str(config)})
     assert resumed.code == 1 and resumed.error["type"] == "git_identity_missing", resumed.stdout
     assert git(repo, "rev-parse", "main") == main
+
+
+def test_a_rebase_with_nothing_to_replay_onto_is_reported_as_the_fast_forward_it_was(repo, envoy):
+    spawn_done(envoy, "r", "@write r.txt r\n@commit r")
+    result = envoy("parallel", "merge", "--worker", "r", "--rebase")
+    assert result.data["merged"] is True and result.data["mode"] == "fast-forward"
+    assert git(repo, "rev-parse", "main").strip() == git(repo, "rev-parse", "r").strip()

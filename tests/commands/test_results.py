@@ -37,7 +37,8 @@ def test_tail_bounds_the_transcript(repo, envoy):
     full = envoy("parallel", "results", "--worker", "long").data["results"][0]
     assert full["transcript_lines"] > 30 and len(full["transcript"]) == min(50, full["transcript_lines"])
     short = envoy("parallel", "results", "--worker", "long", "--tail", "3").data["results"][0]
-    assert short["transcript"] == full["transcript"][-3:]
+    # the one-line answer counts in the 3 lines: --tail bounds all that is shown
+    assert short["result"] == "done" and short["transcript"] == full["transcript"][-2:]
     none = envoy("parallel", "results", "--worker", "long", "--tail", "0").data["results"][0]
     assert none["transcript"] == []
     assert envoy("parallel", "results", "--tail", "-1").error["type"] == "invalid_input"
@@ -239,3 +240,36 @@ def test_results_of_a_fleet_fold_to_what_needs_someone(repo, envoy, tmp_path):
         assert len(every["results"]) == 120 and "folded" not in every
     finally:
         kill(holder)
+
+
+def long_answer_task(lines: int) -> str:
+    answer = "\n".join(f"answer line {i}" for i in range(1, lines + 1))
+    assistant = {"type": "assistant", "session_id": "s", "message": {"id": "m9", "type": "message", "role": "assistant",
+                                                                       "content": [{"type": "text", "text": answer}]}}
+    result = {"type": "result", "subtype": "success", "is_error": False, "result": answer, "num_turns": 2,
+              "session_id": "s", "total_cost_usd": 0.01, "permission_denials": []}
+    return f"@write a.txt a\n@emit {json.dumps(assistant)}\n@emit {json.dumps(result)}\n@crash 0"
+
+
+def test_the_final_answer_is_shown_once_not_again_in_the_transcript(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "w", "--task", long_answer_task(8))
+    wait_finished(envoy, "w")
+    (r,) = envoy("parallel", "results").data["results"]
+    assert r["result"].splitlines()[-1] == "answer line 8"
+    assert not any("answer line" in line for line in r["transcript"]), r["transcript"]
+    assert any("final answer" in line for line in r["transcript"])
+    text = envoy("parallel", "results", "--text").stdout
+    assert text.count("answer line 8") == 1
+
+
+def test_tail_bounds_the_answer_and_the_transcript_together(repo, envoy):
+    envoy("parallel", "spawn", "--branch", "w", "--task", long_answer_task(40))
+    wait_finished(envoy, "w")
+    (r,) = envoy("parallel", "results", "--tail", "5").data["results"]
+    assert r["result"].splitlines() == [f"answer line {i}" for i in range(36, 41)]
+    assert r["result_lines"] == 40 and r["transcript"] == []
+    (r,) = envoy("parallel", "results", "--tail", "45").data["results"]
+    assert len(r["result"].splitlines()) == 40 and "result_lines" not in r
+    assert 1 <= len(r["transcript"]) <= 5
+    text = envoy("parallel", "results", "--tail", "5", "--text").stdout
+    assert "answer line 35" not in text and "answer line 40" in text and "40 lines" in text

@@ -43,3 +43,12 @@ def test_resume_respects_the_cap(repo, envoy):
     envoy("parallel", "spawn", "--branch", "busy", "--task", "@sleep 60", env=env)
     result = envoy("parallel", "resume", "--worker", "done", "--task", "more", env=env)
     assert result.code == 1 and result.error["type"] == "limit_exceeded"
+
+
+def test_resume_timeout_0_lifts_the_limit_for_that_run(repo, envoy):
+    env = {"PARALLEL_TIMEOUT": "0.5"}
+    spawn_done(envoy, "w", "@result first", "--timeout", "0.5")
+    result = envoy("parallel", "resume", "--worker", "w", "--timeout", "0", "--wait", "--task", "@sleep 1.5\n@result second",
+                   env=env)
+    assert result.code == 0, result.stdout
+    assert result.data["state"] == "succeeded" and result.data["result"] == "second"

@@ -32,7 +32,7 @@ def test_side_fix_from_main_while_on_a_feature_branch(repo, envoy, tmp_path):
     assert record["branch"] == "quick/hook-fix"
     assert record["base"] == "main"
     assert record["state"] in ("running", "succeeded")
-    worktree = tmp_path / "claude-worker-quick-hook-fix"
+    worktree = tmp_path / "repo-claude-worker-quick-hook-fix"
     assert record["path"] == str(worktree)
 
     final = wait_finished(envoy, "quick-hook-fix")
@@ -162,7 +162,7 @@ def test_missing_agent_is_a_clear_error_and_creates_nothing(repo, envoy, tmp_pat
     assert result.error["type"] == "agent_missing"
     assert "ENVOY_CLAUDE" in result.error["message"]
     assert not git(repo, "branch", "--list", "w").strip()
-    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (tmp_path / "repo-claude-worker-w").exists()
 
 
 def test_spawn_wait_exit_status(repo, envoy):
@@ -253,7 +253,7 @@ def test_a_failing_post_checkout_hook_leaves_nothing_behind(repo, envoy, tmp_pat
     failed = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok")
     assert failed.code == 1 and failed.error["type"] == "git_error"
     assert leftovers(repo, "w") == ("", "", [])
-    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (tmp_path / "repo-claude-worker-w").exists()
     git(repo, "config", "--unset", "core.hooksPath")
     again = envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok")
     assert again.code == 0, again.stdout
@@ -308,7 +308,7 @@ def test_kill_9_mid_checkout_is_recorded_and_cleanup_removes_it(repo, envoy, tmp
     assert cleaned.code == 0, cleaned.stdout
     assert [r["name"] for r in cleaned.data["removed"]] == ["w"]
     wait_until(lambda: leftovers(repo, "w") == ("", "", []), timeout=10)  # git's own exit, after its hook
-    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (tmp_path / "repo-claude-worker-w").exists()
     again = envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok")
     assert again.code == 0, again.stdout
 
@@ -352,7 +352,7 @@ def test_a_checkout_that_runs_out_of_space_leaves_nothing_behind(repo, envoy, tm
     assert proc.returncode != 0 and json.loads(proc.stdout)["error"]["type"] == "git_error", proc.stdout
     assert "Traceback" not in proc.stderr
     assert leftovers(repo, "w") == ("", "", [])
-    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (tmp_path / "repo-claude-worker-w").exists()
     assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok").code == 0
 
 
@@ -369,7 +369,7 @@ def test_copying_untracked_files_onto_a_full_disk_is_a_clear_error(repo, envoy, 
     assert queued.returncode == 0, queued.stdout
     final = wait_finished(envoy, "q")
     assert final["state"] == "failed" and ".env" in final["error"]
-    assert not git(repo, "branch", "--list", "q").strip() and not (tmp_path / "claude-worker-q").exists()
+    assert not git(repo, "branch", "--list", "q").strip() and not (tmp_path / "repo-claude-worker-q").exists()
     (tmp_path / "go").touch()
 
 
@@ -444,7 +444,7 @@ def test_spawn_without_a_git_identity_is_refused_and_creates_nothing(repo, envoy
     assert 'git config --global user.name "Your Name"' in result.error["suggestion"]
     assert "user.email" in result.error["suggestion"]
     assert not git(repo, "branch", "--list", "w").strip()
-    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (tmp_path / "repo-claude-worker-w").exists()
     assert not list((repo / ".git").glob("envoy/workers/*.json"))
 
 
@@ -455,7 +455,7 @@ def test_spawn_in_a_repository_git_refuses_says_so_with_gits_fix(repo, envoy, tm
     assert result.error["type"] == "unsafe_repository", result.error
     assert "owned by another user" in result.error["message"]
     assert f"git config --global --add safe.directory {repo}" in result.error["suggestion"]
-    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (tmp_path / "repo-claude-worker-w").exists()
     assert not (repo / ".git" / "envoy" / "workers").exists()
     # Told as asked, the same spawn works.
     git(repo.parent, "config", "--global", "--add", "safe.directory", str(repo))
@@ -589,3 +589,72 @@ def test_a_batch_may_depend_on_an_existing_worker_and_collides_with_one(repo, en
                                                                        "after": "base-work"}))
     assert ok.code == 0, ok.stdout
     assert envoy("parallel", "wait").code == 0
+
+
+def test_a_dirty_checkout_is_said_at_spawn_with_what_the_worker_will_not_see(repo, envoy):
+    (repo / ".gitignore").write_text("*.log\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "ignore logs")
+    (repo / "README").write_text("an edit not yet committed\n")
+    (repo / "notes.md").write_text("a new file, untracked\n")
+    (repo / "build.log").write_text("ignored: nobody expects it in a worktree\n")
+    record = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok").data
+    assert len(record["warnings"]) == 1
+    warning = record["warnings"][0]
+    assert "README" in warning and "notes.md" in warning and "build.log" not in warning
+    assert "will not see" in warning
+    worktree = Path(record["path"])
+    assert (worktree / "README").read_text() == "hello\n" and not (worktree / "notes.md").exists()
+    wait_finished(envoy, "w")
+    text = envoy("parallel", "spawn", "--branch", "w2", "--task", "@result ok", "--text")
+    assert "will not see" in text.stdout + text.stderr
+    wait_finished(envoy, "w2")
+
+
+def test_a_clean_checkout_has_no_warnings(repo, envoy):
+    record = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok").data
+    assert "warnings" not in record
+    wait_finished(envoy, "w")
+
+
+def test_worktreeinclude_copies_only_gitignored_files_as_claude_code_does(repo, envoy):
+    (repo / ".gitignore").write_text("local.ini\n")
+    (repo / ".worktreeinclude").write_text("local.ini\ndraft.txt\n")
+    git(repo, "add", ".gitignore", ".worktreeinclude")
+    git(repo, "commit", "-qm", "include")
+    (repo / "local.ini").write_text("ignored and included: copied\n")
+    (repo / "draft.txt").write_text("included but not ignored: a file to commit, not to copy\n")
+    record = envoy("parallel", "spawn", "--branch", "w", "--task", "@result ok").data
+    worktree = Path(record["path"])
+    assert (worktree / "local.ini").exists() and not (worktree / "draft.txt").exists()
+    assert "draft.txt" in record["warnings"][0] and "local.ini" not in record["warnings"][0]
+    wait_finished(envoy, "w")
+
+
+def test_timeout_0_means_no_limit_as_parallel_timeout_0_does(repo, envoy):
+    record = envoy("parallel", "spawn", "--branch", "w", "--timeout", "0", "--task", "@sleep 1.5\n@result ok",
+                   env={"PARALLEL_TIMEOUT": "0.5"}).data  # the flag, not the setting, decides
+    final = wait_finished(envoy, "w")
+    assert final["state"] == "succeeded", final
+    stored = json.loads((repo / ".git" / "envoy" / "workers" / "w.json").read_text())
+    assert stored["options"]["timeout_s"] is None
+    same = envoy("parallel", "spawn", "--branch", "w2", "--task", "@result ok", env={"PARALLEL_TIMEOUT": "0"}).data
+    wait_finished(envoy, "w2")
+    assert json.loads((repo / ".git" / "envoy" / "workers" / "w2.json").read_text())["options"]["timeout_s"] is None
+    assert record["name"] == "w" and same["name"] == "w2"
+
+
+def test_two_repositories_side_by_side_spawn_the_same_branch(repo, envoy, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    (other / "README").write_text("other\n")
+    git(other, "add", "README")
+    git(other, "commit", "-qm", "init")
+    first = envoy("parallel", "spawn", "--branch", "fix/same", "--task", "@result ok")
+    second = envoy("parallel", "spawn", "--branch", "fix/same", "--task", "@result ok", cwd=other)
+    assert first.code == 0 and second.code == 0, second.stdout
+    assert first.data["path"] != second.data["path"]
+    assert Path(second.data["path"]).name == "other-claude-worker-fix-same"
+    wait_finished(envoy, "fix-same")
+    wait_finished(lambda *a, **k: envoy(*a, cwd=other, **k), "fix-same")

@@ -76,7 +76,7 @@ def test_worker_path_traversal_is_not_found(repo, envoy):
 
 
 def test_existing_worktree_path_is_refused(repo, envoy, tmp_path):
-    (tmp_path / "claude-worker-w").mkdir()
+    (tmp_path / "repo-claude-worker-w").mkdir()
     result = envoy("parallel", "spawn", "--branch", "w", "--task", "x")
     assert result.error["type"] == "already_exists"
     assert "claude-worker-w" in result.error["message"]
@@ -208,12 +208,12 @@ def test_a_corrupted_record_of_a_real_worker_is_cleaned_up_with_its_worktree(rep
     # Its branch holds a commit found nowhere else: kept unless --force, and then in a trash ref.
     refused = envoy("parallel", "cleanup", "--worker", "w")
     assert refused.code == 1 and refused.error["type"] == "unmerged"
-    assert (tmp_path / "claude-worker-w").is_dir()
+    assert (tmp_path / "repo-claude-worker-w").is_dir()
     forced = envoy("parallel", "cleanup", "--worker", "w", "--force").data
     [removed] = forced["removed"]
     assert git(repo, "rev-parse", removed["trash_ref"]).strip() == tip
     assert not git(repo, "branch", "--list", "w").strip()
-    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (tmp_path / "repo-claude-worker-w").exists()
     assert not (records_dir(repo) / "w.json").exists()
     assert envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok").code == 0
 
@@ -224,7 +224,7 @@ def test_an_unparseable_record_is_cleaned_by_plain_cleanup(repo, envoy, tmp_path
     cleaned = envoy("parallel", "cleanup")
     assert cleaned.code == 0 and [r["name"] for r in cleaned.data["removed"]] == ["w"]
     assert not git(repo, "branch", "--list", "w").strip()
-    assert not (tmp_path / "claude-worker-w").exists()
+    assert not (tmp_path / "repo-claude-worker-w").exists()
 
 
 def victims(repo: Path, tmp_path: Path) -> list[Path]:
@@ -239,7 +239,7 @@ def victims(repo: Path, tmp_path: Path) -> list[Path]:
 
 @pytest.mark.parametrize("changes", [
     {"name": "../../../victim"}, {"name": "../../victim"}, {"name": ".."},
-    {"path": "VICTIM"}, {"path": "VICTIM/../claude-worker-w"}, {"path": "REPO"},
+    {"path": "VICTIM"}, {"path": "VICTIM/../repo-claude-worker-w"}, {"path": "REPO"},
 ], ids=["name ../../../victim", "name ../../victim", "name ..", "path victim", "path via ..", "path repo"])
 def test_a_record_aimed_elsewhere_deletes_nothing_outside(repo, envoy, tmp_path, changes):
     envoy("parallel", "spawn", "--branch", "w", "--wait", "--task", "@result ok")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import wait_finished
+
 from envoy.worker import launch, supervisor
 from envoy.errors import EnvoyError
 from envoy.worker.store import State
@@ -88,3 +90,14 @@ def test_a_failed_checkout_is_undone_and_no_longer_claimed(repo, monkeypatch):
     kept = state.read("w")
     assert "checking_out" not in kept and "worktree_created" not in kept
     assert not git.branch_exists("w") and not (repo.parent / "wt-w").exists()
+
+
+def test_the_cap_refusal_suggests_queueing_the_same_spawn(repo, envoy, tmp_path):
+    env = {"PARALLEL_MAX_WORKERS": "1"}
+    first = envoy("parallel", "spawn", "--branch", "one", "--task", f"@wait-for {tmp_path / 'go'}", env=env)
+    assert first.code == 0, first.stdout
+    refused = envoy("parallel", "spawn", "--branch", "two", "--task", "@result ok", env=env)
+    assert refused.code == 1 and refused.error["type"] == "limit_exceeded"
+    assert "--queue" in refused.error["suggestion"]
+    (tmp_path / "go").touch()
+    wait_finished(envoy, "one")

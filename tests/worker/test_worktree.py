@@ -26,8 +26,34 @@ WHERE = lambda repo: Layout(repo.parent, "wt-")  # noqa: E731
 def test_the_default_layout_puts_worktrees_beside_the_main_checkout(repo):
     (repo / "sub").mkdir()
     where = worktree.layout(Git(repo / "sub"), Config(repo, {}))  # from a subdirectory too
-    assert where == Layout(repo.parent, "claude-worker-")
-    assert where.path("fix-1") == repo.parent / "claude-worker-fix-1"
+    assert where.directory == repo.parent
+    # the repository's name is in it: two checkouts side by side never share a worker's path
+    assert where.path("fix-1") == repo.parent / "repo-claude-worker-fix-1"
+
+
+def test_two_repositories_side_by_side_get_different_worktree_paths(tmp_path):
+    paths = []
+    for name in ("app", "lib"):
+        (tmp_path / name).mkdir()
+        run_git(tmp_path / name, "init", "-q")
+        paths.append(worktree.layout(Git(tmp_path / name), Config(tmp_path / name, {})).path("fix-same"))
+    assert paths[0] != paths[1] and all(p.parent == tmp_path for p in paths)
+
+
+def test_a_worktree_made_where_envoy_put_them_before_still_verifies_and_is_removed(repo):
+    """Workers spawned by an older envoy live at <parent>/<prefix><name>: still envoy's own."""
+    legacy = repo.parent / "claude-worker-old"
+    run_git(repo, "worktree", "add", "-q", "-b", "old", str(legacy))
+    where = worktree.layout(Git(repo), Config(repo, {}))
+    assert worktree.verify(Git(repo), where, "old", legacy) is None
+    assert worktree.verify(Git(repo), where, "other", legacy) is not None
+    worktree.remove(Git(repo), where, "old", legacy)
+    assert not legacy.exists()
+
+
+def test_a_long_repository_name_keeps_the_directory_name_within_255_bytes(tmp_path):
+    where = Layout(tmp_path, "p" * 50, "r" * 300)
+    assert len(where.path("n" * 200).name.encode()) <= 255
 
 
 def test_a_configured_directory_is_expanded_and_resolved(repo, tmp_path):

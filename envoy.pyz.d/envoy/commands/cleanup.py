@@ -146,8 +146,9 @@ def clean_broken(ws: Workspace, entry: dict[str, str], *, force: bool) -> dict[s
         return {**gone, "removed": False, "reason": "still_running", "message": f"worker {stem} is running",
                 "suggestion": f"wait for it to end, then envoy parallel cleanup --worker {stem}"}
     try:
-        path = ws.layout().path(stem)
-        branch = worktree.checked_out_at(ws.git, path) if worktree.verify(ws.git, ws.layout(), stem, path) is None else None
+        where = ws.layout()
+        path = next((p for p in where.paths(stem) if worktree.verify(ws.git, where, stem, p) is None), where.path(stem))
+        branch = worktree.checked_out_at(ws.git, path) if worktree.verify(ws.git, where, stem, path) is None else None
         if branch is None or worker_name(branch) != stem:
             ws.state.delete(stem)
             return gone

@@ -124,6 +124,7 @@ def render_record(view: dict[str, Any]) -> str:
         lines.append(f"  ! {reason}")
     if view.get("result"):
         lines.append("  result   " + output.one_line(view["result"], 400))
+    lines += [output.paint(f"  warning  {w}", "yellow") for w in view.get("warnings") or []]
     return "\n".join(lines)
 
 
@@ -195,13 +196,18 @@ def short(record: Record) -> dict[str, Any]:
     return {k: v for k, v in view.items() if v is not None}
 
 
+STATE_COLOURS = {"succeeded": "green", "failed": "red", "lost": "red", "running": "cyan", "starting": "cyan",
+                 "queued": "yellow", "stopped": "yellow"}
+
+
 def render_line(view: dict[str, Any]) -> str:
     """One row of the status table, from a short view."""
     cost = view.get("cost_usd")
     reasons = view.get("attention") or []
-    marker = "! " if reasons else "  "  # the marker column: a person must look at this one
+    marker = output.paint("! ", "yellow") if reasons else "  "  # the marker column: a person must look at this one
     reason = view.get("reason") or ("touches" if view.get("waits_for") else "")
-    return (f"{marker}{view['name']:<24} {view['state']:<10} {reason:<14} "
+    state = output.paint(f"{view['state']:<10}", STATE_COLOURS.get(view["state"], ""))  # padded, then painted
+    return (f"{marker}{view['name']:<24} {state} {reason:<14} "
             f"{format_duration(view.get('duration_s')):>7} "
             f"{'$%.4f' % cost if cost else '-':>9}  {view.get('branch')} <- {view.get('base')}"
             + "".join(f"\n    ! {why}" for why in reasons))

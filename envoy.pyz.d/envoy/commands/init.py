@@ -117,13 +117,17 @@ def install_pyz(top: Path, changed: list[str]) -> str:
             pyz.write(fresh, _installed_entries(Path(tmp)), epoch=pyz.ZIP_EPOCH)
         if not target.is_file() or target.read_bytes() != fresh.read_bytes():
             target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(fresh, 0o755)  # the permission rules allow `.claude/envoy.pyz parallel ...` run by its path
             os.replace(fresh, target)
             changed.append(f"{PYZ_COPY} (installed)")
+        elif target.stat().st_mode & 0o777 != 0o755:  # an older init's copy
+            os.chmod(target, 0o755)
+            changed.append(f"{PYZ_COPY} (made executable)")
     return PYZ_COPY
 
 
 def ignore_copy(git: Git, top: Path, changed: list[str]) -> None:
-    """Keep the 0.5 MB build artefact out of git: workers get a copy from spawn, and a
+    """Keep the build artefact out of git: workers get a copy from spawn, and a
     clone without one has hooks that say so and let every tool call through. A copy the
     user tracks, or ignores in any way already, is left as it is."""
     if not git.untracked(top, PYZ_COPY) or git.is_ignored(top, PYZ_COPY):

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
                         "plan": dry_plan(ws, order(ws, plan, args.order)) if plan else []}, render_plan)
         return 0
     if not plan:  # all landed (a re-run), or nothing finished yet: no failure, unless one was left out (finish)
-        return finish(Report(command, args.order, skipped))
+        return finish(Report(command, args.order, skipped), attempts)
     lock = scratch.land_lock(ws.state)
     ws.state.ensure()
     try:  # before ordering: that costs a dry-run merge of every pair, wasted if another land runs
@@ -73,10 +73,10 @@ def run(args: argparse.Namespace) -> int:
             checks.close()
     finally:
         lock.release()
-    return finish(report)
+    return finish(report, attempts)
 
 
-def finish(report: Report) -> int:
+def finish(report: Report, attempts: int = 0) -> int:
     """Exit 0 only if every candidate landed and no succeeded worker was left out for a
     problem (its branch gone, its target no local branch): those are said, never skipped silently."""
     data = report.data()
@@ -84,11 +84,18 @@ def finish(report: Report) -> int:
     if not data["failed"] and not left_out:
         output.success(data, render)
         return 0
-    names = ", ".join(f"{f['name']} ({f['reason']})" for f in data["failed"] + left_out)
-    count = len(data["failed"]) + len(left_out)
-    error = EnvoyError("not_landed", f"{count} of {count + len(data['landed'])} worker(s) did not land: {names}",
-                       "see each one's files, check output or message; fix it (envoy parallel resume), re-run "
-                       "with --repair, or land one whose target is not a local branch with --worker NAME --into BRANCH")
+    problems = data["failed"] + left_out
+    names = ", ".join(f"{f['name']} ({f['reason']})" for f in problems)
+    first = problems[0]["name"]
+    if attempts:  # repairs ran (or could not): another --repair would do the same again
+        advice = (f"see what each one's repair said and did (envoy parallel results --worker {first}), then fix "
+                  f"it in its worktree or give it a task of yours (envoy parallel resume --worker {first} --task "
+                  f"\"...\"), and land again")
+    else:
+        advice = ("see each one's files, check output or message; fix it (envoy parallel resume), re-run "
+                  "with --repair, or land one whose target is not a local branch with --worker NAME --into BRANCH")
+    error = EnvoyError("not_landed", f"{len(problems)} of {len(problems) + len(data['landed'])} worker(s) "
+                       f"did not land: {names}", advice)
     output.failure(error.as_dict(), data, render)
     return 1
 

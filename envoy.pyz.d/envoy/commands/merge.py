@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
             return already(ws, fresh, result, tip, target,
                            f"{into} already has every commit of {fresh['branch']} (cherry-picked, say)")
         merging.record_and_move(ws, into, target, new, [(fresh, tip, new)])
+    if new == tip and mode != "squash":
+        result["mode"] = "fast-forward"  # as git performed it: the target only moved up to the worker's tip
     result.update(merged=True, sha=new, commits=ws.git.commit_count(target, new))
     dirty = worktree.uncommitted(ws.git, fresh)
     if dirty:

@@ -28,8 +28,19 @@ def collect(ws: Workspace, record: Record, tail: int) -> dict[str, Any]:
     result.update(branch_work(ws, record))
     result["permission_denials"] = agent.denials(found["result"])
     result.update(what_it_left(record, log, found["result"]))
-    lines = agent.transcript(log)
-    result["transcript"] = lines[-tail:] if tail > 0 else []
+    # --tail bounds what is shown of the answer and the transcript together: the
+    # answer's last lines first, then the transcript's, N lines in all.
+    answer = result["result"]
+    budget = tail
+    if answer is not None:
+        answer_lines = answer.splitlines()
+        shown = answer_lines[-budget:] if budget > 0 else []
+        if len(shown) < len(answer_lines):
+            result["result"] = "\n".join(shown) if shown else None
+            result["result_lines"] = len(answer_lines)
+        budget -= len(shown)
+    lines = agent.transcript(log, final=answer)
+    result["transcript"] = lines[-budget:] if budget > 0 else []
     result["transcript_lines"] = len(lines)
     return {k: v for k, v in result.items() if v is not None}
 
@@ -160,7 +171,11 @@ def render(data: dict[str, Any]) -> str:
             lines.append(f"hook blocked: {d['tool']}: {d['input']}")
         if r.get("allow"):
             lines.append(f"to allow: {r['allow']['how']}")
-        if r.get("result"):
+        if r.get("result_lines"):
+            shown = len(r["result"].splitlines()) if r.get("result") else 0
+            lines.append(f"final answer (last {shown} of its {r['result_lines']} lines; --tail N shows more):")
+            lines += ["  " + line for line in (r.get("result") or "").splitlines()]
+        elif r.get("result"):
             lines += ["final answer:", *("  " + line for line in r["result"].splitlines())]
         if r.get("transcript"):
             lines += [f"transcript (last {len(r['transcript'])} of {r['transcript_lines']} lines):",

@@ -23,7 +23,9 @@ def run(args: argparse.Namespace) -> int:
     launch.check_resumable(record)
     ws.git.check_can_commit()
     options: Options = {**record.get("options", {})}
-    timeout, max_turns, budget = (common.positive(args.timeout, "--timeout"),
+    if args.timeout == 0:
+        options["timeout_s"] = None  # no limit for this run, as PARALLEL_TIMEOUT=0 means
+    timeout, max_turns, budget = (common.positive(args.timeout or None, "--timeout"),
                                   common.positive(args.max_turns, "--max-turns", int), common.positive(args.budget, "--budget"))
     if timeout is not None:
         options["timeout_s"] = timeout

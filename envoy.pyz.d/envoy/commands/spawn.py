@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from envoy import agent, footprint, output, usage
 from envoy.commands import common
 from envoy.errors import EnvoyError
-from envoy.worker import launch, locks, lookup, queue
+from envoy.worker import launch, locks, lookup, queue, worktree
 from envoy.worker.record import Record, now_iso, transition, worker_name
 from envoy.worker.workspace import Workspace, open_workspace
 
@@ -131,9 +131,12 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
 def options_of(ws: Workspace, args: argparse.Namespace) -> Options:
     """The run options from spawn's flags (or a batch line's keys), checked."""
     permission_mode = args.permission_mode or ws.config.get("PARALLEL_PERMISSION_MODE")
-    timeout = common.positive(args.timeout, "--timeout")
-    if timeout is None:
-        timeout = ws.config.get("PARALLEL_TIMEOUT") or None
+    if args.timeout == 0:
+        timeout = None  # no limit, as PARALLEL_TIMEOUT=0 means
+    else:
+        timeout = common.positive(args.timeout, "--timeout")
+        if timeout is None:
+            timeout = ws.config.get("PARALLEL_TIMEOUT") or None
     setup = args.setup if args.setup is not None else ws.config.get("PARALLEL_SETUP")
     options: Options = {
         "permission_mode": permission_mode,
@@ -177,6 +180,22 @@ def end_options(ws: Workspace, on_end: str | None) -> Options:
     return options
 
 
+def unseen_warning(ws: Workspace, record: Record) -> list[str]:
+    """What a worker started from this checkout's HEAD will not see: its uncommitted
+    edits and untracked files (those not copied in). Said, never refused: a side
+    fix from a dirty checkout is normal, a silent surprise is not."""
+    head = ws.git.head()
+    if not record.get("base_sha") or head is None or head[0] != record["base_sha"]:
+        return []  # it starts elsewhere (another ref, a dependency's tip): the checkout's edits are not its business
+    paths = worktree.unseen(ws.git, ws.toplevel)
+    if not paths:
+        return []
+    shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+    return [f"uncommitted changes the worker will not see (it starts from the last commit, "
+            f"{record['base_sha'][:12]}): {shown}; commit them first, or list gitignored files it needs "
+            f"in .worktreeinclude"]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.batch is not None:
         return run_batch(args)
@@ -185,6 +204,9 @@ def run(args: argparse.Namespace) -> int:
                          "(or --batch FILE for many)")
     ws = open_workspace()
     record = build_record(ws, args)
+    warnings = unseen_warning(ws, record)
+    if warnings:
+        record["warnings"] = warnings
     task = record.pop("task")
     state = ws.state
     state.ensure()
@@ -211,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
             slot_index = locks.free_slot(state, record["max_workers"])
             if slot_index is None:
                 state.delete(record["name"])
-                raise launch.limit_exceeded(ws, record["max_workers"])
+                raise launch.limit_exceeded(ws, record["max_workers"], queueable=True)
             try:
                 record = launch.start_new(ws.git, state, record, slot_index, ws.layout())
             except BaseException as exc:
@@ -223,6 +245,8 @@ def run(args: argparse.Namespace) -> int:
         finished = wait_for(ws, [record["name"]], timeout=None)[0]
         return common.report_finished(finished)
     view = common.record_view(record)
+    if warnings:
+        view["warnings"] = warnings
     if record["state"] == "queued":
         view["queue_position"] = position  # as queued: the runner may have started it since
         if blocker:

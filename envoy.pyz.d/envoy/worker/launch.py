@@ -257,11 +257,13 @@ def mark_failed(state: State, record: Record, reason: str, error: str) -> Record
     return record
 
 
-def limit_exceeded(ws: Workspace, cap: int) -> EnvoyError:
+def limit_exceeded(ws: Workspace, cap: int, queueable: bool = False) -> EnvoyError:
     running = [r for r in lookup.all_refreshed(ws.state) if r["state"] in ACTIVE]
     names = ", ".join(f"{r['name']} ({r['branch']})" for r in running) or "none recorded"
     return EnvoyError("limit_exceeded", f"{len(running)} of {cap} workers are running (PARALLEL_MAX_WORKERS={cap}): {names}",
-                      "wait for one to finish (envoy parallel status), stop one (envoy parallel cleanup --worker NAME --force), "
+                      ("add --queue to this spawn to start it as soon as a slot frees; or " if queueable else "")
+                      + "wait for one to finish "
+                      "(envoy parallel status), stop one (envoy parallel cleanup --worker NAME --force), "
                       "or raise PARALLEL_MAX_WORKERS", running=[r["name"] for r in running], max_workers=cap)
 
 

@@ -22,7 +22,15 @@ def find(state: State, key: str) -> Record:
     if record is None:
         record = next((r for r in state.all() if r.get("branch") == key), None)
     if record is None:
-        names = [r["name"] for r in state.all()]
+        from envoy.typos import closest
+
+        records = state.all()
+        names = [r["name"] for r in records]
+        meant = closest(key, names + [b for r in records if isinstance(b := r.get("branch"), str)])
+        if meant is not None:
+            name = next((r["name"] for r in records if meant in (r["name"], r.get("branch"))), meant)
+            raise EnvoyError("not_found", f"no worker named {key!r}; did you mean {name!r}?",
+                             f"--worker {name} (the workers: {', '.join(names)})")
         raise EnvoyError("not_found", f"no worker named {key!r}",
                          f"pick one of: {', '.join(names)}" if names else "envoy parallel status lists the workers")
     return refresh(state, record)

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         max_workers: int  # the cap when it was spawned
         task_chars: int
         task: str  # only while spawn builds it: the task lives in logs/<name>/<run>.task
+        warnings: list[str]  # said at spawn: what it will not see of a dirty checkout
         # its state: changed only through `transition`
         state: StateName
         reason: str | None

@@ -20,18 +20,34 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where envoy puts worktrees: `<directory>/<prefix><worker name>`."""
+    """Where envoy puts worktrees: `<directory>/<prefix><worker name>`, or, in the default
+    directory (the main checkout's parent, shared with its neighbours),
+    `<directory>/<repository>-<prefix><worker name>`, so two repositories side by side
+    never claim one path for their workers of the same branch name."""
     directory: Path
     prefix: str
+    repository: str | None = None
 
     def path(self, name: str) -> Path:
-        return self.directory / f"{self.prefix}{name}"
+        leaf = f"{self.prefix}{name}"
+        if self.repository:
+            room = 254 - len(leaf.encode("utf-8", "surrogateescape"))  # a file name holds 255 bytes
+            repo = self.repository.encode("utf-8", "surrogateescape")[:max(room, 0)].decode("utf-8", "ignore")
+            leaf = f"{repo}-{leaf}" if repo else leaf
+        return self.directory / leaf
+
+    def paths(self, name: str) -> list[Path]:
+        """Every path envoy may have put worker `name`'s worktree at: `path`, and where
+        envoy put it before the repository's name was part of it."""
+        legacy = self.directory / f"{self.prefix}{name}"
+        return [self.path(name), *([legacy] if self.repository else [])]
 
 
 def layout(git: Git, config: Config) -> Layout:
     configured = config.get("PARALLEL_WORKTREE_DIR")
     if not configured:
-        return Layout(git.main_worktree().parent, config.get("PARALLEL_WORKER_PREFIX"))
+        main = git.main_worktree()
+        return Layout(main.parent, config.get("PARALLEL_WORKER_PREFIX"), main.name)
     directory = Path(os.path.expanduser(configured)).resolve()
     existing = next(p for p in (directory, *directory.parents) if p.exists())
     if not existing.is_dir():  # git would fail to make the worktree there, after the checks
@@ -82,14 +98,10 @@ def uncommitted(git: Git, record: Record) -> list[str]:
 
 
 def copy_untracked(git: Git, source: Path, target: Path) -> list[str]:
-    """Copy `.env`, envoy.pyz and every untracked file matched by `.worktreeinclude`
-    (gitignore syntax, Claude Code's convention) from the main worktree, modes kept."""
-    paths = [rel for rel in (".env", *_envoy_pyz(source)) if (source / rel).is_file()]
-    wanted = set(git.untracked(source, *paths)) if paths else set()
-    include = source / ".worktreeinclude"
-    if include.is_file():
-        wanted.update(git.untracked(source, pattern_file=include))
+    """Copy `.env`, envoy.pyz and every file matched by `.worktreeinclude` from the main
+    worktree, modes kept."""
     copied = []
+    wanted = to_copy(git, source)
     for rel in sorted(wanted):
         src, dst = source / rel, target / rel
         if not (src.is_file() or src.is_symlink()) or os.path.lexists(dst):
@@ -133,6 +145,29 @@ def copy_into(target: Path, src: Path, dst: Path) -> None:
         os.close(parent)
 
 
+def to_copy(git: Git, source: Path) -> set[str]:
+    """What a new worktree gets from the checkout at `source`: an untracked `.env` and
+    envoy.pyz, and, as Claude Code does, the files that match `.worktreeinclude`
+    (gitignore syntax) and that git ignores (so nothing a commit should carry)."""
+    paths = [rel for rel in (".env", *_envoy_pyz(source)) if (source / rel).is_file()]
+    wanted = set(git.untracked(source, *paths)) if paths else set()
+    include = source / ".worktreeinclude"
+    if include.is_file():
+        matched = git.untracked(source, pattern_file=include)
+        wanted.update(git.ignored_among(source, matched) if matched else set())
+    return wanted
+
+
+def unseen(git: Git, checkout: Path) -> list[str]:
+    """Uncommitted changes of `checkout` (modified, staged, untracked and not ignored)
+    that a worker started from its HEAD will not have: those not copied in."""
+    dirty = git.dirty_paths(checkout, untracked="normal")  # a new directory is named once, not file by file
+    if not dirty:
+        return []
+    copied = to_copy(git, checkout)
+    return [p for p in dirty if p not in copied]
+
+
 def _envoy_pyz(source: Path) -> list[str]:
     """Where the checkout keeps envoy: `envoy init`'s copy, and the pyz running now. Kept
     out of git (as init suggests), it is copied in, so the worker's hooks and its own
@@ -169,9 +204,9 @@ def verify(git: Git, where: Layout, name: str, path: Path) -> str | None:
     """Why `path` is not a worktree envoy made for worker `name` (None: it is): it must
     be exactly where envoy puts that worker's worktree, not a symlink, and a linked
     worktree git has registered."""
-    expected = where.path(name)
-    if os.path.normpath(str(path)) != str(expected):
-        return f"{path} is not where envoy puts worker {name}'s worktree ({expected})"
+    expected = next((p for p in where.paths(name) if os.path.normpath(str(path)) == str(p)), None)
+    if expected is None:
+        return f"{path} is not where envoy puts worker {name}'s worktree ({where.path(name)})"
     if expected.is_symlink():
         return f"{expected} is a symlink, not a worktree envoy made"
     listed = list(git.worktrees())
