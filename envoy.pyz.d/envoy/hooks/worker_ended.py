@@ -116,8 +116,9 @@ def describe(state: State, name: str, record: Record | None) -> str:
 
 def commit_count(state: State, record: Record) -> int | None:
     left = record.get("left")
-    if isinstance(left, dict) and isinstance(left.get("commits"), int):
-        return int(left["commits"])
+    counted = left.get("commits") if isinstance(left, dict) else None
+    if isinstance(counted, int) and not isinstance(counted, bool):
+        return counted
     base = record.get("base_sha")
     if not base:
         return None

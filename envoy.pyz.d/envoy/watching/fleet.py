@@ -200,8 +200,9 @@ class Fleet:
         left: dict[str, int] = {}
         for name, record in self.records.items():  # issue 16's record of what a finished worker left
             counts = record.get("left")
-            if isinstance(counts, dict) and isinstance(counts.get("commits"), int):
-                left[name] = counts["commits"]
+            counted = counts.get("commits") if isinstance(counts, dict) else None
+            if isinstance(counted, int) and not isinstance(counted, bool):
+                left[name] = counted
                 if self.commits.get(name) != left[name]:
                     self.commits[name] = left[name]
                     changed.add(name)
