@@ -12,12 +12,13 @@ from envoy.worker.record import STATES, TRANSITIONS, TransitionError, problem_wi
 # here with the moves it allows.
 EXPECTED: dict[str | None, set[str]] = {
     None: {"queued", "starting"},  # spawn --queue / --after, or spawn at once
-    "queued": {"starting", "failed"},  # the queue starts it, or it can never start
-    "starting": {"starting", "running", "failed", "lost"},  # launching (again); a start failed
-    "running": {"succeeded", "failed", "lost"},  # the run ended, or its supervisor vanished
+    "queued": {"starting", "failed", "stopped"},  # the queue starts it, or it can never start, or `stop`
+    "starting": {"starting", "running", "failed", "lost", "stopped"},  # launching (again); a start failed; `stop`
+    "running": {"succeeded", "failed", "lost", "stopped"},  # the run ended, or its supervisor vanished, or `stop`
     "succeeded": {"starting"},  # resume, land --repair
     "failed": {"starting"},  # resume
     "lost": {"starting"},  # resume
+    "stopped": {"starting"},  # resume (or cleanup)
 }
 PAIRS = [(now, to) for now in EXPECTED for to in EXPECTED if to is not None]
 
