@@ -47,3 +47,20 @@ def test_the_state_changes_only_through_to():
                                          ("Fix_it.now", "Fix_it.now"), ("a/ü/b", "a-b"), ("-x-", "x")])
 def test_worker_name(branch, name):
     assert worker_name(branch) == name
+
+
+@pytest.mark.parametrize("field, value, ok", [
+    ("attention", ["denied: Bash(sed -i x)", "uncommitted: a.txt"], True),
+    ("attention", [], True),
+    ("attention", "denied: everything", False),
+    ("attention", [{"reason": 1}], False),
+    ("left", {"commits": 2, "uncommitted": None, "commit_failed": False}, True),
+    ("left", {"commits": "many"}, False),
+    ("left", ["commits", 2], False),
+])
+def test_what_a_worker_left_is_checked_when_read(field, value, ok):
+    """attention and left come from disk, untrusted, like every other field."""
+    from envoy.worker.record import problem_with
+
+    record = {"name": "w", "branch": "w", "state": "succeeded", "path": "/tmp/claude-worker-w", field: value}
+    assert (problem_with(record, "w") is None) is ok
