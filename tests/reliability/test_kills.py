@@ -103,6 +103,8 @@ def test_kill9_watcher_while_agent_works(rig, tmp_path):
     before = snapshot(rig.repo)
     kill9(supervisor)
     assert wait_until(lambda: state_of(rig, data["name"]) == "lost", 30)
+    joined = ask(rig.repo, "parallel", "wait")  # the join, over a worker that ended before it
+    assert joined.code == 1 and joined.document()["error"]["type"] == "worker_failed", joined  # lost: never success
     assert_invariants(rig.repo, before, USER)
 
 

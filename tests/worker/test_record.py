@@ -87,3 +87,20 @@ def test_a_path_that_is_no_worktree_of_the_worker_is_refused(path):
 @pytest.mark.parametrize("stamp", ["yesterday", "2026-13-01T00:00:00Z", 5])
 def test_a_malformed_timestamp_is_refused(key, stamp):
     assert key in (problem_with(a_record(**{key: stamp}), "w") or "")
+
+
+@pytest.mark.parametrize("field, value, ok", [
+    ("attention", ["denied: Bash(sed -i x)", "uncommitted: a.txt"], True),
+    ("attention", [], True),
+    ("attention", "denied: everything", False),
+    ("attention", [{"reason": 1}], False),
+    ("left", {"commits": 2, "uncommitted": None, "commit_failed": False}, True),
+    ("left", {"commits": "many"}, False),
+    ("left", ["commits", 2], False),
+])
+def test_what_a_worker_left_is_checked_when_read(field, value, ok):
+    """attention and left come from disk, untrusted, like every other field."""
+    from envoy.worker.record import problem_with
+
+    record = {"name": "w", "branch": "w", "state": "succeeded", "path": "/tmp/claude-worker-w", field: value}
+    assert (problem_with(record, "w") is None) is ok
