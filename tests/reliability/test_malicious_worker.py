@@ -268,6 +268,13 @@ def test_a_committed_directory_symlink_does_not_receive_included_files(rig, outs
                    "--task", "@result ok").document()
     assert document["status"] == "error" and document["error"]["type"] == "unsafe_path", document
     outside.unchanged()
+    # land's scratch worktree gets the same copies: refused too, its scratch removed
+    document = ask(rig.repo, "parallel", "land", "--worker", "feat-dirlink", "--check", "true").document()
+    assert document["status"] == "error" and document["error"]["type"] == "unsafe_path", document
+    assert document["error"]["landed"] == []
+    land = rig.state / "land"
+    assert not land.exists() or not any(land.iterdir()), list(land.iterdir())
+    outside.unchanged()
     assert_nothing_lost(rig.repo, before)
 
 
