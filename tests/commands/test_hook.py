@@ -229,6 +229,24 @@ def test_the_installed_commands_fail_open_when_envoy_cannot_run(repo, tmp_path, 
         assert f"hook {name}: " in (repo / ".git" / "envoy" / "envoy.log").read_text()
 
 
+def test_the_installed_commands_never_log_through_a_symlink(repo, tmp_path):
+    """A worker's shell can write .git: `envoy/envoy.log -> ~/.bashrc` had the failing
+    hook append its line to the user's file. It still fails open, and writes nothing there."""
+    commands = installed_commands(repo)
+    payloads = hook_payloads(repo)
+    (repo / ".claude" / "envoy.pyz").unlink()
+    outside = tmp_path / "bashrc"
+    outside.write_text("mine\n")
+    (repo / ".git" / "envoy").mkdir(exist_ok=True)
+    log = repo / ".git" / "envoy" / "envoy.log"
+    log.unlink(missing_ok=True)
+    log.symlink_to(outside)
+    for name, payload in payloads.items():
+        proc = run_command(commands[name], payload, repo)
+        assert proc.returncode == 1 and not blocks(proc), (name, proc.returncode, proc.stdout, proc.stderr)
+    assert outside.read_text() == "mine\n"
+
+
 def test_the_installed_commands_fail_open_on_an_unreadable_pyz():
     # Root reads any file, so as root the hook runs as nobody, in a repository nobody may
     # walk into (a directory of its own under /tmp) but not read the pyz of.

@@ -128,13 +128,18 @@ def test_a_symlink_planted_at_scratch_deletes_no_directory(rig, outside, where):
     assert_nothing_lost(rig.repo, before)
 
 
-def test_symlinks_at_the_next_runs_files_make_resume_overwrite_nothing(rig, outside):
+@pytest.mark.parametrize("link", ["symlink", "hard link"])
+def test_links_at_the_next_runs_files_make_resume_overwrite_nothing(rig, outside, link):
     """logs/<name>/2.task|.jsonl|.err -> files outside: resume wrote the task and the
     transcript through them. Now it refuses, typed, before anything changes."""
     name = committed(rig, "feat/a")["name"]
     logs = rig.state / "logs" / name
     for suffix in ("task", "jsonl", "err"):
-        (logs / f"2.{suffix}").symlink_to(outside.root / f"2.{suffix}")
+        if link == "symlink":
+            (logs / f"2.{suffix}").symlink_to(outside.root / f"2.{suffix}")
+        else:
+            os.link(outside.root / f"2.{suffix}", logs / f"2.{suffix}")
+    outside.before = outside.tree()  # a hard link's ctime/mtime are the file's: taken after linking
     before = snapshot(rig.repo)
     document = ask(rig.repo, "parallel", "resume", "--worker", name, "--task", "@result again").document()
     assert document["status"] == "error" and document["error"]["type"] == "unsafe_path", document
@@ -157,6 +162,38 @@ def test_a_directory_named_like_a_record_breaks_no_cleanup(rig, outside, stem):
     document = ask(rig.repo, "parallel", "cleanup", "--all").document()
     assert document["status"] == "success", document
     assert not os.path.lexists(planted)
+    outside.unchanged()
+
+
+def test_a_record_that_is_a_symlink_is_broken_and_removed_as_a_link(rig, outside):
+    """workers/<name>.json -> a JSON file outside: read as a broken record (never
+    followed), and cleanup removes the link, not the file it names."""
+    record = committed(rig, "feat/a")
+    target = outside.root / "record.json"
+    target.write_text((rig.state / "workers" / "feat-a.json").read_text())
+    outside.before = outside.tree()
+    (rig.state / "workers" / "feat-a.json").unlink()
+    (rig.state / "workers" / "feat-a.json").symlink_to(target)
+    status = ask(rig.repo, "parallel", "status").data()
+    assert "feat-a.json" in json.dumps(status.get("broken")), status
+    before = snapshot(rig.repo)
+    ask(rig.repo, "parallel", "cleanup", "--all").document()  # its branch is unmerged: kept, link and all
+    assert git(rig.repo, "rev-parse", record["branch"])
+    assert ask(rig.repo, "parallel", "cleanup", "--all", "--force").document()["status"] == "success"
+    assert not os.path.lexists(rig.state / "workers" / "feat-a.json")
+    assert_nothing_lost(rig.repo, before)  # forced: its commit is under a trash ref
+    outside.unchanged()
+
+
+def test_a_state_directory_that_is_a_symlink_is_refused(rig, outside):
+    """`.git/envoy -> <outside>`: every verb that writes state refuses (unsafe_path),
+    writing nothing there."""
+    rig.state.symlink_to(outside.root, target_is_directory=True)
+    for args in (("parallel", "status"), ("parallel", "spawn", "--branch", "feat/b", "--task", "@result x"),
+                 ("parallel", "cleanup", "--all"), ("parallel", "land", "--check", "true")):
+        ask(rig.repo, *args).document()
+    document = ask(rig.repo, "parallel", "spawn", "--branch", "feat/b", "--task", "@result x").document()
+    assert document["status"] == "error" and document["error"]["type"] == "unsafe_path", document
     outside.unchanged()
 
 
@@ -230,6 +267,13 @@ def test_a_committed_directory_symlink_does_not_receive_included_files(rig, outs
     document = ask(rig.repo, "parallel", "spawn", "--branch", "feat/next", "--from", "feat/dirlink", "--wait",
                    "--task", "@result ok").document()
     assert document["status"] == "error" and document["error"]["type"] == "unsafe_path", document
+    outside.unchanged()
+    # land's scratch worktree gets the same copies: refused too, its scratch removed
+    document = ask(rig.repo, "parallel", "land", "--worker", "feat-dirlink", "--check", "true").document()
+    assert document["status"] == "error" and document["error"]["type"] == "unsafe_path", document
+    assert document["error"]["landed"] == []
+    land = rig.state / "land"
+    assert not land.exists() or not any(land.iterdir()), list(land.iterdir())
     outside.unchanged()
     assert_nothing_lost(rig.repo, before)
 

@@ -80,7 +80,7 @@ def test_tightening_a_read_only_directory_adds_no_owner_bit(tmp_path):
     directory = tmp_path / "old"
     directory.mkdir()
     directory.chmod(0o555)
-    store.private_dir(directory)
+    store.State(tmp_path).private_dir(directory)
     assert directory.stat().st_mode & 0o777 == 0o500
 
 

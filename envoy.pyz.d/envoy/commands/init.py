@@ -238,7 +238,9 @@ def hook_command(rel: str, name: str) -> str:
     0) the command says why on stderr and in envoy.log and exits 1, which Claude Code
     shows the user and otherwise ignores. Exit 2 (python3's own for a file it cannot
     open) would block every matching call of every session."""
-    log = (f'd=$({COMMON_DIR_SHELL} 2>/dev/null) && mkdir -p "$d/envoy" && echo '
+    # never appended through a symlink planted at envoy/ or envoy.log (a worker's shell can write .git)
+    log = (f'd=$({COMMON_DIR_SHELL} 2>/dev/null) && mkdir -p "$d/envoy" && [ ! -L "$d/envoy" ] '
+           f'&& [ ! -L "$d/envoy/envoy.log" ] && echo '
            f'"$(date -u +%Y-%m-%dT%H:%M:%SZ) hook {name}: $m; allowed" 2>/dev/null >>"$d/envoy/envoy.log"')
     return (f'f="$CLAUDE_PROJECT_DIR"/{shlex.quote(rel)}; if [ -f "$f" ] && [ -r "$f" ]; then '
             f'python3 -I -S "$f" hook {name} && exit; m="python3 exited $?"; else m="cannot read $f"; fi; '

@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         except Terminated as ended:  # SIGTERM/SIGHUP: what landed before it is said, with the error
             ended.data = report.data()
             raise
+        except EnvoyError as exc:  # a refusal mid-way (a copy into a scratch worktree, say): and what landed before
+            exc.extra.setdefault("landed", report.data()["landed"])
+            raise
         finally:
             checks.close()
     finally:

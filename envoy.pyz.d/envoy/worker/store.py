@@ -69,7 +69,9 @@ class State:
 
     # -- envoy's own files, never through a symlink (see files.py) --------
     def private_dir(self, path: Path) -> None:
-        """`path`, below the common dir, as a private directory (see `private_dir`)."""
+        """`path`, below the common dir, as a directory only its owner can enter: made 0700,
+        or, when it exists, its group and other bits cleared (never an owner bit added: a
+        read-only directory stays read-only); never through a symlink (files.NotOurs)."""
         files.private_dir_below(self.base, path)
 
     def private_open(self, path: Path | str, mode: str) -> Any:
@@ -190,16 +192,6 @@ def _json(record: Record) -> str:
         from envoy.output import finite
 
         return json.dumps(finite(record), indent=1, ensure_ascii=False, allow_nan=False)
-
-
-def private_dir(path: Path) -> None:
-    """`path` as a directory only its owner can enter: made 0700, or, when it exists,
-    its group and other bits cleared (never an owner bit added: a read-only directory
-    stays read-only)."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    mode = os.stat(path).st_mode
-    if mode & 0o077:
-        os.chmod(path, mode & 0o700)
 
 
 def unwritable(root: Path, exc: OSError) -> Exception:
