@@ -104,3 +104,36 @@ def test_what_a_worker_left_is_checked_when_read(field, value, ok):
 
     record = {"name": "w", "branch": "w", "state": "succeeded", "path": "/tmp/claude-worker-w", field: value}
     assert (problem_with(record, "w") is None) is ok
+
+
+# Each field read from disk is checked (its value is used as a path, handed to git, or
+# summed): what a hand-edited record may hold, and what makes it broken. Found by the
+# mutation run (tests/mutation/run record): these checks could be loosened unnoticed.
+@pytest.mark.parametrize("field,good,bad", [
+    ("base", ["main", ":/a b", "feat/x"], ["-x", "", 5, "a\x1fb", "a\x7fb"]),
+    ("merged_into", ["main"], ["-x", "a b", "a..b", "a\x1fb", "", 7]),
+    ("max_workers", [1, 3], [0, -1, True, "3", 2.5]),
+    ("cost_usd", [0, 0.5, 12], [float("nan"), float("inf"), True, "0.5"]),
+    ("duration_s", [1.5], [float("-inf"), False]),
+    ("runs", [[], [{"run": 1, "cost_usd": 0.1}]], ["runs", [1], [{"cost_usd": "free"}], [{"run": float("nan")}]]),
+    ("after", [["a", "b-c"]], [["../x"], ["-x"], "a", [3]]),
+    ("run_id", ["abc123"], ["abc-123", "", 5]),
+    ("options", [{"max_turns": 5, "allowed_tools": ["Read"]}],
+     [{"max_turns": "5"}, {"allowed_tools": "Read"}, {"model": 3}, []]),
+    ("trash", [{"trash_ref": "refs/envoy/trash/w", "sha": "a" * 40, "restore": "git branch w " + "a" * 40}],
+     [{"trash_ref": "refs/heads/w", "sha": "a" * 40, "restore": "x"}, {"trash_ref": "refs/envoy/trash/w"}]),
+    ("base_sha", ["a" * 40, "b" * 64], ["a" * 39, "A" * 40, "HEAD"]),
+])
+def test_each_field_read_from_disk_is_checked(field, good, bad):
+    for value in good:
+        assert problem_with(a_record(**{field: value}), "w") is None, (field, value)
+    for value in bad:
+        assert field in (problem_with(a_record(**{field: value}), "w") or ""), (field, value)
+
+
+def test_elapsed_is_in_tenths_of_a_second_and_never_negative():
+    from envoy.worker.record import elapsed
+
+    assert elapsed({"started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:00:01.26Z"}) == 1.3
+    assert elapsed({"started_at": "2026-01-01T00:00:05Z", "finished_at": "2026-01-01T00:00:00Z"}) == 0.0
+    assert elapsed({"finished_at": "2026-01-01T00:00:00Z"}) is None
