@@ -246,7 +246,7 @@ def limit_exceeded(ws: Workspace, cap: int) -> EnvoyError:
     running = [r for r in lookup.all_refreshed(ws.state) if r["state"] in ACTIVE]
     names = ", ".join(f"{r['name']} ({r['branch']})" for r in running) or "none recorded"
     return EnvoyError("limit_exceeded", f"{len(running)} of {cap} workers are running (PARALLEL_MAX_WORKERS={cap}): {names}",
-                      "wait for one to finish (envoy parallel status), stop one (envoy parallel cleanup --worker NAME --force), "
+                      "wait for one to finish (envoy parallel status), stop one (envoy parallel stop --worker NAME), "
                       "or raise PARALLEL_MAX_WORKERS", running=[r["name"] for r in running], max_workers=cap)
 
 
