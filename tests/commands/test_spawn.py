@@ -577,7 +577,7 @@ def test_a_batch_refuses_other_spawn_options_and_unreadable_files(repo, envoy, t
     assert mixed.code == 1 and "--model" in mixed.error["message"]
     missing = envoy("parallel", "spawn", "--batch", str(tmp_path / "nope.jsonl"))
     assert missing.code == 1 and missing.error["type"] == "invalid_input"
-    assert envoy("parallel", "spawn", "--task", "x").error["type"] == "invalid_input"  # no --branch
+    assert envoy("parallel", "spawn", "--task", "x").error["type"] == "invalid_usage"  # no --branch
     nothing_made(repo, envoy)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from conftest import ENVOY_SOURCE, git
 
 EXIT_CODES = (0, 1, 2, 3, 129, 130, 143)  # 3: succeeded, some need attention; 129, 143: SIGHUP, SIGTERM
-FINISHED = ("succeeded", "failed", "lost")
+FINISHED = ("succeeded", "failed", "lost", "stopped")
 
 
 # -- running envoy without trusting it ------------------------------------

@@ -166,7 +166,7 @@ def test_kill9_cleanup_while_it_stops_a_worker(rig, tmp_path):
     kill9(proc.pid)
     proc.communicate()
     workers = settle(rig.repo, 30)
-    assert [(w["name"], w["state"]) for w in workers] == [(data["name"], "failed")], workers
+    assert [(w["name"], w["state"]) for w in workers] == [(data["name"], "stopped")], workers
     assert_invariants(rig.repo, before, USER)
 
 

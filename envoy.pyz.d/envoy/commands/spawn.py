@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from envoy import agent, footprint, output, usage
 from envoy.commands import common
-from envoy.errors import EnvoyError
+from envoy.errors import EnvoyError, UsageError
 from envoy.worker import launch, locks, lookup, queue, worktree
 from envoy.worker.record import Record, now_iso, transition, worker_name
 from envoy.worker.workspace import Workspace, open_workspace
@@ -199,9 +199,9 @@ def unseen_warning(ws: Workspace, record: Record) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if args.batch is not None:
         return run_batch(args)
-    if args.branch is None:
-        raise EnvoyError("invalid_input", "no --branch given", 'envoy parallel spawn --branch NAME --task "..." '
-                         "(or --batch FILE for many)")
+    if args.branch is None:  # argparse's own words: --branch is required unless --batch
+        raise UsageError("the following arguments are required: --branch (or --batch FILE)",
+                         "envoy parallel spawn --help")
     ws = open_workspace()
     record = build_record(ws, args)
     warnings = unseen_warning(ws, record)

@@ -263,7 +263,7 @@ def limit_exceeded(ws: Workspace, cap: int, queueable: bool = False) -> EnvoyErr
     return EnvoyError("limit_exceeded", f"{len(running)} of {cap} workers are running (PARALLEL_MAX_WORKERS={cap}): {names}",
                       ("add --queue to this spawn to start it as soon as a slot frees; or " if queueable else "")
                       + "wait for one to finish "
-                      "(envoy parallel status), stop one (envoy parallel cleanup --worker NAME --force), "
+                      "(envoy parallel status), stop one (envoy parallel stop --worker NAME), "
                       "or raise PARALLEL_MAX_WORKERS", running=[r["name"] for r in running], max_workers=cap)
 
 
