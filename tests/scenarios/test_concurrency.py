@@ -24,7 +24,7 @@ def test_forty_simultaneous_spawns_with_cap_three(repo, envoy, tmp_path):
         error = r.error
         assert error["type"] == "limit_exceeded", error
         assert len(error["running"]) == 3 and error["max_workers"] == 3
-        assert "status" in error["suggestion"] and "cleanup" in error["suggestion"]
+        assert "status" in error["suggestion"] and "stop --worker" in error["suggestion"]
     running = {r.data["name"] for r in started}
     assert set(refused[0].error["running"]) == running
     # Nothing was created for the refused ones.
