@@ -146,6 +146,10 @@ def short(record: Record) -> dict[str, Any]:
         view["exit_code"] = None  # 0, by definition
     view["result"] = one_line(record.get("result"), 48) or None
     view["error"] = one_line(record.get("error"), 160) or None
+    if record.get("executor"):  # where it runs, on the rows of workers that run elsewhere
+        view.update({k: record.get(k) for k in ("executor", "node", "job_id", "wip_ref", "cluster_error")})
+        if record.get("state") == "queued" and record.get("job_status") == "PENDING":
+            view["pending_on"] = "cluster"  # submitted; the cluster has no room for it yet
     return {k: v for k, v in view.items() if v is not None}
 
 
@@ -154,4 +158,6 @@ def render_line(view: dict[str, Any]) -> str:
     cost = view.get("cost_usd")
     return (f"{view['name']:<24} {view['state']:<10} {view.get('reason') or '':<14} "
             f"{format_duration(view.get('duration_s')):>7} "
-            f"{'$%.4f' % cost if cost else '-':>9}  {view.get('branch')} <- {view.get('base')}")
+            f"{'$%.4f' % cost if cost else '-':>9}  {view.get('branch')} <- {view.get('base')}"
+            + (f"  [on {view.get('node') or 'the cluster'}]" if view.get("executor") else "")
+            + (f"\n  ! {view['cluster_error']['message']}" if view.get("cluster_error") else ""))

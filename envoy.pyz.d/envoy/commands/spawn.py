@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from envoy import agent, output, usage
+from envoy import agent, executors, output, usage
 from envoy.commands import common
 from envoy.errors import EnvoyError
-from envoy.worker import launch, locks, lookup, queue
-from envoy.worker.record import Record, now_iso, transition, worker_name
+from envoy.worker import locks, lookup
+from envoy.worker.record import Record, now_iso, worker_name
 from envoy.worker.workspace import Workspace, open_workspace
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
         base, base_sha = None, None  # the dependency's branch tip when this one starts
     else:
         base, base_sha = resolve_base(ws, args.from_ref)
-    agent_path = agent.find(ws.config.get("ENVOY_CLAUDE"))
+    kind, where = executors.placement(args.on if args.on is not None else ws.config.raw("PARALLEL_EXECUTOR")[0])
     permission_mode = args.permission_mode or ws.config.get("PARALLEL_PERMISSION_MODE")
     timeout = common.positive(args.timeout, "--timeout")
     if timeout is None:
@@ -134,14 +134,16 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
         "timeout_s": timeout,
         "setup": setup.strip() if isinstance(setup, str) and setup.strip() else None,
     }
-    return {
+    record: Record = {
         "name": name, "branch": args.branch, "base": base, "base_sha": base_sha, "path": str(path),
         "reason": None, "error": None, "session_id": agent.new_session_id(),
-        "agent": agent_path, "options": options, "task_chars": len(task), "task": task,
+        "agent": "", "options": options, "task_chars": len(task), "task": task,
         "repo": str(ws.git.main_worktree()), "max_workers": ws.config.get("PARALLEL_MAX_WORKERS"),
         "after": [d["name"] for d in deps], "created_at": now_iso(), "run": 0, "runs": [], "copied": [],
         "cost_usd": 0, "num_turns": 0,
     }
+    executors.get(kind).prepare(ws, record, where, args.remote)  # the agent, or the cluster and remote
+    return record
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,26 +159,7 @@ def run(args: argparse.Namespace) -> int:
     with locks.launch_mutex(state):
         check_free(ws, record["name"], Path(record["path"]))
         state.write_task(record["name"], 1, task)
-        if args.queue or record["after"]:
-            # The queue runner starts it, at once if a slot is free: this returns
-            # without waiting for a checkout, and the order stays first come, first served.
-            everyone = state.all()
-            transition(record, "queued", {"queued_seq": queue.next_seq(everyone)})
-            position = len(queue.in_queue(everyone)) + 1
-            queue.save_env(state, record["name"], os.environ)
-            state.write(record)
-            queue.ensure_runner(ws.git, state)
-        else:
-            queue.dispatch(ws.git, state)  # workers queued earlier go first
-            slot_index = locks.free_slot(state, record["max_workers"])
-            if slot_index is None:
-                state.delete(record["name"])
-                raise launch.limit_exceeded(ws, record["max_workers"])
-            try:
-                record = launch.start_new(ws.git, state, record, slot_index, ws.layout())
-            except BaseException as exc:
-                launch.give_up(state, record, exc)
-                raise
+        record, position = executors.of(record).start(ws, record, task, queued=bool(args.queue or record["after"]))
     if args.wait:
         from envoy.worker.join import wait_for
 

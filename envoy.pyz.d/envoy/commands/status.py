@@ -28,8 +28,8 @@ def settled(state: State, cap: int) -> tuple[list[Record], list[dict[str, str]]]
     deadline = time.monotonic() + SETTLE
     while True:
         found, broken = state.scan()
-        records = [lookup.refresh(state, r) for r in found]
-        active = sum(r["state"] in ACTIVE for r in records)
+        records = lookup.refresh_all(state, found)
+        active = sum(r["state"] in ACTIVE and not r.get("executor") for r in records)  # elsewhere: no slot here
         if active <= cap or active <= len(locks.held_slots(state)) or time.monotonic() > deadline:
             return records, broken
         time.sleep(0.02)

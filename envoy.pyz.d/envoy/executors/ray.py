@@ -1,0 +1,444 @@
+"""The Ray executor: each worker is one job on a Ray cluster, submitted and
+watched through the Job Submission REST API (ray_api.py), with git as the data
+plane (node.py runs on the node).
+
+Submitting a run: a commit holding the task and the run's spec, whose parent is
+where the run starts (so the base travels with it), is pushed to the remote as
+refs/envoy/workers/<name>/job-<run>: the only ref envoy pushes. envoy.pyz goes
+to the cluster once per content hash as the job's working_dir package. The
+job's submission id is derived from the worker (envoy-<name>-<session>-<run>),
+its metadata names the worker, and `entrypoint_resources` (PARALLEL_RAY_RESOURCE,
+default {"envoy_worker": 1}) keeps it off nodes without the resource. Nothing
+secret goes in the entrypoint, runtime_env or metadata: the REST API shows them
+to anyone who can list jobs; credentials are the nodes' own environment.
+
+Watching: one GET /api/jobs/ per cluster for any number of workers. When a job
+ends, the worker's refs are fetched (branch, uncommitted work, the run's log and
+transcript) and the end is recorded as a local run's is (worker/finish.py).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shlex
+import urllib.parse
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import Timeout
+
+from envoy.errors import EnvoyError
+from envoy.executors.ray_api import RayJobs, base_url
+from envoy.git import Git
+from envoy.worker import finish, locks
+from envoy.worker.record import ACTIVE, FINISHED, Record, now_iso, transition
+
+if TYPE_CHECKING:
+    from envoy.worker.record import Options
+    from envoy.worker.store import State
+    from envoy.worker.workspace import Workspace
+
+PREFIX = "refs/envoy/workers"
+DEFAULT_RESOURCE = {"envoy_worker": 1}
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+NODE_DEATH = re.compile(r"node|raylet|died|dead|heartbeat", re.IGNORECASE)
+
+
+def client(cluster: str) -> RayJobs:
+    """The cluster's API; PARALLEL_RAY_TOKEN (the environment only: never a settings
+    file, which is committed) is sent as the bearer token of Ray's token authentication."""
+    return RayJobs(base_url(cluster), os.environ.get("PARALLEL_RAY_TOKEN") or None)
+
+
+def resources(raw: str | None) -> dict[str, float]:
+    """PARALLEL_RAY_RESOURCE: a JSON object of custom resources each job asks for."""
+    if raw is None or not raw.strip():
+        return dict(DEFAULT_RESOURCE)
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or not found or not all(
+            isinstance(k, str) and k and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+            for k, v in found.items()):
+        raise EnvoyError("invalid_config", f"PARALLEL_RAY_RESOURCE={raw!r} is not a JSON object of resource amounts",
+                         'set it like {"envoy_worker": 1}')
+    return found
+
+
+def remote_url(git: Git, remote: str) -> str:
+    """The URL of `remote` (a remote's name, or a URL or path): what the nodes fetch
+    from and push to. It is on the job's command line, so it may hold no password."""
+    if not remote or remote.startswith("-") or any(ord(c) < 32 for c in remote):
+        raise EnvoyError("invalid_input", f"--remote {remote!r} is not a remote", "use a remote's name or URL")
+    url = git.remote_url(remote)
+    if url is None:
+        if "://" in remote or re.match(r"^[\w.-]+@[\w.-]+:", remote):
+            url = remote
+        elif os.path.isdir(remote):
+            url = os.path.abspath(remote)
+        else:
+            raise EnvoyError("not_found", f"--remote {remote!r} is neither a remote of this repository nor a URL",
+                             "add it (git remote add origin URL), or pass --remote URL")
+    elif "://" not in url and ":" not in url.split("/")[0]:
+        url = os.path.abspath(os.path.join(git.toplevel(), url))  # a path, relative to the checkout
+    if urllib.parse.urlsplit(url).password:
+        raise EnvoyError("invalid_input", "the remote's URL holds a password, which would be shown on the "
+                         "job's command line to anyone who can list the cluster's jobs",
+                         "use a URL without credentials; give the nodes their own (an SSH key, a credential helper)")
+    return url
+
+
+def submission_id(record: Record, run: int) -> str:
+    return f"envoy-{record['name']}-{record['session_id'][:8]}-{run}"
+
+
+def package(state: State) -> tuple[str, bytes]:
+    """(gcs:// URI, zip bytes) of the working_dir package: envoy.pyz alone, named by
+    its content hash, so the cluster stores each build once."""
+    import hashlib
+
+    from envoy import pyz
+
+    running = pyz.running()
+    if running is not None:
+        data = running.read_bytes()
+    else:  # from a source tree: the zipapp it would build
+        import envoy
+
+        built = pyz.write(state.root / "ray" / "envoy.pyz", pyz.tree(Path(envoy.__file__).parent.parent))
+        data = built.read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        info = zipfile.ZipInfo("envoy.pyz", date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr = 0o100755 << 16
+        archive.writestr(info, data)
+    blob = out.getvalue()
+    return f"gcs://_ray_pkg_{hashlib.sha256(blob).hexdigest()[:32]}.zip", blob
+
+
+class RayExecutor:
+    name = "ray"
+
+    # -- starting ---------------------------------------------------------
+    def prepare(self, ws: Workspace, record: Record, where: str | None, remote: str | None) -> None:
+        """Check where it goes (the cluster's address, the remote, the resources it asks
+        for) before anything is made; the agent is the node's own `claude`."""
+        record.update({"executor": "ray", "cluster": base_url(where or ""), "node": None, "agent": "claude",
+                       "remote_url": remote_url(ws.git, remote or "origin")})
+        resources(ws.config.raw("PARALLEL_RAY_RESOURCE")[0])
+
+    def start(self, ws: Workspace, record: Record, task: str, *, queued: bool) -> tuple[Record, int | None]:
+        """Submit the worker's first run: it shows queued while the cluster has no room
+        for it (pending there). With --after it waits here, unsubmitted, until its
+        dependencies have succeeded (see poll)."""
+        transition(record, "queued", {"queued_seq": 0})
+        if record.get("after"):
+            ws.state.write(record)
+            return record, None
+        return self.submit(ws.state, ws.git, record, task, 1, record["base_sha"] or "", None,
+                           ws.config.raw("PARALLEL_RAY_RESOURCE")[0]), None
+
+    def submit(self, state: State, git: Git, record: Record, task: str, run: int, start: str,
+               transcript: str | None, resource: str | None) -> Record:
+        """Push the run's job ref, make sure the package is there, submit the job. The
+        record names the job before it is submitted: a crash in between leaves a worker
+        whose job the cluster does not know (recorded failed at the next look)."""
+        api = client(record["cluster"])
+        uri, blob = package(state)
+        if not api.has_package(uri):
+            api.upload_package(uri, blob)
+        spec = {k: record.get(k) for k in ("name", "branch", "base", "base_sha", "session_id", "options")}
+        files = {"task": task.encode(), "spec.json": json.dumps({**spec, "run": run}).encode()}
+        if transcript is not None:
+            files["transcript.jsonl"] = transcript.encode()
+        job = git.commit_files(files, [start], f"envoy: run {run} of worker {record['name']}")
+        prefix = f"{PREFIX}/{record['name']}"
+        git.push_refs(record["remote_url"], [f"+{job}:{prefix}/job-{run}"])
+        sid = submission_id(record, run)
+        record.update({"job_id": sid, "run": run, "job_status": "PENDING", "node": None, "stop_requested": False,
+                       "submitted_at": now_iso()})
+        state.write(record)
+        api.submit({
+            "entrypoint": f"python3 envoy.pyz _remote {shlex.quote(record['remote_url'])} {record['name']} {run}",
+            "submission_id": sid,
+            "runtime_env": {"working_dir": uri},
+            "entrypoint_resources": resources(resource),
+            "metadata": {"envoy_worker": record["name"], "envoy_branch": record["branch"], "envoy_run": str(run)},
+        })
+        return record
+
+    # -- watching ---------------------------------------------------------
+    def poll(self, state: State, records: list[Record]) -> list[Record]:
+        out = list(records)
+        by_cluster: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            if record.get("state") not in FINISHED and record.get("cluster"):
+                by_cluster.setdefault(record["cluster"], []).append(i)
+        for cluster, indexes in by_cluster.items():
+            waiting = [i for i in indexes if not records[i].get("job_id")]
+            for i in waiting:  # --after: submitted once its dependencies succeeded
+                out[i] = self._dispatch_dependent(state, records[i])
+            watched = [i for i in indexes if out[i].get("job_id") and out[i].get("state") not in FINISHED]
+            if not watched:
+                continue
+            try:
+                jobs = {j.get("submission_id"): j for j in client(cluster).jobs()}
+            except EnvoyError as exc:  # shown on the rows, never written: the worker's state is unknown
+                for i in watched:
+                    out[i] = {**out[i], "cluster_error": {"type": exc.kind, "message": exc.message,
+                                                          "address": str(cluster)}}
+                continue
+            for i in watched:
+                out[i] = self._settle(state, out[i], jobs.get(out[i]["job_id"]), cluster)
+        return out
+
+    def _settle(self, state: State, record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
+        status = job.get("status") if job else None
+        if status == record.get("job_status") and status not in TERMINAL and job is not None:
+            return record  # nothing new: no write, no lock
+        lock = locks.lock(state, locks.worker(record["name"]))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return record  # another envoy process is recording this very change
+        try:
+            fresh = state.read(record["name"])
+            if fresh is None or fresh.get("job_id") != record.get("job_id") or fresh["state"] in FINISHED:
+                return fresh or record
+            if job is None or status in TERMINAL:
+                return self._finish(state, fresh, job, cluster)
+            if status == "RUNNING":
+                self._to_running(fresh, job)
+            fresh["job_status"] = str(status)
+            state.write(fresh)
+            return fresh
+        finally:
+            lock.release()
+
+    @staticmethod
+    def _to_running(record: Record, job: dict[str, Any]) -> None:
+        if record["state"] == "queued":
+            transition(record, "starting")
+        if record["state"] == "starting":
+            start = job.get("start_time")
+            started = now_iso()
+            if isinstance(start, (int, float)) and not isinstance(start, bool):
+                from datetime import datetime, timezone
+
+                started = datetime.fromtimestamp(start / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            transition(record, "running", {"started_at": started, "finished_at": None, "duration_s": None,
+                                           "reason": None, "error": None, "exit_code": None})
+        node = job.get("driver_node_id")
+        if isinstance(node, str) and node:
+            record["node"] = node
+
+    def _finish(self, state: State, record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
+        """The job ended (or the cluster forgot it): fetch what the worker pushed and
+        record the end, from the run's own record if the node pushed one."""
+        name, run = record["name"], int(record.get("run") or 1)
+        if job is not None:
+            self._to_running(record, job)
+        else:
+            self._to_running(record, {})
+        record["job_status"] = str(job.get("status")) if job else "MISSING"
+        state.write(record)
+        git = Git(record["repo"])
+        try:
+            ending_file = fetch_work(git, record)
+        except EnvoyError as exc:  # the remote cannot be read now: the next look tries again
+            state.log(f"ray worker {name}: fetching its work: {exc.message}")
+            return {**record, "cluster_error": {"type": exc.kind, "message": exc.message,
+                                                "address": str(record.get("remote_url"))}}
+        result: dict[str, Any] = {}
+        if ending_file is not None:
+            ending, result = self._run_ending(state, git, record, run)
+        else:
+            ending = job_ending(record, job, cluster)
+        finish.record_end(state, name, run, ending, result)
+        done = state.read(name) or record
+        if ending_file is not None and ending_file.get("wip"):
+            done["wip_ref"] = f"refs/envoy/wip/{name}"
+        done["job_status"] = record["job_status"]
+        done["node"] = record.get("node")
+        state.write(done)
+        return done
+
+    def _run_ending(self, state: State, git: Git, record: Record, run: int) -> tuple[Record, dict[str, Any]]:
+        name = record["name"]
+        ref = f"refs/envoy/runs/{name}/{run}"
+        state.run_dir(name)
+        for file, suffix in (("stream.jsonl", "jsonl"), ("err.txt", "err")):
+            text = git.file_at(ref, file) or ""
+            from envoy.worker.store import private_open
+
+            with private_open(state.run_file(name, run, suffix), "w") as f:
+                f.write(text)
+        raw = _json_object(git.file_at(ref, "ending.json"))
+        failed = raw.get("failed")
+        if isinstance(failed, dict):
+            reason = failed.get("reason") if isinstance(failed.get("reason"), str) else "node_error"
+            error = failed.get("error") if isinstance(failed.get("error"), str) else "the run failed on its node"
+            code = failed.get("exit_code")
+            return {"state": "failed", "reason": reason, "error": error,
+                    "exit_code": code if isinstance(code, int) and not isinstance(code, bool) else None}, {}
+        code = raw.get("exit_code")
+        why = raw.get("why") if raw.get("why") in ("stopped", "timeout") else None
+        ending, result = finish.agent_ending(state, name, run, code if isinstance(code, int) else None, why)
+        if why == "stopped" and not record.get("stop_requested"):
+            ending["error"] = "stopped: its Ray job was stopped from outside envoy (Ray's dashboard, CLI or API)"
+        return ending, result
+
+    # -- resuming -----------------------------------------------------------
+    def check_resumable(self, record: Record) -> None:
+        name = record["name"]
+        if record["state"] in ACTIVE or record["state"] == "queued":
+            raise EnvoyError("still_running", f"worker {name} is still {record['state']} on the cluster",
+                             f"wait for it first: envoy parallel wait --worker {name}")
+        if not record.get("run") or not record.get("job_id"):
+            raise EnvoyError("invalid_input", f"worker {name} never ran, so there is no session to resume",
+                             "spawn a new worker instead")
+
+    def relaunch(self, ws: Workspace, record: Record, task: str, options: Options | None = None) -> Record:
+        state, git = ws.state, ws.git
+        lock = locks.lock(state, locks.worker(record["name"]))
+        try:
+            lock.acquire(timeout=10)
+        except Timeout:
+            raise EnvoyError("busy", f"another envoy process is changing worker {record['name']}",
+                             "retry in a moment") from None
+        try:
+            fresh = state.read(record["name"]) or record
+            self.check_resumable(fresh)
+            run = int(fresh.get("run") or 1)
+            transcript = git.file_at(f"refs/envoy/runs/{fresh['name']}/{run}", "transcript.jsonl")
+            if transcript is None:
+                raise EnvoyError("not_found", f"the session of {fresh['name']} did not come back from its node "
+                                 "(no transcript on its run ref)", "spawn a new worker instead")
+            start = git.branch_tip(fresh["branch"]) or fresh.get("base_sha") or ""
+            state.write_task(fresh["name"], run + 1, task)
+            transition(fresh, "starting", {"options": options or fresh["options"], "reason": None, "error": None})
+            return self.submit(state, git, fresh, task, run + 1, start, transcript,
+                               ws.config.raw("PARALLEL_RAY_RESOURCE")[0])
+        finally:
+            lock.release()
+
+    def _dispatch_dependent(self, state: State, record: Record) -> Record:
+        """A queued --after worker: submitted once every dependency succeeded; failed
+        if one ended otherwise."""
+        deps = [state.read(n) for n in record.get("after") or []]
+        if any(d is None or d["state"] in ("failed", "lost") for d in deps):
+            missing = [n for n, d in zip(record.get("after") or [], deps) if d is None or d["state"] != "succeeded"]
+            return self._fail_queued(state, record, "dependency_failed",
+                                     f"dependency {', '.join(missing)} did not succeed")
+        if not all(d is not None and d["state"] == "succeeded" for d in deps):
+            return record
+        lock = locks.lock(state, locks.worker(record["name"]))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return record
+        try:
+            fresh = state.read(record["name"])
+            if fresh is None or fresh.get("job_id") or fresh["state"] != "queued":
+                return fresh or record
+            git = Git(fresh["repo"])
+            first = deps[0]
+            assert first is not None
+            start = fresh.get("base_sha") or git.branch_tip(first["branch"]) or first.get("base_sha") or ""
+            fresh["base"], fresh["base_sha"] = fresh.get("base") or first["branch"], start
+            task = state.run_file(fresh["name"], 1, "task").read_text(encoding="utf-8")
+            try:
+                return self.submit(state, git, fresh, task, 1, start, None, os.environ.get("PARALLEL_RAY_RESOURCE"))
+            except EnvoyError as exc:
+                return self._fail_queued(state, fresh, "start_failed", exc.message)
+        finally:
+            lock.release()
+
+    @staticmethod
+    def _fail_queued(state: State, record: Record, reason: str, error: str) -> Record:
+        fresh = state.read(record["name"]) or record
+        if fresh["state"] != "queued":
+            return fresh
+        transition(fresh, "failed", {"reason": reason, "error": error, "finished_at": now_iso()})
+        state.write(fresh)
+        return fresh
+
+    # -- stopping and forgetting -------------------------------------------
+    def stop(self, ws: Workspace, record: Record) -> bool:
+        fresh = ws.state.read(record["name"]) or record
+        if not fresh.get("job_id"):
+            return False
+        fresh["stop_requested"] = True
+        ws.state.write(fresh)
+        client(fresh["cluster"]).stop(fresh["job_id"])
+        return True
+
+    def forget(self, ws: Workspace, record: Record) -> None:
+        """Drop the job from the cluster's list (its logs go with it). The remote's refs
+        are kept: they may hold the only copy of work that is not merged."""
+        if record.get("job_id") and record.get("cluster"):
+            try:
+                client(record["cluster"]).delete(record["job_id"])
+            except EnvoyError as exc:
+                ws.state.log(f"ray worker {record['name']}: deleting job {record['job_id']}: {exc.message}")
+
+
+def fetch_work(git: Git, record: Record) -> dict[str, Any] | None:
+    """Fetch the worker's branch (as its local branch), its uncommitted work and its run's
+    record from the remote; the run's ending, or None if its node never pushed one."""
+    name, run = record["name"], int(record.get("run") or 1)
+    prefix = f"{PREFIX}/{name}"
+    url = record["remote_url"]
+    there = git.ls_remote(url, f"{prefix}/*")
+    specs = []
+    if f"{prefix}/head" in there:
+        specs.append(f"+{prefix}/head:refs/heads/{record['branch']}")
+    if f"{prefix}/run-{run}" in there:
+        specs.append(f"+{prefix}/run-{run}:refs/envoy/runs/{name}/{run}")
+    if f"{prefix}/wip" in there:
+        specs.append(f"+{prefix}/wip:refs/envoy/wip/{name}")
+    if specs:
+        git.fetch_refs(url, specs)
+    base = record.get("base_sha")
+    if f"{prefix}/head" not in there and base and git.branch_tip(record["branch"]) is None:
+        git.update_ref(f"refs/heads/{record['branch']}", base)  # no commit pushed: at its base
+    if f"{prefix}/run-{run}" not in there:
+        return None
+    return _json_object(git.file_at(f"refs/envoy/runs/{name}/{run}", "ending.json"))
+
+
+def job_ending(record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
+    """Why a job that pushed no run record ended, in Ray's words."""
+    kept = f"; its pushed commits are on branch {record['branch']}"
+    if job is None:
+        return {"state": "failed", "reason": "job_lost",
+                "error": f"the Ray cluster at {cluster} no longer knows job {record.get('job_id')} "
+                         f"(restarted, or the job was deleted){kept}"}
+    found = job.get("message")
+    message = found if isinstance(found, str) else ""
+    code = job.get("driver_exit_code")
+    exit_code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    if job.get("status") == "STOPPED":
+        who = "by envoy" if record.get("stop_requested") else "from outside envoy (Ray's dashboard, CLI or API)"
+        return {"state": "failed", "reason": "stopped", "exit_code": exit_code,
+                "error": f"stopped: its Ray job was stopped {who}{kept}"}
+    if NODE_DEATH.search(message):
+        return {"state": "failed", "reason": "node_lost", "exit_code": exit_code,
+                "error": f"the node running it died (Ray: {message[:300]}){kept}"}
+    return {"state": "failed", "reason": "job_failed", "exit_code": exit_code,
+            "error": f"its Ray job failed (Ray: {message[:300] or 'no message'}){kept}"}
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    try:
+        found = json.loads(text or "")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+EXECUTOR = RayExecutor()
