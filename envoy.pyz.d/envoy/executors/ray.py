@@ -256,6 +256,12 @@ class RayExecutor:
         result: dict[str, Any] = {}
         if ending_file is not None:
             ending, result = self._run_ending(state, git, record, run)
+            if job is not None and job.get("status") in ("STOPPED", "FAILED"):
+                # Ray's word on why its job ended (stopped, a node lost) comes before what the
+                # run saw of it (killed by a signal): the run's record keeps its cost and answer.
+                said = job_ending(record, job, cluster)
+                if said["reason"] != "job_failed" or ending.get("state") != "failed":
+                    ending.update({k: said[k] for k in ("state", "reason", "error")})
         else:
             ending = job_ending(record, job, cluster)
         finish.record_end(state, name, run, ending, result)
