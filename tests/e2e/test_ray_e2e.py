@@ -137,8 +137,9 @@ def test_a_fleet_with_a_conflict_waits_reports_and_lands(renvoy: Any, cluster: C
 def test_real_claude_works_and_resumes_on_the_cluster(renvoy: Any, cluster: Cluster, claude_bin: str,
                                                       repo: Path) -> None:
     cluster.use_agent(claude_bin)
+    name = f"remote-real-{abs(hash(claude_bin))}"  # one script per CLI: the model server is the module's
     try:
-        marker = cluster.model.script("remote-real", [
+        marker = cluster.model.script(name, [
             write("notes.md", "first\n"), bash("git add notes.md && git commit -qm 'notes'"), text("first run done"),
             bash("git log --format=%s -1"), text("second run saw its history")])
         record = spawn(renvoy, cluster, "feat/real", f"{marker} write notes")
@@ -149,9 +150,9 @@ def test_real_claude_works_and_resumes_on_the_cluster(renvoy: Any, cluster: Clus
                          timeout=300)
         assert resumed.code == 0, resumed.stdout + resumed.stderr
         assert resumed.data["runs"] == 2 and resumed.data["result"] == "second run saw its history"
-        sessions = {r.session_id for r in cluster.model.requests_for(marker)}
+        sessions = {r.session_id for r in cluster.model.requests_for(name)}
         assert sessions == {record["session_id"]}  # one session, continued on the cluster
-        second = cluster.model.requests_for(marker)[-1]
+        second = cluster.model.requests_for(name)[-1]
         assert "first run done" in json.dumps(second.body)  # the transcript came back with the work
     finally:
         cluster.use_agent(FAKE_CLAUDE)
