@@ -261,7 +261,7 @@ class RayExecutor:
                 # run saw of it (killed by a signal): the run's record keeps its cost and answer.
                 said = job_ending(record, job, cluster)
                 if said["reason"] != "job_failed" or ending.get("state") != "failed":
-                    ending.update({k: said[k] for k in ("state", "reason", "error")})
+                    ending = {**ending, **said, "exit_code": ending.get("exit_code")}  # an ending, not a record
         else:
             ending = job_ending(record, job, cluster)
         finish.record_end(state, name, run, ending, result)
