@@ -106,10 +106,15 @@ def package(state: State) -> tuple[str, bytes]:
     running = pyz.running()
     if running is not None:
         data = running.read_bytes()
-    else:  # from a source tree: the zipapp it would build
+    else:  # from a source tree: the zipapp it would build, built once per state of the sources
         import envoy
 
-        built = pyz.write(state.root / "ray" / "envoy.pyz", pyz.tree(Path(envoy.__file__).parent.parent))
+        entries = pyz.tree(Path(envoy.__file__).parent.parent)
+        stamp = hashlib.sha256(repr(sorted((n, p.stat().st_mtime_ns, p.stat().st_size) for n, p in entries))
+                               .encode()).hexdigest()[:16]
+        built = state.root / "ray" / f"envoy-{stamp}.pyz"
+        if not built.is_file():
+            pyz.write(built, entries)
         data = built.read_bytes()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -432,6 +437,10 @@ def job_ending(record: Record, job: dict[str, Any] | None, cluster: str) -> Reco
         who = "by envoy" if record.get("stop_requested") else "from outside envoy (Ray's dashboard, CLI or API)"
         return {"state": "failed", "reason": "stopped", "exit_code": exit_code,
                 "error": f"stopped: its Ray job was stopped {who}{kept}"}
+    if job.get("status") == "SUCCEEDED":
+        return {"state": "failed", "reason": "no_result", "exit_code": exit_code,
+                "error": f"its Ray job ended but pushed no record of its run (see: ray job logs "
+                         f"{record.get('job_id')}){kept}"}
     if NODE_DEATH.search(message):
         return {"state": "failed", "reason": "node_lost", "exit_code": exit_code,
                 "error": f"the node running it died (Ray: {message[:300]}){kept}"}
