@@ -363,7 +363,10 @@ class RayExecutor:
             fresh["base"], fresh["base_sha"] = fresh.get("base") or first["branch"], start
             task = state.run_file(fresh["name"], 1, "task").read_text(encoding="utf-8")
             try:
-                return self.submit(state, git, fresh, task, 1, start, None, os.environ.get("PARALLEL_RAY_RESOURCE"))
+                from envoy.config import Config
+
+                resource = Config(Path(fresh["repo"])).raw("PARALLEL_RAY_RESOURCE")[0]
+                return self.submit(state, git, fresh, task, 1, start, None, resource)
             except EnvoyError as exc:
                 return self._fail_queued(state, fresh, "start_failed", exc.message)
         finally:
