@@ -36,7 +36,7 @@ ERR_TAIL = 64 * 1024  # bytes of the agent's stderr sent back
 
 def say(text: str) -> None:
     """A line in the job's log (GET /api/jobs/{id}/logs)."""
-    print(f"envoy: {text}", flush=True)
+    print(f"envoy {time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d}: {text}", flush=True)
 
 
 def node_root() -> Path:
@@ -66,6 +66,7 @@ def locked(path: Path) -> Iterator[None]:
 
 
 def main(argv: list[str]) -> int:
+    say("started")
     if len(argv) != 3 or not argv[2].isdigit():
         print("usage: envoy.pyz _remote REMOTE_URL WORKER RUN", file=sys.stderr)
         return 2
@@ -99,6 +100,7 @@ def main(argv: list[str]) -> int:
         work.parent.mkdir(parents=True, exist_ok=True)
         git.run("worktree", "add", "--quiet", "-B", spec["branch"], str(work), start, cwd=cache)
     say(f"worker {name} run {run}: {spec['branch']} at {start[:12]} in {work}")
+    started = time.monotonic()
     transcript = git.file_at(job, "transcript.jsonl", cwd=cache)
     if transcript is not None:  # a resume: the session comes back where Claude Code looks for it
         target = project_dir(work) / f"{spec['session_id']}.jsonl"
@@ -107,7 +109,7 @@ def main(argv: list[str]) -> int:
     out, err = runs / f"{run}.jsonl", runs / f"{run}.err"
     (runs / f"{run}.task").write_text(task)
     ending = run_agent(spec, run, work, url, f"{prefix}/head", runs / f"{run}.task", out, err)
-    say(f"agent ended: {ending}")
+    say(f"agent ended after {time.monotonic() - started:.1f}s: {ending}")
     return push_back(git, cache, url, prefix, spec, run, work, out, err, ending)
 
 

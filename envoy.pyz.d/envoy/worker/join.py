@@ -33,7 +33,7 @@ def wait_for(ws: Workspace, names: list[str], timeout: float | None) -> list[Rec
             time.sleep(POLL)
             continue
         looked = (time.monotonic(), time.time())
-        records = [_current(state, name) for name in names]
+        records = lookup.refresh_all(state, [_read(state, name) for name in names])  # a cluster's: one look
         for record in records:
             if seen.get(record["name"]) != record["state"]:
                 seen[record["name"]] = record["state"]
@@ -71,9 +71,9 @@ def _moved(state: State, looked: float, looked_wall: float) -> bool:
         return True
 
 
-def _current(state: State, name: str) -> Record:
+def _read(state: State, name: str) -> Record:
     record = state.read(name)
     if record is None:
         raise EnvoyError("not_found", f"worker {name} was removed while waiting for it",
                          "envoy parallel status lists the workers")
-    return lookup.refresh(state, record)
+    return record
