@@ -268,3 +268,29 @@ def test_after_submits_the_dependent_once_its_dependency_succeeded(envoy: Envoy,
     rows = {w["name"]: w for w in envoy("parallel", "status", env=env).data["workers"]}
     assert rows["feat-second"].get("job_id") in ray.jobs  # submitted now, from its dependency's tip
     assert git(remote, "rev-parse", f"refs/envoy/workers/feat-second/job-1^").strip() == tip
+
+
+def test_why_a_job_ended_is_said_in_rays_words() -> None:
+    from envoy.executors.ray import job_ending
+
+    record: Any = {"name": "w", "branch": "feat/w", "job_id": "envoy-w-1", "stop_requested": False}
+    died = job_ending(record, {"status": "FAILED", "message": "Job supervisor actor died: the node 1a2b was "
+                                                              "marked dead (raylet missed heartbeats)"}, "http://h:8265")
+    assert died["reason"] == "node_lost" and "raylet" in died["error"] and "feat/w" in died["error"]
+    failed = job_ending(record, {"status": "FAILED", "message": "Job entrypoint command failed with exit code 2",
+                                 "driver_exit_code": 2}, "http://h:8265")
+    assert failed["reason"] == "job_failed" and failed["exit_code"] == 2
+    assert job_ending({**record, "stop_requested": True}, {"status": "STOPPED"}, "x")["error"].startswith(
+        "stopped: its Ray job was stopped by envoy")
+    assert job_ending(record, None, "http://h:8265")["reason"] == "job_lost"
+
+
+def test_a_records_executor_fields_are_checked_when_read() -> None:
+    from envoy.worker.record import problem_with
+
+    good: Any = {"name": "w", "branch": "w", "state": "queued", "path": "/tmp/claude-worker-w",
+                 "executor": "ray", "cluster": "http://h:8265", "remote_url": "/srv/r.git", "job_id": "envoy-w-1"}
+    assert problem_with(good, "w") is None
+    for key, bad in (("executor", "ssh"), ("cluster", "http://user:pw@h:8265"), ("cluster", "file:///etc"),
+                     ("remote_url", "--upload-pack=evil"), ("wip_ref", "refs/heads/main")):
+        assert problem_with({**good, key: bad}, "w") is not None, key
