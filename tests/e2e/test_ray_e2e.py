@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from fake_model import FakeModel, bash, text, write
+from fake_model import FakeModel, bash, text, tool, write
 from ray_cluster import TOKEN, RayCluster
 
 from conftest import FAKE_CLAUDE, Result, git, run_envoy, wait_until  # tests/conftest.py
@@ -154,6 +154,30 @@ def test_real_claude_works_and_resumes_on_the_cluster(renvoy: Any, cluster: Clus
         assert sessions == {record["session_id"]}  # one session, continued on the cluster
         second = cluster.model.requests_for(name)[-1]
         assert "first run done" in json.dumps(second.body)  # the transcript came back with the work
+    finally:
+        cluster.use_agent(FAKE_CLAUDE)
+
+
+def test_land_repairs_a_remote_worker_in_its_session_on_the_cluster(renvoy: Any, cluster: Cluster,
+                                                                      claude_bin: str, repo: Path) -> None:
+    cluster.use_agent(claude_bin)
+    name = f"remote-repair-{abs(hash(claude_bin))}"
+    try:
+        marker = cluster.model.script(name, [
+            tool("Read", {"file_path": "shared.txt"}), write("shared.txt", "worker\n"),
+            bash("git add shared.txt && git commit -qm 'worker edit'"), text("edited"),
+            bash("git merge main"), tool("Read", {"file_path": "shared.txt"}), write("shared.txt", "main edit\nworker\n"),
+            bash("git add shared.txt && git commit -qm 'merge main, keep both'"), text("repaired")])
+        record = spawn(renvoy, cluster, "feat/fixme", f"{marker} edit shared.txt")
+        (repo / "shared.txt").write_text("main edit\n")  # meanwhile main moves: a conflict
+        git(repo, "commit", "-qam", "main edit")
+        assert renvoy("parallel", "wait", timeout=300).code == 0
+        landed = renvoy("parallel", "land", "--repair", timeout=600)
+        assert landed.code == 0, landed.stdout + landed.stderr
+        assert [(d["name"], d["repairs"]) for d in landed.data["landed"]] == [(record["name"], 1)], (
+            landed.stdout, renvoy("parallel", "results").stdout[-3000:])
+        assert git(repo, "show", "main:shared.txt") == "main edit\nworker\n"
+        assert {r.session_id for r in cluster.model.requests_for(name)} == {record["session_id"]}
     finally:
         cluster.use_agent(FAKE_CLAUDE)
 

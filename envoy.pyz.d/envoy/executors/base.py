@@ -24,8 +24,10 @@ class Executor(Protocol):
         """The records, their state made exact (ends recorded): many at once, in one
         look at the executor (one request for a whole fleet on a cluster)."""
 
-    def relaunch(self, ws: Workspace, record: Record, task: str, options: Options | None = None) -> Record:
-        """Start the worker's next run on `task` in its session (resume, land --repair)."""
+    def relaunch(self, ws: Workspace, record: Record, task: str, options: Options | None = None,
+                 branches: dict[str, str] | None = None) -> Record:
+        """Start the worker's next run on `task` in its session (resume, land --repair).
+        `branches` (name -> commit) the task refers to must exist where it runs."""
 
     def check_resumable(self, record: Record) -> None:
         """Refuse (EnvoyError) a resume of a worker that cannot be resumed."""

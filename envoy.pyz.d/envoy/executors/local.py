@@ -56,8 +56,9 @@ class LocalExecutor:
     def poll(self, state: State, records: list[Record]) -> list[Record]:
         return [lookup.refresh(state, r) for r in records]
 
-    def relaunch(self, ws: Workspace, record: Record, task: str, options: Options | None = None) -> Record:
-        return launch.relaunch(ws, record, task, options)
+    def relaunch(self, ws: Workspace, record: Record, task: str, options: Options | None = None,
+                 branches: dict[str, str] | None = None) -> Record:
+        return launch.relaunch(ws, record, task, options)  # its worktree shares this repository's branches
 
     def check_resumable(self, record: Record) -> None:
         launch.check_resumable(record)

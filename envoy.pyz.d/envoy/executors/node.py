@@ -89,6 +89,8 @@ def main(argv: list[str]) -> int:
     spec: dict[str, Any] = json.loads(git.file_at(job, "spec.json", cwd=cache) or "{}")
     task = git.file_at(job, "task", cwd=cache) or ""
     start = git.first_parent(job, cwd=cache)
+    found = spec.get("branches")
+    branches: dict[str, Any] = found if isinstance(found, dict) else {}
     work = root / "work" / f"{name}-{spec['session_id'][:8]}"
     runs = root / "runs" / f"{name}-{spec['session_id'][:8]}"
     runs.mkdir(parents=True, exist_ok=True)
@@ -99,6 +101,10 @@ def main(argv: list[str]) -> int:
             git.run("worktree", "prune", cwd=cache)
         work.parent.mkdir(parents=True, exist_ok=True)
         git.run("worktree", "add", "--quiet", "-B", spec["branch"], str(work), start, cwd=cache)
+        for branch, sha in branches.items():  # branches the task names (land --repair's target)
+            if isinstance(branch, str) and isinstance(sha, str) and branch != spec["branch"] \
+                    and not branch.startswith("-") and git.valid_branch_name(branch):
+                git.run("update-ref", f"refs/heads/{branch}", sha, cwd=cache)
     say(f"worker {name} run {run}: {spec['branch']} at {start[:12]} in {work}")
     started = time.monotonic()
     transcript = git.file_at(job, "transcript.jsonl", cwd=cache)

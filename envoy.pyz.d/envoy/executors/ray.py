@@ -148,7 +148,7 @@ class RayExecutor:
                            ws.config.raw("PARALLEL_RAY_RESOURCE")[0]), None
 
     def submit(self, state: State, git: Git, record: Record, task: str, run: int, start: str,
-               transcript: str | None, resource: str | None) -> Record:
+               transcript: str | None, resource: str | None, branches: dict[str, str] | None = None) -> Record:
         """Push the run's job ref, make sure the package is there, submit the job. The
         record names the job before it is submitted: a crash in between leaves a worker
         whose job the cluster does not know (recorded failed at the next look)."""
@@ -157,10 +157,14 @@ class RayExecutor:
         if not api.has_package(uri):
             api.upload_package(uri, blob)
         spec = {k: record.get(k) for k in ("name", "branch", "base", "base_sha", "session_id", "options")}
-        files = {"task": task.encode(), "spec.json": json.dumps({**spec, "run": run}).encode()}
+        branches = {b: sha for b, sha in (branches or {}).items() if b and not b.startswith("-")}
+        files = {"task": task.encode(), "spec.json": json.dumps({**spec, "run": run, "branches": branches}).encode()}
         if transcript is not None:
             files["transcript.jsonl"] = transcript.encode()
-        job = git.commit_files(files, [start], f"envoy: run {run} of worker {record['name']}")
+        # The first parent is where the run starts; the others carry the commits of the
+        # branches the task names (land --repair's target), so the node has them.
+        parents = list(dict.fromkeys([start, *branches.values()]))
+        job = git.commit_files(files, parents, f"envoy: run {run} of worker {record['name']}")
         prefix = f"{PREFIX}/{record['name']}"
         git.push_refs(record["remote_url"], [f"+{job}:{prefix}/job-{run}"])
         sid = submission_id(record, run)
@@ -313,7 +317,8 @@ class RayExecutor:
             raise EnvoyError("invalid_input", f"worker {name} never ran, so there is no session to resume",
                              "spawn a new worker instead")
 
-    def relaunch(self, ws: Workspace, record: Record, task: str, options: Options | None = None) -> Record:
+    def relaunch(self, ws: Workspace, record: Record, task: str, options: Options | None = None,
+                 branches: dict[str, str] | None = None) -> Record:
         state, git = ws.state, ws.git
         lock = locks.lock(state, locks.worker(record["name"]))
         try:
@@ -333,7 +338,7 @@ class RayExecutor:
             state.write_task(fresh["name"], run + 1, task)
             transition(fresh, "starting", {"options": options or fresh["options"], "reason": None, "error": None})
             return self.submit(state, git, fresh, task, run + 1, start, transcript,
-                               ws.config.raw("PARALLEL_RAY_RESOURCE")[0])
+                               ws.config.raw("PARALLEL_RAY_RESOURCE")[0], branches)
         finally:
             lock.release()
 
