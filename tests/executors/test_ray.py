@@ -271,7 +271,7 @@ def test_after_submits_the_dependent_once_its_dependency_succeeded(envoy: Envoy,
 
 
 def test_why_a_job_ended_is_said_in_rays_words() -> None:
-    from envoy.executors.ray import job_ending
+    from envoy.executors.ray_end import job_ending
 
     record: Any = {"name": "w", "branch": "feat/w", "job_id": "envoy-w-1", "stop_requested": False}
     died = job_ending(record, {"status": "FAILED", "message": "Job supervisor actor died: the node 1a2b was "

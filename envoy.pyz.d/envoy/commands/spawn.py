@@ -7,7 +7,6 @@ worker started. Nothing is left half-made: a failure removes what it made.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 

@@ -18,13 +18,9 @@ transcript) and the end is recorded as a local run's is (worker/finish.py).
 """
 from __future__ import annotations
 
-import io
 import json
 import os
-import re
 import shlex
-import urllib.parse
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +28,8 @@ from filelock import Timeout
 
 from envoy.errors import EnvoyError
 from envoy.executors.ray_api import RayJobs, base_url
+from envoy.executors.ray_data import PREFIX, fetch_work, package, remote_url
+from envoy.executors.ray_end import job_ending, run_ending
 from envoy.git import Git
 from envoy.worker import finish, locks
 from envoy.worker.record import ACTIVE, FINISHED, Record, now_iso, transition
@@ -41,10 +39,8 @@ if TYPE_CHECKING:
     from envoy.worker.store import State
     from envoy.worker.workspace import Workspace
 
-PREFIX = "refs/envoy/workers"
 DEFAULT_RESOURCE = {"envoy_worker": 1}
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
-NODE_DEATH = re.compile(r"node|raylet|died|dead|heartbeat", re.IGNORECASE)
 
 
 def client(cluster: str) -> RayJobs:
@@ -69,60 +65,8 @@ def resources(raw: str | None) -> dict[str, float]:
     return found
 
 
-def remote_url(git: Git, remote: str) -> str:
-    """The URL of `remote` (a remote's name, or a URL or path): what the nodes fetch
-    from and push to. It is on the job's command line, so it may hold no password."""
-    if not remote or remote.startswith("-") or any(ord(c) < 32 for c in remote):
-        raise EnvoyError("invalid_input", f"--remote {remote!r} is not a remote", "use a remote's name or URL")
-    url = git.remote_url(remote)
-    if url is None:
-        if "://" in remote or re.match(r"^[\w.-]+@[\w.-]+:", remote):
-            url = remote
-        elif os.path.isdir(remote):
-            url = os.path.abspath(remote)
-        else:
-            raise EnvoyError("not_found", f"--remote {remote!r} is neither a remote of this repository nor a URL",
-                             "add it (git remote add origin URL), or pass --remote URL")
-    elif "://" not in url and ":" not in url.split("/")[0]:
-        url = os.path.abspath(os.path.join(git.toplevel(), url))  # a path, relative to the checkout
-    if urllib.parse.urlsplit(url).password:
-        raise EnvoyError("invalid_input", "the remote's URL holds a password, which would be shown on the "
-                         "job's command line to anyone who can list the cluster's jobs",
-                         "use a URL without credentials; give the nodes their own (an SSH key, a credential helper)")
-    return url
-
-
 def submission_id(record: Record, run: int) -> str:
     return f"envoy-{record['name']}-{record['session_id'][:8]}-{run}"
-
-
-def package(state: State) -> tuple[str, bytes]:
-    """(gcs:// URI, zip bytes) of the working_dir package: envoy.pyz alone, named by
-    its content hash, so the cluster stores each build once."""
-    import hashlib
-
-    from envoy import pyz
-
-    running = pyz.running()
-    if running is not None:
-        data = running.read_bytes()
-    else:  # from a source tree: the zipapp it would build, built once per state of the sources
-        import envoy
-
-        entries = pyz.tree(Path(envoy.__file__).parent.parent)
-        stamp = hashlib.sha256(repr(sorted((n, p.stat().st_mtime_ns, p.stat().st_size) for n, p in entries))
-                               .encode()).hexdigest()[:16]
-        built = state.root / "ray" / f"envoy-{stamp}.pyz"
-        if not built.is_file():
-            pyz.write(built, entries)
-        data = built.read_bytes()
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        info = zipfile.ZipInfo("envoy.pyz", date_time=(1980, 1, 1, 0, 0, 0))
-        info.external_attr = 0o100755 << 16
-        archive.writestr(info, data)
-    blob = out.getvalue()
-    return f"gcs://_ray_pkg_{hashlib.sha256(blob).hexdigest()[:32]}.zip", blob
 
 
 class RayExecutor:
@@ -264,7 +208,7 @@ class RayExecutor:
                                                 "address": str(record.get("remote_url"))}}
         result: dict[str, Any] = {}
         if ending_file is not None:
-            ending, result = self._run_ending(state, git, record, run)
+            ending, result = run_ending(state, git, record, run)
             if job is not None and job.get("status") in ("STOPPED", "FAILED"):
                 # Ray's word on why its job ended (stopped, a node lost) comes before what the
                 # run saw of it (killed by a signal): the run's record keeps its cost and answer.
@@ -281,31 +225,6 @@ class RayExecutor:
         done["node"] = record.get("node")
         state.write(done)
         return done
-
-    def _run_ending(self, state: State, git: Git, record: Record, run: int) -> tuple[Record, dict[str, Any]]:
-        name = record["name"]
-        ref = f"refs/envoy/runs/{name}/{run}"
-        state.run_dir(name)
-        for file, suffix in (("stream.jsonl", "jsonl"), ("err.txt", "err")):
-            text = git.file_at(ref, file) or ""
-            from envoy.worker.store import private_open
-
-            with private_open(state.run_file(name, run, suffix), "w") as f:
-                f.write(text)
-        raw = _json_object(git.file_at(ref, "ending.json"))
-        failed = raw.get("failed")
-        if isinstance(failed, dict):
-            reason = failed.get("reason") if isinstance(failed.get("reason"), str) else "node_error"
-            error = failed.get("error") if isinstance(failed.get("error"), str) else "the run failed on its node"
-            code = failed.get("exit_code")
-            return {"state": "failed", "reason": reason, "error": error,
-                    "exit_code": code if isinstance(code, int) and not isinstance(code, bool) else None}, {}
-        code = raw.get("exit_code")
-        why = raw.get("why") if raw.get("why") in ("stopped", "timeout") else None
-        ending, result = finish.agent_ending(state, name, run, code if isinstance(code, int) else None, why)
-        if why == "stopped" and not record.get("stop_requested"):
-            ending["error"] = "stopped: its Ray job was stopped from outside envoy (Ray's dashboard, CLI or API)"
-        return ending, result
 
     # -- resuming -----------------------------------------------------------
     def check_resumable(self, record: Record) -> None:
@@ -404,64 +323,6 @@ class RayExecutor:
                 client(record["cluster"]).delete(record["job_id"])
             except EnvoyError as exc:
                 ws.state.log(f"ray worker {record['name']}: deleting job {record['job_id']}: {exc.message}")
-
-
-def fetch_work(git: Git, record: Record) -> dict[str, Any] | None:
-    """Fetch the worker's branch (as its local branch), its uncommitted work and its run's
-    record from the remote; the run's ending, or None if its node never pushed one."""
-    name, run = record["name"], int(record.get("run") or 1)
-    prefix = f"{PREFIX}/{name}"
-    url = record["remote_url"]
-    there = git.ls_remote(url, f"{prefix}/*")
-    specs = []
-    if f"{prefix}/head" in there:
-        specs.append(f"+{prefix}/head:refs/heads/{record['branch']}")
-    if f"{prefix}/run-{run}" in there:
-        specs.append(f"+{prefix}/run-{run}:refs/envoy/runs/{name}/{run}")
-    if f"{prefix}/wip" in there:
-        specs.append(f"+{prefix}/wip:refs/envoy/wip/{name}")
-    if specs:
-        git.fetch_refs(url, specs)
-    base = record.get("base_sha")
-    if f"{prefix}/head" not in there and base and git.branch_tip(record["branch"]) is None:
-        git.update_ref(f"refs/heads/{record['branch']}", base)  # no commit pushed: at its base
-    if f"{prefix}/run-{run}" not in there:
-        return None
-    return _json_object(git.file_at(f"refs/envoy/runs/{name}/{run}", "ending.json"))
-
-
-def job_ending(record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
-    """Why a job that pushed no run record ended, in Ray's words."""
-    kept = f"; its pushed commits are on branch {record['branch']}"
-    if job is None:
-        return {"state": "failed", "reason": "job_lost",
-                "error": f"the Ray cluster at {cluster} no longer knows job {record.get('job_id')} "
-                         f"(restarted, or the job was deleted){kept}"}
-    found = job.get("message")
-    message = found if isinstance(found, str) else ""
-    code = job.get("driver_exit_code")
-    exit_code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    if job.get("status") == "STOPPED":
-        who = "by envoy" if record.get("stop_requested") else "from outside envoy (Ray's dashboard, CLI or API)"
-        return {"state": "failed", "reason": "stopped", "exit_code": exit_code,
-                "error": f"stopped: its Ray job was stopped {who}{kept}"}
-    if job.get("status") == "SUCCEEDED":
-        return {"state": "failed", "reason": "no_result", "exit_code": exit_code,
-                "error": f"its Ray job ended but pushed no record of its run (see: ray job logs "
-                         f"{record.get('job_id')}){kept}"}
-    if NODE_DEATH.search(message):
-        return {"state": "failed", "reason": "node_lost", "exit_code": exit_code,
-                "error": f"the node running it died (Ray: {message[:300]}){kept}"}
-    return {"state": "failed", "reason": "job_failed", "exit_code": exit_code,
-            "error": f"its Ray job failed (Ray: {message[:300] or 'no message'}){kept}"}
-
-
-def _json_object(text: str | None) -> dict[str, Any]:
-    try:
-        found = json.loads(text or "")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 EXECUTOR = RayExecutor()
