@@ -186,6 +186,9 @@ def test_status_of_a_fleet_costs_one_request(envoy: Envoy, remote: Path, ray: Fa
     first = jobs[0]["metadata"]["envoy_worker"]
     assert rows[first]["state"] == "running" and rows[first]["node"] == "node-abc"
     assert all(r["state"] == "queued" and r["pending_on"] == "cluster" for n, r in rows.items() if n != first)
+    before = len(ray.requests)
+    one = envoy("parallel", "status", "--worker", first, env={"PARALLEL_RAY_TOKEN": "t0ken"}).data["workers"]
+    assert [w["name"] for w in one] == [first] and ray.calls()[before:] == [("GET", "/api/jobs/")]
 
 
 def test_an_unreachable_cluster_shows_on_its_rows_and_local_rows_are_unaffected(envoy: Envoy, remote: Path,

@@ -43,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
         everyone, broken = settled(ws.state, cap)  # a queue whose runner died moved on here
     records = everyone
     if args.worker:  # by name, else by branch; the refusal names the workers to pick from
-        name = lookup.find(ws.state, args.worker)["name"]
-        records = [r for r in everyone if r["name"] == name]
+        # Among the records just refreshed (a cluster's worker costs no second request);
+        # lookup.find for one written meanwhile, and for the refusal.
+        found = [r for r in everyone if r["name"] == args.worker] or [r for r in everyone if r["branch"] == args.worker]
+        records = found[:1] or [lookup.find(ws.state, args.worker)]
     positions = queue.queue_positions(everyone)
     views = [common.short(r) for r in records]
     for view in views:
