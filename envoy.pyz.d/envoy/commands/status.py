@@ -82,14 +82,14 @@ def budget_of(ws: Workspace, records: list[Record]) -> dict[str, Any] | None:
     if limit is None:
         return None
     from envoy import usage
-    from envoy.worker import stopping
+    from envoy.worker import stop_request, stopping
 
     spent = usage.total_cost(records)
     found: dict[str, Any] = {"limit_usd": limit, "spent_usd": spent, "exceeded": spent > limit}
     if found["exceeded"]:
         found["stopped_by_budget"] = sum(r.get("reason") == stopping.BUDGET for r in records)
-        if stopping.stoppable(records):
+        if stop_request.stoppable(records):
             processes.start_detached([*processes.self_command(bare=True), "_budget", str(ws.state.root.parent)],
                                      ws.state.log_file)
-            found["stopping"] = len(stopping.stoppable(records))
+            found["stopping"] = len(stop_request.stoppable(records))
     return found

@@ -11,7 +11,7 @@ from typing import Any
 from envoy import output
 from envoy.commands import common
 from envoy.errors import EnvoyError
-from envoy.worker import lookup, stopping
+from envoy.worker import lookup, stop_request, stopping
 from envoy.worker.record import ACTIVE
 from envoy.worker.workspace import open_workspace
 
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             raise EnvoyError(r["type"], r["message"], r.get("suggestion", ""))
         output.success(common.record_view(done[0]), common.render_record)
         return 0
-    done, refused = stopping.stop_many(ws.state, stopping.stoppable(lookup.all_refreshed(ws.state)), reason, error)
+    done, refused = stopping.stop_many(ws.state, stop_request.stoppable(lookup.all_refreshed(ws.state)), reason, error)
     # workers that ended by themselves meanwhile are not news; anything else is said
     refused = [r for r in refused if r["type"] not in ("not_running", "already_stopped", "not_found")]
     data: dict[str, Any] = {"stopped": [r["name"] for r in done if r["state"] == "stopped"],

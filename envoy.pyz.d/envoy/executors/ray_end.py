@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from envoy.executors.ray_data import json_object
 from envoy.worker import finish
-from envoy.worker.store import private_open
 
 if TYPE_CHECKING:
     from envoy.git import Git
@@ -25,9 +24,7 @@ def run_ending(state: State, git: Git, record: Record, run: int) -> tuple[Record
     state.run_dir(name)
     for file, suffix in (("stream.jsonl", "jsonl"), ("err.txt", "err")):
         text = git.file_at(ref, file) or ""
-        from envoy.worker.store import private_open
-
-        with private_open(state.run_file(name, run, suffix), "w") as f:
+        with state.private_open(state.run_file(name, run, suffix), "w") as f:  # never through a symlink
             f.write(text)
     raw = json_object(git.file_at(ref, "ending.json"))
     failed = raw.get("failed")
