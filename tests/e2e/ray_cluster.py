@@ -20,12 +20,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Mapping
 
-RAY_VENV = Path(os.environ.get("ENVOY_RAY_VENV", "/work/rayvenv"))
+RAY_VENV = os.environ.get("ENVOY_RAY_VENV")  # a venv with ray[default], if not the test run's own
 CLONE_NEWNET = 0x40000000
 DASHBOARD = 8265
 GCS = 6380
@@ -37,8 +38,10 @@ NODE_PORTS = {"--dashboard-agent-listen-port": 52366, "--dashboard-agent-grpc-po
 
 
 def ray_bin() -> Path | None:
-    """The `ray` of a Python that has ray[default]: ENVOY_RAY_VENV, else the test's own venv."""
-    for candidate in (RAY_VENV / "bin" / "ray", Path(os.environ.get("VIRTUAL_ENV", "/nonexistent")) / "bin" / "ray"):
+    """The `ray` of a Python that has ray[default]: $ENVOY_RAY_VENV's, else the test run's own
+    (tests/requirements.txt installs it), else one on PATH."""
+    own = Path(sys.executable).parent / "ray"
+    for candidate in ([Path(RAY_VENV) / "bin" / "ray"] if RAY_VENV else []) + [own]:
         if candidate.is_file():
             return candidate
     found = shutil.which("ray")

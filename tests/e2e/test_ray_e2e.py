@@ -190,10 +190,23 @@ def test_a_job_stopped_from_rays_cli_is_recorded_so(renvoy: Any, cluster: Cluste
     env = {**os.environ, "RAY_ADDRESS": cluster.ray.url, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": TOKEN}
     stopped = cluster.ray.run([str(cluster.ray.ray), "job", "stop", record["job_id"]], env)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-    view = wait_until(lambda: (lambda v: v if v["state"] == "failed" else None)(status_of(renvoy, record["name"])),
+    view = wait_until(lambda: (lambda v: v if v["state"] == "stopped" else None)(status_of(renvoy, record["name"])),
                       timeout=120, interval=1)
     assert view["reason"] == "stopped" and "outside envoy" in view["error"], view
     assert git(repo, "show", "feat/stopme:s.txt").strip() == "s"  # its commit came back
+
+
+def test_envoy_stop_ends_a_remote_workers_job_and_keeps_its_work(renvoy: Any, cluster: Cluster, repo: Path,
+                                                                 tmp_path: Path) -> None:
+    record = spawn(renvoy, cluster, "feat/halt", f"@write h.txt h\n@commit h\n@wait-for {tmp_path}/never")
+    wait_until(lambda: status_of(renvoy, record["name"])["state"] == "running", timeout=120, interval=1)
+    wait_until(lambda: "refs/envoy/workers/feat-halt/head" in git(repo, "ls-remote", "origin"), 60, 0.5)
+    stopped = renvoy("parallel", "stop", "--worker", record["name"], timeout=200)
+    assert stopped.code == 0 and stopped.data["state"] == "stopped", stopped.stdout + stopped.stderr
+    assert "by envoy" in stopped.data["error"]
+    assert git(repo, "show", "feat/halt:h.txt").strip() == "h"  # its commit came back
+    again = renvoy("parallel", "stop", "--worker", record["name"])
+    assert again.code == 1 and again.error["type"] == "already_stopped"
 
 
 def test_cleanup_stops_a_running_remote_worker_and_keeps_its_pushed_work(renvoy: Any, cluster: Cluster,

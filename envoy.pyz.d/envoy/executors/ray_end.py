@@ -55,7 +55,7 @@ def job_ending(record: Record, job: dict[str, Any] | None, cluster: str) -> Reco
     exit_code = code if isinstance(code, int) and not isinstance(code, bool) else None
     if job.get("status") == "STOPPED":
         who = "by envoy" if record.get("stop_requested") else "from outside envoy (Ray's dashboard, CLI or API)"
-        return {"state": "failed", "reason": "stopped", "exit_code": exit_code,
+        return {"state": "stopped", "reason": "stopped", "exit_code": exit_code,  # resumable, as a local stop
                 "error": f"stopped: its Ray job was stopped {who}{kept}"}
     if job.get("status") == "SUCCEEDED":
         return {"state": "failed", "reason": "no_result", "exit_code": exit_code,
