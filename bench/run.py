@@ -5,7 +5,7 @@ machines are noisy: never compare absolute times across runs).
 
     python3 bench/run.py            # full: >= 10 runs after a warm-up, 20,000-file repo
     python3 bench/run.py --quick    # a few runs, small repo: proves the suite works (CI)
-    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, fleet, memory, output, land, watch)
+    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, fleet, memory, output, land, watch, ray)
     python3 bench/run.py --check    # also compare each figure with its target; exit 1 on a regression
 
 --check: a figure fails when it is worse than its target by more than the noise
@@ -608,7 +608,7 @@ def bench_land(tmp: Path, env: dict[str, str], runs: int, check_s: float,
              f"{timed['serial'] / single:.2f}x T")]
 
 
-SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "fleet", "memory", "output", "land", "watch")
+SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "fleet", "memory", "output", "land", "watch", "ray")
 SHORT_CHECK, LONG_CHECK = 0.3, 2.0  # seconds: land's ratio is reported for both
 
 
@@ -696,6 +696,98 @@ def bench_watch(tmp: Path, env: dict[str, str], idle_s: float, changes: int) -> 
         subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
         for lock in held:
             lock.release()
+
+
+# -- 9. a Ray cluster -----------------------------------------------------------
+def bench_ray(tmp: Path, env: dict[str, str], runs: int, tasks: int, slots: int) -> list[tuple[str, float, str]]:
+    """On a local two-node cluster in namespaces of its own (tests/e2e/ray_cluster.py):
+    `tasks` one-second workers on `slots` worker slots against as many local ones at
+    cap `slots`; and `status` of 100 remote workers (one HTTP request) against 100
+    local ones."""
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    from ray_cluster import TOKEN, RayCluster, ray_bin
+
+    from envoy.worker.record import now_iso
+    from envoy.worker.store import State
+
+    if ray_bin() is None:
+        return [("Ray cluster", float("nan"), "skipped: no ray[default] installed (tests/requirements.txt)")]
+    cluster = RayCluster(tmp / "ray", {}, worker_slots=slots)
+    rows: list[tuple[str, float, str]] = []
+    try:
+        cluster.enter()
+        cluster.node_env = {**env, "ENVOY_NODE_DIR": str(tmp / "ray" / "node")}
+        cluster.start_ray()
+        (tmp / "rayb").mkdir()
+        repo = make_repo(tmp / "rayb", 10, env)
+        bare = tmp / "rayb" / "remote.git"
+        sh("git", "init", "-q", "--bare", str(bare), env=env)
+        sh("git", "remote", "add", "origin", str(bare), cwd=repo, env=env)
+        run_env = {**env, "PARALLEL_MAX_WORKERS": str(slots), "PARALLEL_RAY_TOKEN": TOKEN}
+        task = "@sleep 1\n@result ok"
+        counter = iter(range(100_000))
+
+        def remote_batch() -> None:
+            names = []
+            for _ in range(tasks):
+                n = next(counter)
+                names.append(f"r{n}")
+                sh(*envoy("parallel", "spawn", "--on", cluster.address, "--branch", f"r{n}", "--task", task),
+                   cwd=repo, env=run_env)
+            sh(*envoy("parallel", "wait", *(a for n in names for a in ("--worker", n))), cwd=repo, env=run_env)
+
+        def local_batch() -> None:
+            names = []
+            for _ in range(tasks):
+                n = next(counter)
+                names.append(f"l{n}")
+                sh(*envoy("parallel", "spawn", "--queue", "--branch", f"l{n}", "--task", task), cwd=repo, env=run_env)
+            sh(*envoy("parallel", "wait", *(a for n in names for a in ("--worker", n))), cwd=repo, env=run_env)
+
+        def reset() -> None:
+            sh(*envoy("parallel", "cleanup", "--all", "--force"), cwd=repo, env=run_env)
+
+        timed = side_by_side({"local": local_batch, "ray": remote_batch}, runs, reset)
+        overhead = (timed["ray"] - timed["local"]) * slots / tasks
+        rows += [(f"{tasks} one-second workers, local, cap {slots}", timed["local"], "1.00x"),
+                 (f"{tasks} one-second workers on the cluster, {slots} slots", timed["ray"],
+                  f"{timed['ray'] / timed['local']:.2f}x; Ray adds ~{overhead:.2f}s per job")]
+        # status: 100 remote workers (pending on the cluster: a resource no node has) vs 100 local ones
+        state = State(repo / ".git")
+        reset()
+        for i in range(100):
+            name = f"s{i}"
+            sid = "00000000-0000-4000-8000-%012d" % i
+            record = {"name": name, "branch": f"feat/{name}", "base": "main", "base_sha": "0" * 40,
+                      "path": str(tmp / f"claude-worker-{name}"), "state": "queued", "session_id": sid,
+                      "created_at": now_iso(), "options": {}, "executor": "ray", "cluster": cluster.url,
+                      "remote_url": str(bare), "job_id": f"envoy-{name}-1", "job_status": "PENDING", "run": 1}
+            state.write(record)
+            import urllib.request
+            body = json.dumps({"entrypoint": "true", "submission_id": f"envoy-{name}-1",
+                               "entrypoint_resources": {"envoy_bench_nowhere": 1}}).encode()
+            urllib.request.urlopen(urllib.request.Request(
+                f"{cluster.url}/api/jobs/", data=body, method="POST",
+                headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}), timeout=30).read()
+        remote_t = median_time(lambda: sh(*envoy("parallel", "status"), cwd=repo, env=run_env), runs * 3)
+        for i in range(100):
+            state.delete(f"s{i}")
+        (tmp / "rays").mkdir()
+        local_repo = make_repo(tmp / "rays", 1, env)
+        local_state = State(local_repo / ".git")
+        local_state.ensure()
+        for i in range(100):
+            name = f"s{i}"
+            local_state.write({"name": name, "branch": f"feat/{name}", "base": "main", "base_sha": "0" * 40,
+                               "path": str(tmp / f"claude-worker-{name}"), "state": "succeeded",
+                               "session_id": "00000000-0000-4000-8000-%012d" % i, "created_at": now_iso(),
+                               "started_at": now_iso(), "finished_at": now_iso(), "exit_code": 0, "options": {}})
+        local_t = median_time(lambda: sh(*envoy("parallel", "status"), cwd=local_repo, env=run_env), runs * 3)
+        rows += [("envoy parallel status, 100 local workers", local_t, "1.00x"),
+                 ("envoy parallel status, 100 workers on the cluster (one GET /api/jobs/)", remote_t,
+                  f"{remote_t / local_t:.2f}x (goal <= 2x)")]
+    finally:
+        cluster.stop()
     return rows
 
 
@@ -739,7 +831,9 @@ def main() -> int:
                                                                           1.0 if args.quick else LONG_CHECK,
                                                                           None if args.quick else 1.5)),
                     ("watch (200 workers, in tmux)", lambda: bench_watch(tmp, env, 3.0 if args.quick else 20.0,
-                                                                         3 if args.quick else 15)))
+                                                                         3 if args.quick else 15)),
+                    ("ray cluster (workers as Ray jobs vs local ones)",
+                     lambda: bench_ray(tmp, env, 1 if args.quick else 3, 8 if args.quick else 40, 4 if args.quick else 8)))
             for section, bench in sections:
                 if args.only and section.split()[0] not in args.only:
                     continue

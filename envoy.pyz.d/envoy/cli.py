@@ -149,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "worker starts as soon as a slot is free (at once if one is)")
     spawn.add_argument("--after", action="append", metavar="WORKER", type=nonempty,
                        help="start only once WORKER has succeeded, from its branch tip (repeatable; implies --queue)")
+    spawn.add_argument("--on", metavar="WHERE",
+                       help="where the worker runs: local (default PARALLEL_EXECUTOR, else local) or a Ray "
+                       "cluster, ray://HEAD:8265 (its dashboard; the job fetches and pushes git through --remote)")
+    spawn.add_argument("--remote", metavar="NAME|URL",
+                       help="with --on ray://...: the git remote the cluster's nodes share (default origin); envoy "
+                       "pushes only refs/envoy/workers/<name>/ to it")
     spawn.add_argument("--setup", metavar="COMMAND",
                        help="shell command run in the new worktree before the agent (default PARALLEL_SETUP)")
     spawn.add_argument("--on-end", metavar="COMMAND",

@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         from envoy.demo_script import standin_main
 
         return standin_main(args[1:])
+    if args[:1] == ["_remote"]:  # a remote worker's run, on its node (a Ray job's entrypoint)
+        from envoy.executors.node import main as remote_main
+
+        return remote_main(args[1:])
     from envoy.cli import main as cli_main
 
     return cli_main(args)

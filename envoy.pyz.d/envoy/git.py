@@ -489,6 +489,71 @@ class Git:
             found.update(p for p in out.split("\n") if p)
         return found
 
+    # -- a shared remote: the data plane of workers that run elsewhere (executors/) --
+    def remote_url(self, name: str) -> str | None:
+        """The fetch URL of remote `name`, or None if there is no such remote."""
+        code, out, _ = self._git("remote", "get-url", "--", name)
+        return out.strip() or None if code == 0 else None
+
+    def ls_remote(self, url: str, *patterns: str, cwd: Path | None = None) -> dict[str, str]:
+        """ref -> sha of the remote's refs matching `patterns`."""
+        out = self.run("ls-remote", "--", url, *patterns, cwd=cwd)
+        found = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref:
+                found[ref] = sha
+        return found
+
+    def fetch_refs(self, url: str, refspecs: list[str], cwd: Path | None = None) -> None:
+        self.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--", url, *refspecs, cwd=cwd)
+
+    def push_refs(self, url: str, refspecs: list[str], cwd: Path | None = None) -> None:
+        """Push exactly `refspecs` (never a branch or tag of the user's by default rules)."""
+        self.run("push", "--quiet", "--no-verify", "--", url, *refspecs, cwd=cwd)
+
+    def commit_files(self, files: dict[str, bytes], parents: list[str], message: str, cwd: Path | None = None) -> str:
+        """A commit whose tree holds exactly `files` (name -> content), made in a private
+        index, on no branch; its sha (the caller puts it on a ref)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="envoy-tree-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            for name, data in sorted(files.items()):
+                blob = Path(tmp) / "blob"
+                blob.write_bytes(data)
+                sha = self.run("hash-object", "-w", "--", str(blob), cwd=cwd).strip()
+                self.run("update-index", "--add", "--cacheinfo", f"100644,{sha},{name}", cwd=cwd, env=env)
+            tree = self.run("write-tree", cwd=cwd, env=env).strip()
+        args = ["commit-tree", tree]
+        for parent in parents:
+            args += ["-p", parent]
+        return self.run(*args, "-m", message, cwd=cwd, env=ENVOY_IDENTITY).strip()
+
+    def file_at(self, commit: str, name: str, cwd: Path | None = None) -> str | None:
+        """The text of file `name` in `commit`, or None if it has none."""
+        code, out, _ = self._git("cat-file", "blob", f"{commit}:{name}", cwd=cwd)
+        return out if code == 0 else None
+
+    def first_parent(self, commit: str, cwd: Path | None = None) -> str:
+        return self.run("rev-parse", "--verify", "--quiet", f"{commit}^1^{{commit}}", cwd=cwd).strip()
+
+
+ENVOY_IDENTITY = {"GIT_AUTHOR_NAME": "envoy", "GIT_AUTHOR_EMAIL": "envoy@localhost",
+                  "GIT_COMMITTER_NAME": "envoy", "GIT_COMMITTER_EMAIL": "envoy@localhost"}
+
+# The post-commit hook of a remote worker's checkout (executors/node.py): every commit
+# is pushed as it is made, so a node that dies loses no committed work. Shell text run
+# by git; it reads where to push from the environment the node gives the agent.
+PUSH_ON_COMMIT_HOOK = """#!/bin/sh
+# envoy: push each commit of a remote worker as it is made
+[ -n "$ENVOY_PUSH_URL" ] && [ -n "$ENVOY_PUSH_REF" ] || exit 0
+git push --quiet --no-verify --force -- "$ENVOY_PUSH_URL" "HEAD:$ENVOY_PUSH_REF" >/dev/null 2>&1 || \\
+  echo "envoy: pushing $(git rev-parse --short HEAD) failed; it is pushed again at the end" >&2
+exit 0
+"""
+
+
 # -- moving a checked-out branch (landing/target.py) ----------------------------
 def git_paths(git: Git, worktree: Path, *names: str) -> dict[str, Path]:
     """Where `names` live in `worktree`'s git dir (`git rev-parse --git-path`), absolute."""

@@ -189,11 +189,11 @@ def test_record_end_of_a_removed_worker_writes_nothing(tmp_path):
 
 
 def test_a_stop_asked_for_is_recorded_with_its_reason(tmp_path):
-    from envoy.worker import stopping
+    from envoy.worker import stop_request
 
     state = running_state(tmp_path)
     with_log(state, 1, "success.jsonl")
-    stopping.ask(state, "w", "budget", "over the budget")
+    stop_request.ask(state, "w", "budget", "over the budget")
     ending, _ = finish.agent_ending(state, "w", 1, -15, "stopped")
     assert (ending["state"], ending["reason"], ending["error"]) == ("stopped", "budget", "over the budget")
-    assert stopping.asked(state, "w") is None  # read once: a later stop is not taken for this one
+    assert stop_request.asked(state, "w") is None  # read once: a later stop is not taken for this one

@@ -12,7 +12,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from envoy import output, processes
+from envoy import executors, output, processes
 from envoy.errors import EnvoyError
 from envoy.landing import merging
 from envoy.worker import locks, lookup, queue, submodules, worktree
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         broken = [b for b in broken if Path(b["file"]).name == f"{args.worker}.json"]
         targets = [] if broken else [lookup.find(ws.state, args.worker)]
     else:
-        everyone = [lookup.refresh(ws.state, r) for r in found]
+        everyone = lookup.refresh_all(ws.state, found)
         targets = everyone if args.all else [r for r in everyone if r["state"] not in (*ACTIVE, "queued")]
     may_stop = args.all or args.force
     removed: list[dict[str, Any]] = []
@@ -76,6 +76,11 @@ def same_worker(fresh: Record | None, record: Record) -> bool:
 def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> dict[str, Any] | None:
     """Remove one worker, or say why not; None if another envoy process removed it first."""
     name = record["name"]
+    if not executors.is_local(record) and record.get("job_id") and record["state"] in (*ACTIVE, "queued"):
+        problem = stop_elsewhere(ws, record, may_stop=may_stop)
+        if problem is not None:
+            return problem
+        record = ws.state.read(name) or record
     if record["state"] == "queued":
         with locks.launch_mutex(ws.state, locks.BRANCHES), locks.launch_mutex(ws.state):  # the queue cannot start it
             fresh = ws.state.read(name)
@@ -93,7 +98,7 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
         if not may_stop:
             return skip(record, "still_running", f"worker {name} is running",
                         f"wait for it (envoy parallel status), or stop and remove it: envoy parallel cleanup --worker {name} --force")
-        if not stop(ws.state, record):
+        if not stop(ws, record):
             return skip(record, "still_running", f"worker {name} is running, and its record does not name the "
                         "process that holds its lock", f"stop that process yourself, then envoy parallel cleanup --worker {name}")
         try:
@@ -106,7 +111,10 @@ def clean_one(ws: Workspace, record: Record, *, force: bool, may_stop: bool) -> 
             return None
         assert fresh is not None
         processes.end_run(fresh.get("run_id"))  # any process of it that outlived its supervisor
-        return remove(ws, fresh, force=force)
+        done = remove(ws, fresh, force=force)
+        if done.get("removed"):
+            executors.of(fresh).forget(ws, fresh)
+        return done
     finally:
         lock.release()
 
@@ -160,16 +168,29 @@ def clean_broken(ws: Workspace, entry: dict[str, str], *, force: bool) -> dict[s
         lock.release()
 
 
-def stop(state: State, record: Record) -> bool:
-    """TERM the supervisor (it stops its agent's group and records `stopped`); the
-    caller then waits for the worker's lock. False if the record's pid is not the
-    process holding the lock: a pid read from disk is never signalled on its word."""
-    fresh = state.read(record["name"]) or record
-    pid = fresh.get("supervisor_pid")
-    if not pid or not locks.opened_by(state, locks.worker(record["name"]), pid):
-        return False
-    processes.terminate(pid)
-    return True
+def stop(ws: Workspace, record: Record) -> bool:
+    """Ask the worker's executor to stop it (it records `stopped`); the caller then
+    waits for the worker's lock. False if it cannot be asked (see executors/)."""
+    return executors.of(record).stop(ws, record)
+
+
+def stop_elsewhere(ws: Workspace, record: Record, *, may_stop: bool) -> dict[str, Any] | None:
+    """A worker running (or pending) on another executor holds no lock here: stop it
+    there and wait until its end is recorded (its work fetched back). None once it
+    has ended; else why it is skipped."""
+    name = record["name"]
+    if record["state"] != "queued" and not may_stop:
+        return skip(record, "still_running", f"worker {name} is running on {record.get('cluster') or 'its cluster'}",
+                    f"wait for it (envoy parallel status), or stop and remove it: envoy parallel cleanup --worker {name} --force")
+    stop(ws, record)
+    deadline = time.monotonic() + 4 * STOP_GRACE
+    while time.monotonic() < deadline:
+        fresh = lookup.refresh(ws.state, ws.state.read(name) or record)
+        if fresh["state"] not in (*ACTIVE, "queued"):
+            return None
+        time.sleep(0.5)
+    return skip(record, "still_running", f"worker {name} did not stop on {record.get('cluster')}",
+                f"retry, or stop its job there (ray job stop {record.get('job_id')})")
 
 
 def unmerged(ws: Workspace, record: Record, tip: str, branch: str | None = None) -> int:

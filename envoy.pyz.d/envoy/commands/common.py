@@ -193,6 +193,10 @@ def short(record: Record) -> dict[str, Any]:
         counts = record.get("left")
         if isinstance(counts, dict):
             view["left"] = {k: v for k, v in counts.items() if v}
+    if record.get("executor"):  # where it runs, on the rows of workers that run elsewhere
+        view.update({k: record.get(k) for k in ("executor", "node", "job_id", "wip_ref", "cluster_error")})
+        if record.get("state") == "queued" and record.get("job_status") == "PENDING":
+            view["pending_on"] = "cluster"  # submitted; the cluster has no room for it yet
     return {k: v for k, v in view.items() if v is not None}
 
 
@@ -210,6 +214,8 @@ def render_line(view: dict[str, Any]) -> str:
     return (f"{marker}{view['name']:<24} {state} {reason:<14} "
             f"{format_duration(view.get('duration_s')):>7} "
             f"{'$%.4f' % cost if cost else '-':>9}  {view.get('branch')} <- {view.get('base')}"
+            + (f"  [on {view.get('node') or 'the cluster'}]" if view.get("executor") else "")
+            + (f"\n  ! {view['cluster_error']['message']}" if view.get("cluster_error") else "")
             + "".join(f"\n    ! {why}" for why in reasons))
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from envoy import output
+from envoy import executors, output
 from envoy.commands import common
-from envoy.worker import launch, lookup
+from envoy.worker import lookup
 from envoy.worker.workspace import open_workspace
 
 if TYPE_CHECKING:
@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
     task = common.read_task(args)
     record = lookup.find(ws.state, args.worker)
-    launch.check_resumable(record)
+    executor = executors.of(record)
+    executor.check_resumable(record)
     ws.git.check_can_commit()
     options: Options = {**record.get("options", {})}
     if args.timeout == 0:
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         options["max_turns"] = max_turns
     if budget is not None:
         options["budget_usd"] = budget
-    record = launch.relaunch(ws, record, task, options)
+    record = executor.relaunch(ws, record, task, options)
     if args.wait:
         from envoy.worker.join import wait_for
 

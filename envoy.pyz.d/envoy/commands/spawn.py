@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envoy import agent, footprint, output, usage
+from envoy import agent, executors, footprint, output, usage
 from envoy.commands import common
 from envoy.errors import EnvoyError, UsageError
-from envoy.worker import launch, locks, lookup, queue, worktree
+from envoy.worker import locks, lookup, queue, worktree
 from envoy.worker.record import Record, now_iso, transition, worker_name
 from envoy.worker.workspace import Workspace, open_workspace
 
@@ -119,13 +119,15 @@ def build_record(ws: Workspace, args: argparse.Namespace) -> Record:
     else:
         base, base_sha = resolve_base(ws, args.from_ref)
     ws.git.check_can_commit()  # a worker that cannot commit would "succeed" with its work left behind
-    agent_path = agent.find(ws.config.get("ENVOY_CLAUDE"))
+    kind, where = executors.placement(args.on if args.on is not None else ws.config.raw("PARALLEL_EXECUTOR")[0])
     options = options_of(ws, args)
     touches = footprint.check(args.touches or [])
     path = ws.layout().path(name)
     check_budget(ws)
-    return new_record(ws, name, args.branch, base, base_sha, path, task, agent_path, options,
-                      [d["name"] for d in deps], touches)
+    record = new_record(ws, name, args.branch, base, base_sha, path, task, "", options,
+                        [d["name"] for d in deps], touches)
+    executors.get(kind).prepare(ws, record, where, args.remote)  # the agent, or the cluster and remote
+    return record
 
 
 def options_of(ws: Workspace, args: argparse.Namespace) -> Options:
@@ -156,7 +158,7 @@ def new_record(ws: Workspace, name: str, branch: str, base: str | None, base_sha
     record: Record = {
         "name": name, "branch": branch, "base": base, "base_sha": base_sha, "path": str(path),
         "reason": None, "error": None, "session_id": agent.new_session_id(),
-        "agent": agent_path, "options": options, "task_chars": len(task), "task": task,
+        "agent": "", "options": options, "task_chars": len(task), "task": task,
         "repo": str(ws.git.main_worktree()), "max_workers": ws.config.get("PARALLEL_MAX_WORKERS"),
         "after": after, "created_at": now_iso(), "run": 0, "runs": [], "copied": [],
         "cost_usd": 0, "num_turns": 0,
@@ -219,26 +221,8 @@ def run(args: argparse.Namespace) -> int:
         check_free(ws, record["name"], Path(record["path"]))
         state.write_task(record["name"], 1, task)
         blocker = queue.touches_blocker(record, state.all()) if record.get("touches") else None
-        if args.queue or record["after"] or blocker:
-            # The queue runner starts it, at once if a slot is free: this returns
-            # without waiting for a checkout, and the order stays first come, first served.
-            everyone = state.all()
-            transition(record, "queued", {"queued_seq": queue.next_seq(everyone)})
-            position = len(queue.in_queue(everyone)) + 1
-            queue.save_env(state, record["name"], os.environ)
-            state.write(record)
-            queue.ensure_runner(ws.git, state)
-        else:
-            queue.dispatch(ws.git, state)  # workers queued earlier go first
-            slot_index = locks.free_slot(state, record["max_workers"])
-            if slot_index is None:
-                state.delete(record["name"])
-                raise launch.limit_exceeded(ws, record["max_workers"], queueable=True)
-            try:
-                record = launch.start_new(ws.git, state, record, slot_index, ws.layout())
-            except BaseException as exc:
-                launch.give_up(state, record, exc)
-                raise
+        record, position = executors.of(record).start(ws, record, task,
+                                                      queued=bool(args.queue or record["after"] or blocker))
     if args.wait:
         from envoy.worker.join import wait_for
 

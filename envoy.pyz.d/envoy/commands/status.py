@@ -30,8 +30,8 @@ def settled(state: State, cap: int) -> tuple[list[Record], list[dict[str, str]]]
     deadline = time.monotonic() + SETTLE
     while True:
         found, broken = state.scan()
-        records = [lookup.refresh(state, r) for r in found]
-        active = sum(r["state"] in ACTIVE for r in records)
+        records = lookup.refresh_all(state, found)
+        active = sum(r["state"] in ACTIVE and not r.get("executor") for r in records)  # elsewhere: no slot here
         if active <= cap or active <= len(locks.held_slots(state)) or time.monotonic() > deadline:
             return records, broken
         time.sleep(0.02)
@@ -48,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
                          "use --worker NAME for one worker, --all for every worker")
     records = everyone
     if args.worker:  # by name, else by branch; the refusal names the workers to pick from
-        name = lookup.find(ws.state, args.worker)["name"]
-        records = [r for r in everyone if r["name"] == name]
+        # Among the records just refreshed (a cluster's worker costs no second request);
+        # lookup.find for one written meanwhile, and for the refusal.
+        found = [r for r in everyone if r["name"] == args.worker] or [r for r in everyone if r["branch"] == args.worker]
+        records = found[:1] or [lookup.find(ws.state, args.worker)]
     positions = queue.queue_positions(everyone)
     views = [common.short(r) for r in records]
     for record, view in zip(records, views):
@@ -80,14 +82,14 @@ def budget_of(ws: Workspace, records: list[Record]) -> dict[str, Any] | None:
     if limit is None:
         return None
     from envoy import usage
-    from envoy.worker import stopping
+    from envoy.worker import stop_request, stopping
 
     spent = usage.total_cost(records)
     found: dict[str, Any] = {"limit_usd": limit, "spent_usd": spent, "exceeded": spent > limit}
     if found["exceeded"]:
         found["stopped_by_budget"] = sum(r.get("reason") == stopping.BUDGET for r in records)
-        if stopping.stoppable(records):
+        if stop_request.stoppable(records):
             processes.start_detached([*processes.self_command(bare=True), "_budget", str(ws.state.root.parent)],
                                      ws.state.log_file)
-            found["stopping"] = len(stopping.stoppable(records))
+            found["stopping"] = len(stop_request.stoppable(records))
     return found

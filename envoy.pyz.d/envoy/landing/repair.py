@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from envoy import output
+from envoy import executors, output
 from envoy.errors import EnvoyError
 from envoy.landing.lane import Entry
-from envoy.worker import launch, lookup
+from envoy.worker import lookup
 from envoy.worker.record import FINISHED
 from envoy.worker.workspace import Workspace
 
@@ -52,7 +52,9 @@ class Repairs:
             allowed = list(options.get("allowed_tools") or [])
             options["allowed_tools"] = allowed + [r for r in self.rules if r not in allowed]
             try:
-                launch.relaunch(self.ws, record, repair_task(entry, into, tip, self.command), options)
+                # Where the worker runs: `into` at `tip` goes with the task, for a node to merge.
+                executors.of(record).relaunch(self.ws, record, repair_task(entry, into, tip, self.command), options,
+                                              branches={into: tip})
             except EnvoyError as exc:
                 if exc.kind == "limit_exceeded":  # repairs run under the cap: wait for a slot
                     if entry.name not in self.told:

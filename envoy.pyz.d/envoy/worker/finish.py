@@ -41,7 +41,7 @@ def finish(args: dict[str, Any]) -> int:
         record_end(state, name, run, {"state": "failed", "reason": "supervisor_error", "exit_code": args["exit_code"],
                                       "error": f"could not record how the run ended: {type(exc).__name__}: {exc}"})
     if usage.cost(result.get("total_cost_usd")):  # only a run that cost something can go over the budget
-        from envoy.worker.stopping import check_budget
+        from envoy.worker.stop_request import check_budget
 
         check_budget(state, name)
     start_queued(state, name)
@@ -65,7 +65,7 @@ def assess(state: State, name: str, run: int, result: dict[str, Any]) -> tuple[d
 
 def ending_of_stop(why: str, timeout: float, asked: tuple[str, str] | None = None) -> Record:
     """A run ended by its timeout (failed), or by a stop (`stopped`, resumable); `asked`:
-    why the stop was asked for (stopping.asked), else a cleanup --force stopped it."""
+    why the stop was asked for (stop_request.asked), else a cleanup --force stopped it."""
     if why == "timeout":
         return {"state": "failed", "reason": "timeout", "error": f"killed after the {timeout:g}s timeout"}
     reason, error = asked or ("stopped", "stopped by envoy parallel cleanup")
@@ -81,7 +81,7 @@ def agent_ending(state: State, name: str, run: int, exit_code: int | None,
     result = found["result"]  # None: the agent printed no result at all
     ending: Record = {"exit_code": exit_code, "session_id": found["session_id"] or record.get("session_id") or ""}
     if why:
-        from envoy.worker.stopping import asked
+        from envoy.worker.stop_request import asked
 
         ending.update(ending_of_stop(why, (record.get("options") or {}).get("timeout_s") or 0,
                                      asked(state, name) if why == "stopped" else None))

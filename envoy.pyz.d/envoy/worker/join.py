@@ -76,26 +76,25 @@ def _moved(state: State, looked: float, looked_wall: float) -> bool:
 def _changed(state: State, names: list[str], known: dict[str, tuple[int, Record]], full: bool) -> list[Record]:
     """The named records, re-reading only those whose file was replaced since `known` was
     (every write is a new file: os.replace); `full`: also those not yet finished (a
-    supervisor killed -9 leaves its record as it was: refresh finds it lost). Waiting
-    for a fleet then costs a directory listing per change, not a read of every record."""
+    supervisor killed -9 leaves its record as it was: refresh finds it lost; a cluster's
+    worker changes there, not here). Waiting for a fleet then costs a directory listing
+    per change, not a read of every record; the re-read ones are refreshed together (a
+    cluster's in one request)."""
     try:
         inodes = {e.name[:-len(".json")]: e.inode() for e in os.scandir(state.workers) if e.name.endswith(".json")}
     except FileNotFoundError:
         inodes = {}
-    records = []
-    for name in names:
-        held = known.get(name)
-        if held is None or inodes.get(name) != held[0] or (full and held[1]["state"] not in FINISHED):
-            record = _current(state, name)
+    stale = [name for name in names if name not in known or inodes.get(name) != known[name][0]
+             or (full and known[name][1]["state"] not in FINISHED)]
+    if stale:
+        for name, record in zip(stale, lookup.refresh_all(state, [_read(state, name) for name in stale])):
             known[name] = (inodes.get(name, -1), record)
-            held = known[name]
-        records.append(held[1])
-    return records
+    return [known[name][1] for name in names]
 
 
-def _current(state: State, name: str) -> Record:
+def _read(state: State, name: str) -> Record:
     record = state.read(name)
     if record is None:
         raise EnvoyError("not_found", f"worker {name} was removed while waiting for it",
                          "envoy parallel status lists the workers")
-    return lookup.refresh(state, record)
+    return record

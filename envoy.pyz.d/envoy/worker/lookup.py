@@ -43,7 +43,16 @@ def _plain_name(key: str) -> bool:
 
 def refresh(state: State, record: Record) -> Record:
     """Turn a `running` record whose supervisor is gone into `lost`. Liveness is the
-    worker lock: held means alive, whatever PIDs say."""
+    worker lock: held means alive, whatever PIDs say. A worker of another executor
+    (a cluster) is looked at there (executors/remote.py). An ended worker whose end was
+    never announced (its recorder died first) is announced here (on_end.sweep)."""
+    if record.get("executor"):
+        from envoy.executors import remote
+
+        record = remote.poll(state, [record])[0]
+        if record.get("state") not in ACTIVE:
+            on_end.sweep(state, record)
+        return record
     if record.get("state") not in ACTIVE:
         on_end.sweep(state, record)
         return record
@@ -78,7 +87,22 @@ def refresh(state: State, record: Record) -> Record:
 
 
 def all_refreshed(state: State) -> list[Record]:
-    return [refresh(state, r) for r in state.all()]
+    return refresh_all(state, state.all())
+
+
+def refresh_all(state: State, records: list[Record]) -> list[Record]:
+    """Every record refreshed; those of other executors together, in one look (one
+    request per cluster for the whole fleet), not one each."""
+    elsewhere = [i for i, r in enumerate(records) if r.get("executor")]
+    out = [r if r.get("executor") else refresh(state, r) for r in records]
+    if elsewhere:
+        from envoy.executors import remote
+
+        for i, fresh in zip(elsewhere, remote.poll(state, [records[i] for i in elsewhere])):
+            if fresh.get("state") not in ACTIVE:
+                on_end.sweep(state, fresh)
+            out[i] = fresh
+    return out
 
 
 def duration(record: Record) -> float | None:

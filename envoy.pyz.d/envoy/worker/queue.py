@@ -71,8 +71,10 @@ def _layout(git: Git, env: Mapping[str, str] | None) -> Layout:
 
 
 def in_queue(records: list[Record]) -> list[Record]:
-    """The queued records, first come first."""
-    return sorted((r for r in records if r.get("state") == "queued"), key=lambda r: r.get("queued_seq", 0))
+    """The queued records, first come first. A worker queued on another executor (a
+    cluster's queue) is that executor's to start, not this machine's."""
+    return sorted((r for r in records if r.get("state") == "queued" and not r.get("executor")),
+                  key=lambda r: r.get("queued_seq", 0))
 
 
 def queue_positions(records: list[Record]) -> dict[str, int]:
@@ -185,7 +187,7 @@ def prepare_next(git: Git, state: State, queued: list[Record]) -> bool:
 def dispatch_if_queued(git: Git, state: State, records: list[Record] | None = None) -> list[str]:
     """Run the queue if anything waits in it (cheap when nothing does). `records`: the
     caller's fresh read of them, if it has one."""
-    if not any(r.get("state") == "queued" for r in (state.all() if records is None else records)):
+    if not in_queue(state.all() if records is None else records):
         return []
     if locks.is_held(state, RUNNER) and wake.poke(state.root):
         return []  # the runner is on it: no need to wait for the mutex it may hold through a checkout

@@ -94,6 +94,17 @@ if TYPE_CHECKING:
         merged_commit: str
         merged_at: str
         trash: dict[str, str]
+        # where it runs (executors/): absent = this machine
+        executor: str  # "local" or "ray"
+        node: str | None  # the cluster node its job ran on
+        cluster: str  # the Ray dashboard's URL
+        remote_url: str  # the git remote the node fetches from and pushes to
+        job_id: str  # the Ray job's submission id
+        job_status: str  # as the cluster last said (PENDING, RUNNING, ...)
+        submitted_at: str
+        stop_requested: bool
+        wip_ref: str  # uncommitted work the node kept, fetched here
+        cluster_error: dict[str, str]  # shown, never written: the cluster could not be asked
         stand_in: bool  # cleanup's stand-in for a broken record: never written
 else:
     Record = dict
@@ -209,6 +220,12 @@ _OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not
     "runs": lambda v: isinstance(v, list) and all(isinstance(r, dict) and _run_ok(r) for r in v),
     "attention": lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
     "left": lambda v: isinstance(v, dict) and all(isinstance(n, (int, bool)) or n is None for n in v.values()),
+    "executor": lambda v: v in ("local", "ray"),
+    **dict.fromkeys(("node", "job_id", "job_status"), lambda v: isinstance(v, str) and _no_controls(v)),
+    "cluster": lambda v: isinstance(v, str) and v.startswith(("http://", "https://")) and _no_controls(v) and "@" not in v,
+    "remote_url": lambda v: isinstance(v, str) and bool(v) and not v.startswith("-") and _no_controls(v),
+    "stop_requested": lambda v: isinstance(v, bool),
+    "wip_ref": lambda v: isinstance(v, str) and v.startswith("refs/envoy/wip/") and _is_git_word(v),
     "trash": lambda v: (isinstance(v, dict) and all(isinstance(v.get(k), str) for k in ("trash_ref", "sha", "restore"))
                         and v["trash_ref"].startswith("refs/envoy/trash/")),  # cleanup reports it again
 }
@@ -258,7 +275,7 @@ def problem_with(data: Any, stem: str) -> str | None:
         value = data.get(key)
         if value is not None and not ok(value):
             return f"its {key} {str(value)[:60]!r} is not valid"
-    for key in ("created_at", "started_at", "finished_at", "merged_at"):
+    for key in ("created_at", "started_at", "finished_at", "merged_at", "submitted_at"):
         if data.get(key) is not None and not _time_ok(data[key]):
             return f"its {key} {str(data[key])[:60]!r} is not a time"
     return None

@@ -9,56 +9,19 @@ user, `budget`) is left beside its logs first, for the finisher to record.
 """
 from __future__ import annotations
 
-import json
-
-from envoy import files, processes
+from envoy import processes
 from envoy.errors import EnvoyError
 from envoy.worker.record import ACTIVE, Record, now_iso, transition
+from envoy.worker.stop_request import ask, forget, over_budget, stoppable
 from envoy.worker.store import State
 
-TYPE_CHECKING = False  # the finisher beside every agent reads `asked`: the rest loads filelock only when used
+TYPE_CHECKING = False  # filelock and typing are loaded only when used
 if TYPE_CHECKING:
     from typing import Any
 
 GRACE = 15.0  # the watcher gives the agent's group 5 s between TERM and KILL, then records the end
 USER = ("stopped", "stopped by envoy parallel stop")
 BUDGET = "budget"
-
-
-def _request_file(state: State, name: str) -> str:
-    return str(state.logs / name / "stop.json")
-
-
-def ask(state: State, name: str, reason: str, error: str) -> None:
-    """Leave why the worker is being stopped where its finisher reads it."""
-    state.run_dir(name)
-    with state.private_open(_request_file(state, name), "w") as f:
-        json.dump({"reason": reason, "error": error}, f)
-
-
-def asked(state: State, name: str) -> tuple[str, str] | None:
-    """(reason, error) of a stop asked for, if one was; read once and forgotten.
-    The file is under .git/envoy and untrusted: only two short strings are taken."""
-    path = _request_file(state, name)
-    try:
-        data = files.parse_json(state.read_bytes(path, 4096))  # never through a symlink
-    except (OSError, ValueError):
-        return None
-    finally:
-        forget(state, name)
-    if not isinstance(data, dict):
-        return None
-    reason, error = data.get("reason"), data.get("error")
-    if not (isinstance(reason, str) and reason.isidentifier() and isinstance(error, str)):
-        return None
-    return reason[:40], error[:300]
-
-
-def forget(state: State, name: str) -> None:
-    try:
-        state.remove(_request_file(state, name))  # never through a symlink
-    except OSError as exc:  # a link on the way to it: left alone, and said
-        state.log(f"stop request of {name}: {exc}")
 
 
 def refuse(record: Record) -> EnvoyError:
@@ -145,19 +108,6 @@ def stop_many(state: State, names: list[str], reason: str, error: str) -> tuple[
     return done, refused
 
 
-def stoppable(records: list[Record]) -> list[str]:
-    """Names of the workers `stop --all` stops: queued ones first (stopping a running one
-    frees a slot the queue would otherwise hand to one of them)."""
-    queued = [r["name"] for r in records if r["state"] == "queued"]
-    return queued + [r["name"] for r in records if r["state"] in ACTIVE]
-
-
-def over_budget(records: list[Record], budget: float | None) -> bool:
-    from envoy import usage
-
-    return budget is not None and usage.total_cost(records) > budget
-
-
 def enforce_budget(common_dir: str) -> int:
     """`envoy _budget <git common dir>`: started by a finisher that found the workers'
     total cost over PARALLEL_BUDGET_USD: every queued and running worker is stopped,
@@ -187,25 +137,3 @@ def enforce_budget(common_dir: str) -> int:
     except Exception as exc:
         state.log(f"budget stop: {type(exc).__name__}: {exc}")
         return 1
-
-
-
-def check_budget(state: State, name: str) -> None:
-    """In a finisher, after recording a run that cost something: if the workers' total is
-    now over PARALLEL_BUDGET_USD (as this worker was spawned with it), start a process
-    that stops the others (`envoy _budget`); this one holds its worker lock till it returns."""
-    from pathlib import Path
-
-    from envoy.config import Config
-
-    try:
-        records = state.all()
-        mine = next((r for r in records if r["name"] == name), None)
-        if mine is None or not mine.get("repo"):
-            return
-        budget = Config(Path(mine["repo"])).get("PARALLEL_BUDGET_USD")
-        if over_budget(records, budget) and stoppable(records):
-            processes.start_detached([*processes.self_command(bare=True), "_budget", str(state.root.parent)],
-                                     state.log_file)
-    except Exception as exc:
-        state.log(f"budget check after {name}: {type(exc).__name__}: {exc}")

@@ -88,7 +88,7 @@ def _start_agent(state: State, record: Record, run: int, slot_index: int, stop: 
             out.flush()
             code, why = _run_setup(setup, nothing, out, record["path"], env, deadline, stop)
         if why:
-            from envoy.worker.stopping import asked
+            from envoy.worker.stop_request import asked
 
             return ending_of_stop(why, timeout, asked(state, name) if why == "stopped" else None)
         if code != 0:

@@ -1,0 +1,328 @@
+"""The Ray executor: each worker is one job on a Ray cluster, submitted and
+watched through the Job Submission REST API (ray_api.py), with git as the data
+plane (node.py runs on the node).
+
+Submitting a run: a commit holding the task and the run's spec, whose parent is
+where the run starts (so the base travels with it), is pushed to the remote as
+refs/envoy/workers/<name>/job-<run>: the only ref envoy pushes. envoy.pyz goes
+to the cluster once per content hash as the job's working_dir package. The
+job's submission id is derived from the worker (envoy-<name>-<session>-<run>),
+its metadata names the worker, and `entrypoint_resources` (PARALLEL_RAY_RESOURCE,
+default {"envoy_worker": 1}) keeps it off nodes without the resource. Nothing
+secret goes in the entrypoint, runtime_env or metadata: the REST API shows them
+to anyone who can list jobs; credentials are the nodes' own environment.
+
+Watching: one GET /api/jobs/ per cluster for any number of workers. When a job
+ends, the worker's refs are fetched (branch, uncommitted work, the run's log and
+transcript) and the end is recorded as a local run's is (worker/finish.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import Timeout
+
+from envoy.errors import EnvoyError
+from envoy.executors.ray_api import RayJobs, base_url
+from envoy.executors.ray_data import PREFIX, fetch_work, package, remote_url
+from envoy.executors.ray_end import job_ending, run_ending
+from envoy.git import Git
+from envoy.worker import finish, locks
+from envoy.worker.record import ACTIVE, FINISHED, Record, now_iso, transition
+
+if TYPE_CHECKING:
+    from envoy.worker.record import Options
+    from envoy.worker.store import State
+    from envoy.worker.workspace import Workspace
+
+DEFAULT_RESOURCE = {"envoy_worker": 1}
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+def client(cluster: str) -> RayJobs:
+    """The cluster's API; PARALLEL_RAY_TOKEN (the environment only: never a settings
+    file, which is committed) is sent as the bearer token of Ray's token authentication."""
+    return RayJobs(base_url(cluster), os.environ.get("PARALLEL_RAY_TOKEN") or None)
+
+
+def resources(raw: str | None) -> dict[str, float]:
+    """PARALLEL_RAY_RESOURCE: a JSON object of custom resources each job asks for."""
+    if raw is None or not raw.strip():
+        return dict(DEFAULT_RESOURCE)
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or not found or not all(
+            isinstance(k, str) and k and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+            for k, v in found.items()):
+        raise EnvoyError("invalid_config", f"PARALLEL_RAY_RESOURCE={raw!r} is not a JSON object of resource amounts",
+                         'set it like {"envoy_worker": 1}')
+    return found
+
+
+def submission_id(record: Record, run: int) -> str:
+    return f"envoy-{record['name']}-{record['session_id'][:8]}-{run}"
+
+
+class RayExecutor:
+    name = "ray"
+
+    # -- starting ---------------------------------------------------------
+    def prepare(self, ws: Workspace, record: Record, where: str | None, remote: str | None) -> None:
+        """Check where it goes (the cluster's address, the remote, the resources it asks
+        for) before anything is made; the agent is the node's own `claude`."""
+        record.update({"executor": "ray", "cluster": base_url(where or ""), "node": None, "agent": "claude",
+                       "remote_url": remote_url(ws.git, remote or "origin")})
+        resources(ws.config.raw("PARALLEL_RAY_RESOURCE")[0])
+
+    def start(self, ws: Workspace, record: Record, task: str, *, queued: bool) -> tuple[Record, int | None]:
+        """Submit the worker's first run: it shows queued while the cluster has no room
+        for it (pending there). With --after it waits here, unsubmitted, until its
+        dependencies have succeeded (see poll)."""
+        transition(record, "queued", {"queued_seq": 0})
+        if record.get("after"):
+            ws.state.write(record)
+            return record, None
+        return self.submit(ws.state, ws.git, record, task, 1, record["base_sha"] or "", None,
+                           ws.config.raw("PARALLEL_RAY_RESOURCE")[0]), None
+
+    def submit(self, state: State, git: Git, record: Record, task: str, run: int, start: str,
+               transcript: str | None, resource: str | None, branches: dict[str, str] | None = None) -> Record:
+        """Push the run's job ref, make sure the package is there, submit the job. The
+        record names the job before it is submitted: a crash in between leaves a worker
+        whose job the cluster does not know (recorded failed at the next look)."""
+        api = client(record["cluster"])
+        uri, blob = package(state)
+        if not api.has_package(uri):
+            api.upload_package(uri, blob)
+        spec = {k: record.get(k) for k in ("name", "branch", "base", "base_sha", "session_id", "options")}
+        branches = {b: sha for b, sha in (branches or {}).items() if b and not b.startswith("-")}
+        files = {"task": task.encode(), "spec.json": json.dumps({**spec, "run": run, "branches": branches}).encode()}
+        if transcript is not None:
+            files["transcript.jsonl"] = transcript.encode()
+        # The first parent is where the run starts; the others carry the commits of the
+        # branches the task names (land --repair's target), so the node has them.
+        parents = list(dict.fromkeys([start, *branches.values()]))
+        job = git.commit_files(files, parents, f"envoy: run {run} of worker {record['name']}")
+        prefix = f"{PREFIX}/{record['name']}"
+        git.push_refs(record["remote_url"], [f"+{job}:{prefix}/job-{run}"])
+        sid = submission_id(record, run)
+        record.update({"job_id": sid, "run": run, "job_status": "PENDING", "node": None, "stop_requested": False,
+                       "submitted_at": now_iso()})
+        state.write(record)
+        api.submit({
+            "entrypoint": f"python3 envoy.pyz _remote {shlex.quote(record['remote_url'])} {record['name']} {run}",
+            "submission_id": sid,
+            "runtime_env": {"working_dir": uri},
+            "entrypoint_resources": resources(resource),
+            "metadata": {"envoy_worker": record["name"], "envoy_branch": record["branch"], "envoy_run": str(run)},
+        })
+        return record
+
+    # -- watching ---------------------------------------------------------
+    def poll(self, state: State, records: list[Record]) -> list[Record]:
+        out = list(records)
+        by_cluster: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            if record.get("state") not in FINISHED and record.get("cluster"):
+                by_cluster.setdefault(record["cluster"], []).append(i)
+        for cluster, indexes in by_cluster.items():
+            waiting = [i for i in indexes if not records[i].get("job_id")]
+            for i in waiting:  # --after: submitted once its dependencies succeeded
+                out[i] = self._dispatch_dependent(state, records[i])
+            watched = [i for i in indexes if out[i].get("job_id") and out[i].get("state") not in FINISHED]
+            if not watched:
+                continue
+            try:
+                jobs = {j.get("submission_id"): j for j in client(cluster).jobs()}
+            except EnvoyError as exc:  # shown on the rows, never written: the worker's state is unknown
+                for i in watched:
+                    out[i] = {**out[i], "cluster_error": {"type": exc.kind, "message": exc.message,
+                                                          "address": str(cluster)}}
+                continue
+            for i in watched:
+                out[i] = self._settle(state, out[i], jobs.get(out[i]["job_id"]), cluster)
+        return out
+
+    def _settle(self, state: State, record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
+        status = job.get("status") if job else None
+        if status == record.get("job_status") and status not in TERMINAL and job is not None:
+            return record  # nothing new: no write, no lock
+        lock = locks.lock(state, locks.worker(record["name"]))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return record  # another envoy process is recording this very change
+        try:
+            fresh = state.read(record["name"])
+            if fresh is None or fresh.get("job_id") != record.get("job_id") or fresh["state"] in FINISHED:
+                return fresh or record
+            if job is None or status in TERMINAL:
+                return self._finish(state, fresh, job, cluster)
+            if status == "RUNNING":
+                self._to_running(fresh, job)
+            fresh["job_status"] = str(status)
+            state.write(fresh)
+            return fresh
+        finally:
+            lock.release()
+
+    @staticmethod
+    def _to_running(record: Record, job: dict[str, Any]) -> None:
+        if record["state"] == "queued":
+            transition(record, "starting")
+        if record["state"] == "starting":
+            start = job.get("start_time")
+            started = now_iso()
+            if isinstance(start, (int, float)) and not isinstance(start, bool):
+                from datetime import datetime, timezone
+
+                started = datetime.fromtimestamp(start / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            transition(record, "running", {"started_at": started, "finished_at": None, "duration_s": None,
+                                           "reason": None, "error": None, "exit_code": None})
+        node = job.get("driver_node_id")
+        if isinstance(node, str) and node:
+            record["node"] = node
+
+    def _finish(self, state: State, record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
+        """The job ended (or the cluster forgot it): fetch what the worker pushed and
+        record the end, from the run's own record if the node pushed one."""
+        name, run = record["name"], int(record.get("run") or 1)
+        if job is not None:
+            self._to_running(record, job)
+        else:
+            self._to_running(record, {})
+        record["job_status"] = str(job.get("status")) if job else "MISSING"
+        state.write(record)
+        git = Git(record["repo"])
+        try:
+            ending_file = fetch_work(git, record)
+        except EnvoyError as exc:  # the remote cannot be read now: the next look tries again
+            state.log(f"ray worker {name}: fetching its work: {exc.message}")
+            return {**record, "cluster_error": {"type": exc.kind, "message": exc.message,
+                                                "address": str(record.get("remote_url"))}}
+        result: dict[str, Any] = {}
+        if ending_file is not None:
+            ending, result = run_ending(state, git, record, run)
+            if job is not None and job.get("status") in ("STOPPED", "FAILED"):
+                # Ray's word on why its job ended (stopped, a node lost) comes before what the
+                # run saw of it (killed by a signal): the run's record keeps its cost and answer.
+                said = job_ending(record, job, cluster)
+                if said["reason"] != "job_failed" or ending.get("state") != "failed":
+                    ending = {**ending, **said, "exit_code": ending.get("exit_code")}  # an ending, not a record
+        else:
+            ending = job_ending(record, job, cluster)
+        finish.record_end(state, name, run, ending, result)
+        done = state.read(name) or record
+        if ending_file is not None and ending_file.get("wip"):
+            done["wip_ref"] = f"refs/envoy/wip/{name}"
+        done["job_status"] = record["job_status"]
+        done["node"] = record.get("node")
+        state.write(done)
+        return done
+
+    # -- resuming -----------------------------------------------------------
+    def check_resumable(self, record: Record) -> None:
+        name = record["name"]
+        if record["state"] in ACTIVE or record["state"] == "queued":
+            raise EnvoyError("still_running", f"worker {name} is still {record['state']} on the cluster",
+                             f"wait for it first: envoy parallel wait --worker {name}")
+        if not record.get("run") or not record.get("job_id"):
+            raise EnvoyError("invalid_input", f"worker {name} never ran, so there is no session to resume",
+                             "spawn a new worker instead")
+
+    def relaunch(self, ws: Workspace, record: Record, task: str, options: Options | None = None,
+                 branches: dict[str, str] | None = None) -> Record:
+        state, git = ws.state, ws.git
+        lock = locks.lock(state, locks.worker(record["name"]))
+        try:
+            lock.acquire(timeout=10)
+        except Timeout:
+            raise EnvoyError("busy", f"another envoy process is changing worker {record['name']}",
+                             "retry in a moment") from None
+        try:
+            fresh = state.read(record["name"]) or record
+            self.check_resumable(fresh)
+            run = int(fresh.get("run") or 1)
+            transcript = git.file_at(f"refs/envoy/runs/{fresh['name']}/{run}", "transcript.jsonl")
+            if transcript is None:
+                raise EnvoyError("not_found", f"the session of {fresh['name']} did not come back from its node "
+                                 "(no transcript on its run ref)", "spawn a new worker instead")
+            start = git.branch_tip(fresh["branch"]) or fresh.get("base_sha") or ""
+            state.write_task(fresh["name"], run + 1, task)
+            transition(fresh, "starting", {"options": options or fresh["options"], "reason": None, "error": None})
+            return self.submit(state, git, fresh, task, run + 1, start, transcript,
+                               ws.config.raw("PARALLEL_RAY_RESOURCE")[0], branches)
+        finally:
+            lock.release()
+
+    def _dispatch_dependent(self, state: State, record: Record) -> Record:
+        """A queued --after worker: submitted once every dependency succeeded; failed
+        if one ended otherwise."""
+        deps = [state.read(n) for n in record.get("after") or []]
+        if any(d is None or d["state"] in ("failed", "lost") for d in deps):
+            missing = [n for n, d in zip(record.get("after") or [], deps) if d is None or d["state"] != "succeeded"]
+            return self._fail_queued(state, record, "dependency_failed",
+                                     f"dependency {', '.join(missing)} did not succeed")
+        if not all(d is not None and d["state"] == "succeeded" for d in deps):
+            return record
+        lock = locks.lock(state, locks.worker(record["name"]))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return record
+        try:
+            fresh = state.read(record["name"])
+            if fresh is None or fresh.get("job_id") or fresh["state"] != "queued":
+                return fresh or record
+            git = Git(fresh["repo"])
+            first = deps[0]
+            assert first is not None
+            start = fresh.get("base_sha") or git.branch_tip(first["branch"]) or first.get("base_sha") or ""
+            fresh["base"], fresh["base_sha"] = fresh.get("base") or first["branch"], start
+            task = state.run_file(fresh["name"], 1, "task").read_text(encoding="utf-8")
+            try:
+                from envoy.config import Config
+
+                resource = Config(Path(fresh["repo"])).raw("PARALLEL_RAY_RESOURCE")[0]
+                return self.submit(state, git, fresh, task, 1, start, None, resource)
+            except EnvoyError as exc:
+                return self._fail_queued(state, fresh, "start_failed", exc.message)
+        finally:
+            lock.release()
+
+    @staticmethod
+    def _fail_queued(state: State, record: Record, reason: str, error: str) -> Record:
+        fresh = state.read(record["name"]) or record
+        if fresh["state"] != "queued":
+            return fresh
+        transition(fresh, "failed", {"reason": reason, "error": error, "finished_at": now_iso()})
+        state.write(fresh)
+        return fresh
+
+    # -- stopping and forgetting -------------------------------------------
+    def stop(self, ws: Workspace, record: Record) -> bool:
+        fresh = ws.state.read(record["name"]) or record
+        if not fresh.get("job_id"):
+            return False
+        fresh["stop_requested"] = True
+        ws.state.write(fresh)
+        client(fresh["cluster"]).stop(fresh["job_id"])
+        return True
+
+    def forget(self, ws: Workspace, record: Record) -> None:
+        """Drop the job from the cluster's list (its logs go with it). The remote's refs
+        are kept: they may hold the only copy of work that is not merged."""
+        if record.get("job_id") and record.get("cluster"):
+            try:
+                client(record["cluster"]).delete(record["job_id"])
+            except EnvoyError as exc:
+                ws.state.log(f"ray worker {record['name']}: deleting job {record['job_id']}: {exc.message}")
+
+
+EXECUTOR = RayExecutor()

@@ -1,0 +1,299 @@
+"""The Ray executor against a small fake of Ray's Job Submission REST API (a real
+HTTP server on 127.0.0.1 that keeps jobs and packages in memory and logs every
+request), with real git: a bare repository as the shared remote. The real
+cluster is in tests/e2e/test_ray_e2e.py."""
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import Envoy, git
+from envoy.errors import EnvoyError
+from envoy.executors.ray_api import RayJobs, base_url
+
+
+class FakeRay:
+    """Jobs and packages in memory; `requests` logs (method, path, headers, body)."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.packages: dict[str, bytes] = {}
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self, code: int, body: Any = None) -> None:
+                data = b"" if body is None else json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                fake.requests.append((self.command, self.path, dict(self.headers), body))
+                if fake.token and self.headers.get("Authorization") != f"Bearer {fake.token}":
+                    return self._answer(401, {"error": "Unauthorized: Missing authentication token"})
+                path = self.path
+                if path.startswith("/api/packages/"):
+                    name = path[len("/api/packages/"):]
+                    if self.command == "PUT":
+                        fake.packages[name] = body
+                        return self._answer(200)
+                    return self._answer(200 if name in fake.packages else 404)
+                if path == "/api/jobs/" and self.command == "GET":
+                    return self._answer(200, list(fake.jobs.values()))
+                if path == "/api/jobs/" and self.command == "POST":
+                    spec = json.loads(body)
+                    job = {"submission_id": spec["submission_id"], "status": "PENDING", "message": "",
+                           "entrypoint": spec["entrypoint"], "metadata": spec.get("metadata"),
+                           "runtime_env": spec.get("runtime_env"),
+                           "entrypoint_resources": spec.get("entrypoint_resources"), "driver_node_id": None}
+                    fake.jobs[spec["submission_id"]] = job
+                    return self._answer(200, {"job_id": spec["submission_id"],
+                                              "submission_id": spec["submission_id"]})
+                if path.startswith("/api/jobs/") and path.endswith("/stop") and self.command == "POST":
+                    job = fake.jobs.get(path.split("/")[3])
+                    if job is None:
+                        return self._answer(404)
+                    job["status"] = "STOPPED"
+                    return self._answer(200, {"stopped": True})
+                if path.startswith("/api/jobs/") and self.command == "DELETE":
+                    fake.jobs.pop(path.split("/")[3], None)
+                    return self._answer(200, {"deleted": True})
+                return self._answer(404)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def calls(self) -> list[tuple[str, str]]:
+        return [(m, p) for m, p, _, _ in self.requests]
+
+
+@pytest.fixture
+def ray() -> Iterator[FakeRay]:
+    fake = FakeRay(token="t0ken")
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def remote(repo: Path, tmp_path: Path) -> Path:
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    git(repo, "remote", "add", "origin", str(bare))
+    return bare
+
+
+def spawn(envoy: Envoy, ray: FakeRay, branch: str, *extra: str, env: dict[str, str] | None = None) -> Any:
+    return envoy("parallel", "spawn", "--on", ray.url.replace("http://", "ray://"), "--branch", branch,
+                 "--task", "do it", *extra, env={"PARALLEL_RAY_TOKEN": "t0ken", **(env or {})})
+
+
+# -- the client -------------------------------------------------------------
+def test_addresses_are_a_dashboard_host_and_port_without_credentials() -> None:
+    assert base_url("ray://head:8265") == "http://head:8265"
+    assert base_url("https://ray.example.com/proxy/") == "https://ray.example.com:8265/proxy"
+    assert base_url("ray://head") == "http://head:8265"
+    for bad in ("ray://user:pw@head:8265", "ftp://head", "ray://", "ray://head:99999"):
+        with pytest.raises(EnvoyError) as refused:
+            base_url(bad)
+        assert refused.value.kind == "invalid_input"
+
+
+def test_the_token_goes_as_a_bearer_header_and_a_refusal_says_to_set_it(ray: FakeRay) -> None:
+    assert RayJobs(ray.url, "t0ken").jobs() == []
+    assert ray.requests[-1][2]["Authorization"] == "Bearer t0ken"
+    with pytest.raises(EnvoyError) as refused:
+        RayJobs(ray.url, None).jobs()
+    assert refused.value.kind == "cluster_error" and "PARALLEL_RAY_TOKEN" in refused.value.suggestion
+
+
+def test_an_unreachable_cluster_is_a_typed_error_naming_the_address() -> None:
+    with pytest.raises(EnvoyError) as refused:
+        RayJobs("http://127.0.0.1:9", None, timeout=2).jobs()
+    assert refused.value.kind == "cluster_unreachable"
+    assert refused.value.extra["address"] == "http://127.0.0.1:9" and "127.0.0.1:9" in refused.value.message
+
+
+# -- spawn --------------------------------------------------------------------
+def test_spawn_submits_one_job_per_worker_and_sends_no_secret(envoy: Envoy, repo: Path, remote: Path,
+                                                              ray: FakeRay) -> None:
+    secret = "sk-ant-very-secret-value"
+    done = spawn(envoy, ray, "feat/one", env={"ANTHROPIC_API_KEY": secret, "PARALLEL_RAY_RESOURCE":
+                                             '{"envoy_worker": 1, "gpu_box": 0.5}'})
+    assert done.code == 0, done.stdout + done.stderr
+    view = done.data
+    assert view["state"] == "queued" and view["executor"] == "ray" and view["pending_on"] == "cluster"
+    job = ray.jobs[view["job_id"]]
+    assert job["submission_id"].startswith("envoy-feat-one-")
+    assert job["metadata"] == {"envoy_worker": "feat-one", "envoy_branch": "feat/one", "envoy_run": "1"}
+    assert job["entrypoint_resources"] == {"envoy_worker": 1, "gpu_box": 0.5}
+    assert job["runtime_env"]["working_dir"].startswith("gcs://_ray_pkg_")
+    sent = b"".join(body + json.dumps(headers).encode() for _, path, headers, body in ray.requests
+                    if not path.startswith("/api/packages"))
+    assert secret.encode() not in sent and b"ANTHROPIC" not in sent
+    # The only ref envoy pushed is the job's: the base travels as its parent.
+    refs = git(remote, "for-each-ref", "--format=%(refname)").split()
+    assert refs == ["refs/envoy/workers/feat-one/job-1"]
+    head = git(repo, "rev-parse", "main").strip()
+    assert git(remote, "rev-parse", "refs/envoy/workers/feat-one/job-1^").strip() == head
+    assert git(remote, "show", "refs/envoy/workers/feat-one/job-1:task") == "do it"
+
+
+def test_the_package_is_uploaded_once_per_content(envoy: Envoy, remote: Path, ray: FakeRay) -> None:
+    assert spawn(envoy, ray, "feat/a").code == 0
+    assert spawn(envoy, ray, "feat/b").code == 0
+    puts = [p for m, p in ray.calls() if m == "PUT"]
+    gets = [p for m, p in ray.calls() if m == "GET" and p.startswith("/api/packages/")]
+    assert len(puts) == 1 and len(gets) == 2 and gets[0] == gets[1] == puts[0]
+
+
+def test_spawn_refuses_a_remote_url_with_a_password(envoy: Envoy, repo: Path, ray: FakeRay) -> None:
+    refused = spawn(envoy, ray, "feat/x", "--remote", "https://me:hunter2@git.example.com/r.git")
+    assert refused.code == 1 and refused.error["type"] == "invalid_input"
+    assert ray.requests == [] and not (repo / ".git" / "envoy" / "workers" / "feat-x.json").exists()
+
+
+# -- status -------------------------------------------------------------------
+def test_status_of_a_fleet_costs_one_request(envoy: Envoy, remote: Path, ray: FakeRay) -> None:
+    for i in range(6):
+        assert spawn(envoy, ray, f"feat/w{i}").code == 0
+    jobs = list(ray.jobs.values())
+    jobs[0]["status"], jobs[0]["driver_node_id"], jobs[0]["start_time"] = "RUNNING", "node-abc", 1_796_000_000_000
+    before = len(ray.requests)
+    rows = {w["name"]: w for w in envoy("parallel", "status", env={"PARALLEL_RAY_TOKEN": "t0ken"}).data["workers"]}
+    assert ray.calls()[before:] == [("GET", "/api/jobs/")]
+    first = jobs[0]["metadata"]["envoy_worker"]
+    assert rows[first]["state"] == "running" and rows[first]["node"] == "node-abc"
+    assert all(r["state"] == "queued" and r["pending_on"] == "cluster" for n, r in rows.items() if n != first)
+    before = len(ray.requests)
+    one = envoy("parallel", "status", "--worker", first, env={"PARALLEL_RAY_TOKEN": "t0ken"}).data["workers"]
+    assert [w["name"] for w in one] == [first] and ray.calls()[before:] == [("GET", "/api/jobs/")]
+
+
+def test_an_unreachable_cluster_shows_on_its_rows_and_local_rows_are_unaffected(envoy: Envoy, remote: Path,
+                                                                                ray: FakeRay) -> None:
+    assert spawn(envoy, ray, "feat/far").code == 0
+    assert envoy("parallel", "spawn", "--branch", "feat/near", "--task", "@result near", "--wait").code == 0
+    ray.stop()
+    status = envoy("parallel", "status")
+    assert status.code == 0
+    rows = {w["name"]: w for w in status.data["workers"]}
+    assert rows["feat-far"]["cluster_error"]["type"] == "cluster_unreachable"
+    assert rows["feat-far"]["cluster_error"]["address"] == ray.url and rows["feat-far"]["state"] == "queued"
+    assert rows["feat-near"]["state"] == "succeeded" and "cluster_error" not in rows["feat-near"]
+
+
+def test_a_job_the_cluster_stopped_ends_the_worker_stopped_with_its_work_fetched(envoy: Envoy, repo: Path,
+                                                                                 remote: Path, ray: FakeRay) -> None:
+    view = spawn(envoy, ray, "feat/s").data
+    # What the node would have pushed before it was stopped: a commit on the worker's head ref.
+    git(repo, "switch", "-qc", "scratch")
+    (repo / "s.txt").write_text("s\n")
+    git(repo, "add", "s.txt")
+    git(repo, "commit", "-qm", "s")
+    git(repo, "push", "-q", "origin", "scratch:refs/envoy/workers/feat-s/head")
+    git(repo, "switch", "-q", "main")
+    git(repo, "branch", "-qD", "scratch")
+    ray.jobs[view["job_id"]].update(status="STOPPED", message="Job was intentionally stopped.")
+    row = envoy("parallel", "status", "--worker", "feat-s", env={"PARALLEL_RAY_TOKEN": "t0ken"}).data["workers"][0]
+    assert row["state"] == "failed" and row["reason"] == "stopped" and "outside envoy" in row["error"]
+    assert git(repo, "show", "feat/s:s.txt") == "s\n"  # fetched back as the local branch
+
+
+def test_cleanup_of_a_pending_remote_worker_stops_its_job_and_keeps_the_remotes_refs(
+        envoy: Envoy, remote: Path, ray: FakeRay) -> None:
+    view = spawn(envoy, ray, "feat/c").data
+    gone = envoy("parallel", "cleanup", "--worker", "feat-c", env={"PARALLEL_RAY_TOKEN": "t0ken"})
+    assert gone.code == 0, gone.stdout + gone.stderr
+    assert ("POST", f"/api/jobs/{view['job_id']}/stop") in ray.calls()
+    assert view["job_id"] not in ray.jobs  # forgotten by the cluster once removed here
+    assert git(remote, "for-each-ref", "--format=%(refname)").split() == ["refs/envoy/workers/feat-c/job-1"]
+
+
+def push_run(repo: Path, name: str, run: int, stream: str, ending: dict[str, Any], head: str) -> None:
+    """What a node pushes at a run's end: the branch and the run's record."""
+    record_env = {"GIT_INDEX_FILE": str(repo / ".git" / "test-index")}
+    import os
+
+    env = {**os.environ, **record_env}
+    for file, data in (("stream.jsonl", stream), ("ending.json", json.dumps(ending))):
+        blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=data, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        subprocess.run(["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{file}"], cwd=repo,
+                       env=env, check=True)
+    tree = subprocess.run(["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    commit = git(repo, "commit-tree", tree, "-m", "run").strip()
+    git(repo, "push", "-q", "origin", f"{commit}:refs/envoy/workers/{name}/run-{run}",
+        f"{head}:refs/envoy/workers/{name}/head")
+
+
+def test_after_submits_the_dependent_once_its_dependency_succeeded(envoy: Envoy, repo: Path, remote: Path,
+                                                                   ray: FakeRay) -> None:
+    first = spawn(envoy, ray, "feat/first").data
+    second = spawn(envoy, ray, "feat/second", "--after", "feat-first").data
+    assert second["state"] == "queued" and "job_id" not in second and len(ray.jobs) == 1
+    git(repo, "switch", "-qc", "work")
+    (repo / "f.txt").write_text("f\n")
+    git(repo, "add", "f.txt")
+    git(repo, "commit", "-qm", "first's work")
+    tip = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "switch", "-q", "main")
+    git(repo, "branch", "-qD", "work")
+    sample = (Path(__file__).parent.parent / "samples" / "success.jsonl").read_text()
+    push_run(repo, "feat-first", 1, sample, {"exit_code": 0, "why": None, "wip": None}, tip)
+    ray.jobs[first["job_id"]].update(status="SUCCEEDED", driver_node_id="n1")
+    env = {"PARALLEL_RAY_TOKEN": "t0ken"}
+    rows = {w["name"]: w for w in envoy("parallel", "status", env=env).data["workers"]}
+    assert rows["feat-first"]["state"] == "succeeded" and rows["feat-first"]["node"] == "n1"
+    assert git(repo, "rev-parse", "feat/first").strip() == tip  # fetched back
+    rows = {w["name"]: w for w in envoy("parallel", "status", env=env).data["workers"]}
+    assert rows["feat-second"].get("job_id") in ray.jobs  # submitted now, from its dependency's tip
+    assert git(remote, "rev-parse", f"refs/envoy/workers/feat-second/job-1^").strip() == tip
+
+
+def test_why_a_job_ended_is_said_in_rays_words() -> None:
+    from envoy.executors.ray_end import job_ending
+
+    record: Any = {"name": "w", "branch": "feat/w", "job_id": "envoy-w-1", "stop_requested": False}
+    died = job_ending(record, {"status": "FAILED", "message": "Job supervisor actor died: the node 1a2b was "
+                                                              "marked dead (raylet missed heartbeats)"}, "http://h:8265")
+    assert died["reason"] == "node_lost" and "raylet" in died["error"] and "feat/w" in died["error"]
+    failed = job_ending(record, {"status": "FAILED", "message": "Job entrypoint command failed with exit code 2",
+                                 "driver_exit_code": 2}, "http://h:8265")
+    assert failed["reason"] == "job_failed" and failed["exit_code"] == 2
+    assert job_ending({**record, "stop_requested": True}, {"status": "STOPPED"}, "x")["error"].startswith(
+        "stopped: its Ray job was stopped by envoy")
+    assert job_ending(record, None, "http://h:8265")["reason"] == "job_lost"
+
+
+def test_a_records_executor_fields_are_checked_when_read() -> None:
+    from envoy.worker.record import problem_with
+
+    good: Any = {"name": "w", "branch": "w", "state": "queued", "path": "/tmp/claude-worker-w",
+                 "executor": "ray", "cluster": "http://h:8265", "remote_url": "/srv/r.git", "job_id": "envoy-w-1"}
+    assert problem_with(good, "w") is None
+    for key, bad in (("executor", "ssh"), ("cluster", "http://user:pw@h:8265"), ("cluster", "file:///etc"),
+                     ("remote_url", "--upload-pack=evil"), ("wip_ref", "refs/heads/main")):
+        assert problem_with({**good, key: bad}, "w") is not None, key
