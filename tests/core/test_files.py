@@ -95,3 +95,10 @@ def test_tail_is_the_last_bytes_or_the_whole_of_a_shorter_file(tmp_path):
     assert files.tail(path, 6) == "third\n"
     assert files.last_line(path) == "third"
     assert files.tail(tmp_path / "absent") == ""
+
+
+def test_json_nested_too_deeply_is_bad_json_like_any_other():
+    from envoy import files
+
+    with pytest.raises(ValueError, match="nested too deeply"):
+        files.parse_json("[" * 100_000 + "]" * 100_000)
