@@ -493,3 +493,17 @@ def test_a_running_worker_is_said_running_at_once_not_after_a_wait(repo, envoy, 
     outcome = cleanup.clean_one(ws, ws.state.read("busy"), force=False, may_stop=False)
     monkeypatch.undo()
     assert outcome["removed"] is False and outcome["reason"] == "still_running", outcome
+
+
+def test_a_queued_worker_is_cancelled_leaving_a_same_named_branch_of_the_users(repo, envoy):
+    """A worker that never started made no branch: a branch of its name is someone
+    else's, kept, and the cancel is no "busy" refusal. Found by the mutation run."""
+    envoy("parallel", "spawn", "--branch", "dep", "--task", "@sleep 60")
+    queued = envoy("parallel", "spawn", "--branch", "q", "--after", "dep", "--task", "@result later")
+    assert queued.data["state"] == "queued"
+    git(repo, "branch", "q")
+    mine = git(repo, "rev-parse", "q").strip()
+    result = envoy("parallel", "cleanup", "--worker", "q")
+    assert result.code == 0, result.stdout
+    assert result.data["removed"][0]["name"] == "q" and result.data["removed"][0].get("cancelled") is True
+    assert git(repo, "rev-parse", "q").strip() == mine
