@@ -25,7 +25,7 @@ _INT = "whole number"
 KEYS: dict[str, str] = {
     "branch": _TEXT, "task": _TEXT, "task_file": _TEXT, "from": _TEXT, "after": _TEXTS, "touches": _TEXTS,
     "timeout": _NUMBER, "setup": _TEXT, "model": _TEXT, "permission_mode": _TEXT, "allowed_tools": _TEXTS,
-    "max_turns": _INT, "budget": _NUMBER,
+    "max_turns": _INT, "budget": _NUMBER, "on_end": _TEXT,
 }
 EXAMPLE = '{"branch": "feat/db", "task": "Add the users table", "touches": ["db/**"]}'
 

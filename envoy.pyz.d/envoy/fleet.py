@@ -118,14 +118,27 @@ def fold_rows(records: Sequence[Any], views: list[dict[str, Any]],
               rows: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """For a text table: at most `rows` views, the most urgent first (in their order),
     and the count by state of those folded away."""
-    if len(views) <= rows:
+    heights = [height(view) for view in views]
+    if sum(heights) <= rows:
         return views, {}
-    keep = set(sorted(range(len(views)), key=lambda i: urgency(records[i]))[:rows])
+    keep: set[int] = set()
+    used = 0
+    for i in sorted(range(len(views)), key=lambda i: urgency(records[i])):
+        if used + heights[i] > rows:
+            break
+        keep.add(i)
+        used += heights[i]
     folded: dict[str, int] = {}
     for i, view in enumerate(views):
         if i not in keep:
             folded[str(view.get("state"))] = folded.get(str(view.get("state")), 0) + 1
     return [v for i, v in enumerate(views) if i in keep], folded
+
+
+def height(view: dict[str, Any]) -> int:
+    """Lines a row of the text table takes: its own, and one for each reason it needs
+    attention (and a cluster's error) under it (commands/common.render_line)."""
+    return 1 + len(view.get("attention") or []) + bool(view.get("cluster_error"))
 
 
 def folded_line(folded: dict[str, int], more: str) -> str:

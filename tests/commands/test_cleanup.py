@@ -472,3 +472,38 @@ def test_a_broken_record_of_a_worker_whose_lock_is_held_is_kept(repo, envoy):
     (skipped,) = result.data["skipped"]
     assert skipped["name"] == "held" and skipped["reason"] == "still_running"
     assert file.read_text() == "{not json"
+
+
+def test_a_running_worker_is_said_running_at_once_not_after_a_wait(repo, envoy, monkeypatch):
+    """Its lock held and its record running: cleanup (without --force) skips it without
+    waiting for the lock (a wait is only for a lock another envoy holds briefly while
+    the record says the worker is not running). Found by the mutation run."""
+    from conftest import wait_until
+    from envoy.commands import cleanup
+    from envoy.worker.workspace import open_workspace
+
+    envoy("parallel", "spawn", "--branch", "busy", "--task", "@sleep 60")
+    ws = open_workspace(repo)
+    wait_until(lambda: ws.state.read("busy")["state"] == "running")
+
+    def no_waiting(seconds: float) -> None:
+        raise AssertionError(f"cleanup waited {seconds}s for a running worker's lock")
+
+    monkeypatch.setattr(cleanup.time, "sleep", no_waiting)
+    outcome = cleanup.clean_one(ws, ws.state.read("busy"), force=False, may_stop=False)
+    monkeypatch.undo()
+    assert outcome["removed"] is False and outcome["reason"] == "still_running", outcome
+
+
+def test_a_queued_worker_is_cancelled_leaving_a_same_named_branch_of_the_users(repo, envoy):
+    """A worker that never started made no branch: a branch of its name is someone
+    else's, kept, and the cancel is no "busy" refusal. Found by the mutation run."""
+    envoy("parallel", "spawn", "--branch", "dep", "--task", "@sleep 60")
+    queued = envoy("parallel", "spawn", "--branch", "q", "--after", "dep", "--task", "@result later")
+    assert queued.data["state"] == "queued"
+    git(repo, "branch", "q")
+    mine = git(repo, "rev-parse", "q").strip()
+    result = envoy("parallel", "cleanup", "--worker", "q")
+    assert result.code == 0, result.stdout
+    assert result.data["removed"][0]["name"] == "q" and result.data["removed"][0].get("cancelled") is True
+    assert git(repo, "rev-parse", "q").strip() == mine

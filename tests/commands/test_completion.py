@@ -22,7 +22,8 @@ def test_bash_completes_verbs_options_choices_and_live_worker_names(repo, envoy)
     script = envoy("completion", "bash").stdout
     assert "complete -F _envoy envoy" in script
     assert complete(script, "envoy ", repo)[:2] == ["parallel", "hook"]
-    assert complete(script, "envoy parallel st", repo) == ["status"]
+    assert complete(script, "envoy parallel sta", repo) == ["status"]
+    assert complete(script, "envoy parallel st", repo) == ["status", "stop"]
     assert complete(script, "envoy parallel spawn --br", repo) == ["--branch"]
     assert complete(script, "envoy parallel land --order ", repo) == ["auto", "fifo"]
     assert complete(script, "envoy demo --", repo) == ["--help", "--json", "--text", "--agent", "--dir", "--keep"]

@@ -92,6 +92,8 @@ def test_lands_in_order_without_touching_the_users_checkout(repo, envoy):
     assert git(repo, "status", "--porcelain") == status_before
     assert git(repo, "branch", "--show-current").strip() == "feature"
     assert "landed on main" in result.stderr  # progress on stderr
+    # each check runs on the target with every worker ahead of it merged (a mutation survivor)
+    assert "c: checking on main + a + b + c" in result.stderr, result.stderr
     assert land_dirs(repo) == [] and scratch_worktrees(repo) == []
     # landed workers count as merged: cleanup needs no --force
     cleaned = envoy("parallel", "cleanup")

@@ -156,3 +156,44 @@ def test_queued_spawns_are_never_refused_for_the_cap(repo, workers_here):
         assert enforce_limits.refusal([[*SPAWN, "--queue"], SPAWN], str(repo), {"PARALLEL_MAX_WORKERS": "3"})
     finally:
         kill(holder)
+
+
+# Found by the mutation run (tests/mutation/run enforce_limits).
+def test_the_spawns_own_arguments_are_returned():
+    assert enforce_limits.spawn_invocations("envoy --json parallel spawn --branch x --task y") == [
+        ["--branch", "x", "--task", "y"]]
+
+
+def test_a_shell_script_after_options_is_read():
+    assert enforce_limits.spawn_invocations("bash -x -c 'envoy parallel spawn --branch x --task y'") == [
+        ["--branch", "x", "--task", "y"]]
+
+
+def test_any_run_of_separator_characters_separates():
+    assert enforce_limits.spawn_invocations("true ;& envoy parallel spawn --branch x --task y")
+
+
+@pytest.mark.parametrize("command", ["timeout -s", "env -u", "nice -n"])
+def test_a_wrapper_whose_option_lacks_its_value_is_no_spawn(command):
+    assert enforce_limits.spawn_invocations(command) == []
+
+
+def test_outside_a_repository_nothing_is_refused_for_the_cap(tmp_path):
+    assert enforce_limits.refusal([SPAWN], str(tmp_path), {"PARALLEL_MAX_WORKERS": "1"}) is None
+
+
+@pytest.mark.parametrize("command", [
+    "bash -x -c 'envoy parallel spawn --branch x --task y'",
+    "sh -ec 'envoy parallel spawn --branch x --task y'",
+    "bash -o pipefail -c 'envoy parallel spawn --branch x --task y'",
+    "bash -c -- 'envoy parallel spawn --branch x --task y'",
+])
+def test_a_shell_running_a_spawn_with_options_before_its_text_is_seen(command):
+    """Options before the command text did hide the spawn from the hook (found by the
+    mutation run): the text is the first argument after the options, -c among them."""
+    assert enforce_limits.spawn_invocations(command) == [["--branch", "x", "--task", "y"]]
+
+
+@pytest.mark.parametrize("command", ["bash script.sh -c", "sh -x bin/envoy-wrapper", "bash -c", "bash -o"])
+def test_a_shell_running_a_script_file_is_not_read_as_text(command):
+    assert enforce_limits.spawn_invocations(command) == []

@@ -112,3 +112,24 @@ def test_a_merge_whose_worker_or_branch_goes_meanwhile_changes_nothing(repo, env
         assert git(repo, "rev-parse", "target").strip() == before["target"]
     record = open_workspace(repo).state.read("w")
     assert record is None or not set(merging.MERGE_FIELDS) & set(record)
+
+
+# Found by the mutation run (tests/mutation/run merging).
+def test_recording_a_merge_keeps_what_was_written_to_the_record_meanwhile(repo, envoy, target):
+    spawn_done(envoy, "w", "@write w.txt w\n@commit w")
+    ws = open_workspace(repo)
+    stale = ws.state.read("w")
+    ws.state.write({**stale, "result": "written since"})  # another process wrote the record after we read it
+    tip = git(repo, "rev-parse", "w").strip()
+    merging.record_and_move(ws, "target", target, tip, [(stale, tip, tip)])
+    fresh = ws.state.read("w")
+    assert fresh["result"] == "written since" and fresh["merged_sha"] == tip
+
+
+def test_the_branch_of_a_finished_worker_is_a_target(repo, envoy):
+    """Only a live worker's (queued, starting, running) branch is refused as a target."""
+    spawn_done(envoy, "done", "@crash 3")  # failed
+    spawn_done(envoy, "w", "@write w.txt w\n@commit w")
+    ws = open_workspace(repo)
+    assert ws.state.read("done")["state"] == "failed"
+    assert merging.check_target(ws, ws.state.read("w"), "done", "merge") == "done"

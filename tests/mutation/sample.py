@@ -14,12 +14,14 @@ from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
 def main(session: str, count: int, seed: int = 18) -> None:
     with use_db(session) as db:
-        pending = sorted(item.job_id for item in db.pending_work_items)
-        keep = set(random.Random(seed).sample(pending, min(count, len(pending))))
-        for job_id in pending:
-            if job_id not in keep:
-                db.set_result(job_id, WorkResult(output="not in the sample", worker_outcome=WorkerOutcome.SKIPPED))
-        print(f"sampled {len(keep)} of {len(pending)} mutants (seed {seed})")
+        # job ids are random: order by what each mutant is, so a seed picks the same sample every run
+        items = sorted(db.pending_work_items, key=lambda item: [
+            (str(m.module_path), m.operator_name, m.occurrence, tuple(m.start_pos)) for m in item.mutations])
+        keep = set(random.Random(seed).sample(range(len(items)), min(count, len(items))))
+        for index, item in enumerate(items):
+            if index not in keep:
+                db.set_result(item.job_id, WorkResult(output="not in the sample", worker_outcome=WorkerOutcome.SKIPPED))
+        print(f"sampled {len(keep)} of {len(items)} mutants (seed {seed})")
 
 
 if __name__ == "__main__":

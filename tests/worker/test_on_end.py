@@ -46,7 +46,7 @@ def settle(repo: Path, out: Path, count: int) -> list[str]:
 
 def test_on_end_runs_once_with_the_end_in_its_environment(repo, envoy, tmp_path):
     out = tmp_path / "ended.txt"
-    record = envoy("parallel", "spawn", "--branch", "feat/one", "--task", "@commit x\n@result fine",
+    record = envoy("parallel", "spawn", "--branch", "feat/one", "--task", "@write x.txt x\n@commit x\n@result fine",
                    "--on-end", RECORDER.format(out=out)).data
     wait_finished(envoy, record["name"])
     for _ in range(3):  # later readers of the record do not announce it again

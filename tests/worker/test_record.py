@@ -137,3 +137,15 @@ def test_elapsed_is_in_tenths_of_a_second_and_never_negative():
     assert elapsed({"started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:00:01.26Z"}) == 1.3
     assert elapsed({"started_at": "2026-01-01T00:00:05Z", "finished_at": "2026-01-01T00:00:00Z"}) == 0.0
     assert elapsed({"finished_at": "2026-01-01T00:00:00Z"}) is None
+
+
+@pytest.mark.parametrize("name,ok", [("w", True), ("feat-x.2", True), ("b..", False), ("-x", False), (".x", False),
+                                     ("a--b", False), ("a/b", False), ("", False), (3, False)])
+def test_a_worker_name_is_what_worker_name_makes(name, ok):
+    from envoy.worker.record import is_worker_name
+
+    assert is_worker_name(name) is ok
+
+
+def test_a_record_whose_branch_is_another_workers_is_broken():
+    assert "branch" in (problem_with(a_record(branch="other"), "w") or "")

@@ -163,7 +163,7 @@ class Demo:
         self.say()
         self.say("Which of them collide? (dry-run merges, nothing changes)", "cyan")
         code, doc = self.envoy_json("parallel", "conflicts")
-        pairs = [p for p in (doc.get("data") or {}).get("pairs") or [] if isinstance(p, dict) and p.get("conflict")]
+        pairs = [p for p in (doc.get("data") or {}).get("conflicts") or [] if isinstance(p, dict)]
         self.expect(bool(pairs), "two workers to conflict", doc)
         for p in pairs:
             self.result(f"{p.get('a')} x {p.get('b')}: conflict in {', '.join(p.get('files') or [])}", ok=False)

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     records = [lookup.find(ws.state, args.worker)] if args.worker else lookup.all_refreshed(ws.state)
     results = [collect(ws, r, args.tail) for r in records]
     rest = {"total_cost_usd": usage.total_cost(records)}
-    if args.worker or args.all:
+    if args.worker or args.all or len(records) == 1:  # one worker is no fleet: its results whole
         data: dict[str, Any] = {"results": results, **rest}
     else:  # many workers: what needs someone, in a few KB; --worker or --all for the rest
         from envoy import fleet

@@ -158,7 +158,7 @@ def new_record(ws: Workspace, name: str, branch: str, base: str | None, base_sha
     record: Record = {
         "name": name, "branch": branch, "base": base, "base_sha": base_sha, "path": str(path),
         "reason": None, "error": None, "session_id": agent.new_session_id(),
-        "agent": "", "options": options, "task_chars": len(task), "task": task,
+        "agent": agent_path, "options": options, "task_chars": len(task), "task": task,
         "repo": str(ws.git.main_worktree()), "max_workers": ws.config.get("PARALLEL_MAX_WORKERS"),
         "after": after, "created_at": now_iso(), "run": 0, "runs": [], "copied": [],
         "cost_usd": 0, "num_turns": 0,
@@ -372,7 +372,7 @@ def batch_records(ws: Workspace, entries: list[tuple[int, dict[str, Any]]]) -> t
             ns = argparse.Namespace(permission_mode=entry.get("permission_mode"), timeout=entry.get("timeout"),
                                     setup=entry.get("setup"), allowed_tools=entry.get("allowed_tools"),
                                     model=entry.get("model"), max_turns=entry.get("max_turns"),
-                                    budget=entry.get("budget"))
+                                    budget=entry.get("budget"), on_end=entry.get("on_end"))
             options = options_of(ws, ns)
             touches = footprint.check(entry.get("touches", []), '"touches"')
             if after and entry.get("from") is None:

@@ -153,7 +153,7 @@ def _strip_prefixes(words: list[str]) -> list[str]:
                 i += 2 if word in VALUE_OPTIONS.get(wrapper, ()) else 1
         elif "=" in word and not word.startswith("-") and word.split("=", 1)[0].isidentifier():
             i += 1
-        elif base in SHELLS and words[i + 1: i + 2] != ["-c"]:
+        elif base in SHELLS and shell_script(words[i + 1:]) is None:
             i += 1  # sh bin/envoy ...
         elif base in WRAPPERS:
             wrapper = base
@@ -179,6 +179,26 @@ def _split(text: str) -> list[str]:
         return text.split()
 
 
+def shell_script(args: list[str]) -> str | None:
+    """The command text a shell given `args` runs with -c (None: a script file or stdin).
+    -c may come among other options (`bash -x -c ...`, `sh -ec ...`): the text is then the
+    first argument that is not an option."""
+    runs_text, i = False, 0
+    while i < len(args):
+        word = args[i]
+        if word in ("-o", "+o", "-O", "+O"):  # set -o NAME: the name is no command
+            i += 2
+        elif word == "--":
+            i += 1
+            break
+        elif len(word) > 1 and word[0] in "-+":
+            runs_text = runs_text or (word[0] == "-" and not word.startswith("--") and "c" in word[1:])
+            i += 1
+        else:
+            break
+    return args[i] if runs_text and i < len(args) else None
+
+
 def spawn_invocations(command: str, depth: int = 0) -> list[list[str]]:
     """The argument lists of every `envoy parallel spawn` the command would run."""
     found = []
@@ -186,10 +206,11 @@ def spawn_invocations(command: str, depth: int = 0) -> list[list[str]]:
         words = _strip_prefixes(words)
         if not words:
             continue
-        if os.path.basename(words[0]) in SHELLS and "-c" in words[1:] and depth < 3:
-            script = words[words.index("-c") + 1: words.index("-c") + 2]
-            found += spawn_invocations(script[0], depth + 1) if script else []
-            continue
+        if os.path.basename(words[0]) in SHELLS and depth < 3:
+            script = shell_script(words[1:])
+            if script is not None:
+                found += spawn_invocations(script, depth + 1)
+                continue
         if not _is_envoy(words[0]):
             continue
         rest = [w for w in words[1:] if w not in ("--json", "--text")]

@@ -32,8 +32,8 @@ def open_workspace(cwd: Path | None = None) -> Workspace:
     toplevel, common = (None, None) if "GIT_DIR" in os.environ else (gitdir.toplevel_of(start), gitdir.find_common_dir(start))
     if toplevel is not None and common is None and (toplevel / ".git").is_file():
         # a linked worktree whose git files cannot be read: git itself would hang on a FIFO there
-        raise EnvoyError("not_a_repo", f"the git files of the worktree at {toplevel} cannot be read "
-                         f"({toplevel / '.git'} or the commondir it leads to is not a regular file)",
+        raise EnvoyError("not_a_repo", f"the git files of the worktree at {toplevel} cannot be read: "
+                         f"{toplevel / '.git'} names no git dir, or the commondir it leads to is not a regular file",
                          "repair it from the main checkout (git worktree repair), or remove it (git worktree prune)")
     if toplevel is None or common is None:
         git = Git(start)
