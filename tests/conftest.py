@@ -144,7 +144,7 @@ def worker_state(envoy: Callable[..., Result], name: str) -> str:
 def wait_finished(envoy: Callable[..., Result], name: str, timeout: float = 30) -> dict[str, Any]:
     def finished() -> Any:
         view = envoy("parallel", "status", "--worker", name).data["workers"][0]
-        return view if view["state"] in ("succeeded", "failed", "lost") else None
+        return view if view["state"] in ("succeeded", "failed", "lost", "stopped") else None
     return wait_until(finished, timeout)
 
 

@@ -85,8 +85,8 @@ def test_watch_shows_rows_that_change_as_workers_end_and_keys_act(repo, envoy, t
     term.shows("cancelled")
     term.keys("s")
     term.shows("stop worker wb? (y/n)")
-    term.keys("y")  # the answer of `envoy parallel stop` (issue 20's verb) is shown, whatever it is
-    term.shows("envoy parallel stop --worker wb", '"status":', "(exit code")
+    term.keys("y")  # `envoy parallel stop` runs, and its answer is shown
+    term.shows("envoy parallel stop --worker wb", '"status": "success"', '"state": "stopped"', timeout=60)
     term.keys("q")
     term.shows("LAST ACTION")
 
@@ -113,7 +113,7 @@ def test_watch_shows_rows_that_change_as_workers_end_and_keys_act(repo, envoy, t
         return lines if len(lines) == 12 and lines[0].startswith("envoy watch") and "↑/↓ select" in lines[11] else None
     lines = wait_until(redrawn)
     assert all(len(line) <= 60 for line in lines) and lines[1].startswith("  WORKER")
-    assert [line.split()[:2] for line in lines[2:4]] == [["wa", "succeeded"], ["wb", "running"]]
+    assert [line.split()[:2] for line in lines[2:4]] == [["wa", "succeeded"], ["wb", "stopped"]]
 
     term.keys("q")
     wait_until(lambda: not term.alternate())

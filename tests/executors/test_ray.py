@@ -217,7 +217,7 @@ def test_a_job_the_cluster_stopped_ends_the_worker_stopped_with_its_work_fetched
     git(repo, "branch", "-qD", "scratch")
     ray.jobs[view["job_id"]].update(status="STOPPED", message="Job was intentionally stopped.")
     row = envoy("parallel", "status", "--worker", "feat-s", env={"PARALLEL_RAY_TOKEN": "t0ken"}).data["workers"][0]
-    assert row["state"] == "failed" and row["reason"] == "stopped" and "outside envoy" in row["error"]
+    assert row["state"] == "stopped" and row["reason"] == "stopped" and "outside envoy" in row["error"]
     assert git(repo, "show", "feat/s:s.txt") == "s\n"  # fetched back as the local branch
 
 

@@ -64,7 +64,8 @@ class Answer:
 
     def data(self) -> Any:
         document = self.document()
-        assert document["status"] == "success" and self.code == 0, \
+        # 3: a success whose workers need attention (uncommitted work a test left on purpose)
+        assert document["status"] == "success" and self.code in (0, 3), \
             f"envoy {' '.join(self.args)} (exit {self.code}) refused: {document}"
         return document["data"]
 

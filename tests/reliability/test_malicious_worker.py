@@ -260,6 +260,7 @@ def test_a_committed_directory_symlink_does_not_receive_included_files(rig, outs
     (rig.repo / "conf").mkdir()
     (rig.repo / "conf" / "local.ini").write_text("password=1\n")
     (rig.repo / ".worktreeinclude").write_text("conf/local.ini\n")
+    (rig.repo / ".git" / "info" / "exclude").write_text("conf/local.ini\n")  # copied only if ignored, as Claude Code does
     task = (f"@run rm -rf conf && ln -s {shlex.quote(str(outside.root / 'confdir'))} conf && git add -f conf "
             "&& git commit -qm link")
     finished_worker(rig, "feat/dirlink", task)
