@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ENVOY_SOURCE, build, git, run_envoy
+from conftest import build, git, run_envoy
 
 
 def no_identity(tmp_path: Path) -> dict[str, str]:

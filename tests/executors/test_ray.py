@@ -270,7 +270,7 @@ def test_after_submits_the_dependent_once_its_dependency_succeeded(envoy: Envoy,
     assert git(repo, "rev-parse", "feat/first").strip() == tip  # fetched back
     rows = {w["name"]: w for w in envoy("parallel", "status", env=env).data["workers"]}
     assert rows["feat-second"].get("job_id") in ray.jobs  # submitted now, from its dependency's tip
-    assert git(remote, "rev-parse", f"refs/envoy/workers/feat-second/job-1^").strip() == tip
+    assert git(remote, "rev-parse", "refs/envoy/workers/feat-second/job-1^").strip() == tip
 
 
 def test_why_a_job_ended_is_said_in_rays_words() -> None:

@@ -8,7 +8,6 @@ and then a trash ref names it), no file outside the repository changed, every
 answer one JSON document (invariants.ask checks it)."""
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 from pathlib import Path

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ENVOY_SOURCE, FAKE_CLAUDE, git, wait_until
+from conftest import ENVOY_SOURCE, FAKE_CLAUDE, git
 from invariants import answer_of, ask, assert_nothing_lost, launch, snapshot
 from rig import Rig, rig  # noqa: F401 (rig: a fixture)
 

@@ -363,7 +363,7 @@ def batch_records(ws: Workspace, entries: list[tuple[int, dict[str, Any]]]) -> t
                     raise EnvoyError("not_found", f"\"after\" names {key!r}, which is no worker and no line of "
                                      "this batch", "name an existing worker or the branch of another line")
                 if target == name:
-                    raise EnvoyError("invalid_input", f"\"after\" names this line's own worker: a dependency cycle",
+                    raise EnvoyError("invalid_input", "\"after\" names this line's own worker: a dependency cycle",
                                      "a worker waits only for others")
                 if target not in after:
                     after.append(target)
