@@ -82,11 +82,12 @@ def measure_coverage() -> None:
     .pth file coverage installs, but the watcher runs `python -I -S`, which reads no .pth
     and has no site-packages to import coverage from. The data is saved by coverage's
     own patch of os._exit (the run's config says `patch = _exit`), before run() ends."""
+    import importlib
     import sysconfig
 
     sys.path.append(sysconfig.get_paths()["purelib"])
-    try:
-        import coverage
+    try:  # by name: coverage is a developer's tool, installed or not where mypy checks envoy
+        coverage = importlib.import_module("coverage")
     except ImportError:  # not installed for this interpreter: nothing to measure with
         return
     coverage.process_startup(slug="envoy")
