@@ -696,6 +696,7 @@ def bench_watch(tmp: Path, env: dict[str, str], idle_s: float, changes: int) -> 
         subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
         for lock in held:
             lock.release()
+    return rows
 
 
 # -- 9. a Ray cluster -----------------------------------------------------------
