@@ -287,3 +287,33 @@ def transcript(log: Path, final: str | None = None) -> list[str]:
     if last_final is not None:
         lines[last_final[0]:last_final[1]] = [FINAL_ANSWER_LINE]
     return [line if len(line) <= TRANSCRIPT_LINE else line[:TRANSCRIPT_LINE - 1] + "…" for line in lines]
+
+
+def last_action(line: bytes) -> str | None:
+    """The worker's last action in one stream-json line: its last tool call or line
+    of text; None for a line that says neither."""
+    from envoy.output import one_line  # here: the finisher beside every agent imports this module
+
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("type") != "assistant":
+        return None
+    body = message.get("message")
+    content = body.get("content") if isinstance(body, dict) else None
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    found = None
+    for block in content if isinstance(content, list) else []:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "tool_use":
+            given = block.get("input")
+            tool_input: dict[str, Any] = given if isinstance(given, dict) else {}
+            detail = next((tool_input[k] for k in ("command", "file_path", "pattern", "url", "description", "prompt")
+                           if isinstance(tool_input.get(k), str)), "")
+            found = f"{str(block.get('name'))[:40]}: {one_line(detail, 200)}"
+        elif block.get("type") == "text" and isinstance(block.get("text"), str) and block["text"].strip():
+            found = one_line(block["text"].strip().splitlines()[-1], 200)
+    return found

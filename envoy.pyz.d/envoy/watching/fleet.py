@@ -11,13 +11,11 @@ at every few seconds, not every tick.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
-from typing import Any
 
+from envoy.agent import last_action as last_action  # where it lives: the node reads it too (executors/node.py)
 from envoy.errors import EnvoyError
-from envoy.output import one_line
 from envoy.worker import lookup, on_end, queue
 from envoy.worker.record import ACTIVE, Record
 from envoy.worker.workspace import Workspace
@@ -28,34 +26,6 @@ LIVENESS = 2.0  # seconds between checks that running workers' supervisors live
 COMMITS = 3.0  # seconds between looks at the workers' branch tips
 ACTIONS = 0.5  # seconds between looks at running workers' transcripts (a stat each)
 ENDED = ("succeeded", "failed", "lost", "stopped")  # `stopped`: issue 20's state
-
-
-def last_action(line: bytes) -> str | None:
-    """The worker's last action in one stream-json line: its last tool call or line
-    of text; None for a line that says neither."""
-    try:
-        message = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(message, dict) or message.get("type") != "assistant":
-        return None
-    body = message.get("message")
-    content = body.get("content") if isinstance(body, dict) else None
-    if isinstance(content, str):
-        content = [{"type": "text", "text": content}]
-    found = None
-    for block in content if isinstance(content, list) else []:
-        if not isinstance(block, dict):
-            continue
-        if block.get("type") == "tool_use":
-            given = block.get("input")
-            tool_input: dict[str, Any] = given if isinstance(given, dict) else {}
-            detail = next((tool_input[k] for k in ("command", "file_path", "pattern", "url", "description", "prompt")
-                           if isinstance(tool_input.get(k), str)), "")
-            found = f"{str(block.get('name'))[:40]}: {one_line(detail, 200)}"
-        elif block.get("type") == "text" and isinstance(block.get("text"), str) and block["text"].strip():
-            found = one_line(block["text"].strip().splitlines()[-1], 200)
-    return found
 
 
 class Fleet:
