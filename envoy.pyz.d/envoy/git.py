@@ -508,6 +508,25 @@ class Git:
     def fetch_refs(self, url: str, refspecs: list[str], cwd: Path | None = None) -> None:
         self.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--", url, *refspecs, cwd=cwd)
 
+    def fetch_partial(self, remote: str, refspecs: list[str], cwd: Path | None = None) -> bool:
+        """Fetch `refspecs` from the configured remote `remote` without blobs
+        (--filter=blob:none). git registers `remote` as the repository's promisor and
+        fetches the blobs it then needs from it on demand (a checkout's in one batch).
+        False when the server does not allow filters: git then says so and fetches
+        everything, and the repository is not left marked partial (unless it was)."""
+        was_partial = self.run("config", "--type=bool", "--get", f"remote.{remote}.promisor", cwd=cwd,
+                               ok=(0, 1)).strip() == "true"
+        code, _, err = self._git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--filter=blob:none",
+                                 "--", remote, *refspecs, cwd=cwd)
+        if code != 0:
+            raise GitError(("fetch", remote, *refspecs), err, code)
+        if "filtering not recognized by server" not in err:
+            return True
+        if not was_partial:  # a plain full copy, as it would be without the filter
+            for key in (f"remote.{remote}.promisor", f"remote.{remote}.partialclonefilter", "extensions.partialclone"):
+                self.run("config", "--unset-all", key, cwd=cwd, ok=(0, 5))
+        return False
+
     def push_refs(self, url: str, refspecs: list[str], cwd: Path | None = None) -> None:
         """Push exactly `refspecs` (never a branch or tag of the user's by default rules)."""
         self.run("push", "--quiet", "--no-verify", "--", url, *refspecs, cwd=cwd)
@@ -588,6 +607,14 @@ def two_tree_update(git: Git, worktree: Path, old: str, new: str) -> None:
     a two-tree merge): local changes are carried over, or git refuses, changing nothing,
     where they would be overwritten. It does not protect ignored files: check them first."""
     git.run("read-tree", "-m", "-u", old, new, cwd=worktree)
+
+
+def restore_uncommitted(git: Git, worktree: Path, snapshot: str) -> None:
+    """Bring a snapshot (`Git.snapshot`: a commit on top of the worktree's HEAD) back as
+    uncommitted changes in `worktree`, whose HEAD and index stay where they are: files it
+    added come back untracked, files it deleted stay deleted. The worktree must be clean."""
+    two_tree_update(git, worktree, "HEAD", snapshot)
+    git.run("reset", "--quiet", "--mixed", cwd=worktree)
 
 
 def unsparse(git: Git, worktree: Path) -> None:

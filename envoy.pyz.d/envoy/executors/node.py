@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from envoy import agent, processes
-from envoy.git import PUSH_ON_COMMIT_HOOK, Git
+from envoy.git import PUSH_ON_COMMIT_HOOK, Git, GitError, restore_uncommitted
 from envoy.worker import watcher
 
 ERR_TAIL = 64 * 1024  # bytes of the agent's stderr sent back
@@ -85,7 +85,7 @@ def main(argv: list[str]) -> int:
         (hooks / "post-commit").write_text(PUSH_ON_COMMIT_HOOK)
         (hooks / "post-commit").chmod(0o755)
         git.run("config", "core.hooksPath", str(hooks), cwd=cache)
-        git.fetch_refs(url, [f"+{prefix}/job-{run}:{job}"], cwd=cache)
+        fetch_job(git, cache, url, [f"+{prefix}/job-{run}:{job}"])
     spec: dict[str, Any] = json.loads(git.file_at(job, "spec.json", cwd=cache) or "{}")
     task = git.file_at(job, "task", cwd=cache) or ""
     start = git.first_parent(job, cwd=cache)
@@ -101,6 +101,7 @@ def main(argv: list[str]) -> int:
             git.run("worktree", "prune", cwd=cache)
         work.parent.mkdir(parents=True, exist_ok=True)
         git.run("worktree", "add", "--quiet", "-B", spec["branch"], str(work), start, cwd=cache)
+        restore_wip(git, work, spec.get("wip"), start)
         for branch, sha in branches.items():  # branches the task names (land --repair's target)
             if isinstance(branch, str) and isinstance(sha, str) and branch != spec["branch"] \
                     and not branch.startswith("-") and git.valid_branch_name(branch):
@@ -117,6 +118,34 @@ def main(argv: list[str]) -> int:
     ending = run_agent(spec, run, work, url, f"{prefix}/head", runs / f"{run}.task", out, err)
     say(f"agent ended after {time.monotonic() - started:.1f}s: {ending}")
     return push_back(git, cache, url, prefix, spec, run, work, out, err, ending)
+
+
+def fetch_job(git: Git, cache: Path, url: str, refspecs: list[str]) -> None:
+    """Fetch the job's ref into the node's cache without blobs where the server allows
+    it (a partial clone: the first job on a new node does not download the whole
+    history's files; checkouts fetch the blobs they need on demand), in full where it
+    does not. The cache's remote is named, as a partial clone's promisor must be."""
+    git.run("config", "remote.origin.url", url, cwd=cache)
+    if not git.fetch_partial("origin", refspecs, cwd=cache):
+        say("the remote does not allow partial fetches (uploadpack.allowFilter): fetched in full")
+
+
+def restore_wip(git: Git, work: Path, wip: Any, start: str) -> None:
+    """A resume: the last run's uncommitted work (a commit on the tip it ended at)
+    comes back uncommitted in the worktree, as a local worker's would still be there."""
+    if not isinstance(wip, str) or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", wip):
+        return
+    parent = git.run("rev-parse", "--verify", "--quiet", f"{wip}^1^{{commit}}", cwd=work, ok=(0, 1)).strip()
+    if parent != start:
+        say(f"the last run's uncommitted work ({wip[:12]}) is not restored: it was made on "
+            f"{parent[:12] or 'an unknown commit'}, and this run starts at {start[:12]}")
+        return
+    try:
+        restore_uncommitted(git, work, wip)
+    except GitError as exc:  # the run goes on from the tip; the work stays on its ref
+        say(f"the last run's uncommitted work ({wip[:12]}) could not be restored: {exc}")
+        return
+    say(f"restored the last run's uncommitted work ({wip[:12]}) in the worktree")
 
 
 def run_agent(spec: dict[str, Any], run: int, work: Path, url: str, head_ref: str, task: Path, out: Path,
@@ -154,14 +183,49 @@ def run_agent(spec: dict[str, Any], run: int, work: Path, url: str, head_ref: st
         permission_mode=options.get("permission_mode"), allowed_tools=options.get("allowed_tools") or [],
         model=options.get("model"), max_turns=options.get("max_turns"), budget_usd=options.get("budget_usd"))
     with open(task, "rb") as stdin, open(out, "ab") as stdout, open(err, "ab") as stderr:
-        code, why = bounded(argv, stdin, stdout, stderr, work, env, deadline, stop)
+        code, why = bounded(argv, stdin, stdout, stderr, work, env, deadline, stop, Actions(out))
     return {"exit_code": code, "why": why}
 
 
+class Actions:
+    """Says each new action of the agent in the job's log, as a line `action: TEXT`
+    (`agent.last_action` of each new complete line of its stream-json), so whoever
+    reads the job's log (envoy's runner, Ray's dashboard) sees what it is doing."""
+    EVERY = 0.5  # seconds between looks
+    LONGEST = 4 << 20  # bytes: a longer line is skipped, not held
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0  # what earlier runs wrote is not news
+        self.partial = b""
+        self.looked = 0.0
+
+    def look(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.looked < self.EVERY:
+            return
+        self.looked = now
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                new = f.read()
+        except OSError:
+            return
+        self.offset += len(new)
+        lines = (self.partial + new).split(b"\n")
+        self.partial = lines.pop()  # not complete yet
+        if len(self.partial) > self.LONGEST:
+            self.partial = b"\xff"  # never valid JSON: the rest of that line is dropped with it
+        for line in lines:
+            text = agent.last_action(line) if line.strip() else None
+            if text:
+                say(f"action: {text}")
+
+
 def bounded(argv: list[str], stdin: Any, out: Any, err: Any, cwd: Path, env: dict[str, str],
-            deadline: float | None, stop: list[str]) -> tuple[int | None, str | None]:
+            deadline: float | None, stop: list[str], actions: Actions | None = None) -> tuple[int | None, str | None]:
     """Run argv in its own process group to its end, its deadline or a stop:
-    (exit code, why it was stopped)."""
+    (exit code, why it was stopped). `actions`: its stdout's, said as they come."""
     process = agent.start(argv, stdin, out, err, str(cwd), env)
     why = None
     while not watcher.has_exited(process.pid):
@@ -169,12 +233,16 @@ def bounded(argv: list[str], stdin: Any, out: Any, err: Any, cwd: Path, env: dic
         if why:
             processes.kill_group(process.pid, lambda: not watcher.has_exited(process.pid), grace=1.0)
             break
+        if actions is not None:
+            actions.look()
         time.sleep(0.1)
     while not watcher.has_exited(process.pid):
         time.sleep(0.01)
     processes.kill_group(process.pid, None)  # strays left in its group
     code = watcher.reap(process.pid)
     process.returncode = -1 if code is None else code
+    if actions is not None:
+        actions.look(force=True)
     return code, why
 
 

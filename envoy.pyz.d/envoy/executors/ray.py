@@ -28,7 +28,7 @@ from filelock import Timeout
 
 from envoy.errors import EnvoyError
 from envoy.executors.ray_api import RayJobs, base_url
-from envoy.executors.ray_data import PREFIX, fetch_work, package, remote_url
+from envoy.executors.ray_data import PREFIX, fetch_work, last_wip, package, remote_url
 from envoy.executors.ray_end import job_ending, run_ending
 from envoy.git import Git
 from envoy.worker import finish, locks
@@ -92,7 +92,8 @@ class RayExecutor:
                            ws.config.raw("PARALLEL_RAY_RESOURCE")[0]), None
 
     def submit(self, state: State, git: Git, record: Record, task: str, run: int, start: str,
-               transcript: str | None, resource: str | None, branches: dict[str, str] | None = None) -> Record:
+               transcript: str | None, resource: str | None, branches: dict[str, str] | None = None,
+               wip: str | None = None) -> Record:
         """Push the run's job ref, make sure the package is there, submit the job. The
         record names the job before it is submitted: a crash in between leaves a worker
         whose job the cluster does not know (recorded failed at the next look)."""
@@ -102,12 +103,14 @@ class RayExecutor:
             api.upload_package(uri, blob)
         spec = {k: record.get(k) for k in ("name", "branch", "base", "base_sha", "session_id", "options")}
         branches = {b: sha for b, sha in (branches or {}).items() if b and not b.startswith("-")}
-        files = {"task": task.encode(), "spec.json": json.dumps({**spec, "run": run, "branches": branches}).encode()}
+        extra = {"wip": wip} if wip else {}  # the last run's uncommitted work, restored on the node
+        files = {"task": task.encode(),
+                 "spec.json": json.dumps({**spec, "run": run, "branches": branches, **extra}).encode()}
         if transcript is not None:
             files["transcript.jsonl"] = transcript.encode()
         # The first parent is where the run starts; the others carry the commits of the
         # branches the task names (land --repair's target), so the node has them.
-        parents = list(dict.fromkeys([start, *branches.values()]))
+        parents = list(dict.fromkeys([start, *branches.values(), *([wip] if wip else [])]))
         job = git.commit_files(files, parents, f"envoy: run {run} of worker {record['name']}")
         prefix = f"{PREFIX}/{record['name']}"
         git.push_refs(record["remote_url"], [f"+{job}:{prefix}/job-{run}"])
@@ -221,6 +224,8 @@ class RayExecutor:
         done = state.read(name) or record
         if ending_file is not None and ending_file.get("wip"):
             done["wip_ref"] = f"refs/envoy/wip/{name}"
+        elif ending_file is not None:  # this run left none: an earlier run's is not this one's to show
+            done.pop("wip_ref", None)
         done["job_status"] = record["job_status"]
         done["node"] = record.get("node")
         state.write(done)
@@ -254,10 +259,11 @@ class RayExecutor:
                 raise EnvoyError("not_found", f"the session of {fresh['name']} did not come back from its node "
                                  "(no transcript on its run ref)", "spawn a new worker instead")
             start = git.branch_tip(fresh["branch"]) or fresh.get("base_sha") or ""
+            wip = last_wip(git, fresh["name"], run)
             state.write_task(fresh["name"], run + 1, task)
             transition(fresh, "starting", {"options": options or fresh["options"], "reason": None, "error": None})
             return self.submit(state, git, fresh, task, run + 1, start, transcript,
-                               ws.config.raw("PARALLEL_RAY_RESOURCE")[0], branches)
+                               ws.config.raw("PARALLEL_RAY_RESOURCE")[0], branches, wip)
         finally:
             lock.release()
 

@@ -97,6 +97,16 @@ def fetch_work(git: Git, record: Record) -> dict[str, Any] | None:
     return json_object(git.file_at(f"refs/envoy/runs/{name}/{run}", "ending.json"))
 
 
+def last_wip(git: Git, name: str, run: int) -> str | None:
+    """The uncommitted work run `run` left (its ending names it), if it was fetched here:
+    a resume restores it on the node, as a local worker's worktree still holds it."""
+    ending = json_object(git.file_at(f"refs/envoy/runs/{name}/{run}", "ending.json"))
+    wip = ending.get("wip")
+    if not isinstance(wip, str) or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", wip):
+        return None
+    return wip if git.resolve_commit(wip) == wip else None
+
+
 def json_object(text: str | None) -> dict[str, Any]:
     try:
         found = json.loads(text or "")
