@@ -297,3 +297,51 @@ def test_a_records_executor_fields_are_checked_when_read() -> None:
     for key, bad in (("executor", "ssh"), ("cluster", "http://user:pw@h:8265"), ("cluster", "file:///etc"),
                      ("remote_url", "--upload-pack=evil"), ("wip_ref", "refs/heads/main")):
         assert problem_with({**good, key: bad}, "w") is not None, key
+
+
+# -- resume: the last run's uncommitted work goes to the node ---------------------
+def push_record(repo: Path, name: str, run: int, ending: dict[str, Any], refs: dict[str, str]) -> None:
+    """What a node pushes at a run's end, with a session transcript: its record, and `refs`
+    (head, wip) as given."""
+    from envoy.git import Git
+
+    files = {"stream.jsonl": (Path(__file__).parent.parent / "samples" / "success.jsonl").read_bytes(),
+             "ending.json": json.dumps(ending).encode(), "transcript.jsonl": b'{"type":"user"}\n'}
+    record = Git(repo).commit_files(files, [], f"run {run}")
+    git(repo, "push", "-q", "origin", f"+{record}:refs/envoy/workers/{name}/run-{run}",
+        *(f"+{sha}:refs/envoy/workers/{name}/{ref}" for ref, sha in refs.items()))
+
+
+def test_resume_sends_the_last_runs_uncommitted_work_only_when_it_left_some(envoy: Envoy, repo: Path, remote: Path,
+                                                                           ray: FakeRay) -> None:
+    env = {"PARALLEL_RAY_TOKEN": "t0ken"}
+    first = spawn(envoy, ray, "feat/w").data
+    git(repo, "switch", "-qc", "scratch")  # what the node made: a commit, and uncommitted work on top of it
+    (repo / "w.txt").write_text("w\n")
+    git(repo, "add", "w.txt")
+    git(repo, "commit", "-qm", "w")
+    tip = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "left.txt").write_text("left\n")
+    git(repo, "add", "left.txt")
+    git(repo, "commit", "-qm", "uncommitted work")
+    wip = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "switch", "-q", "main")
+    git(repo, "branch", "-qD", "scratch")
+    push_record(repo, "feat-w", 1, {"exit_code": 0, "why": None, "wip": wip, "head": tip}, {"head": tip, "wip": wip})
+    ray.jobs[first["job_id"]].update(status="SUCCEEDED")
+    row = envoy("parallel", "status", "--worker", "feat-w", env=env).data["workers"][0]
+    assert row["state"] == "succeeded" and row["wip_ref"] == "refs/envoy/wip/feat-w"
+    resumed = envoy("parallel", "resume", "--worker", "feat-w", "--task", "go on", env=env)
+    assert resumed.code == 0, resumed.stdout + resumed.stderr
+    job = "refs/envoy/workers/feat-w/job-2"
+    assert json.loads(git(remote, "show", f"{job}:spec.json"))["wip"] == wip
+    assert git(remote, "rev-list", "--parents", "-n1", job).split()[1:] == [tip, wip]  # it travels with the job
+    # Run 2 left nothing uncommitted: a resume after it sends none (the remote's wip ref is run 1's).
+    push_record(repo, "feat-w", 2, {"exit_code": 0, "why": None, "wip": None, "head": tip}, {"head": tip})
+    ray.jobs[resumed.data["job_id"]].update(status="SUCCEEDED")
+    row = envoy("parallel", "status", "--worker", "feat-w", env=env).data["workers"][0]
+    assert row["state"] == "succeeded" and row.get("wip_ref") is None
+    assert envoy("parallel", "resume", "--worker", "feat-w", "--task", "again", env=env).code == 0
+    job = "refs/envoy/workers/feat-w/job-3"
+    assert "wip" not in json.loads(git(remote, "show", f"{job}:spec.json"))
+    assert git(remote, "rev-list", "--parents", "-n1", job).split()[1:] == [tip]
