@@ -5,7 +5,7 @@ machines are noisy: never compare absolute times across runs).
 
     python3 bench/run.py            # full: >= 10 runs after a warm-up, 20,000-file repo
     python3 bench/run.py --quick    # a few runs, small repo: proves the suite works (CI)
-    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, fleet, memory, output, land, watch, ray)
+    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, fleet, memory, output, land, watch, ray, node)
     python3 bench/run.py --check    # also compare each figure with its target; exit 1 on a regression
 
 --check: a figure fails when it is worse than its target by more than the noise
@@ -608,7 +608,8 @@ def bench_land(tmp: Path, env: dict[str, str], runs: int, check_s: float,
              f"{timed['serial'] / single:.2f}x T")]
 
 
-SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "fleet", "memory", "output", "land", "watch", "ray")
+SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "fleet", "memory", "output", "land", "watch", "ray",
+            "node")
 SHORT_CHECK, LONG_CHECK = 0.3, 2.0  # seconds: land's ratio is reported for both
 
 
@@ -792,6 +793,55 @@ def bench_ray(tmp: Path, env: dict[str, str], runs: int, tasks: int, slots: int)
     return rows
 
 
+def bench_node_cache(tmp: Path, env: dict[str, str], runs: int, commits: int, size: int) -> list[tuple[str, float, str]]:
+    """The first job on a new node (executors/node.py): its cache fetches the job's ref,
+    then checks the branch out in a worktree. A project whose history rewrote a large
+    file `commits` times (`size` random bytes each): a full fetch brings every version,
+    a partial one (--filter=blob:none, what the node does where the server allows it)
+    only the blobs the checkout needs. The same git steps as the node's, over file://."""
+    work = tmp / "nodecache"
+    src = work / "src"
+    src.mkdir(parents=True)
+    sh("git", "init", "-q", cwd=src, env=env)
+    for i in range(commits):
+        (src / "big.bin").write_bytes(os.urandom(size))
+        (src / "small.txt").write_text(f"version {i}\n")
+        sh("git", "add", "-A", cwd=src, env=env)
+        sh("git", "commit", "-qm", f"version {i}", cwd=src, env=env)
+    bare = work / "remote.git"
+    sh("git", "clone", "-q", "--bare", str(src), str(bare), env=env)
+    sh("git", "config", "uploadpack.allowFilter", "true", cwd=bare, env=env)
+    url = f"file://{bare}"
+    made: list[Path] = []
+
+    def first_job(partial: bool) -> None:
+        cache = work / f"cache-{len(made)}.git"
+        made.append(cache)
+        sh("git", "init", "-q", "--bare", str(cache), env=env)
+        refspec = "+refs/heads/main:refs/envoy/jobs/w/1"
+        if partial:
+            sh("git", "config", "remote.origin.url", url, cwd=cache, env=env)
+            sh("git", "fetch", "--quiet", "--no-tags", "--filter=blob:none", "origin", refspec, cwd=cache, env=env)
+        else:
+            sh("git", "fetch", "--quiet", "--no-tags", url, refspec, cwd=cache, env=env)
+        sh("git", "worktree", "add", "--quiet", "-B", "w", str(cache) + "-work", "refs/envoy/jobs/w/1", cwd=cache,
+           env=env)
+
+    def stored(cache: Path) -> int:
+        return sum(f.stat().st_size for f in (cache / "objects").rglob("*") if f.is_file())
+
+    timed = side_by_side({"full": lambda: first_job(False), "partial": lambda: first_job(True)}, runs)
+    full_bytes, partial_bytes = stored(made[0]), stored(made[1])  # the warm-ups: full, then partial
+    assert (Path(str(made[1]) + "-work") / "big.bin").stat().st_size == size  # the checkout is complete
+    history = f"{commits} versions of a {size // 1024} KiB file"
+    return [(f"first job on a new node, full fetch + checkout ({history})", timed["full"], ""),
+            ("first job on a new node, partial fetch + checkout", timed["partial"],
+             f"{timed['partial'] / timed['full']:.2f}x the full one's time"),
+            ("  bytes stored in the node's cache, full", float(full_bytes), "bytes"),
+            ("  bytes stored in the node's cache, partial", float(partial_bytes),
+             f"bytes: {partial_bytes / full_bytes:.3f}x the full one's")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few runs and a small repo: only proves it works")
@@ -834,7 +884,9 @@ def main() -> int:
                     ("watch (200 workers, in tmux)", lambda: bench_watch(tmp, env, 3.0 if args.quick else 20.0,
                                                                          3 if args.quick else 15)),
                     ("ray cluster (workers as Ray jobs vs local ones)",
-                     lambda: bench_ray(tmp, env, 1 if args.quick else 3, 8 if args.quick else 40, 4 if args.quick else 8)))
+                     lambda: bench_ray(tmp, env, 1 if args.quick else 3, 8 if args.quick else 40, 4 if args.quick else 8)),
+                    ("node cache (first job on a new node: fetch of a repo with large history, full vs partial)",
+                     lambda: bench_node_cache(tmp, env, 3 if args.quick else 5, 10 if args.quick else 20, 1 << 20)))
             for section, bench in sections:
                 if args.only and section.split()[0] not in args.only:
                     continue

@@ -508,6 +508,11 @@ class Git:
     def fetch_refs(self, url: str, refspecs: list[str], cwd: Path | None = None) -> None:
         self.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--", url, *refspecs, cwd=cwd)
 
+    def version(self) -> tuple[int, int]:
+        """git's (major, minor) version; (0, 0) if it does not say."""
+        found = re.search(r"(\d+)\.(\d+)", self.run("version"))
+        return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+
     def fetch_partial(self, remote: str, refspecs: list[str], cwd: Path | None = None) -> bool:
         """Fetch `refspecs` from the configured remote `remote` without blobs
         (--filter=blob:none). git registers `remote` as the repository's promisor and

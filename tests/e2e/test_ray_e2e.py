@@ -158,6 +158,36 @@ def test_real_claude_works_and_resumes_on_the_cluster(renvoy: Any, cluster: Clus
         cluster.use_agent(FAKE_CLAUDE)
 
 
+def test_resume_on_the_cluster_finds_the_uncommitted_work_of_the_last_run(renvoy: Any, cluster: Cluster,
+                                                                         claude_bin: str, repo: Path) -> None:
+    from envoy.executors.ray_api import RayJobs
+
+    cluster.use_agent(claude_bin)
+    name = f"remote-left-{abs(hash(claude_bin))}"
+    try:
+        marker = cluster.model.script(name, [
+            write("left.txt", "left behind\n"), text("wrote it, did not commit"),
+            bash("git status --porcelain && git add left.txt && git commit -qm 'commit what was left'"),
+            text("committed it")])
+        record = spawn(renvoy, cluster, "feat/left", f"{marker} write left.txt")
+        assert renvoy("parallel", "wait", "--worker", record["name"], timeout=300).code == 0
+        assert status_of(renvoy, record["name"])["wip_ref"] == f"refs/envoy/wip/{record['name']}"
+        api = RayJobs(cluster.ray.url, TOKEN)
+        first_log = api.logs(status_of(renvoy, record["name"])["job_id"])
+        assert ": action: Write: " in first_log and "left.txt" in first_log, first_log[-3000:]
+        resumed = renvoy("parallel", "resume", "--worker", record["name"], "--task", f"{marker} commit it",
+                         "--wait", timeout=300)
+        assert resumed.code == 0, resumed.stdout + resumed.stderr
+        assert resumed.data["result"] == "committed it"
+        assert git(repo, "log", "-1", "--format=%s", "feat/left").strip() == "commit what was left"
+        assert git(repo, "show", "feat/left:left.txt") == "left behind\n"
+        said = cluster.model.tool_results(name)[-1].content
+        assert "?? left.txt" in said, said  # the agent found it uncommitted, untracked as it left it
+        assert "restored the last run's uncommitted work" in api.logs(status_of(renvoy, record["name"])["job_id"])
+    finally:
+        cluster.use_agent(FAKE_CLAUDE)
+
+
 def test_land_repairs_a_remote_worker_in_its_session_on_the_cluster(renvoy: Any, cluster: Cluster,
                                                                       claude_bin: str, repo: Path) -> None:
     cluster.use_agent(claude_bin)

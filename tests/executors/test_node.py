@@ -112,6 +112,22 @@ def test_a_server_without_filters_gets_a_full_fetch_and_a_plain_cache(tmp_path: 
     assert git(remote.bare, "show", f"{remote.ref('head')}:a.txt") == "alpha\n"
 
 
+def test_an_older_git_on_the_node_fetches_in_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: Any) -> None:
+    from envoy.executors import node
+
+    remote = Remote(tmp_path, allow_filter=True)
+    remote.job(1, "", remote.base)
+    cache = remote.cache()
+    cache.parent.mkdir(parents=True)
+    git(cache.parent, "init", "-q", "--bare", str(cache))
+    monkeypatch.setattr(Git, "version", lambda self: (2, 20))
+    node.fetch_job(Git(cache), cache, remote.url, [f"+{PREFIX}/job-1:refs/envoy/jobs/{NAME}/1"])
+    assert "git 2.20 is older than 2.25: fetched in full" in capsys.readouterr().out
+    assert git(cache, "cat-file", "-t", remote.big).strip() == "blob"
+    assert subprocess.run(["git", "config", "remote.origin.promisor"], cwd=cache).returncode == 1
+
+
 def test_a_full_cache_left_by_an_older_envoy_keeps_working(tmp_path: Path) -> None:
     remote = Remote(tmp_path, allow_filter=True)
     cache = remote.cache()

@@ -32,6 +32,7 @@ from envoy.git import PUSH_ON_COMMIT_HOOK, Git, GitError, restore_uncommitted
 from envoy.worker import watcher
 
 ERR_TAIL = 64 * 1024  # bytes of the agent's stderr sent back
+PARTIAL_GIT = (2, 25)  # git from which the cache is a partial clone: filters and lazy fetches are settled there
 
 
 def say(text: str) -> None:
@@ -125,6 +126,11 @@ def fetch_job(git: Git, cache: Path, url: str, refspecs: list[str]) -> None:
     it (a partial clone: the first job on a new node does not download the whole
     history's files; checkouts fetch the blobs they need on demand), in full where it
     does not. The cache's remote is named, as a partial clone's promisor must be."""
+    if git.version() < PARTIAL_GIT:
+        say(f"git {'.'.join(map(str, git.version()))} is older than {'.'.join(map(str, PARTIAL_GIT))}: "
+            "fetched in full")
+        git.fetch_refs(url, refspecs, cwd=cache)
+        return
     git.run("config", "remote.origin.url", url, cwd=cache)
     if not git.fetch_partial("origin", refspecs, cwd=cache):
         say("the remote does not allow partial fetches (uploadpack.allowFilter): fetched in full")

@@ -109,7 +109,8 @@ class RayExecutor:
         if transcript is not None:
             files["transcript.jsonl"] = transcript.encode()
         # The first parent is where the run starts; the others carry the commits of the
-        # branches the task names (land --repair's target), so the node has them.
+        # branches the task names (land --repair's target) and the last run's uncommitted
+        # work (a resume's), so the node has them.
         parents = list(dict.fromkeys([start, *branches.values(), *([wip] if wip else [])]))
         job = git.commit_files(files, parents, f"envoy: run {run} of worker {record['name']}")
         prefix = f"{PREFIX}/{record['name']}"
