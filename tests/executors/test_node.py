@@ -223,3 +223,20 @@ def test_only_complete_new_lines_are_read(tmp_path: Path, chunks: list[bytes], c
         actions.look(force=True)
     said = [line for line in capsys.readouterr().out.splitlines() if "action:" in line]
     assert [line.split(": ", 1)[1] for line in said] == ["action: hello"]
+
+
+def test_a_line_too_long_to_hold_is_skipped_and_the_next_one_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: Any) -> None:
+    from envoy.executors.node import Actions
+
+    monkeypatch.setattr(Actions, "LONGEST", 1000)
+    monkeypatch.setattr(Actions, "CHUNK", 300)
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"")
+    actions = Actions(out)
+    huge = json.dumps({"type": "assistant", "message": {"content": [{"type": "text", "text": "x" * 5000}]}})
+    with open(out, "ab") as f:
+        f.write(huge.encode() + b"\n" + b'{"type":"assistant","message":{"content":"after it"}}\n')
+    actions.look(force=True)
+    said = [line.split(": ", 1)[1] for line in capsys.readouterr().out.splitlines()]
+    assert said == ["action: after it"] and len(actions.partial) == 0

@@ -199,6 +199,7 @@ class Actions:
     reads the job's log (envoy's runner, Ray's dashboard) sees what it is doing."""
     EVERY = 0.5  # seconds between looks
     LONGEST = 4 << 20  # bytes: a longer line is skipped, not held
+    CHUNK = 1 << 20
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -214,10 +215,16 @@ class Actions:
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
-                new = f.read()
+                while True:
+                    new = f.read(self.CHUNK)  # a chunk at a time: memory stays bounded whatever was written
+                    if not new:
+                        return
+                    self.offset += len(new)
+                    self._said(new)
         except OSError:
             return
-        self.offset += len(new)
+
+    def _said(self, new: bytes) -> None:
         lines = (self.partial + new).split(b"\n")
         self.partial = lines.pop()  # not complete yet
         if len(self.partial) > self.LONGEST:
