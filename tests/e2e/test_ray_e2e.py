@@ -159,9 +159,11 @@ def test_real_claude_works_and_resumes_on_the_cluster(renvoy: Any, cluster: Clus
 
 
 def test_resume_on_the_cluster_finds_the_uncommitted_work_of_the_last_run(renvoy: Any, cluster: Cluster,
-                                                                         claude_bin: str, repo: Path) -> None:
+                                                                         claude_bin: str, repo: Path,
+                                                                         remote: Path) -> None:
     from envoy.executors.ray_api import RayJobs
 
+    git(remote, "config", "uploadpack.allowFilter", "true")  # the node's cache is a partial clone
     cluster.use_agent(claude_bin)
     name = f"remote-left-{abs(hash(claude_bin))}"
     try:
@@ -175,6 +177,7 @@ def test_resume_on_the_cluster_finds_the_uncommitted_work_of_the_last_run(renvoy
         api = RayJobs(cluster.ray.url, TOKEN)
         first_log = api.logs(status_of(renvoy, record["name"])["job_id"])
         assert ": action: Write: " in first_log and "left.txt" in first_log, first_log[-3000:]
+        assert "fetched in full" not in first_log
         resumed = renvoy("parallel", "resume", "--worker", record["name"], "--task", f"{marker} commit it",
                          "--wait", timeout=300)
         assert resumed.code == 0, resumed.stdout + resumed.stderr
