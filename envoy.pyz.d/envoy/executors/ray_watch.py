@@ -31,7 +31,6 @@ from typing import Any
 
 from filelock import Timeout
 
-from envoy import executors
 from envoy.errors import EnvoyError
 from envoy.executors import ray_api
 from envoy.executors.ray import EXECUTOR, WATCHER, client
@@ -87,7 +86,7 @@ def record_action(state: State, record: Record, text: str) -> Record:
 # -- the process ----------------------------------------------------------------
 def remote_active(state: State) -> list[Record]:
     return [r for r in state.all()
-            if not executors.is_local(r) and r.get("cluster") and r.get("state") not in FINISHED]
+            if r.get("executor") == EXECUTOR.name and r.get("cluster") and r.get("state") not in FINISHED]
 
 
 class _Stop(BaseException):
