@@ -180,3 +180,15 @@ def test_a_queued_worker_s_log_is_not_read(envoy: Envoy, repo: Path, remote: Pat
     wait_until(lambda: len(ray.calls(watcher=True)) >= 3, timeout=30)  # a few looks
     assert not [c for c in ray.calls(watcher=True) if c[1].endswith("/logs")]
     assert "last_action" not in on_disk(repo, "feat-pending") or on_disk(repo, "feat-pending")["last_action"] is None
+
+
+def test_no_watcher_is_started_from_inside_a_workers_run(envoy: Envoy, repo: Path, remote: Path,
+                                                         ray: FakeRay) -> None:
+    spawn(envoy, ray, "feat/w")
+    [pid] = watchers(repo)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not watchers(repo), timeout=10)
+    # An agent running `status` in its worktree: what it started would die with its run.
+    assert envoy("parallel", "status", env={**TOKEN, "ENVOY_RUN_ID": "abc123"}).code == 0
+    time.sleep(1)
+    assert watchers(repo) == []
