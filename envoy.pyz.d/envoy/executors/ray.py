@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import Timeout
 
+from envoy import processes
 from envoy.errors import EnvoyError
 from envoy.executors.ray_api import RayJobs, base_url
 from envoy.executors.ray_data import PREFIX, fetch_work, package, remote_url
 from envoy.executors.ray_end import job_ending, run_ending
-from envoy import processes
 from envoy.git import Git
 from envoy.worker import finish, locks
 from envoy.worker.record import ACTIVE, FINISHED, Record, now_iso, transition
