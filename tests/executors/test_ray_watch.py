@@ -22,6 +22,13 @@ def on_disk(repo: Path, name: str) -> dict[str, Any]:
     return json.loads((repo / ".git" / "envoy" / "workers" / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
+def the_watcher(repo: Path) -> int:
+    """The pid of the repository's one watcher, once it runs (it is started detached; two
+    looks before the first took its lock start two, and the second ends at once)."""
+    found = wait_until(lambda: (lambda pids: pids if len(pids) == 1 else None)(watchers(repo)), timeout=10)
+    return int(found[0])
+
+
 def commit_aside(repo: Path, file: str) -> str:
     """A commit made off main, as a node would make it: its sha."""
     git(repo, "switch", "-qc", "aside")
@@ -81,7 +88,7 @@ def test_a_dependent_is_submitted_and_ends_recorded_with_no_verb_called(envoy: E
     first = spawn(envoy, ray, "feat/first", "--on-end", f'echo "$ENVOY_WORKER $ENVOY_STATE" >> {ended}').data
     second = spawn(envoy, ray, "feat/second", "--after", "feat-first").data
     assert "job_id" not in second and len(ray.jobs) == 1
-    assert len(watchers(repo)) == 1  # one per repository, however many workers
+    the_watcher(repo)  # one per repository, however many workers
     before = len(ray.calls())
     tip = succeed(repo, ray, first, "f.txt")
     # No envoy verb from here: the watcher records the end and submits the dependent.
@@ -100,19 +107,24 @@ def test_a_dependent_is_submitted_and_ends_recorded_with_no_verb_called(envoy: E
 
 def test_status_starts_the_watcher_again_if_it_died(envoy: Envoy, repo: Path, remote: Path, ray: FakeRay) -> None:
     spawn(envoy, ray, "feat/w")
-    [pid] = watchers(repo)
+    pid = the_watcher(repo)
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not watchers(repo), timeout=10)
     assert envoy("parallel", "status", env=TOKEN).code == 0
-    wait_until(lambda: watchers(repo), timeout=10)
+    again = the_watcher(repo)
+    assert again != pid
+    from envoy.worker import locks
+    from envoy.worker.store import State
+
+    wait_until(lambda: locks.is_held(State(repo / ".git"), "ray-watch"), timeout=10)  # it runs: no second one
     assert envoy("parallel", "status", env=TOKEN).code == 0
     time.sleep(0.5)
-    assert len(watchers(repo)) == 1  # a live one is found by its lock: not started twice
+    assert watchers(repo) == [again]  # a live one is found by its lock, and goes on
 
 
 def test_the_watcher_stops_cleanly_on_sigterm(envoy: Envoy, repo: Path, remote: Path, ray: FakeRay) -> None:
     spawn(envoy, ray, "feat/w")
-    [pid] = watchers(repo)
+    pid = the_watcher(repo)
     os.kill(pid, signal.SIGTERM)
     wait_until(lambda: not watchers(repo), timeout=10)
     log = repo / ".git" / "envoy" / "envoy.log"
@@ -122,7 +134,7 @@ def test_the_watcher_stops_cleanly_on_sigterm(envoy: Envoy, repo: Path, remote: 
 def test_the_watcher_survives_a_cluster_that_refuses_connections(envoy: Envoy, repo: Path, remote: Path,
                                                                   ray: FakeRay) -> None:
     view = spawn(envoy, ray, "feat/far").data
-    [pid] = watchers(repo)
+    pid = the_watcher(repo)
     port = int(ray.url.rsplit(":", 1)[1])
     ray.stop()  # connections refused from now on
     log = repo / ".git" / "envoy" / "envoy.log"
@@ -185,7 +197,7 @@ def test_a_queued_worker_s_log_is_not_read(envoy: Envoy, repo: Path, remote: Pat
 def test_no_watcher_is_started_from_inside_a_workers_run(envoy: Envoy, repo: Path, remote: Path,
                                                          ray: FakeRay) -> None:
     spawn(envoy, ray, "feat/w")
-    [pid] = watchers(repo)
+    pid = the_watcher(repo)
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not watchers(repo), timeout=10)
     # An agent running `status` in its worktree: what it started would die with its run.
