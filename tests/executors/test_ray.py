@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
@@ -119,12 +120,14 @@ def watchers(repo: Path) -> list[int]:
 
 
 def stop_watchers(repo: Path) -> None:
-    for pid in watchers(repo):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    wait_until(lambda: not watchers(repo), timeout=30)
+    for _ in range(2):  # again a moment later: one may have been between its fork and its exec
+        for pid in watchers(repo):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        wait_until(lambda: not watchers(repo), timeout=30)
+        time.sleep(0.3)
 
 
 @pytest.fixture
