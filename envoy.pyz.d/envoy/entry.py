@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         from envoy.worker.queue import main as queue_main
 
         return queue_main(args[1])
+    if args[:1] == ["_ray_watch"] and len(args) == 2:  # the remote watcher (executors/ray_watch.py)
+        from envoy.executors.ray_watch import main as ray_watch_main
+
+        return ray_watch_main(args[1])
     if args[:1] == ["_budget"] and len(args) == 2:
         from envoy.worker.stopping import enforce_budget
 

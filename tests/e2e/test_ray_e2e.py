@@ -289,3 +289,33 @@ def test_a_node_killed_mid_run_fails_the_worker_and_keeps_its_commits(renvoy: An
     assert view["reason"] == "node_lost" and "node" in view["error"], view
     assert git(repo, "show", "feat/doomed:d.txt").strip() == "d"
     time.sleep(0)
+
+
+def test_after_is_submitted_by_the_watcher_with_no_verb_called(renvoy: Any, cluster: Cluster, repo: Path) -> None:
+    from envoy.executors.ray_api import RayJobs
+
+    spawn(renvoy, cluster, "a", "@write a.txt alpha\n@commit add a\n@result a done")
+    b = spawn(renvoy, cluster, "b", "@write b.txt bee\n@commit add b\n@result b done", "--after", "a")
+    assert "job_id" not in b  # waits here, unsubmitted, until a succeeded
+    api = RayJobs(cluster.ray.url, TOKEN)
+    # No envoy verb meanwhile: only the cluster's own API is asked.
+    wait_until(lambda: [j for j in api.jobs() if (j.get("metadata") or {}).get("envoy_worker") == "b"],
+               timeout=240, interval=1)
+    waited = renvoy("parallel", "wait", timeout=300)
+    assert waited.code == 0, waited.stdout + waited.stderr
+    rows = {w["name"]: w for w in renvoy("parallel", "status").data["workers"]}
+    assert rows["a"]["state"] == rows["b"]["state"] == "succeeded", rows
+    assert git(repo, "show", "b:a.txt").strip() == "alpha"  # b started from a's work
+
+    def watchers() -> list[str]:
+        found = []
+        for pid in os.listdir("/proc"):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid.isdigit() else []
+            except OSError:
+                continue
+            if b"_ray_watch" in argv and str(repo / ".git").encode() in argv:
+                found.append(pid)
+        return found
+
+    wait_until(lambda: not watchers(), timeout=60)  # nothing remote active: the watcher is gone

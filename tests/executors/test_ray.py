@@ -5,15 +5,18 @@ cluster is in tests/e2e/test_ray_e2e.py."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from conftest import Envoy, git
+from conftest import Envoy, git, wait_until
 from envoy.errors import EnvoyError
 from envoy.executors.ray_api import RayJobs, base_url
 
@@ -21,9 +24,10 @@ from envoy.executors.ray_api import RayJobs, base_url
 class FakeRay:
     """Jobs and packages in memory; `requests` logs (method, path, headers, body)."""
 
-    def __init__(self, token: str | None = None) -> None:
+    def __init__(self, token: str | None = None, port: int = 0) -> None:
         self.token = token
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.logs: dict[str, str] = {}  # submission id -> its job's log
         self.packages: dict[str, bytes] = {}
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         fake = self
@@ -63,6 +67,10 @@ class FakeRay:
                     fake.jobs[spec["submission_id"]] = job
                     return self._answer(200, {"job_id": spec["submission_id"],
                                               "submission_id": spec["submission_id"]})
+                if path.startswith("/api/jobs/") and path.endswith("/logs") and self.command == "GET":
+                    if path.split("/")[3] not in fake.jobs:
+                        return self._answer(404)
+                    return self._answer(200, {"logs": fake.logs.get(path.split("/")[3], "")})
                 if path.startswith("/api/jobs/") and path.endswith("/stop") and self.command == "POST":
                     job = fake.jobs.get(path.split("/")[3])
                     if job is None:
@@ -76,7 +84,7 @@ class FakeRay:
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -85,8 +93,10 @@ class FakeRay:
         self.server.shutdown()
         self.server.server_close()
 
-    def calls(self) -> list[tuple[str, str]]:
-        return [(m, p) for m, p, _, _ in self.requests]
+    def calls(self, watcher: bool = False) -> list[tuple[str, str]]:
+        """The requests made (method, path): the verbs' only, or the remote watcher's."""
+        return [(m, p) for m, p, headers, _ in list(self.requests)
+                if (headers.get("User-Agent") == "envoy-watcher") == watcher]
 
 
 @pytest.fixture
@@ -96,12 +106,37 @@ def ray() -> Iterator[FakeRay]:
     fake.stop()
 
 
+def watchers(repo: Path) -> list[int]:
+    """The remote watchers (`envoy _ray_watch`) running for this repository."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid.isdigit() else []
+        except OSError:
+            continue
+        if b"_ray_watch" in argv and str(repo / ".git").encode() in argv:
+            found.append(int(pid))
+    return found
+
+
+def stop_watchers(repo: Path) -> None:
+    for _ in range(2):  # again a moment later: one may have been between its fork and its exec
+        for pid in watchers(repo):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        wait_until(lambda: not watchers(repo), timeout=30)
+        time.sleep(0.3)
+
+
 @pytest.fixture
-def remote(repo: Path, tmp_path: Path) -> Path:
+def remote(repo: Path, tmp_path: Path) -> Iterator[Path]:
     bare = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     git(repo, "remote", "add", "origin", str(bare))
-    return bare
+    yield bare
+    stop_watchers(repo)  # a worker the test left active keeps its watcher looking
 
 
 def spawn(envoy: Envoy, ray: FakeRay, branch: str, *extra: str, env: dict[str, str] | None = None) -> Any:
@@ -180,13 +215,13 @@ def test_status_of_a_fleet_costs_one_request(envoy: Envoy, remote: Path, ray: Fa
         assert spawn(envoy, ray, f"feat/w{i}").code == 0
     jobs = list(ray.jobs.values())
     jobs[0]["status"], jobs[0]["driver_node_id"], jobs[0]["start_time"] = "RUNNING", "node-abc", 1_796_000_000_000
-    before = len(ray.requests)
+    before = len(ray.calls())
     rows = {w["name"]: w for w in envoy("parallel", "status", env={"PARALLEL_RAY_TOKEN": "t0ken"}).data["workers"]}
     assert ray.calls()[before:] == [("GET", "/api/jobs/")]
     first = jobs[0]["metadata"]["envoy_worker"]
     assert rows[first]["state"] == "running" and rows[first]["node"] == "node-abc"
     assert all(r["state"] == "queued" and r["pending_on"] == "cluster" for n, r in rows.items() if n != first)
-    before = len(ray.requests)
+    before = len(ray.calls())
     one = envoy("parallel", "status", "--worker", first, env={"PARALLEL_RAY_TOKEN": "t0ken"}).data["workers"]
     assert [w["name"] for w in one] == [first] and ray.calls()[before:] == [("GET", "/api/jobs/")]
 

@@ -197,6 +197,8 @@ def short(record: Record) -> dict[str, Any]:
         view.update({k: record.get(k) for k in ("executor", "node", "job_id", "wip_ref", "cluster_error")})
         if record.get("state") == "queued" and record.get("job_status") == "PENDING":
             view["pending_on"] = "cluster"  # submitted; the cluster has no room for it yet
+        if record.get("state") == "running" and record.get("last_action"):  # from its job's log (ray_watch.py)
+            view["last_action"], view["last_action_at"] = record["last_action"], record.get("last_action_at")
     return {k: v for k, v in view.items() if v is not None}
 
 
@@ -215,6 +217,7 @@ def render_line(view: dict[str, Any]) -> str:
             f"{format_duration(view.get('duration_s')):>7} "
             f"{'$%.4f' % cost if cost else '-':>9}  {view.get('branch')} <- {view.get('base')}"
             + (f"  [on {view.get('node') or 'the cluster'}]" if view.get("executor") else "")
+            + (f"\n    > {view['last_action']}" if view.get("last_action") else "")
             + (f"\n  ! {view['cluster_error']['message']}" if view.get("cluster_error") else "")
             + "".join(f"\n    ! {why}" for why in reasons))
 

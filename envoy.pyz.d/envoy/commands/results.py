@@ -103,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
     ws = open_workspace()
     records = [lookup.find(ws.state, args.worker)] if args.worker else lookup.all_refreshed(ws.state)
     results = [collect(ws, r, args.tail) for r in records]
+    if args.worker and records[0].get("executor") and records[0]["state"] == "running" and records[0].get("job_id"):
+        from envoy.executors import remote  # what it does on its node: the job log's action lines
+
+        results[0].update(remote.actions(records[0], args.tail))
     rest = {"total_cost_usd": usage.total_cost(records)}
     if args.worker or args.all or len(records) == 1:  # one worker is no fleet: its results whole
         data: dict[str, Any] = {"results": results, **rest}
@@ -177,6 +181,11 @@ def render(data: dict[str, Any]) -> str:
             lines += ["  " + line for line in (r.get("result") or "").splitlines()]
         elif r.get("result"):
             lines += ["final answer:", *("  " + line for line in r["result"].splitlines())]
+        if r.get("actions"):
+            lines += [f"actions on its node (last {len(r['actions'])} of {r['action_lines']}):",
+                      *("  " + line for line in r["actions"])]
+        if r.get("cluster_error"):
+            lines.append(f"! {r['cluster_error']['message']}")
         if r.get("transcript"):
             lines += [f"transcript (last {len(r['transcript'])} of {r['transcript_lines']} lines):",
                       *("  " + line for line in r["transcript"])]

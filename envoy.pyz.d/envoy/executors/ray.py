@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import Timeout
 
+from envoy import processes
 from envoy.errors import EnvoyError
 from envoy.executors.ray_api import RayJobs, base_url
 from envoy.executors.ray_data import PREFIX, fetch_work, last_wip, package, remote_url
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 DEFAULT_RESOURCE = {"envoy_worker": 1}
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+WATCHER = "ray-watch"  # the lock the remote watcher holds while it lives (ray_watch.py)
+SETTLE_WAIT = 10.0  # seconds a look waits for another process recording a job's end (the watcher, say)
 
 
 def client(cluster: str) -> RayJobs:
@@ -65,6 +68,21 @@ def resources(raw: str | None) -> dict[str, float]:
     return found
 
 
+def keep_watched(state: State) -> None:
+    """Make sure the remote watcher (ray_watch.py) runs: one lock probe when it does.
+    Called by whatever submits a job or looks at active remote workers, after the
+    record says so (the watcher re-reads the records after letting go of its lock,
+    so one of the two sees the other). Never from a process of a worker's run: what
+    that process starts carries its ENVOY_RUN_ID and dies with it (see queue.dispatch)."""
+    if processes.RUN_ID in os.environ or locks.is_held(state, WATCHER):
+        return
+    try:
+        processes.start_detached([*processes.self_command(bare=True), "_ray_watch", str(state.root.parent)],
+                                 state.log_file)
+    except OSError as exc:  # no fork left, say: the next look tries again
+        state.log(f"remote watcher: could not start: {exc}")
+
+
 def submission_id(record: Record, run: int) -> str:
     return f"envoy-{record['name']}-{record['session_id'][:8]}-{run}"
 
@@ -87,6 +105,7 @@ class RayExecutor:
         transition(record, "queued", {"queued_seq": 0})
         if record.get("after"):
             ws.state.write(record)
+            keep_watched(ws.state)  # it submits the worker once its dependencies succeeded
             return record, None
         return self.submit(ws.state, ws.git, record, task, 1, record["base_sha"] or "", None,
                            ws.config.raw("PARALLEL_RAY_RESOURCE")[0]), None
@@ -117,7 +136,7 @@ class RayExecutor:
         git.push_refs(record["remote_url"], [f"+{job}:{prefix}/job-{run}"])
         sid = submission_id(record, run)
         record.update({"job_id": sid, "run": run, "job_status": "PENDING", "node": None, "stop_requested": False,
-                       "submitted_at": now_iso()})
+                       "submitted_at": now_iso(), "last_action": None, "last_action_at": None})
         state.write(record)
         api.submit({
             "entrypoint": f"python3 envoy.pyz _remote {shlex.quote(record['remote_url'])} {record['name']} {run}",
@@ -126,6 +145,7 @@ class RayExecutor:
             "entrypoint_resources": resources(resource),
             "metadata": {"envoy_worker": record["name"], "envoy_branch": record["branch"], "envoy_run": str(run)},
         })
+        keep_watched(state)
         return record
 
     # -- watching ---------------------------------------------------------
@@ -151,6 +171,8 @@ class RayExecutor:
                 continue
             for i in watched:
                 out[i] = self._settle(state, out[i], jobs.get(out[i]["job_id"]), cluster)
+        if any(r.get("state") not in FINISHED for r in out):
+            keep_watched(state)  # re-started here if it died: every look at an active remote worker
         return out
 
     def _settle(self, state: State, record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
@@ -158,10 +180,10 @@ class RayExecutor:
         if status == record.get("job_status") and status not in TERMINAL and job is not None:
             return record  # nothing new: no write, no lock
         lock = locks.lock(state, locks.worker(record["name"]))
-        try:
-            lock.acquire(timeout=0)
+        try:  # another envoy process (the watcher) may be recording this very change: its record is the answer
+            lock.acquire(timeout=SETTLE_WAIT, poll_interval=0.05)
         except Timeout:
-            return record  # another envoy process is recording this very change
+            return record
         try:
             fresh = state.read(record["name"])
             if fresh is None or fresh.get("job_id") != record.get("job_id") or fresh["state"] in FINISHED:
@@ -299,6 +321,10 @@ class RayExecutor:
                 resource = Config(Path(fresh["repo"])).raw("PARALLEL_RAY_RESOURCE")[0]
                 return self.submit(state, git, fresh, task, 1, start, None, resource)
             except EnvoyError as exc:
+                if exc.kind == "cluster_unreachable" and not (state.read(fresh["name"]) or {}).get("job_id"):
+                    # nothing was submitted: it stays queued and the next look tries again
+                    return {**fresh, "cluster_error": {"type": exc.kind, "message": exc.message,
+                                                       "address": str(fresh["cluster"])}}
                 return self._fail_queued(state, fresh, "start_failed", exc.message)
         finally:
             lock.release()

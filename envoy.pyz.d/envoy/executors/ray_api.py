@@ -13,6 +13,7 @@ from typing import Any
 from envoy.errors import EnvoyError
 
 TIMEOUT = 15.0  # seconds per request: a cluster that does not answer is reported, not waited on
+USER_AGENT = "envoy"  # the remote watcher (ray_watch.py) says it is the watcher
 
 
 def base_url(address: str) -> str:
@@ -48,7 +49,7 @@ class RayJobs:
     def request(self, method: str, path: str, body: Any = None, data: bytes | None = None,
                 ok404: bool = False) -> Any:
         """The decoded JSON answer (None for 404 when `ok404`, or for an empty body)."""
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         if body is not None:

@@ -14,3 +14,18 @@ def poll(state: State, records: list[Record]) -> list[Record]:
     from envoy.executors import ray
 
     return ray.EXECUTOR.poll(state, records)
+
+
+def actions(record: Record, tail: int) -> dict[str, object]:
+    """A running remote worker's actions so far, from its job's log (one request): the
+    last `tail` as "HH:MM:SS.mmm text" and how many there are, or why the cluster
+    could not say."""
+    from envoy.errors import EnvoyError
+    from envoy.executors import ray, ray_watch
+
+    try:
+        log = ray.client(record["cluster"]).logs(record["job_id"])
+    except EnvoyError as exc:
+        return {"cluster_error": {"type": exc.kind, "message": exc.message, "address": str(record["cluster"])}}
+    lines = [f"{stamp} {text}" for stamp, text in ray_watch.action_lines(log)]
+    return {"actions": lines[-tail:] if tail > 0 else [], "action_lines": len(lines)}

@@ -138,7 +138,11 @@ class Fleet:
                 done = 0
             try:
                 size = os.stat(path).st_size
-            except OSError:
+            except OSError:  # a remote worker's transcript comes back at its end: till then, its job log's
+                remote = record.get("last_action") if record.get("executor") and record.get("state") in ACTIVE else None
+                if isinstance(remote, str) and remote != self.actions.get(name):
+                    self.actions[name] = remote
+                    changed.add(name)
                 continue
             if size == done and known_path == path:
                 continue

@@ -105,6 +105,8 @@ if TYPE_CHECKING:
         stop_requested: bool
         wip_ref: str  # uncommitted work the node kept, fetched here
         cluster_error: dict[str, str]  # shown, never written: the cluster could not be asked
+        last_action: str | None  # a running remote worker's last action, from its job's log (ray_watch.py)
+        last_action_at: str | None  # when the watcher first saw it
         stand_in: bool  # cleanup's stand-in for a broken record: never written
 else:
     Record = dict
@@ -180,6 +182,8 @@ def elapsed(record: Record) -> float | None:
     return round(max(0.0, end - start), 1)
 
 
+MAX_ACTION = 240  # characters of a last action kept (the text is cut to 200 where it is read)
+
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
@@ -225,6 +229,7 @@ _OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not
     "cluster": lambda v: isinstance(v, str) and v.startswith(("http://", "https://")) and _no_controls(v) and "@" not in v,
     "remote_url": lambda v: isinstance(v, str) and bool(v) and not v.startswith("-") and _no_controls(v),
     "stop_requested": lambda v: isinstance(v, bool),
+    "last_action": lambda v: isinstance(v, str) and len(v) <= MAX_ACTION and v.isprintable(),
     "wip_ref": lambda v: isinstance(v, str) and v.startswith("refs/envoy/wip/") and _is_git_word(v),
     "trash": lambda v: (isinstance(v, dict) and all(isinstance(v.get(k), str) for k in ("trash_ref", "sha", "restore"))
                         and v["trash_ref"].startswith("refs/envoy/trash/")),  # cleanup reports it again
@@ -275,7 +280,7 @@ def problem_with(data: Any, stem: str) -> str | None:
         value = data.get(key)
         if value is not None and not ok(value):
             return f"its {key} {str(value)[:60]!r} is not valid"
-    for key in ("created_at", "started_at", "finished_at", "merged_at", "submitted_at"):
+    for key in ("created_at", "started_at", "finished_at", "merged_at", "submitted_at", "last_action_at"):
         if data.get(key) is not None and not _time_ok(data[key]):
             return f"its {key} {str(data[key])[:60]!r} is not a time"
     return None
