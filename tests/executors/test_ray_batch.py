@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +203,34 @@ def test_on_local_keeps_a_batch_on_this_machine(envoy: Envoy, repo: Path, ray: F
                     input=lines({"branch": "there", "task": "@result ok"}))
     assert refused.code == 1 and "--remote" in refused.error["message"]
     assert [w["name"] for w in envoy("parallel", "status", "--all").data["workers"]] == ["here"]
+
+
+def test_a_resume_whose_post_fails_keeps_the_worker_resumable(envoy: Envoy, repo: Path, remote: Path,
+                                                              ray: FakeRay) -> None:
+    first = envoy("parallel", "spawn", "--on", ray.url.replace("http://", "ray://"), "--branch", "again",
+                  "--task", "t", env=TOKEN).data
+    # What the node pushes at the run's end, the session's transcript with it.
+    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "test-index")}
+    sample = (Path(__file__).parent.parent / "samples" / "success.jsonl").read_text()
+
+    def plumb(*args: str, data: str | None = None) -> str:
+        return subprocess.run(["git", *args], cwd=repo, env=env, input=data, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    for file, data in (("stream.jsonl", sample), ("transcript.jsonl", sample),
+                       ("ending.json", json.dumps({"exit_code": 0, "why": None, "wip": None}))):
+        plumb("update-index", "--add", "--cacheinfo", f"100644,{plumb('hash-object', '-w', '--stdin', data=data)},{file}")
+    run_ref = plumb("commit-tree", plumb("write-tree"), "-m", "run")
+    git(repo, "push", "-q", "origin", f"{run_ref}:refs/envoy/workers/again/run-1", "main:refs/envoy/workers/again/head")
+    ray.jobs[first["job_id"]].update(status="SUCCEEDED")
+    assert envoy("parallel", "status", "--worker", "again", env=TOKEN).data["workers"][0]["state"] == "succeeded"
+    refuse_jobs_of(ray, "again")
+    refused = envoy("parallel", "resume", "--worker", "again", "--task", "more", env=TOKEN)
+    assert refused.code == 1 and refused.error["type"] == "cluster_error", refused.stdout
+    row = envoy("parallel", "status", "--worker", "again", env=TOKEN).data["workers"][0]
+    assert row["state"] == "failed" and row["reason"] == "start_failed"
+    assert row["job_id"] == first["job_id"], row  # its last real run's job, not one the cluster never had
+    ray.server.RequestHandlerClass = ray.server.RequestHandlerClass.__mro__[1]  # the cluster takes jobs again
+    again = envoy("parallel", "resume", "--worker", "again", "--task", "more", env=TOKEN)
+    assert again.code == 0, again.stdout  # its last real run's session still resumes
+    assert again.data["job_id"] in ray.jobs and again.data["job_id"].endswith("-2")

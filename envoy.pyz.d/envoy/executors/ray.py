@@ -192,6 +192,7 @@ class RayExecutor:
                 lock = None
             try:
                 sid = submission_id(record, run)
+                before = {k: record.get(k) for k in ("job_id", "run", "job_status", "submitted_at")}
                 record.update({"job_id": sid, "run": run, "job_status": "PENDING", "node": None,
                                "stop_requested": False, "submitted_at": now_iso()})
                 state.write(record)
@@ -208,8 +209,11 @@ class RayExecutor:
                 except EnvoyError as exc:
                     transition(record, "failed", {"reason": "start_failed", "error": exc.message,
                                                   "finished_at": now_iso()})
-                    record.pop("job_id", None)  # no such job: the worker never ran
-                    record.pop("job_status", None)
+                    for key, value in before.items():  # no such job: the record names its last real run
+                        if value is None:
+                            record.pop(key, None)  # type: ignore[misc]
+                        else:
+                            record[key] = value  # type: ignore[literal-required]
                     state.write(record)
                     return record, exc
                 return record, None
