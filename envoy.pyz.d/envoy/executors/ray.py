@@ -83,18 +83,23 @@ class JobRun(NamedTuple):
     branches: dict[str, str] | None
 
 
-def _job_commit(git: Git, r: JobRun) -> str:
-    """The run's job commit (made locally, not yet pushed): the task and the run's spec;
-    its first parent is where the run starts, the others carry the commits of the
-    branches the task names (land --repair's target), so the node has them."""
-    record = r.record
-    spec = {k: record.get(k) for k in ("name", "branch", "base", "base_sha", "session_id", "options")}
-    branches = {b: sha for b, sha in (r.branches or {}).items() if b and not b.startswith("-")}
-    files = {"task": r.task.encode(), "spec.json": json.dumps({**spec, "run": r.run, "branches": branches}).encode()}
-    if r.transcript is not None:
-        files["transcript.jsonl"] = r.transcript.encode()
-    parents = list(dict.fromkeys([r.start, *branches.values()]))
-    return git.commit_files(files, parents, f"envoy: run {r.run} of worker {record['name']}")
+def _job_commits(git: Git, runs: list[JobRun]) -> list[str]:
+    """The runs' job commits (made locally, not yet pushed; a few git processes for any
+    number): the task and the run's spec; the first parent is where the run starts, the
+    others carry the commits of the branches the task names (land --repair's target),
+    so the node has them."""
+    commits = []
+    for r in runs:
+        record = r.record
+        spec = {k: record.get(k) for k in ("name", "branch", "base", "base_sha", "session_id", "options")}
+        branches = {b: sha for b, sha in (r.branches or {}).items() if b and not b.startswith("-")}
+        files = {"task": r.task.encode(),
+                 "spec.json": json.dumps({**spec, "run": r.run, "branches": branches}).encode()}
+        if r.transcript is not None:
+            files["transcript.jsonl"] = r.transcript.encode()
+        commits.append((files, list(dict.fromkeys([r.start, *branches.values()])),
+                        f"envoy: run {r.run} of worker {record['name']}"))
+    return git.commit_files_many(commits)
 
 
 class RayExecutor:
@@ -176,9 +181,8 @@ class RayExecutor:
                 api.upload_package(uri, blob)
             packages[cluster] = uri
         pushes: dict[str, list[str]] = {}
-        for r in runs:
-            pushes.setdefault(r.record["remote_url"], []).append(f"+{_job_commit(git, r)}:{PREFIX}/"
-                                                                 f"{r.record['name']}/job-{r.run}")
+        for r, job in zip(runs, _job_commits(git, runs)):
+            pushes.setdefault(r.record["remote_url"], []).append(f"+{job}:{PREFIX}/{r.record['name']}/job-{r.run}")
         for url, refspecs in pushes.items():
             git.push_refs(url, refspecs)
 
