@@ -704,8 +704,9 @@ def bench_watch(tmp: Path, env: dict[str, str], idle_s: float, changes: int) -> 
 def bench_ray(tmp: Path, env: dict[str, str], runs: int, tasks: int, slots: int) -> list[tuple[str, float, str]]:
     """On a local two-node cluster in namespaces of its own (tests/e2e/ray_cluster.py):
     `tasks` one-second workers on `slots` worker slots against as many local ones at
-    cap `slots`; and `status` of 100 remote workers (one HTTP request) against 100
-    local ones."""
+    cap `slots` (each side one `spawn --batch`); 100 submissions as 100 `spawn --on`
+    processes against one `spawn --batch --on`; and `status` of 100 remote workers
+    (one HTTP request) against 100 local ones."""
     sys.path.insert(0, str(ROOT / "tests" / "e2e"))
     from ray_cluster import TOKEN, RayCluster, ray_bin
 
@@ -729,21 +730,20 @@ def bench_ray(tmp: Path, env: dict[str, str], runs: int, tasks: int, slots: int)
         task = "@sleep 1\n@result ok"
         counter = iter(range(100_000))
 
-        def remote_batch() -> None:
-            names = []
-            for _ in range(tasks):
-                n = next(counter)
-                names.append(f"r{n}")
-                sh(*envoy("parallel", "spawn", "--on", cluster.address, "--branch", f"r{n}", "--task", task),
-                   cwd=repo, env=run_env)
+        def batch_file(prefix: str, count: int, text: str) -> tuple[Path, list[str]]:
+            names = [f"{prefix}{next(counter)}" for _ in range(count)]
+            path = tmp / "rayb" / f"{names[0]}.jsonl"
+            path.write_text("".join(json.dumps({"branch": n, "task": text}) + "\n" for n in names))
+            return path, names
+
+        def remote_batch() -> None:  # one process submits them all: the ratio measures running them
+            path, names = batch_file("r", tasks, task)
+            sh(*envoy("parallel", "spawn", "--batch", str(path), "--on", cluster.address), cwd=repo, env=run_env)
             sh(*envoy("parallel", "wait", *(a for n in names for a in ("--worker", n))), cwd=repo, env=run_env)
 
-        def local_batch() -> None:
-            names = []
-            for _ in range(tasks):
-                n = next(counter)
-                names.append(f"l{n}")
-                sh(*envoy("parallel", "spawn", "--queue", "--branch", f"l{n}", "--task", task), cwd=repo, env=run_env)
+        def local_batch() -> None:  # the rest queue, as --queue would
+            path, names = batch_file("l", tasks, task)
+            sh(*envoy("parallel", "spawn", "--batch", str(path)), cwd=repo, env=run_env)
             sh(*envoy("parallel", "wait", *(a for n in names for a in ("--worker", n))), cwd=repo, env=run_env)
 
         def reset() -> None:
@@ -751,8 +751,8 @@ def bench_ray(tmp: Path, env: dict[str, str], runs: int, tasks: int, slots: int)
 
         timed = side_by_side({"local": local_batch, "ray": remote_batch}, runs, reset)
         overhead = (timed["ray"] - timed["local"]) * slots / tasks
-        rows += [(f"{tasks} one-second workers, local, cap {slots}", timed["local"], "1.00x"),
-                 (f"{tasks} one-second workers on the cluster, {slots} slots", timed["ray"],
+        rows += [(f"{tasks} one-second workers, local, cap {slots} (one spawn --batch)", timed["local"], "1.00x"),
+                 (f"{tasks} one-second workers on the cluster, {slots} slots (one spawn --batch --on)", timed["ray"],
                   f"{timed['ray'] / timed['local']:.2f}x; Ray adds ~{overhead:.2f}s per job")]
         # status: 100 remote workers (pending on the cluster: a resource no node has) vs 100 local ones
         state = State(repo / ".git")
@@ -788,6 +788,33 @@ def bench_ray(tmp: Path, env: dict[str, str], runs: int, tasks: int, slots: int)
         rows += [("envoy parallel status, 100 local workers", local_t, "1.00x"),
                  ("envoy parallel status, 100 workers on the cluster (one GET /api/jobs/)", remote_t,
                   f"{remote_t / local_t:.2f}x (goal <= 2x)")]
+        # Submitting 100: a process per worker against one batch, the jobs kept pending (a
+        # resource no node has) so only submission is measured. Ray 2.60 does not stop or
+        # delete a pending job (it answers {"stopped": true} and keeps it PENDING), so
+        # `cleanup --force` would wait for each in vain: the untimed reset forgets the
+        # records instead, and the jobs stay pending until the cluster stops. Last, so
+        # they weigh on no other row.
+        pending_env = {**run_env, "PARALLEL_RAY_RESOURCE": '{"envoy_bench_nowhere": 1}'}
+
+        def one_by_one() -> None:
+            for _ in range(100):
+                sh(*envoy("parallel", "spawn", "--on", cluster.address, "--branch", f"p{next(counter)}",
+                          "--task", task), cwd=repo, env=pending_env)
+
+        def in_one_batch() -> None:
+            path, _ = batch_file("q", 100, task)
+            sh(*envoy("parallel", "spawn", "--batch", str(path), "--on", cluster.address), cwd=repo, env=pending_env)
+
+        def forget() -> None:
+            for record in state.all():
+                state.delete(record["name"])
+
+        forget()
+        submitted = side_by_side({"single": one_by_one, "batch": in_one_batch}, runs, forget)
+        rows += [("100 submissions to the cluster: 100 spawn --on processes", submitted["single"], "1.00x"),
+                 ("100 submissions to the cluster: one spawn --batch --on", submitted["batch"],
+                  f"{submitted['batch'] / submitted['single']:.2f}x "
+                  f"({submitted['single'] / submitted['batch']:.1f}x faster)")]
     finally:
         cluster.stop()
     return rows

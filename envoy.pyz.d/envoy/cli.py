@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start only once WORKER has succeeded, from its branch tip (repeatable; implies --queue)")
     spawn.add_argument("--on", metavar="WHERE",
                        help="where the worker runs: local (default PARALLEL_EXECUTOR, else local) or a Ray "
-                       "cluster, ray://HEAD:8265 (its dashboard; the job fetches and pushes git through --remote)")
+                       "cluster, ray://HEAD:8265 (its dashboard; the job fetches and pushes git through --remote); "
+                       "with --batch, where every worker of the batch runs")
     spawn.add_argument("--remote", metavar="NAME|URL",
                        help="with --on ray://...: the git remote the cluster's nodes share (default origin); envoy "
                        "pushes only refs/envoy/workers/<name>/ to it")
@@ -167,7 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="many workers in one call: a JSON Lines file (or - for stdin), one task a line, keys "
                        'named after these options, e.g. {"branch": "feat/db", "task": "...", "after": "feat-x", '
                        '"touches": ["db/**"]}; every line is checked first (a bad one refuses the whole batch); '
-                       "as many start as slots allow, the rest queue")
+                       "as many start as slots allow, the rest queue. With --on ray://...: every line one job, "
+                       "submitted from this one process (one git push for all, the package sent once); a job the "
+                       "cluster refuses is recorded failed (start_failed) and the answer is an error (exit 1) that "
+                       "still lists every worker, the others submitted")
 
     status = _verb(verbs, "status", "status", "list workers and their state")
     status.add_argument("--worker", metavar="NAME", type=nonempty, help="only this worker (name or branch)")

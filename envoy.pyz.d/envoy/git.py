@@ -554,6 +554,34 @@ class Git:
             args += ["-p", parent]
         return self.run(*args, "-m", message, cwd=cwd, env=ENVOY_IDENTITY).strip()
 
+    def commit_files_many(self, commits: list[tuple[dict[str, bytes], list[str], str]]) -> list[str]:
+        """commit_files for many commits, (files, parents, message) each, in three git
+        processes however many there are (a batch of 100 job commits would be 600):
+        every blob, then every tree, then every commit written by one `hash-object -w`
+        each, the trees and commits as git's own object text. By envoy's identity, at
+        this second; their shas, in order (the caller puts them on refs)."""
+        import tempfile
+
+        if not commits:
+            return []
+        with tempfile.TemporaryDirectory(prefix="envoy-trees-") as tmp:
+            def write(kind: str, datas: list[bytes]) -> list[str]:
+                paths = []
+                for i, data in enumerate(datas):
+                    path = Path(tmp) / f"{kind}-{i}"
+                    path.write_bytes(data)
+                    paths.append(str(path))
+                return self.run("hash-object", "-t", kind, "-w", "--no-filters", "--", *paths).split()
+
+            names = [sorted(files, key=lambda n: n.encode()) for files, _, _ in commits]
+            blobs = iter(write("blob", [files[n] for (files, _, _), ns in zip(commits, names) for n in ns]))
+            trees = write("tree", [b"".join(b"100644 " + n.encode() + b"\0" + bytes.fromhex(next(blobs)) for n in ns)
+                                   for ns in names])
+            who = f"envoy <envoy@localhost> {int(time.time())} +0000"
+            return write("commit", [(f"tree {tree}\n" + "".join(f"parent {p}\n" for p in parents)
+                                     + f"author {who}\ncommitter {who}\n\n{message}\n").encode()
+                                    for tree, (_, parents, message) in zip(trees, commits)])
+
     def file_at(self, commit: str, name: str, cwd: Path | None = None) -> str | None:
         """The text of file `name` in `commit`, or None if it has none."""
         code, out, _ = self._git("cat-file", "blob", f"{commit}:{name}", cwd=cwd)

@@ -239,3 +239,37 @@ def test_git_runs_in_its_directory_whatever_git_variables_the_caller_exported(re
     monkeypatch.setenv("GIT_DIR", str(other / ".git"))
     monkeypatch.setenv("GIT_INDEX_FILE", str(other / ".git" / "index"))
     assert Git(repo).toplevel() == repo and Git(repo).branch_tip("main") == head
+
+
+def test_commit_files_many_makes_the_commits_commit_files_makes_in_three_processes(repo, tmp_path):
+    g = Git(repo)
+    head = run_git(repo, "rev-parse", "HEAD").strip()
+    other = g.commit_files({"x": b"x\n"}, [], "other")
+    wanted = [({"task": b"do it\r\n", "spec.json": b'{"a": 1}', "transcript.jsonl": b"\x00\xff"}, [head], "one"),
+              ({"task": b"two"}, [head, other], "envoy: run 2 of worker w"),
+              ({"b": b"", "a": b"a"}, [], "no parent")]
+    counted = tmp_path / "bin"
+    counted.mkdir()
+    log = tmp_path / "calls"
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True).stdout.strip()
+    (counted / "git").write_text(f'#!/bin/sh\necho x >> {log}\nexec {real} "$@"\n')
+    (counted / "git").chmod(0o755)
+    import os
+
+    path = os.environ["PATH"]
+    os.environ["PATH"] = f"{counted}:{path}"
+    try:
+        made = g.commit_files_many(wanted)
+    finally:
+        os.environ["PATH"] = path
+    assert len(log.read_text().splitlines()) == 3
+    assert g.commit_files_many([]) == []
+    for sha, (files, parents, message) in zip(made, wanted):
+        alike = g.commit_files(files, parents, message)
+        assert run_git(repo, "rev-parse", f"{sha}^{{tree}}") == run_git(repo, "rev-parse", f"{alike}^{{tree}}")
+        assert run_git(repo, "log", "-1", "--format=%P%n%an <%ae>%n%cn <%ce>%n%B", sha) == \
+            run_git(repo, "log", "-1", "--format=%P%n%an <%ae>%n%cn <%ce>%n%B", alike)
+        for name, data in files.items():
+            assert subprocess.run(["git", "cat-file", "blob", f"{sha}:{name}"], cwd=repo, capture_output=True,
+                                  check=True).stdout == data
+    assert run_git(repo, "fsck", "--strict", "--no-dangling") == ""

@@ -105,6 +105,24 @@ def test_envoy_runs_where_ray_cannot_be_imported() -> None:
     assert probe.returncode != 0 and "No module named 'ray'" in probe.stderr
 
 
+def test_a_batch_is_submitted_from_one_process_and_its_work_comes_back(renvoy: Any, cluster: Cluster,
+                                                                        repo: Path, remote: Path) -> None:
+    lines = "".join(json.dumps({"branch": f"batch/b{i}", "task": f"@write b{i}.txt bee{i}\n@commit b{i}\n"
+                                f"@result b{i} done"}) + "\n" for i in range(3))
+    done = renvoy("parallel", "spawn", "--batch", "-", "--on", cluster.ray.address, input=lines)
+    assert done.code == 0, done.stdout + done.stderr
+    assert [r["name"] for r in done.data["workers"]] == ["batch-b0", "batch-b1", "batch-b2"]
+    assert all(r["state"] == "queued" and r["job_id"] for r in done.data["workers"]), done.data
+    waited = renvoy("parallel", "wait", *(a for i in range(3) for a in ("--worker", f"batch-b{i}")), timeout=300)
+    assert waited.code == 0, waited.stdout + waited.stderr
+    rows = {w["name"]: w for w in renvoy("parallel", "status").data["workers"]}
+    for i in range(3):
+        row = rows[f"batch-b{i}"]
+        assert row["state"] == "succeeded" and row["executor"] == "ray" and row["node"], row
+        assert git(repo, "show", f"batch/b{i}:b{i}.txt").strip() == f"bee{i}"  # its commit, fetched back
+        assert git(repo, "log", "--format=%s", "-1", f"batch/b{i}").strip() == f"b{i}"
+
+
 def test_a_fleet_with_a_conflict_waits_reports_and_lands(renvoy: Any, cluster: Cluster, repo: Path,
                                                           remote: Path) -> None:
     git(repo, "switch", "-qc", "private")  # a branch of the user's that must never reach the remote

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from envoy.errors import EnvoyError
     from envoy.worker.record import Options, Record
     from envoy.worker.store import State
     from envoy.worker.workspace import Workspace
@@ -19,6 +20,13 @@ class Executor(Protocol):
     def start(self, ws: Workspace, record: Record, task: str, *, queued: bool) -> tuple[Record, int | None]:
         """Start (or queue) the worker: its record, and its queue position if queued here.
         Called under the launch mutex, with the task written."""
+
+    def start_many(self, ws: Workspace, records: list[Record],
+                   tasks: list[str]) -> list[tuple[Record, EnvoyError | None]]:
+        """start() for a batch (spawn --batch), in one go, under the launch mutex with the
+        tasks written: each record, and the error that kept it from starting if one did
+        (it is then recorded failed). Refuses (raises) with nothing recorded if the
+        batch cannot start at all."""
 
     def poll(self, state: State, records: list[Record]) -> list[Record]:
         """The records, their state made exact (ends recorded): many at once, in one

@@ -53,6 +53,26 @@ class LocalExecutor:
             launch.give_up(state, record, exc)
             raise
 
+    def start_many(self, ws: Workspace, records: list[Record],
+                   tasks: list[str]) -> list[tuple[Record, EnvoyError | None]]:
+        """start() for a batch, under the launch mutex with the tasks written: all queued
+        in one go, then as many started as slots are free now, first come first; no more:
+        workers that end meanwhile free slots the runner hands on, while this answers."""
+        state = ws.state
+        seq = queue.next_seq(state.all())
+        env = dict(os.environ)
+        for i, record in enumerate(records):
+            transition(record, "queued", {"queued_seq": seq + i})
+            queue.save_env(state, record["name"], env)
+            state.write(record)
+        cap = int(records[0].get("max_workers") or 1)
+        queue.dispatch(ws.git, state, limit=cap - len(locks.held_slots(state)))
+        after = state.all()
+        if any(r["state"] == "queued" for r in after):
+            queue.ensure_runner(ws.git, state)
+        fresh = {r["name"]: r for r in after}
+        return [(fresh.get(r["name"], r), None) for r in records]
+
     def poll(self, state: State, records: list[Record]) -> list[Record]:
         return [lookup.refresh(state, r) for r in records]
 

@@ -22,7 +22,7 @@ import json
 import os
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from filelock import Timeout
 
@@ -87,66 +87,175 @@ def submission_id(record: Record, run: int) -> str:
     return f"envoy-{record['name']}-{record['session_id'][:8]}-{run}"
 
 
+POSTS_AT_ONCE = 8  # job submissions in flight at once: the dashboard answers each in a few ms
+
+
+class JobRun(NamedTuple):
+    """One run to submit: the worker, its task, its run number, the commit it starts
+    from, the session's transcript (a resumed run), the branches its task names and
+    the last run's uncommitted work (a commit on `start`, restored on the node)."""
+    record: Record
+    task: str
+    run: int
+    start: str
+    transcript: str | None
+    branches: dict[str, str] | None
+    wip: str | None = None
+
+
+def _job_commits(git: Git, runs: list[JobRun]) -> list[str]:
+    """The runs' job commits (made locally, not yet pushed; a few git processes for any
+    number): the task and the run's spec; the first parent is where the run starts, the
+    others carry the commits of the branches the task names (land --repair's target)
+    and the last run's uncommitted work (a resume's), so the node has them."""
+    commits = []
+    for r in runs:
+        record = r.record
+        spec = {k: record.get(k) for k in ("name", "branch", "base", "base_sha", "session_id", "options")}
+        branches = {b: sha for b, sha in (r.branches or {}).items() if b and not b.startswith("-")}
+        extra = {"wip": r.wip} if r.wip else {}
+        files = {"task": r.task.encode(),
+                 "spec.json": json.dumps({**spec, "run": r.run, "branches": branches, **extra}).encode()}
+        if r.transcript is not None:
+            files["transcript.jsonl"] = r.transcript.encode()
+        commits.append((files, list(dict.fromkeys([r.start, *branches.values(), *([r.wip] if r.wip else [])])),
+                        f"envoy: run {r.run} of worker {record['name']}"))
+    return git.commit_files_many(commits)
+
+
 class RayExecutor:
     name = "ray"
+
+    def __init__(self) -> None:
+        self._remotes: dict[tuple[str, str], str] = {}  # (checkout, --remote) -> its URL, in this process
 
     # -- starting ---------------------------------------------------------
     def prepare(self, ws: Workspace, record: Record, where: str | None, remote: str | None) -> None:
         """Check where it goes (the cluster's address, the remote, the resources it asks
         for) before anything is made; the agent is the node's own `claude`."""
+        key = (str(ws.toplevel), remote or "origin")
+        if key not in self._remotes:  # a batch resolves its remote once, not once a line
+            self._remotes[key] = remote_url(ws.git, remote or "origin")
         record.update({"executor": "ray", "cluster": base_url(where or ""), "node": None, "agent": "claude",
-                       "remote_url": remote_url(ws.git, remote or "origin")})
+                       "remote_url": self._remotes[key]})
         resources(ws.config.raw("PARALLEL_RAY_RESOURCE")[0])
 
     def start(self, ws: Workspace, record: Record, task: str, *, queued: bool) -> tuple[Record, int | None]:
         """Submit the worker's first run: it shows queued while the cluster has no room
         for it (pending there). With --after it waits here, unsubmitted, until its
-        dependencies have succeeded (see poll)."""
-        transition(record, "queued", {"queued_seq": 0})
-        if record.get("after"):
-            ws.state.write(record)
-            keep_watched(ws.state)  # it submits the worker once its dependencies succeeded
-            return record, None
-        return self.submit(ws.state, ws.git, record, task, 1, record["base_sha"] or "", None,
-                           ws.config.raw("PARALLEL_RAY_RESOURCE")[0]), None
+        dependencies have succeeded (see poll). A batch of one (start_many)."""
+        record, error = self.start_many(ws, [record], [task])[0]
+        if error is not None:
+            raise error
+        return record, None
+
+    def start_many(self, ws: Workspace, records: list[Record],
+                   tasks: list[str]) -> list[tuple[Record, EnvoyError | None]]:
+        """start() for many workers (spawn --batch), under the launch mutex with the tasks
+        written: the package checked once, every job ref pushed in one `git push`, then a
+        job submitted per worker. No local slot is taken: the cluster queues what it has
+        no room for. The --after ones wait unsubmitted, written only once the push went
+        through: a failed push (raised) records nothing. Each record with the error that
+        kept it from being submitted, if one did (it is then recorded failed)."""
+        runs = []
+        for record, task in zip(records, tasks):
+            transition(record, "queued", {"queued_seq": 0})
+            if not record.get("after"):
+                runs.append(JobRun(record, task, 1, record["base_sha"] or "", None, None))
+        submitted = iter(self.submit_many(ws.state, ws.git, runs, ws.config.raw("PARALLEL_RAY_RESOURCE")[0],
+                                          locked=False))
+        out: list[tuple[Record, EnvoyError | None]] = []
+        for record in records:
+            if record.get("after"):
+                ws.state.write(record)
+                out.append((record, None))
+            else:
+                out.append(next(submitted))
+        keep_watched(ws.state)  # it records their ends and submits the --after ones in time
+        return out
 
     def submit(self, state: State, git: Git, record: Record, task: str, run: int, start: str,
                transcript: str | None, resource: str | None, branches: dict[str, str] | None = None,
                wip: str | None = None) -> Record:
-        """Push the run's job ref, make sure the package is there, submit the job. The
-        record names the job before it is submitted: a crash in between leaves a worker
-        whose job the cluster does not know (recorded failed at the next look)."""
-        api = client(record["cluster"])
-        uri, blob = package(state)
-        if not api.has_package(uri):
-            api.upload_package(uri, blob)
-        spec = {k: record.get(k) for k in ("name", "branch", "base", "base_sha", "session_id", "options")}
-        branches = {b: sha for b, sha in (branches or {}).items() if b and not b.startswith("-")}
-        extra = {"wip": wip} if wip else {}  # the last run's uncommitted work, restored on the node
-        files = {"task": task.encode(),
-                 "spec.json": json.dumps({**spec, "run": run, "branches": branches, **extra}).encode()}
-        if transcript is not None:
-            files["transcript.jsonl"] = transcript.encode()
-        # The first parent is where the run starts; the others carry the commits of the
-        # branches the task names (land --repair's target) and the last run's uncommitted
-        # work (a resume's), so the node has them.
-        parents = list(dict.fromkeys([start, *branches.values(), *([wip] if wip else [])]))
-        job = git.commit_files(files, parents, f"envoy: run {run} of worker {record['name']}")
-        prefix = f"{PREFIX}/{record['name']}"
-        git.push_refs(record["remote_url"], [f"+{job}:{prefix}/job-{run}"])
-        sid = submission_id(record, run)
-        record.update({"job_id": sid, "run": run, "job_status": "PENDING", "node": None, "stop_requested": False,
-                       "submitted_at": now_iso(), "last_action": None, "last_action_at": None})
-        state.write(record)
-        api.submit({
-            "entrypoint": f"python3 envoy.pyz _remote {shlex.quote(record['remote_url'])} {record['name']} {run}",
-            "submission_id": sid,
-            "runtime_env": {"working_dir": uri},
-            "entrypoint_resources": resources(resource),
-            "metadata": {"envoy_worker": record["name"], "envoy_branch": record["branch"], "envoy_run": str(run)},
-        })
+        """Submit one run (the caller holds the worker's lock): a batch of one. Raises
+        what kept it from being submitted (a failed POST is recorded failed first)."""
+        record, error = self.submit_many(state, git, [JobRun(record, task, run, start, transcript, branches, wip)],
+                                         resource, locked=True)[0]
+        if error is not None:
+            raise error
         keep_watched(state)
         return record
+
+    def submit_many(self, state: State, git: Git, runs: list[JobRun], resource: str | None, *,
+                    locked: bool) -> list[tuple[Record, EnvoyError | None]]:
+        """Push the runs' job refs (one `git push` per remote, however many runs), make sure
+        the package is there (once per cluster), then submit a job per run, a few at a
+        time. A failed upload or push raises with nothing recorded. A record names its
+        job before the job is submitted, under the worker's lock (taken here unless
+        `locked`: the caller holds it), so a `status` meanwhile does not take the job
+        for lost; a crash in between leaves a worker whose job the cluster does not know
+        (recorded failed at the next look). A POST that fails records its worker failed
+        (start_failed, the cluster's words); the others stay submitted: real jobs."""
+        asked = resources(resource)
+        packages: dict[str, str] = {}
+        for cluster in dict.fromkeys(r.record["cluster"] for r in runs):
+            api = client(cluster)
+            uri, blob = package(state)
+            if not api.has_package(uri):
+                api.upload_package(uri, blob)
+            packages[cluster] = uri
+        pushes: dict[str, list[str]] = {}
+        for r, job in zip(runs, _job_commits(git, runs)):
+            pushes.setdefault(r.record["remote_url"], []).append(f"+{job}:{PREFIX}/{r.record['name']}/job-{r.run}")
+        for url, refspecs in pushes.items():
+            git.push_refs(url, refspecs)
+
+        def post(r: JobRun) -> tuple[Record, EnvoyError | None]:
+            record, run = r.record, r.run
+            lock = None if locked else locks.lock(state, locks.worker(record["name"]))
+            try:
+                if lock is not None:
+                    lock.acquire(timeout=30)
+            except Timeout:  # a look holding it this long is stuck: submit as before locks were taken here
+                lock = None
+            try:
+                sid = submission_id(record, run)
+                before = {k: record.get(k) for k in ("job_id", "run", "job_status", "submitted_at")}
+                record.update({"job_id": sid, "run": run, "job_status": "PENDING", "node": None,
+                               "stop_requested": False, "submitted_at": now_iso(), "last_action": None,
+                               "last_action_at": None})
+                state.write(record)
+                try:
+                    client(record["cluster"]).submit({
+                        "entrypoint": f"python3 envoy.pyz _remote {shlex.quote(record['remote_url'])} "
+                                      f"{record['name']} {run}",
+                        "submission_id": sid,
+                        "runtime_env": {"working_dir": packages[record["cluster"]]},
+                        "entrypoint_resources": asked,
+                        "metadata": {"envoy_worker": record["name"], "envoy_branch": record["branch"],
+                                     "envoy_run": str(run)},
+                    })
+                except EnvoyError as exc:
+                    transition(record, "failed", {"reason": "start_failed", "error": exc.message,
+                                                  "finished_at": now_iso()})
+                    for key, value in before.items():  # no such job: the record names its last real run
+                        if value is None:
+                            record.pop(key, None)  # type: ignore[misc]
+                        else:
+                            record[key] = value  # type: ignore[literal-required]
+                    state.write(record)
+                    return record, exc
+                return record, None
+            finally:
+                if lock is not None:
+                    lock.release()
+
+        if len(runs) <= 1:
+            return [post(r) for r in runs]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(POSTS_AT_ONCE, len(runs))) as pool:
+            return list(pool.map(post, runs))
 
     # -- watching ---------------------------------------------------------
     def poll(self, state: State, records: list[Record]) -> list[Record]:
@@ -321,10 +430,11 @@ class RayExecutor:
                 resource = Config(Path(fresh["repo"])).raw("PARALLEL_RAY_RESOURCE")[0]
                 return self.submit(state, git, fresh, task, 1, start, None, resource)
             except EnvoyError as exc:
-                if exc.kind == "cluster_unreachable" and not (state.read(fresh["name"]) or {}).get("job_id"):
-                    # nothing was submitted: it stays queued and the next look tries again
-                    return {**fresh, "cluster_error": {"type": exc.kind, "message": exc.message,
-                                                       "address": str(fresh["cluster"])}}
+                now = state.read(fresh["name"]) or fresh
+                if exc.kind == "cluster_unreachable" and now["state"] == "queued" and not now.get("job_id"):
+                    # nothing was submitted (nor recorded failed): it stays queued, the next look tries again
+                    return {**now, "cluster_error": {"type": exc.kind, "message": exc.message,
+                                                     "address": str(fresh["cluster"])}}
                 return self._fail_queued(state, fresh, "start_failed", exc.message)
         finally:
             lock.release()
