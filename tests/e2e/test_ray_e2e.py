@@ -257,6 +257,11 @@ def test_a_running_remote_workers_last_action_is_shown_live_then_it_succeeds(ren
         actions = results.data["results"][0]["actions"]
         assert any(" Bash: echo live-step > live.txt" in line for line in actions), actions
         assert status_of(renvoy, record["name"])["state"] == "running"  # all of it seen while it ran
+        from envoy.executors.ray_api import RayJobs
+
+        api = RayJobs(cluster.ray.url, TOKEN)  # the watcher's cut read of Ray's own answer: whole lines of its end
+        tail, whole = api.logs_tail(row["job_id"], keep=300), api.logs(row["job_id"])
+        assert tail and len(tail) <= 300 and tail in whole and ("\n" + tail) in whole, (tail, whole[-1000:])
         thinking.set()
         done = renvoy("parallel", "wait", "--worker", record["name"], timeout=300)
         assert done.code == 0, done.stdout + done.stderr
