@@ -5,7 +5,7 @@ machines are noisy: never compare absolute times across runs).
 
     python3 bench/run.py            # full: >= 10 runs after a warm-up, 20,000-file repo
     python3 bench/run.py --quick    # a few runs, small repo: proves the suite works (CI)
-    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, fleet, memory, output, land, watch, ray, node)
+    python3 bench/run.py --only batch   # one section (hook, hookcost, spawn, status, batch, fleet, memory, output, land, watch, ray, raywatch, node)
     python3 bench/run.py --check    # also compare each figure with its target; exit 1 on a regression
 
 --check: a figure fails when it is worse than its target by more than the noise
@@ -608,7 +608,7 @@ def bench_land(tmp: Path, env: dict[str, str], runs: int, check_s: float,
              f"{timed['serial'] / single:.2f}x T")]
 
 
-SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "fleet", "memory", "output", "land", "watch", "ray",
+SECTIONS = ("hook", "hookcost", "spawn", "status", "batch", "fleet", "memory", "output", "land", "watch", "ray", "raywatch",
             "node")
 SHORT_CHECK, LONG_CHECK = 0.3, 2.0  # seconds: land's ratio is reported for both
 
@@ -820,6 +820,89 @@ def bench_ray(tmp: Path, env: dict[str, str], runs: int, tasks: int, slots: int)
     return rows
 
 
+def bench_ray_watch(tmp: Path, turns: int) -> list[tuple[str, float, str]]:
+    """The remote watcher's job-log reads (ray_watch.Watcher.actions), in this process
+    against a fake Job API on loopback, over `turns` turns of a simulated clock (20 turns:
+    a minute): the CPU of the watcher's thread (requests, parsing, record writes; the
+    fake server's threads are not counted) for 2, 16 and 200 running remote workers,
+    and for 200 with no budget (every log read every ACTIONS_EVERY, as before the
+    budget). Each log is 300 of the node's lines (~20 KB). The steady state: untimed
+    turns first read every log once (its first action written in the record).
+    The rest of a turn (one GET /api/jobs/, the records read) is not measured here."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from envoy.executors import ray_watch
+    from envoy.worker.store import State
+
+    log = "".join(f"envoy 02:40:{i % 60:02d}.000: action: Bash: pytest -q tests/test_{i}.py\n"
+                  for i in range(300)).encode()
+    body = b'{"logs": ' + json.dumps(log.decode()).encode() + b"}"
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    class Clock:
+        now = 1000.0
+
+        def monotonic(self) -> float:
+            return self.now
+
+    real_time, budget = ray_watch.time, ray_watch.LOG_READS
+    cpu: dict[str, float] = {}
+    try:
+        for label, fleet, reads in (("2", 2, budget), ("16", 16, budget), ("200", 200, budget),
+                                    ("200 unbudgeted", 200, 10 ** 9)):
+            (tmp / f"watch-{fleet}-{reads}" / ".git").mkdir(parents=True)
+            state = State(tmp / f"watch-{fleet}-{reads}" / ".git")
+            state.ensure()
+            running: list[Any] = []
+            for i in range(fleet):
+                name = f"w{i}"
+                record: Any = {"name": name, "branch": name, "state": "running", "path": f"/tmp/claude-worker-{name}",
+                               "executor": "ray", "cluster": url, "job_id": f"job-{name}", "last_action": None,
+                               "last_action_at": None}
+                state.write(record)
+                running.append(record)
+            clock = Clock()
+            ray_watch.time, ray_watch.LOG_READS = clock, reads  # type: ignore[assignment]
+            watcher = ray_watch.Watcher(state)
+            for _ in range(-(-fleet // min(reads, fleet)) + 2):  # untimed: every record's first action written
+                watcher.actions(running)
+                clock.now += ray_watch.TURN
+            started = time.thread_time()
+            for _ in range(turns):
+                watcher.actions(running)
+                clock.now += ray_watch.TURN
+            cpu[label] = time.thread_time() - started
+    finally:
+        ray_watch.time, ray_watch.LOG_READS = real_time, budget
+        server.shutdown()
+        server.server_close()
+    minute = f"over {turns * ray_watch.TURN:g} s of turns"
+    return [(f"watcher's log reads, 2 running remote workers ({minute})", cpu["2"], "CPU 1.00x"),
+            (f"watcher's log reads, 16 running remote workers (budget {budget} a turn)", cpu["16"],
+             f"CPU {cpu['16'] / cpu['2']:.1f}x of 2"),
+            (f"watcher's log reads, 200 running remote workers (budget {budget} a turn)", cpu["200"],
+             f"CPU {cpu['200'] / cpu['2']:.1f}x of 2, "
+             f"{target('watcher log reads, 200 / 16 running workers', cpu['200'] / cpu['16'], 1.5):.2f}x of 16 "
+             "(goal <= 1.5x: no growth with the fleet)"),
+            ("watcher's log reads, 200 running remote workers, no budget (each log every 5 s)",
+             cpu["200 unbudgeted"], f"CPU {cpu['200 unbudgeted'] / cpu['2']:.1f}x of 2, "
+             f"{cpu['200 unbudgeted'] / cpu['200']:.1f}x the budgeted 200")]
+
+
 def bench_node_cache(tmp: Path, env: dict[str, str], runs: int, commits: int, size: int) -> list[tuple[str, float, str]]:
     """The first job on a new node (executors/node.py): its cache fetches the job's ref,
     then checks the branch out in a worktree. A project whose history rewrote a large
@@ -912,6 +995,8 @@ def main() -> int:
                                                                          3 if args.quick else 15)),
                     ("ray cluster (workers as Ray jobs vs local ones)",
                      lambda: bench_ray(tmp, env, 1 if args.quick else 3, 8 if args.quick else 40, 4 if args.quick else 8)),
+                    ("raywatch (the remote watcher's job-log reads, a fake Job API: 2 to 200 running workers)",
+                     lambda: bench_ray_watch(tmp, 20)),
                     ("node cache (first job on a new node: fetch of a repo with large history, full vs partial)",
                      lambda: bench_node_cache(tmp, env, 3 if args.quick else 5, 10 if args.quick else 20, 1 << 20)))
             for section, bench in sections:

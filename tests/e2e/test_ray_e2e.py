@@ -10,12 +10,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from fake_model import FakeModel, bash, text, tool, write
+from fake_model import FakeModel, bash, delay, text, tool, write
 from ray_cluster import TOKEN, RayCluster
 
 from conftest import FAKE_CLAUDE, Result, git, run_envoy, wait_until  # tests/conftest.py
@@ -230,6 +231,44 @@ def test_land_repairs_a_remote_worker_in_its_session_on_the_cluster(renvoy: Any,
         assert git(repo, "show", "main:shared.txt") == "main edit\nworker\n"
         assert {r.session_id for r in cluster.model.requests_for(name)} == {record["session_id"]}
     finally:
+        cluster.use_agent(FAKE_CLAUDE)
+
+
+def test_a_running_remote_workers_last_action_is_shown_live_then_it_succeeds(renvoy: Any, cluster: Cluster,
+                                                                              claude_bin: str, repo: Path) -> None:
+    cluster.use_agent(claude_bin)
+    name = f"remote-live-{abs(hash(claude_bin))}"
+    thinking = threading.Event()  # the model holds its next answer until the test has seen the action
+    try:
+        marker = cluster.model.script(name, [
+            bash("echo live-step > live.txt && git add live.txt && git commit -qm 'live step'"),
+            delay(240, text("live done"), until=thinking)])
+        record = spawn(renvoy, cluster, "feat/live", f"{marker} take one step, then think")
+
+        def shown() -> dict[str, Any] | None:  # status is all that is called: the watcher reads the log
+            row = status_of(renvoy, record["name"])
+            return row if row.get("last_action") else None
+
+        row = wait_until(shown, timeout=240, interval=2)
+        assert row["state"] == "running" and row["last_action_at"], row
+        assert row["last_action"].startswith("Bash: echo live-step > live.txt"), row
+        results = renvoy("parallel", "results", "--worker", record["name"])
+        assert results.code == 0, results.stdout + results.stderr
+        actions = results.data["results"][0]["actions"]
+        assert any(" Bash: echo live-step > live.txt" in line for line in actions), actions
+        assert status_of(renvoy, record["name"])["state"] == "running"  # all of it seen while it ran
+        from envoy.executors.ray_api import RayJobs
+
+        api = RayJobs(cluster.ray.url, TOKEN)  # the watcher's cut read of Ray's own answer: whole lines of its end
+        tail, whole = api.logs_tail(row["job_id"], keep=300), api.logs(row["job_id"])
+        assert tail and len(tail) <= 300 and tail in whole and ("\n" + tail) in whole, (tail, whole[-1000:])
+        thinking.set()
+        done = renvoy("parallel", "wait", "--worker", record["name"], timeout=300)
+        assert done.code == 0, done.stdout + done.stderr
+        assert status_of(renvoy, record["name"])["state"] == "succeeded"
+        assert git(repo, "show", "feat/live:live.txt") == "live-step\n"
+    finally:
+        thinking.set()
         cluster.use_agent(FAKE_CLAUDE)
 
 

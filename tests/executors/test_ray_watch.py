@@ -204,3 +204,115 @@ def test_no_watcher_is_started_from_inside_a_workers_run(envoy: Envoy, repo: Pat
     assert envoy("parallel", "status", env={**TOKEN, "ENVOY_RUN_ID": "abc123"}).code == 0
     time.sleep(1)
     assert watchers(repo) == []
+
+
+# -- a fleet's log reads: a budget per turn ----------------------------------------------
+class Clock:
+    """time for ray_watch: monotonic() is what the test says."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_turn_reads_at_most_its_budget_of_logs_and_successive_turns_cover_the_fleet(
+        repo: Path, ray: FakeRay, monkeypatch: Any) -> None:
+    from envoy.executors import ray_watch
+    from envoy.worker.store import State
+
+    monkeypatch.setenv("PARALLEL_RAY_TOKEN", "t0ken")
+    clock = Clock()
+    monkeypatch.setattr(ray_watch, "time", clock)
+    state = State(repo / ".git")
+    running: list[Any] = []
+    for i in range(30):
+        name = f"w{i:02d}"
+        record: Any = {"name": name, "branch": name, "state": "running", "path": f"/tmp/claude-worker-{name}",
+                       "executor": "ray", "cluster": ray.url, "job_id": f"job-{name}", "last_action": None,
+                       "last_action_at": None}
+        state.write(record)
+        running.append(record)
+        ray.jobs[record["job_id"]] = {"submission_id": record["job_id"], "status": "RUNNING"}
+        ray.logs[record["job_id"]] = f"envoy 02:40:01.000: action: Bash: make {name}\n"
+    watcher = ray_watch.Watcher(state)
+    budget = ray_watch.LOG_READS
+    assert 1 <= budget < 30
+
+    def turn() -> list[str]:
+        before = len(ray.requests)
+        watcher.actions([state.read(r["name"]) for r in running])
+        clock.now += ray_watch.TURN
+        return [p.split("/")[3] for m, p, _, _ in ray.requests[before:] if p.endswith("/logs")]
+
+    seen: list[str] = []
+    turns = -(-30 // budget)
+    for _ in range(turns):
+        reads = turn()
+        assert len(reads) <= budget
+        seen += reads
+    assert set(seen) == {r["job_id"] for r in running}  # every one, in ceil(30 / budget) turns
+    assert all(on_disk(repo, r["name"])["last_action"] == f"Bash: make {r['name']}" for r in running)
+    # Round-robin from then on: none waits more than ceil(30 / budget) turns for its next read.
+    last = {job: 0 for job in seen}
+    for number in range(1, 4 * turns):
+        reads = turn()
+        assert len(reads) <= budget
+        for job in reads:
+            assert number - last[job] <= turns, (job, number, last[job])
+            last[job] = number
+    assert all(number - at < turns for at in last.values())
+    # A worker that no longer runs is neither read nor remembered.
+    watcher.actions([state.read(r["name"]) for r in running[:2]])
+    assert set(watcher.read_logs) <= {"w00", "w01"}
+
+
+def test_a_few_workers_logs_are_read_every_other_turn_as_before(repo: Path, ray: FakeRay, monkeypatch: Any) -> None:
+    from envoy.executors import ray_watch
+    from envoy.worker.store import State
+
+    monkeypatch.setenv("PARALLEL_RAY_TOKEN", "t0ken")
+    clock = Clock()
+    monkeypatch.setattr(ray_watch, "time", clock)
+    state = State(repo / ".git")
+    running: list[Any] = [{"name": f"w{i}", "cluster": ray.url, "job_id": f"job-{i}", "state": "running"}
+                          for i in range(2)]
+    for r in running:
+        ray.jobs[r["job_id"]] = {"submission_id": r["job_id"], "status": "RUNNING"}
+    watcher = ray_watch.Watcher(state)
+    counts = []
+    for _ in range(4):
+        before = len(ray.requests)
+        watcher.actions(running)
+        clock.now += ray_watch.TURN
+        counts.append(sum(p.endswith("/logs") for _, p, _, _ in ray.requests[before:]))
+    assert counts == [2, 0, 2, 0]  # ACTIONS_EVERY, not the budget, paces a small fleet
+
+
+# -- one read's cost: the end of the log only ----------------------------------------------
+def test_a_large_log_is_read_through_and_only_its_end_kept(ray: FakeRay) -> None:
+    from envoy.executors.ray_api import RayJobs, logs_string_tail
+
+    ray.jobs["j"] = {"submission_id": "j", "status": "RUNNING"}
+    chatty = "".join(f"npm http fetch GET 200 https://registry/p{i} \"quoted\" \\ back ✓\n" for i in range(40000))
+    ray.logs["j"] = ("envoy 02:40:01.000: action: Read: README\n" + chatty
+                     + "envoy 02:40:09.000: action: Bash: npm test\nenvoy 02:40:09.500: still \"here\" \\n\n")
+    assert len(json.dumps({"logs": ray.logs["j"]})) > 2_000_000
+    api = RayJobs(ray.url, "t0ken")
+    tail = api.logs_tail("j", keep=4096)
+    assert len(tail) <= 4096 and ray.logs["j"].endswith(tail) and tail.startswith("npm http fetch")
+    from envoy.executors.ray_watch import last_action
+
+    assert last_action(tail) == "Bash: npm test"
+    assert api.logs_tail("j") == ray.logs["j"][-len(api.logs_tail("j")):]
+    ray.logs["j"] = "envoy 02:40:01.000: action: Read: README\n"  # small: whole
+    assert api.logs_tail("j", keep=4096) == ray.logs["j"]
+    assert api.logs_tail("missing", keep=4096) == ""
+    # Cut anywhere, a cut answer gives whole lines of the log's end or nothing, never a half-escape.
+    whole = json.dumps({"logs": 'a\\\\nb\n"c"\\n\nd\\\ne ✓\n'}).encode()
+    for cut in range(1, len(whole)):
+        part = logs_string_tail(whole[cut:])
+        assert 'a\\\\nb\n"c"\\n\nd\\\ne ✓\n'.endswith(part), (cut, part)
+        assert part == "" or whole[cut - 1:cut] != b"" and not part.startswith("n"), (cut, part)
+    assert logs_string_tail(b'not json at all') == ""

@@ -13,6 +13,7 @@ from typing import Any
 from envoy.errors import EnvoyError
 
 TIMEOUT = 15.0  # seconds per request: a cluster that does not answer is reported, not waited on
+LOG_TAIL = 64 * 1024  # bytes of a job log's end read for its last action: ~600 of the node's lines
 USER_AGENT = "envoy"  # the remote watcher (ray_watch.py) says it is the watcher
 
 
@@ -37,6 +38,37 @@ def base_url(address: str) -> str:
     return f"{scheme}://{host}:{port}{parts.path.rstrip('/')}"
 
 
+def read_tail(answer: Any, keep: int, chunk: int = 64 * 1024) -> bytes:
+    """The last `keep` bytes of a file-like answer, holding at most `keep` + `chunk`."""
+    tail = b""
+    while True:
+        block = answer.read(chunk)
+        if not block:
+            return tail
+        tail = (tail + block)[-keep:]
+
+
+def logs_string_tail(raw: bytes) -> str:
+    """The whole lines at the end of a cut `{"logs": "..."}` answer (`raw` is its last
+    bytes): from just after the first newline escape that cannot be the tail of an
+    escaped backslash, to the string's end. "" if none is whole or the cut answer does
+    not end as that document does."""
+    end = raw.rstrip()
+    if not end.endswith(b'"}'):
+        return ""
+    body = end[:-2]
+    at = body.find(b"\\n")
+    while at == 0 or at > 0 and body[at - 1:at] == b"\\":  # the cut, or `\\n`: maybe a backslash, then n
+        at = body.find(b"\\n", at + 2)
+    if at < 0:
+        return ""
+    try:
+        text = json.loads(b'"' + body[at + 2:] + b'"')
+    except ValueError:
+        return ""
+    return text if isinstance(text, str) else ""
+
+
 class RayJobs:
     """One cluster's job API at `url` (from base_url); `token` is sent as a bearer
     token (Ray's token authentication, RAY_AUTH_MODE=token on the cluster)."""
@@ -49,6 +81,12 @@ class RayJobs:
     def request(self, method: str, path: str, body: Any = None, data: bytes | None = None,
                 ok404: bool = False) -> Any:
         """The decoded JSON answer (None for 404 when `ok404`, or for an empty body)."""
+        return self.request_json(self.send(method, path, body, data, ok404), method, path)
+
+    def send(self, method: str, path: str, body: Any = None, data: bytes | None = None, ok404: bool = False,
+             keep: int | None = None) -> bytes | None:
+        """The answer's body (None for 404 when `ok404`); only its last `keep` bytes when
+        given, read in chunks, so a large answer costs no more memory than that."""
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -58,7 +96,7 @@ class RayJobs:
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as answer:
-                raw = answer.read()
+                return answer.read() if keep is None else read_tail(answer, keep)
         except urllib.error.HTTPError as exc:
             if ok404 and exc.code == 404:
                 return None
@@ -72,14 +110,6 @@ class RayJobs:
             why = getattr(exc, "reason", exc)
             raise EnvoyError("cluster_unreachable", f"cannot reach the Ray cluster at {self.url}: {why}",
                              "check that the cluster runs and its dashboard port is reachable from here",
-                             address=self.url) from None
-        if not raw.strip():
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise EnvoyError("cluster_error", f"the Ray cluster at {self.url} answered {method} {path} with "
-                             "something that is not JSON", "is this address a Ray dashboard?",
                              address=self.url) from None
 
     def jobs(self) -> list[dict[str, Any]]:
@@ -110,6 +140,30 @@ class RayJobs:
         answer = self.request("GET", f"/api/jobs/{urllib.parse.quote(submission_id, safe='')}/logs", ok404=True)
         logs = answer.get("logs") if isinstance(answer, dict) else None
         return logs if isinstance(logs, str) else ""
+
+    def logs_tail(self, submission_id: str, keep: int = LOG_TAIL) -> str:
+        """The end of the job's log: its last whole lines within about `keep` bytes of
+        the answer. Ray 2.60 serves the whole log and nothing less over plain HTTP (its
+        /logs/tail is a WebSocket that streams the log from its first line), so the
+        answer is read through and only its end kept: a chatty job costs the transfer,
+        never the memory or the parsing of its whole log."""
+        path = f"/api/jobs/{urllib.parse.quote(submission_id, safe='')}/logs"
+        raw = self.send("GET", path, ok404=True, keep=keep + 1)
+        if raw is None or len(raw) <= keep:
+            answer = self.request_json(raw, "GET", path)
+            logs = answer.get("logs") if isinstance(answer, dict) else None
+            return logs if isinstance(logs, str) else ""
+        return logs_string_tail(raw)
+
+    def request_json(self, raw: bytes | None, method: str, path: str) -> Any:
+        if raw is None or not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise EnvoyError("cluster_error", f"the Ray cluster at {self.url} answered {method} {path} with "
+                             "something that is not JSON", "is this address a Ray dashboard?",
+                             address=self.url) from None
 
     def has_package(self, uri: str) -> bool:
         """Whether the cluster holds the package `gcs://_ray_pkg_<hash>.zip`."""

@@ -6,9 +6,11 @@ its job, starting or running) and moves them on with no verb called:
   /api/jobs/ per cluster): a job's end is recorded when it happens (work fetched,
   PARALLEL_ON_END and the notification announced), and an --after dependent is
   submitted within a turn of its dependency succeeding;
-- every ACTIONS_EVERY seconds, for each running worker (and only those), it reads
-  the job's log (GET /api/jobs/{id}/logs) and records its last `action:` line in
-  the record (`last_action`), for status and watch.
+- every ACTIONS_EVERY seconds at most, for each running worker (and only those), it
+  reads the end of the job's log (GET /api/jobs/{id}/logs) and records its last
+  `action:` line in the record (`last_action`), for status and watch: LOG_READS
+  logs a turn at most, the longest unread first, so a fleet of 200 costs a turn no
+  more than a fleet of 16.
 
 It is a process of its own, not the queue runner's work: the runner holds the
 launch mutex and must start a local worker the moment a slot frees, which a
@@ -42,6 +44,12 @@ from envoy.worker.store import State
 TURN = 3.0  # seconds between looks while the clusters answer
 SLOW = 30.0  # at most this long between looks while none does
 ACTIONS_EVERY = 5.0  # seconds between reads of one running worker's job log
+# Job-log reads per turn, however large the fleet: a read is the node's whole log
+# sent by the dashboard (see RayJobs.logs_tail), so the watcher's load must not grow
+# with the fleet. 8 keeps today's pace for up to 16 running workers (each is due every
+# other turn anyway: ACTIONS_EVERY > TURN) and refreshes a fleet of 200 every 25 turns
+# (75 s), at under 3 reads a second for the dashboard.
+LOG_READS = 8
 USER_AGENT = "envoy-watcher"  # its requests, told apart in the cluster's logs (and the tests')
 ACTION = re.compile(r"^envoy (\d\d:\d\d:\d\d\.\d{3}): action: (.*?)\s*$", re.MULTILINE)
 
@@ -123,13 +131,19 @@ class Watcher:
         return ended
 
     def actions(self, running: list[Record]) -> None:
+        """Read the job logs of at most LOG_READS running workers whose last read is
+        ACTIONS_EVERY old: the never read first, then the longest unread, so each is
+        read again within ceil(running / LOG_READS) turns of its last read."""
         now = time.monotonic()
-        for record in running:
-            if now - self.read_logs.get(record["name"], -ACTIONS_EVERY) < ACTIONS_EVERY:
-                continue
+        for name in set(self.read_logs) - {r["name"] for r in running}:
+            del self.read_logs[name]  # ended (or no longer running): a fleet's names do not pile up
+        never = float("-inf")
+        due = [r for r in running if now - self.read_logs.get(r["name"], never) >= ACTIONS_EVERY]
+        due.sort(key=lambda r: self.read_logs.get(r["name"], never))
+        for record in due[:LOG_READS]:
             self.read_logs[record["name"]] = now
             try:
-                text = last_action(client(record["cluster"]).logs(record["job_id"]))
+                text = last_action(client(record["cluster"]).logs_tail(record["job_id"]))
             except EnvoyError:
                 continue  # said on its row at the next poll, if the cluster is down
             if text is not None and text != record.get("last_action"):
