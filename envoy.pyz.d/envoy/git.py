@@ -536,6 +536,19 @@ class Git:
         """Push exactly `refspecs` (never a branch or tag of the user's by default rules)."""
         self.run("push", "--quiet", "--no-verify", "--", url, *refspecs, cwd=cwd)
 
+    def swap_remote_ref(self, url: str, ref: str, new: str | None, expect: str, cwd: Path | None = None) -> bool:
+        """Compare-and-swap one ref of the remote: set it to `new` (delete it if None) only
+        if it still points at `expect` (a lease, checked by the remote under its ref lock).
+        False if it did not (moved, or gone); raises for anything else (unreachable)."""
+        args = ("push", "--quiet", "--no-verify", "--porcelain", f"--force-with-lease={ref}:{expect}",
+                "--", url, f"{new or ''}:{ref}")
+        code, out, err = self._git(*args, cwd=cwd)
+        if code == 0:
+            return True
+        if "stale info" in out + err or "[rejected]" in out + err:
+            return False
+        raise GitError(args, err, code)
+
     def commit_files(self, files: dict[str, bytes], parents: list[str], message: str, cwd: Path | None = None) -> str:
         """A commit whose tree holds exactly `files` (name -> content), made in a private
         index, on no branch; its sha (the caller puts it on a ref)."""

@@ -205,8 +205,10 @@ class RayExecutor:
                 api.upload_package(uri, blob)
             packages[cluster] = uri
         pushes: dict[str, list[str]] = {}
+        commits: dict[str, str] = {}  # worker -> its job commit
         for r, job in zip(runs, _job_commits(git, runs)):
             pushes.setdefault(r.record["remote_url"], []).append(f"+{job}:{PREFIX}/{r.record['name']}/job-{r.run}")
+            commits[r.record["name"]] = job
         for url, refspecs in pushes.items():
             git.push_refs(url, refspecs)
 
@@ -220,8 +222,9 @@ class RayExecutor:
                 lock = None
             try:
                 sid = submission_id(record, run)
-                before = {k: record.get(k) for k in ("job_id", "run", "job_status", "submitted_at")}
+                before = {k: record.get(k) for k in ("job_id", "run", "job_status", "submitted_at", "job_commit")}
                 record.update({"job_id": sid, "run": run, "job_status": "PENDING", "node": None,
+                               "job_commit": commits[record["name"]],
                                "stop_requested": False, "submitted_at": now_iso(), "last_action": None,
                                "last_action_at": None})
                 state.write(record)
@@ -372,6 +375,10 @@ class RayExecutor:
         if not record.get("run") or not record.get("job_id"):
             raise EnvoyError("invalid_input", f"worker {name} never ran, so there is no session to resume",
                              "spawn a new worker instead")
+        if record["state"] == "stopped" and record.get("reason") == "cancelled" and record.get("run") == 1:
+            raise EnvoyError("invalid_input", f"worker {name} was cancelled before its first run started, so there "
+                             "is no session to resume", f"remove it (envoy parallel cleanup --worker {name}) and "
+                             "spawn it again")
 
     def relaunch(self, ws: Workspace, record: Record, task: str, options: Options | None = None,
                  branches: dict[str, str] | None = None) -> Record:
@@ -386,14 +393,18 @@ class RayExecutor:
             fresh = state.read(record["name"]) or record
             self.check_resumable(fresh)
             run = int(fresh.get("run") or 1)
-            transcript = git.file_at(f"refs/envoy/runs/{fresh['name']}/{run}", "transcript.jsonl")
+            ran = run  # the run whose session this one continues: a run cancelled unstarted had none of its own
+            if fresh["state"] == "stopped" and fresh.get("reason") == "cancelled":
+                ran = int(fresh.get("resumes_run") or run - 1)
+            transcript = git.file_at(f"refs/envoy/runs/{fresh['name']}/{ran}", "transcript.jsonl")
             if transcript is None:
                 raise EnvoyError("not_found", f"the session of {fresh['name']} did not come back from its node "
                                  "(no transcript on its run ref)", "spawn a new worker instead")
             start = git.branch_tip(fresh["branch"]) or fresh.get("base_sha") or ""
-            wip = last_wip(git, fresh["name"], run)
+            wip = last_wip(git, fresh["name"], ran)
             state.write_task(fresh["name"], run + 1, task)
-            transition(fresh, "starting", {"options": options or fresh["options"], "reason": None, "error": None})
+            transition(fresh, "starting", {"options": options or fresh["options"], "reason": None, "error": None,
+                                           "resumes_run": ran})
             return self.submit(state, git, fresh, task, run + 1, start, transcript,
                                ws.config.raw("PARALLEL_RAY_RESOURCE")[0], branches, wip)
         finally:
@@ -450,12 +461,59 @@ class RayExecutor:
 
     # -- stopping and forgetting -------------------------------------------
     def stop(self, ws: Workspace, record: Record) -> bool:
+        """A run whose job has not started on its node is cancelled through git (see
+        cancel): recorded stopped at once. One that started is stopped by its cluster
+        (its end, with its work, is recorded when the cluster says so)."""
         fresh = ws.state.read(record["name"]) or record
         if not fresh.get("job_id"):
             return False
+        if fresh["state"] in ("queued", "starting") and self.cancel(ws, fresh):
+            return True
+        fresh = ws.state.read(record["name"]) or fresh
         fresh["stop_requested"] = True
         ws.state.write(fresh)
         client(fresh["cluster"]).stop(fresh["job_id"])
+        return True
+
+    def cancel(self, ws: Workspace, record: Record) -> bool:
+        """Take back a run whose job has not started on its node: its job ref (envoy's
+        own, holding the task; never the work's head, wip or run refs) is deleted from
+        the remote if it still points at the job's commit. The node's first act is to
+        move that ref the same way (node.claim), so exactly one wins: a cancelled job
+        runs nothing if it ever gets a slot, and a job that started is not cancelled
+        (False: the caller stops it through the cluster). Ray is asked to stop the job
+        too (Ray 2.60 answers yes and keeps a pending job PENDING: it is no guard)."""
+        name = record["name"]
+        lock = locks.lock(ws.state, locks.worker(name))
+        try:
+            lock.acquire(timeout=SETTLE_WAIT, poll_interval=0.05)
+        except Timeout:
+            return False
+        try:
+            fresh = ws.state.read(name)
+            if (fresh is None or fresh.get("job_id") != record.get("job_id") or not fresh.get("job_commit")
+                    or fresh["state"] not in ("queued", "starting")):
+                return False
+            ref, run = f"{PREFIX}/{name}/job-{fresh.get('run') or 1}", int(fresh.get("run") or 1)
+            try:
+                taken = Git(fresh["repo"]).swap_remote_ref(fresh["remote_url"], ref, None, fresh["job_commit"])
+            except EnvoyError as exc:  # the remote cannot be reached: the cluster is asked instead
+                ws.state.log(f"ray worker {name}: cancelling run {run} (deleting {ref}): {exc.message}")
+                return False
+            if not taken:
+                return False  # its node took the run first: it runs, and is stopped as a running job is
+            transition(fresh, "stopped", {
+                "reason": "cancelled", "finished_at": now_iso(), "stop_requested": True,
+                "error": f"cancelled before it started: its Ray job {fresh['job_id']} was still waiting for a "
+                         f"slot on {fresh['cluster']}; its job ref is deleted, so it runs nothing if it ever "
+                         "gets one"})
+            ws.state.write(fresh)
+        finally:
+            lock.release()
+        try:
+            client(fresh["cluster"]).stop(fresh["job_id"])
+        except EnvoyError as exc:
+            ws.state.log(f"ray worker {name}: stopping cancelled job {fresh['job_id']}: {exc.message}")
         return True
 
     def forget(self, ws: Workspace, record: Record) -> None:
