@@ -369,16 +369,21 @@ def test_pending_workers_are_taken_back_at_once_and_run_nothing_when_a_slot_free
     took = time.monotonic() - began
     assert gone.code == 0 and gone.data["removed"][0]["name"] == b["name"], gone.stdout + gone.stderr
     assert took < 20, took
+    # Ray refuses to delete a job that has not ended (2.60: a 500): logged, not fatal
+    assert f"deleting job {b['job_id']}" in (repo / ".git" / "envoy" / "envoy.log").read_text()
     resumed = renvoy("parallel", "resume", "--worker", a["name"], "--task", "go on")
     assert resumed.code == 1 and resumed.error["type"] == "invalid_input" and "cleanup" in resumed.error["suggestion"]
     # Room on the cluster: both cancelled jobs get their slot in turn, and run nothing.
     release.touch()
+    # Ray 2.60 ends a job it was told to stop while pending once it places it (STOPPED);
+    # should it run the entrypoint anyway, the run finds its job ref gone and exits, saying so.
     for job in (a["job_id"], b["job_id"]):
         wait_until(lambda: job_of(cluster, job)["status"] in ("SUCCEEDED", "FAILED", "STOPPED"), timeout=240,
                    interval=1)
-        assert "cancelled" in job_of(cluster, job, "/logs")["logs"]
+        ended, logs = job_of(cluster, job), job_of(cluster, job, "/logs")["logs"]
+        assert ended["status"] == "STOPPED" or ended["status"] == "SUCCEEDED" and "cancelled" in logs, (ended, logs)
     refs = git(remote, "for-each-ref", "--format=%(refname)")
     assert not [r for r in refs.split() if r.startswith(("refs/envoy/workers/feat-pa/", "refs/envoy/workers/feat-pb/"))]
     tip = subprocess.run(["git", "rev-parse", "--verify", "-q", "feat/pa"], cwd=repo, capture_output=True, text=True)
-    assert tip.stdout.strip() in ("", a["base_sha"])  # no commit came back
+    assert tip.stdout.strip() in ("", git(repo, "rev-parse", "HEAD").strip())  # no commit came back
     assert status_of(renvoy, a["name"])["state"] == "stopped"
