@@ -456,3 +456,29 @@ def test_resume_sends_the_last_runs_uncommitted_work_only_when_it_left_some(envo
     job = "refs/envoy/workers/feat-w/job-3"
     assert "wip" not in json.loads(git(remote, "show", f"{job}:spec.json"))
     assert git(remote, "rev-list", "--parents", "-n1", job).split()[1:] == [tip]
+
+
+def test_stop_all_takes_back_a_pending_fleet_in_one_push_and_stops_the_one_that_started(
+        envoy: Envoy, repo: Path, remote: Path, ray: FakeRay) -> None:
+    env = {"PARALLEL_RAY_TOKEN": "t0ken"}
+    lines = "".join(json.dumps({"branch": f"fleet/w{i}", "task": "t"}) + "\n" for i in range(5))
+    done = envoy("parallel", "spawn", "--batch", "-", "--on", ray.url.replace("http://", "ray://"), env=env,
+                 input=lines)
+    assert done.code == 0, done.stdout + done.stderr
+    ref = "refs/envoy/workers/fleet-w2/job-1"  # this one's node took its run (node.claim)
+    job = git(remote, "rev-parse", ref).strip()
+    git(remote, "update-ref", ref, git(remote, "commit-tree", f"{job}^{{tree}}", "-p", job, "-m", "started").strip())
+    ray.jobs[done.data["workers"][2]["job_id"]]["status"] = "RUNNING"
+    git(remote, "config", "receive.denyDeletes", "false")
+    hook = remote / "hooks" / "pre-receive"  # counts the pushes the remote receives
+    hook.write_text(f"#!/bin/sh\necho push >> {remote / 'pushes'}\n")
+    hook.chmod(0o755)
+    stopped = envoy("parallel", "stop", "--all", env=env)
+    assert stopped.code == 0, stopped.stdout + stopped.stderr
+    assert sorted(stopped.data["stopped"]) == [f"fleet-w{i}" for i in range(5)]
+    assert (remote / "pushes").read_text() == "push\n"  # the four cancels in one push
+    rows = {w["name"]: w for w in envoy("parallel", "status", env=env).data["workers"]}
+    assert [n for n, w in sorted(rows.items()) if w["reason"] == "cancelled"] == ["fleet-w0", "fleet-w1", "fleet-w3",
+                                                                                  "fleet-w4"]
+    assert rows["fleet-w2"]["reason"] == "stopped" and "by envoy" in rows["fleet-w2"]["error"]
+    assert git(remote, "for-each-ref", "--format=%(refname)").split() == [ref]

@@ -461,60 +461,88 @@ class RayExecutor:
 
     # -- stopping and forgetting -------------------------------------------
     def stop(self, ws: Workspace, record: Record) -> bool:
-        """A run whose job has not started on its node is cancelled through git (see
-        cancel): recorded stopped at once. One that started is stopped by its cluster
-        (its end, with its work, is recorded when the cluster says so)."""
-        fresh = ws.state.read(record["name"]) or record
-        if not fresh.get("job_id"):
-            return False
-        if fresh["state"] in ("queued", "starting") and self.cancel(ws, fresh):
-            return True
-        fresh = ws.state.read(record["name"]) or fresh
-        fresh["stop_requested"] = True
-        ws.state.write(fresh)
-        client(fresh["cluster"]).stop(fresh["job_id"])
-        return True
+        return bool(self.stop_many(ws, [record]))
 
-    def cancel(self, ws: Workspace, record: Record) -> bool:
-        """Take back a run whose job has not started on its node: its job ref (envoy's
-        own, holding the task; never the work's head, wip or run refs) is deleted from
-        the remote if it still points at the job's commit. The node's first act is to
-        move that ref the same way (node.claim), so exactly one wins: a cancelled job
-        runs nothing if it ever gets a slot, and a job that started is not cancelled
-        (False: the caller stops it through the cluster). Ray is asked to stop the job
-        too (Ray 2.60 answers yes and keeps a pending job PENDING: it is no guard)."""
-        name = record["name"]
-        lock = locks.lock(ws.state, locks.worker(name))
+    def stop_many(self, ws: Workspace, records: list[Record]) -> list[Record]:
+        """A run whose job has not started on its node is cancelled through git (see
+        cancel_many): recorded stopped at once. One that started is stopped by its
+        cluster (its end, with its work, is recorded when the cluster says so). The
+        records it could ask (not those with no job yet)."""
+        fresh = [ws.state.read(r["name"]) or r for r in records]
+        fresh = [r for r in fresh if r.get("job_id")]
+        cancelled = self.cancel_many(ws, [r for r in fresh if r["state"] in ("queued", "starting")])
+        for record in fresh:
+            if record["name"] in cancelled:
+                continue
+            record = ws.state.read(record["name"]) or record
+            record["stop_requested"] = True
+            ws.state.write(record)
+            client(record["cluster"]).stop(record["job_id"])
+        return fresh
+
+    def cancel_many(self, ws: Workspace, records: list[Record]) -> set[str]:
+        """Take back runs whose jobs have not started on their nodes: each one's job ref
+        (envoy's own, holding the task; never the work's head, wip or run refs) is
+        deleted from the remote if it still points at the job's commit, in one push per
+        remote. The node's first act is to move that ref the same way (node.claim), so
+        exactly one wins: a cancelled job runs nothing if it ever gets a slot, and a job
+        that started is not cancelled (the caller stops it through its cluster). Ray is
+        asked to stop the cancelled jobs too (Ray 2.60 answers yes and keeps a pending
+        job PENDING until it places it). The names of the workers cancelled."""
+        held: list[tuple[Any, Record]] = []
         try:
-            lock.acquire(timeout=SETTLE_WAIT, poll_interval=0.05)
-        except Timeout:
-            return False
-        try:
-            fresh = ws.state.read(name)
-            if (fresh is None or fresh.get("job_id") != record.get("job_id") or not fresh.get("job_commit")
-                    or fresh["state"] not in ("queued", "starting")):
-                return False
-            ref, run = f"{PREFIX}/{name}/job-{fresh.get('run') or 1}", int(fresh.get("run") or 1)
-            try:
-                taken = Git(fresh["repo"]).swap_remote_ref(fresh["remote_url"], ref, None, fresh["job_commit"])
-            except EnvoyError as exc:  # the remote cannot be reached: the cluster is asked instead
-                ws.state.log(f"ray worker {name}: cancelling run {run} (deleting {ref}): {exc.message}")
-                return False
-            if not taken:
-                return False  # its node took the run first: it runs, and is stopped as a running job is
-            transition(fresh, "stopped", {
-                "reason": "cancelled", "finished_at": now_iso(), "stop_requested": True,
-                "error": f"cancelled before it started: its Ray job {fresh['job_id']} was still waiting for a "
-                         f"slot on {fresh['cluster']}; its job ref is deleted, so it runs nothing if it ever "
-                         "gets one"})
-            ws.state.write(fresh)
+            for record in records:
+                lock = locks.lock(ws.state, locks.worker(record["name"]))
+                try:
+                    lock.acquire(timeout=SETTLE_WAIT, poll_interval=0.05)
+                except Timeout:
+                    continue
+                held.append((lock, record))
+            by_remote: dict[str, list[Record]] = {}
+            for _, record in held:
+                fresh = ws.state.read(record["name"])
+                if (fresh is not None and fresh.get("job_id") == record.get("job_id") and fresh.get("job_commit")
+                        and fresh["state"] in ("queued", "starting")):
+                    by_remote.setdefault(fresh["remote_url"], []).append(fresh)
+            cancelled: list[Record] = []
+            for url, fleet in by_remote.items():
+                refs = {f"{PREFIX}/{r['name']}/job-{r.get('run') or 1}": r for r in fleet}
+                try:
+                    taken = Git(fleet[0]["repo"]).swap_remote_refs(
+                        url, [(ref, None, r["job_commit"]) for ref, r in refs.items()])
+                except EnvoyError as exc:  # the remote cannot be reached: their clusters are asked instead
+                    ws.state.log(f"ray workers {', '.join(r['name'] for r in fleet)}: cancelling (deleting their "
+                                 f"job refs on {url}): {exc.message}")
+                    continue
+                # the others' nodes took their runs first: they run, and are stopped as running jobs are
+                for ref in taken:
+                    fresh = refs[ref]
+                    transition(fresh, "stopped", {
+                        "reason": "cancelled", "finished_at": now_iso(), "stop_requested": True,
+                        "error": f"cancelled before it started: its Ray job {fresh['job_id']} was still waiting "
+                                 f"for a slot on {fresh['cluster']}; its job ref is deleted, so it runs nothing if "
+                                 "it ever gets one"})
+                    ws.state.write(fresh)
+                    cancelled.append(fresh)
         finally:
-            lock.release()
-        try:
-            client(fresh["cluster"]).stop(fresh["job_id"])
-        except EnvoyError as exc:
-            ws.state.log(f"ray worker {name}: stopping cancelled job {fresh['job_id']}: {exc.message}")
-        return True
+            for lock, _ in held:
+                lock.release()
+
+        def tell(record: Record) -> None:
+            try:
+                client(record["cluster"]).stop(record["job_id"])
+            except EnvoyError as exc:
+                ws.state.log(f"ray worker {record['name']}: stopping cancelled job {record['job_id']}: {exc.message}")
+
+        if len(cancelled) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(POSTS_AT_ONCE, len(cancelled))) as pool:
+                list(pool.map(tell, cancelled))
+        else:
+            for record in cancelled:
+                tell(record)
+        return {r["name"] for r in cancelled}
 
     def forget(self, ws: Workspace, record: Record) -> None:
         """Drop the job from the cluster's list (its logs go with it). The remote's refs
