@@ -482,3 +482,21 @@ def test_stop_all_takes_back_a_pending_fleet_in_one_push_and_stops_the_one_that_
                                                                                   "fleet-w4"]
     assert rows["fleet-w2"]["reason"] == "stopped" and "by envoy" in rows["fleet-w2"]["error"]
     assert git(remote, "for-each-ref", "--format=%(refname)").split() == [ref]
+
+
+def test_cleanup_all_takes_back_a_pending_fleet_in_one_push(envoy: Envoy, repo: Path, remote: Path,
+                                                            ray: FakeRay) -> None:
+    env = {"PARALLEL_RAY_TOKEN": "t0ken"}
+    lines = "".join(json.dumps({"branch": f"fleet/c{i}", "task": "t"}) + "\n" for i in range(4))
+    done = envoy("parallel", "spawn", "--batch", "-", "--on", ray.url.replace("http://", "ray://"), env=env,
+                 input=lines)
+    assert done.code == 0, done.stdout + done.stderr
+    hook = remote / "hooks" / "pre-receive"  # counts the pushes the remote receives
+    hook.write_text(f"#!/bin/sh\necho push >> {remote / 'pushes'}\n")
+    hook.chmod(0o755)
+    gone = envoy("parallel", "cleanup", "--all", env=env)
+    assert gone.code == 0, gone.stdout + gone.stderr
+    assert sorted(r["name"] for r in gone.data["removed"]) == [f"fleet-c{i}" for i in range(4)]
+    assert (remote / "pushes").read_text() == "push\n"
+    assert git(remote, "for-each-ref") == ""
+    assert envoy("parallel", "status", env=env).data["workers"] == []

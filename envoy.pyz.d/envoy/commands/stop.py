@@ -61,9 +61,7 @@ def stop_where_it_runs(ws: Workspace, names: list[str], reason: str,
     remote = [n for n in names if n in records and not executors.is_local(records[n])
               and (records[n]["state"] in ACTIVE or records[n].get("job_id") and records[n]["state"] == "queued")]
     done, refused = stopping.stop_many(ws.state, [n for n in names if n not in remote], reason, error)
-    asked: list[Record] = []
-    for kind in dict.fromkeys(executors.kind(records[n]) for n in remote):  # each executor's fleet in one go
-        asked += executors.get(kind).stop_many(ws, [records[n] for n in remote if executors.kind(records[n]) == kind])
+    asked = executors.stop_many(ws, [records[n] for n in remote])
     refused += [{"name": n, **EnvoyError("still_running", f"worker {n} has no job on its cluster yet",
                                          "retry in a moment").as_dict()}
                 for n in remote if n not in {r["name"] for r in asked}]
