@@ -536,6 +536,33 @@ class Git:
         """Push exactly `refspecs` (never a branch or tag of the user's by default rules)."""
         self.run("push", "--quiet", "--no-verify", "--", url, *refspecs, cwd=cwd)
 
+    def swap_remote_ref(self, url: str, ref: str, new: str | None, expect: str, cwd: Path | None = None) -> bool:
+        """Compare-and-swap one ref of the remote: set it to `new` (delete it if None) only
+        if it still points at `expect` (a lease, checked by the remote under its ref lock).
+        False if it did not (moved, or gone); raises for anything else (unreachable)."""
+        return ref in self.swap_remote_refs(url, [(ref, new, expect)], cwd=cwd)
+
+    def swap_remote_refs(self, url: str, swaps: list[tuple[str, str | None, str]],
+                         cwd: Path | None = None) -> set[str]:
+        """swap_remote_ref for many refs (ref, new or None, expected) in one push, each on
+        its own: the refs that were swapped."""
+        if not swaps:
+            return set()
+        args = ("push", "--porcelain", "--no-verify", *(f"--force-with-lease={r}:{e}" for r, _, e in swaps),
+                "--", url, *(f"{n or ''}:{r}" for r, n, _ in swaps))
+        code, out, err = self._git(*args, cwd=cwd)
+        done, said = set(), False
+        for line in out.splitlines():  # "<flag>\t<from>:<to>\t<summary>": "!" is a refusal
+            flag, _, rest = line.partition("\t")
+            if not rest or ":" not in rest.partition("\t")[0]:
+                continue
+            said = True
+            if flag != "!":
+                done.add(rest.partition("\t")[0].rpartition(":")[2])
+        if code != 0 and not said:
+            raise GitError(args, err, code)
+        return done
+
     def commit_files(self, files: dict[str, bytes], parents: list[str], message: str, cwd: Path | None = None) -> str:
         """A commit whose tree holds exactly `files` (name -> content), made in a private
         index, on no branch; its sha (the caller puts it on a ref)."""

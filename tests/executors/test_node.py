@@ -240,3 +240,40 @@ def test_a_line_too_long_to_hold_is_skipped_and_the_next_one_said(tmp_path: Path
     actions.look(force=True)
     said = [line.split(": ", 1)[1] for line in capsys.readouterr().out.splitlines()]
     assert said == ["action: after it"] and len(actions.partial) == 0
+
+
+# -- a run cancelled before it started (ray.py cancel) runs nothing ---------------
+def test_a_job_whose_ref_was_deleted_runs_nothing_and_says_so(tmp_path: Path) -> None:
+    remote = Remote(tmp_path, allow_filter=True)
+    remote.job(1, "@write a.txt alpha\n@commit add a", remote.base)
+    git(remote.bare, "update-ref", "-d", f"{PREFIX}/job-1")  # what envoy's cancel does
+    log = remote.run(1).stdout
+    assert "cancelled before it started" in log and "nothing is run" in log
+    assert git(remote.bare, "for-each-ref", "--format=%(refname)", PREFIX).split() == []  # no head, wip, run-1
+    assert not (remote.node / "work").exists() and not (remote.node / "runs").exists()
+
+
+def test_a_run_takes_its_job_ref_first_and_a_cancel_after_that_loses(tmp_path: Path) -> None:
+    remote = Remote(tmp_path, allow_filter=True)
+    remote.job(1, "@write a.txt alpha\n@commit add a", remote.base)
+    job = remote.ref("job-1")
+    remote.run(1)
+    claimed = remote.ref("job-1")
+    assert claimed != job and git(remote.bare, "rev-parse", f"{claimed}^").strip() == job  # moved by the node
+    assert not Git(remote.src).swap_remote_ref(remote.url, f"{PREFIX}/job-1", None, job)  # envoy's cancel, too late
+    assert remote.ref("job-1") == claimed and git(remote.bare, "show", f"{remote.ref('head')}:a.txt") == "alpha\n"
+
+
+def test_a_cancel_between_the_fetch_and_the_claim_wins(tmp_path: Path) -> None:
+    from envoy.executors import node
+
+    remote = Remote(tmp_path, allow_filter=True)
+    remote.job(1, "", remote.base)
+    cache = remote.cache()
+    cache.parent.mkdir(parents=True)
+    git(cache.parent, "init", "-q", "--bare", str(cache))
+    local = f"refs/envoy/jobs/{NAME}/1"
+    node.fetch_job(Git(cache), cache, remote.url, [f"+{PREFIX}/job-1:{local}"])
+    assert Git(remote.src).swap_remote_ref(remote.url, f"{PREFIX}/job-1", None, remote.ref("job-1"))  # cancelled
+    assert not node.claim(Git(cache), cache, remote.url, f"{PREFIX}/job-1", local, NAME, 1)
+    assert git(remote.bare, "for-each-ref", "--format=%(refname)", PREFIX).split() == []  # not brought back

@@ -75,9 +75,16 @@ class FakeRay:
                     job = fake.jobs.get(path.split("/")[3])
                     if job is None:
                         return self._answer(404)
-                    job["status"] = "STOPPED"
+                    if job["status"] != "PENDING":  # Ray 2.60 says yes to a pending job and keeps it PENDING
+                        job["status"] = "STOPPED"
                     return self._answer(200, {"stopped": True})
                 if path.startswith("/api/jobs/") and self.command == "DELETE":
+                    job = fake.jobs.get(path.split("/")[3])
+                    if job is not None and job["status"] not in ("SUCCEEDED", "FAILED", "STOPPED"):
+                        self.send_response(500)  # as Ray 2.60 answered for a pending job: not deleted, no word why
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return None
                     fake.jobs.pop(path.split("/")[3], None)
                     return self._answer(200, {"deleted": True})
                 return self._answer(404)
@@ -256,14 +263,83 @@ def test_a_job_the_cluster_stopped_ends_the_worker_stopped_with_its_work_fetched
     assert git(repo, "show", "feat/s:s.txt") == "s\n"  # fetched back as the local branch
 
 
-def test_cleanup_of_a_pending_remote_worker_stops_its_job_and_keeps_the_remotes_refs(
-        envoy: Envoy, remote: Path, ray: FakeRay) -> None:
+def test_cleanup_of_a_pending_remote_worker_cancels_its_job_at_once_and_keeps_the_remotes_work_refs(
+        envoy: Envoy, repo: Path, remote: Path, ray: FakeRay) -> None:
     view = spawn(envoy, ray, "feat/c").data
+    # An earlier envoy-pushed ref of the worker's work stays whatever happens to its job ref.
+    git(remote, "update-ref", "refs/envoy/workers/feat-c/head", "refs/envoy/workers/feat-c/job-1^")
+    began = time.monotonic()
     gone = envoy("parallel", "cleanup", "--worker", "feat-c", env={"PARALLEL_RAY_TOKEN": "t0ken"})
-    assert gone.code == 0, gone.stdout + gone.stderr
+    assert gone.code == 0 and gone.data["removed"][0]["name"] == "feat-c", gone.stdout + gone.stderr
+    assert time.monotonic() - began < 10  # not the cluster's grace: the job never ends while it is pending
     assert ("POST", f"/api/jobs/{view['job_id']}/stop") in ray.calls()
-    assert view["job_id"] not in ray.jobs  # forgotten by the cluster once removed here
-    assert git(remote, "for-each-ref", "--format=%(refname)").split() == ["refs/envoy/workers/feat-c/job-1"]
+    assert ("DELETE", f"/api/jobs/{view['job_id']}") in ray.calls()  # tried; Ray refuses a job that has not ended
+    assert ray.jobs[view["job_id"]]["status"] == "PENDING"
+    assert f"deleting job {view['job_id']}" in (repo / ".git" / "envoy" / "envoy.log").read_text()
+    # The job's ref (the task) is gone, so the job runs nothing if it gets a slot; the work's refs stay.
+    assert git(remote, "for-each-ref", "--format=%(refname)").split() == ["refs/envoy/workers/feat-c/head"]
+
+
+def test_stop_of_a_pending_remote_worker_cancels_it_and_resume_says_what_to_do(envoy: Envoy, repo: Path,
+                                                                              remote: Path, ray: FakeRay) -> None:
+    env = {"PARALLEL_RAY_TOKEN": "t0ken"}
+    view = spawn(envoy, ray, "feat/p").data
+    assert "refs/envoy/workers/feat-p/job-1" in git(remote, "for-each-ref")
+    stopped = envoy("parallel", "stop", "--worker", "feat-p", env=env)
+    assert stopped.code == 0, stopped.stdout + stopped.stderr
+    assert stopped.data["state"] == "stopped" and stopped.data["reason"] == "cancelled", stopped.data
+    assert "before it started" in stopped.data["error"]
+    assert "refs/envoy/workers/feat-p/job-1" not in git(remote, "for-each-ref")
+    assert ("POST", f"/api/jobs/{view['job_id']}/stop") in ray.calls()
+    row = envoy("parallel", "status", "--worker", "feat-p", env=env).data["workers"][0]
+    assert row["state"] == "stopped"  # the still-pending job does not bring it back
+    again = envoy("parallel", "stop", "--worker", "feat-p", env=env)
+    assert again.code == 1 and again.error["type"] == "already_stopped" and "cancelled" in again.error["message"]
+    resumed = envoy("parallel", "resume", "--worker", "feat-p", "--task", "go on", env=env)
+    assert resumed.code == 1 and resumed.error["type"] == "invalid_input", resumed.stdout
+    assert "cancelled before its first run started" in resumed.error["message"]
+    assert "cleanup --worker feat-p" in resumed.error["suggestion"]
+    assert len(ray.jobs) == 1  # nothing submitted
+    results = envoy("parallel", "results", "--worker", "feat-p", env=env)
+    assert results.code == 0 and results.data["results"][0]["state"] == "stopped", results.stdout + results.stderr
+
+
+def test_a_job_its_node_took_first_is_stopped_through_the_cluster_not_cancelled(envoy: Envoy, repo: Path,
+                                                                               remote: Path, ray: FakeRay) -> None:
+    env = {"PARALLEL_RAY_TOKEN": "t0ken"}
+    view = spawn(envoy, ray, "feat/t").data
+    # What node.claim does when the job starts: the job ref moves to a child of the job's commit.
+    ref = "refs/envoy/workers/feat-t/job-1"
+    job = git(remote, "rev-parse", ref).strip()
+    started = git(remote, "commit-tree", f"{job}^{{tree}}", "-p", job, "-m", "started").strip()
+    git(remote, "update-ref", ref, started)
+    ray.jobs[view["job_id"]]["status"] = "RUNNING"  # the record still says queued: no look since
+    stopped = envoy("parallel", "stop", "--worker", "feat-t", env=env)
+    assert stopped.code == 0, stopped.stdout + stopped.stderr
+    assert stopped.data["state"] == "stopped" and stopped.data["reason"] == "stopped", stopped.data
+    assert "by envoy" in stopped.data["error"]
+    assert git(remote, "rev-parse", ref).strip() == started  # not cancelled: it ran, and was stopped
+
+
+def test_resume_after_a_cancelled_resume_continues_the_last_run_that_ran(envoy: Envoy, repo: Path, remote: Path,
+                                                                         ray: FakeRay) -> None:
+    env = {"PARALLEL_RAY_TOKEN": "t0ken"}
+    first = spawn(envoy, ray, "feat/r").data
+    base = git(repo, "rev-parse", "HEAD").strip()
+    push_record(repo, "feat-r", 1, {"exit_code": 0, "why": None, "wip": None, "head": base}, {"head": base})
+    ray.jobs[first["job_id"]].update(status="SUCCEEDED")
+    assert envoy("parallel", "status", "--worker", "feat-r", env=env).data["workers"][0]["state"] == "succeeded"
+    for run in (2, 3):  # two resumes, each taken back while pending
+        resumed = envoy("parallel", "resume", "--worker", "feat-r", "--task", f"go on {run}", env=env)
+        assert resumed.code == 0, resumed.stdout + resumed.stderr
+        assert f"refs/envoy/workers/feat-r/job-{run}" in git(remote, "for-each-ref")
+        stopped = envoy("parallel", "stop", "--worker", "feat-r", env=env)
+        assert stopped.code == 0 and stopped.data["reason"] == "cancelled", stopped.stdout + stopped.stderr
+    resumed = envoy("parallel", "resume", "--worker", "feat-r", "--task", "now", env=env)
+    assert resumed.code == 0, resumed.stdout + resumed.stderr
+    job = "refs/envoy/workers/feat-r/job-4"
+    assert git(remote, "show", f"{job}:transcript.jsonl") == '{"type":"user"}\n'  # run 1's session
+    assert git(remote, "show", f"{job}:task") == "now"
 
 
 def push_run(repo: Path, name: str, run: int, stream: str, ending: dict[str, Any], head: str) -> None:
@@ -380,3 +456,47 @@ def test_resume_sends_the_last_runs_uncommitted_work_only_when_it_left_some(envo
     job = "refs/envoy/workers/feat-w/job-3"
     assert "wip" not in json.loads(git(remote, "show", f"{job}:spec.json"))
     assert git(remote, "rev-list", "--parents", "-n1", job).split()[1:] == [tip]
+
+
+def test_stop_all_takes_back_a_pending_fleet_in_one_push_and_stops_the_one_that_started(
+        envoy: Envoy, repo: Path, remote: Path, ray: FakeRay) -> None:
+    env = {"PARALLEL_RAY_TOKEN": "t0ken"}
+    lines = "".join(json.dumps({"branch": f"fleet/w{i}", "task": "t"}) + "\n" for i in range(5))
+    done = envoy("parallel", "spawn", "--batch", "-", "--on", ray.url.replace("http://", "ray://"), env=env,
+                 input=lines)
+    assert done.code == 0, done.stdout + done.stderr
+    ref = "refs/envoy/workers/fleet-w2/job-1"  # this one's node took its run (node.claim)
+    job = git(remote, "rev-parse", ref).strip()
+    git(remote, "update-ref", ref, git(remote, "commit-tree", f"{job}^{{tree}}", "-p", job, "-m", "started").strip())
+    ray.jobs[done.data["workers"][2]["job_id"]]["status"] = "RUNNING"
+    git(remote, "config", "receive.denyDeletes", "false")
+    hook = remote / "hooks" / "pre-receive"  # counts the pushes the remote receives
+    hook.write_text(f"#!/bin/sh\necho push >> {remote / 'pushes'}\n")
+    hook.chmod(0o755)
+    stopped = envoy("parallel", "stop", "--all", env=env)
+    assert stopped.code == 0, stopped.stdout + stopped.stderr
+    assert sorted(stopped.data["stopped"]) == [f"fleet-w{i}" for i in range(5)]
+    assert (remote / "pushes").read_text() == "push\n"  # the four cancels in one push
+    rows = {w["name"]: w for w in envoy("parallel", "status", env=env).data["workers"]}
+    assert [n for n, w in sorted(rows.items()) if w["reason"] == "cancelled"] == ["fleet-w0", "fleet-w1", "fleet-w3",
+                                                                                  "fleet-w4"]
+    assert rows["fleet-w2"]["reason"] == "stopped" and "by envoy" in rows["fleet-w2"]["error"]
+    assert git(remote, "for-each-ref", "--format=%(refname)").split() == [ref]
+
+
+def test_cleanup_all_takes_back_a_pending_fleet_in_one_push(envoy: Envoy, repo: Path, remote: Path,
+                                                            ray: FakeRay) -> None:
+    env = {"PARALLEL_RAY_TOKEN": "t0ken"}
+    lines = "".join(json.dumps({"branch": f"fleet/c{i}", "task": "t"}) + "\n" for i in range(4))
+    done = envoy("parallel", "spawn", "--batch", "-", "--on", ray.url.replace("http://", "ray://"), env=env,
+                 input=lines)
+    assert done.code == 0, done.stdout + done.stderr
+    hook = remote / "hooks" / "pre-receive"  # counts the pushes the remote receives
+    hook.write_text(f"#!/bin/sh\necho push >> {remote / 'pushes'}\n")
+    hook.chmod(0o755)
+    gone = envoy("parallel", "cleanup", "--all", env=env)
+    assert gone.code == 0, gone.stdout + gone.stderr
+    assert sorted(r["name"] for r in gone.data["removed"]) == [f"fleet-c{i}" for i in range(4)]
+    assert (remote / "pushes").read_text() == "push\n"
+    assert git(remote, "for-each-ref") == ""
+    assert envoy("parallel", "status", env=env).data["workers"] == []

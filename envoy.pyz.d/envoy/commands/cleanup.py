@@ -41,6 +41,13 @@ def run(args: argparse.Namespace) -> int:
     for entry in broken:
         gone = clean_broken(ws, entry, force=args.force)
         (removed if gone.get("removed") else skipped).append(gone)
+    # Workers elsewhere (a cluster's jobs) are asked to stop all at once first, as each
+    # would be below (a fleet of pending jobs is taken back in one go, not one by one).
+    elsewhere = [r for r in targets if not executors.is_local(r) and r.get("job_id")
+                 and (r["state"] == "queued" or may_stop and r["state"] in ACTIVE)]
+    if len(elsewhere) > 1:
+        executors.stop_many(ws, elsewhere)
+        targets = [ws.state.read(r["name"]) or r if r in elsewhere else r for r in targets]
     # Queued ones first: stopping a running worker frees a slot the queue would take.
     for record in sorted(targets, key=lambda r: r["state"] != "queued"):
         try:

@@ -56,17 +56,20 @@ def stop_where_it_runs(ws: Workspace, names: list[str], reason: str,
     """Local workers through their supervisors (stopping.stop_many); a cluster's through
     its executor (its job is stopped there), then waited for until the cluster says so."""
     records = {r["name"]: r for r in ws.state.all() if r["name"] in names}
-    remote = [n for n in names if n in records and not executors.is_local(records[n]) and records[n]["state"] in ACTIVE]
+    # a remote worker with a job (pending or running there) is its executor's to stop; one not
+    # submitted yet (--after) is stopped here before it starts, as a local queued one is
+    remote = [n for n in names if n in records and not executors.is_local(records[n])
+              and (records[n]["state"] in ACTIVE or records[n].get("job_id") and records[n]["state"] == "queued")]
     done, refused = stopping.stop_many(ws.state, [n for n in names if n not in remote], reason, error)
-    asked = [records[n] for n in remote if executors.of(records[n]).stop(ws, records[n])]
+    asked = executors.stop_many(ws, [records[n] for n in remote])
     refused += [{"name": n, **EnvoyError("still_running", f"worker {n} has no job on its cluster yet",
                                          "retry in a moment").as_dict()}
-                for n in remote if records[n] not in asked]
+                for n in remote if n not in {r["name"] for r in asked}]
     deadline = time.monotonic() + REMOTE_GRACE
     while asked:
         fresh = lookup.refresh_all(ws.state, [ws.state.read(r["name"]) or r for r in asked])
-        done += [r for r in fresh if r["state"] not in ACTIVE]
-        asked = [r for r in fresh if r["state"] in ACTIVE]
+        done += [r for r in fresh if r["state"] not in (*ACTIVE, "queued")]
+        asked = [r for r in fresh if r["state"] in (*ACTIVE, "queued")]
         if asked and time.monotonic() > deadline:
             refused += [{"name": r["name"], **EnvoyError("still_running", f"worker {r['name']}'s job was told to stop "
                                                          f"but still runs after {REMOTE_GRACE:g}s",

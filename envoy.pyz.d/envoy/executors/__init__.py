@@ -9,6 +9,7 @@ TYPE_CHECKING = False  # not typing's: status imports this on every run
 if TYPE_CHECKING:
     from envoy.executors.base import Executor
     from envoy.worker.record import Record
+    from envoy.worker.workspace import Workspace
 
 LOCAL = "local"
 KINDS = (LOCAL, "ray")
@@ -48,3 +49,12 @@ def get(name: str) -> Executor:
 
 def of(record: Record) -> Executor:
     return get(kind(record))
+
+
+def stop_many(ws: Workspace, records: list[Record]) -> list[Record]:
+    """Ask each record's executor to stop its workers, each executor's fleet in one go
+    (a cluster's pending jobs are taken back in one push): those it could ask."""
+    asked: list[Record] = []
+    for name in dict.fromkeys(kind(r) for r in records):
+        asked += get(name).stop_many(ws, [r for r in records if kind(r) == name])
+    return asked

@@ -44,5 +44,8 @@ class Executor(Protocol):
         """Ask a running worker to stop (its end is recorded as stopped); False if it
         cannot be asked (its process is not envoy's)."""
 
+    def stop_many(self, ws: Workspace, records: list[Record]) -> list[Record]:
+        """stop() for many workers at once (stop --all of a fleet): those it could ask."""
+
     def forget(self, ws: Workspace, record: Record) -> None:
         """Drop what the executor keeps of a worker being removed (never its work)."""

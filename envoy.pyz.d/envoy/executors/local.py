@@ -95,6 +95,9 @@ class LocalExecutor:
         processes.terminate(pid)
         return True
 
+    def stop_many(self, ws: Workspace, records: list[Record]) -> list[Record]:
+        return [r for r in records if self.stop(ws, r)]
+
     def forget(self, ws: Workspace, record: Record) -> None:
         return None  # its worktree and branch are cleanup's to remove
 

@@ -86,7 +86,17 @@ def main(argv: list[str]) -> int:
         (hooks / "post-commit").write_text(PUSH_ON_COMMIT_HOOK)
         (hooks / "post-commit").chmod(0o755)
         git.run("config", "core.hooksPath", str(hooks), cwd=cache)
-        fetch_job(git, cache, url, [f"+{prefix}/job-{run}:{job}"])
+        try:
+            fetch_job(git, cache, url, [f"+{prefix}/job-{run}:{job}"])
+        except GitError:
+            if f"{prefix}/job-{run}" in git.ls_remote(url, f"{prefix}/job-{run}", cwd=cache):
+                raise
+            say(f"worker {name} run {run} was cancelled before it started (its job ref is gone): nothing is run")
+            return 0
+    if not claim(git, cache, url, f"{prefix}/job-{run}", job, name, run):
+        say(f"worker {name} run {run} was cancelled before it started (its job ref was deleted or replaced): "
+            "nothing is run")
+        return 0
     spec: dict[str, Any] = json.loads(git.file_at(job, "spec.json", cwd=cache) or "{}")
     task = git.file_at(job, "task", cwd=cache) or ""
     start = git.first_parent(job, cwd=cache)
@@ -119,6 +129,18 @@ def main(argv: list[str]) -> int:
     ending = run_agent(spec, run, work, url, f"{prefix}/head", runs / f"{run}.task", out, err)
     say(f"agent ended after {time.monotonic() - started:.1f}s: {ending}")
     return push_back(git, cache, url, prefix, spec, run, work, out, err, ending)
+
+
+def claim(git: Git, cache: Path, url: str, ref: str, job: str, name: str, run: int) -> bool:
+    """Take the run for this job, or find it cancelled: the job's ref on the remote
+    moves from the job's commit to a child saying it started, only if it still
+    points at the job's commit (a compare-and-swap on the remote). A submitter that
+    cancels a pending run deletes that ref with the same condition, so exactly one
+    of the two wins: the run happens, or nothing of it does."""
+    sha = git.run("rev-parse", "--verify", f"{job}^{{commit}}", cwd=cache).strip()
+    started = git.commit_files({"started": f"{os.uname().nodename} {time.time():.3f}\n".encode()}, [sha],
+                               f"envoy: run {run} of worker {name} started on its node", cwd=cache)
+    return git.swap_remote_ref(url, ref, started, sha, cwd=cache)
 
 
 def fetch_job(git: Git, cache: Path, url: str, refspecs: list[str]) -> None:

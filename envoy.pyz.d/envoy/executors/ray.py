@@ -205,8 +205,10 @@ class RayExecutor:
                 api.upload_package(uri, blob)
             packages[cluster] = uri
         pushes: dict[str, list[str]] = {}
+        commits: dict[str, str] = {}  # worker -> its job commit
         for r, job in zip(runs, _job_commits(git, runs)):
             pushes.setdefault(r.record["remote_url"], []).append(f"+{job}:{PREFIX}/{r.record['name']}/job-{r.run}")
+            commits[r.record["name"]] = job
         for url, refspecs in pushes.items():
             git.push_refs(url, refspecs)
 
@@ -220,8 +222,9 @@ class RayExecutor:
                 lock = None
             try:
                 sid = submission_id(record, run)
-                before = {k: record.get(k) for k in ("job_id", "run", "job_status", "submitted_at")}
+                before = {k: record.get(k) for k in ("job_id", "run", "job_status", "submitted_at", "job_commit")}
                 record.update({"job_id": sid, "run": run, "job_status": "PENDING", "node": None,
+                               "job_commit": commits[record["name"]],
                                "stop_requested": False, "submitted_at": now_iso(), "last_action": None,
                                "last_action_at": None})
                 state.write(record)
@@ -372,6 +375,10 @@ class RayExecutor:
         if not record.get("run") or not record.get("job_id"):
             raise EnvoyError("invalid_input", f"worker {name} never ran, so there is no session to resume",
                              "spawn a new worker instead")
+        if record["state"] == "stopped" and record.get("reason") == "cancelled" and record.get("run") == 1:
+            raise EnvoyError("invalid_input", f"worker {name} was cancelled before its first run started, so there "
+                             "is no session to resume", f"remove it (envoy parallel cleanup --worker {name}) and "
+                             "spawn it again")
 
     def relaunch(self, ws: Workspace, record: Record, task: str, options: Options | None = None,
                  branches: dict[str, str] | None = None) -> Record:
@@ -386,14 +393,18 @@ class RayExecutor:
             fresh = state.read(record["name"]) or record
             self.check_resumable(fresh)
             run = int(fresh.get("run") or 1)
-            transcript = git.file_at(f"refs/envoy/runs/{fresh['name']}/{run}", "transcript.jsonl")
+            ran = run  # the run whose session this one continues: a run cancelled unstarted had none of its own
+            if fresh["state"] == "stopped" and fresh.get("reason") == "cancelled":
+                ran = int(fresh.get("resumes_run") or run - 1)
+            transcript = git.file_at(f"refs/envoy/runs/{fresh['name']}/{ran}", "transcript.jsonl")
             if transcript is None:
                 raise EnvoyError("not_found", f"the session of {fresh['name']} did not come back from its node "
                                  "(no transcript on its run ref)", "spawn a new worker instead")
             start = git.branch_tip(fresh["branch"]) or fresh.get("base_sha") or ""
-            wip = last_wip(git, fresh["name"], run)
+            wip = last_wip(git, fresh["name"], ran)
             state.write_task(fresh["name"], run + 1, task)
-            transition(fresh, "starting", {"options": options or fresh["options"], "reason": None, "error": None})
+            transition(fresh, "starting", {"options": options or fresh["options"], "reason": None, "error": None,
+                                           "resumes_run": ran})
             return self.submit(state, git, fresh, task, run + 1, start, transcript,
                                ws.config.raw("PARALLEL_RAY_RESOURCE")[0], branches, wip)
         finally:
@@ -450,13 +461,88 @@ class RayExecutor:
 
     # -- stopping and forgetting -------------------------------------------
     def stop(self, ws: Workspace, record: Record) -> bool:
-        fresh = ws.state.read(record["name"]) or record
-        if not fresh.get("job_id"):
-            return False
-        fresh["stop_requested"] = True
-        ws.state.write(fresh)
-        client(fresh["cluster"]).stop(fresh["job_id"])
-        return True
+        return bool(self.stop_many(ws, [record]))
+
+    def stop_many(self, ws: Workspace, records: list[Record]) -> list[Record]:
+        """A run whose job has not started on its node is cancelled through git (see
+        cancel_many): recorded stopped at once. One that started is stopped by its
+        cluster (its end, with its work, is recorded when the cluster says so). The
+        records it could ask (not those with no job yet)."""
+        fresh = [ws.state.read(r["name"]) or r for r in records]
+        fresh = [r for r in fresh if r.get("job_id")]
+        cancelled = self.cancel_many(ws, [r for r in fresh if r["state"] in ("queued", "starting")])
+        for record in fresh:
+            if record["name"] in cancelled:
+                continue
+            record = ws.state.read(record["name"]) or record
+            record["stop_requested"] = True
+            ws.state.write(record)
+            client(record["cluster"]).stop(record["job_id"])
+        return fresh
+
+    def cancel_many(self, ws: Workspace, records: list[Record]) -> set[str]:
+        """Take back runs whose jobs have not started on their nodes: each one's job ref
+        (envoy's own, holding the task; never the work's head, wip or run refs) is
+        deleted from the remote if it still points at the job's commit, in one push per
+        remote. The node's first act is to move that ref the same way (node.claim), so
+        exactly one wins: a cancelled job runs nothing if it ever gets a slot, and a job
+        that started is not cancelled (the caller stops it through its cluster). Ray is
+        asked to stop the cancelled jobs too (Ray 2.60 answers yes and keeps a pending
+        job PENDING until it places it). The names of the workers cancelled."""
+        held: list[tuple[Any, Record]] = []
+        try:
+            for record in records:
+                lock = locks.lock(ws.state, locks.worker(record["name"]))
+                try:
+                    lock.acquire(timeout=SETTLE_WAIT, poll_interval=0.05)
+                except Timeout:
+                    continue
+                held.append((lock, record))
+            by_remote: dict[str, list[Record]] = {}
+            for _, record in held:
+                fresh = ws.state.read(record["name"])
+                if (fresh is not None and fresh.get("job_id") == record.get("job_id") and fresh.get("job_commit")
+                        and fresh["state"] in ("queued", "starting")):
+                    by_remote.setdefault(fresh["remote_url"], []).append(fresh)
+            cancelled: list[Record] = []
+            for url, fleet in by_remote.items():
+                refs = {f"{PREFIX}/{r['name']}/job-{r.get('run') or 1}": r for r in fleet}
+                try:
+                    taken = Git(fleet[0]["repo"]).swap_remote_refs(
+                        url, [(ref, None, r["job_commit"]) for ref, r in refs.items()])
+                except EnvoyError as exc:  # the remote cannot be reached: their clusters are asked instead
+                    ws.state.log(f"ray workers {', '.join(r['name'] for r in fleet)}: cancelling (deleting their "
+                                 f"job refs on {url}): {exc.message}")
+                    continue
+                # the others' nodes took their runs first: they run, and are stopped as running jobs are
+                for ref in taken:
+                    fresh = refs[ref]
+                    transition(fresh, "stopped", {
+                        "reason": "cancelled", "finished_at": now_iso(), "stop_requested": True,
+                        "error": f"cancelled before it started: its Ray job {fresh['job_id']} was still waiting "
+                                 f"for a slot on {fresh['cluster']}; its job ref is deleted, so it runs nothing if "
+                                 "it ever gets one"})
+                    ws.state.write(fresh)
+                    cancelled.append(fresh)
+        finally:
+            for lock, _ in held:
+                lock.release()
+
+        def tell(record: Record) -> None:
+            try:
+                client(record["cluster"]).stop(record["job_id"])
+            except EnvoyError as exc:
+                ws.state.log(f"ray worker {record['name']}: stopping cancelled job {record['job_id']}: {exc.message}")
+
+        if len(cancelled) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(POSTS_AT_ONCE, len(cancelled))) as pool:
+                list(pool.map(tell, cancelled))
+        else:
+            for record in cancelled:
+                tell(record)
+        return {r["name"] for r in cancelled}
 
     def forget(self, ws: Workspace, record: Record) -> None:
         """Drop the job from the cluster's list (its logs go with it). The remote's refs

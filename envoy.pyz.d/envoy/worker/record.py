@@ -101,6 +101,8 @@ if TYPE_CHECKING:
         remote_url: str  # the git remote the node fetches from and pushes to
         job_id: str  # the Ray job's submission id
         job_status: str  # as the cluster last said (PENDING, RUNNING, ...)
+        resumes_run: int  # the run whose session a resumed run continues (the one before, unless cancelled)
+        job_commit: str  # the commit its job ref was pushed at: a pending run is cancelled by deleting the ref
         submitted_at: str
         stop_requested: bool
         wip_ref: str  # uncommitted work the node kept, fetched here
@@ -208,12 +210,12 @@ def _no_controls(text: str) -> bool:
 
 _OPTIONAL: dict[str, Any] = {  # field -> test of its value when present and not null
     **dict.fromkeys(("run", "num_turns", "queued_seq", "seq", "port", "supervisor_pid", "agent_pid", "exit_code",
-                     "slot", "task_chars"), _is_int),
+                     "slot", "task_chars", "resumes_run"), _is_int),
     **dict.fromkeys(("cost_usd", "duration_s"), _is_number),
     "max_workers": lambda v: _is_int(v) and v >= 1,
     **dict.fromkeys(("reason", "error", "result", "session_id", "agent", "repo"), lambda v: isinstance(v, str)),
     **dict.fromkeys(("worktree_created", "checking_out"), lambda v: isinstance(v, bool)),
-    **dict.fromkeys(("base_sha", "merged_sha", "merged_commit"), lambda v: isinstance(v, str) and bool(_SHA.fullmatch(v))),
+    **dict.fromkeys(("base_sha", "merged_sha", "merged_commit", "job_commit"), lambda v: isinstance(v, str) and bool(_SHA.fullmatch(v))),
     "merged_into": _is_git_word,
     "base": lambda v: isinstance(v, str) and bool(v) and not v.startswith("-") and _no_controls(v),  # ':/a b' is one
     "run_id": lambda v: isinstance(v, str) and v.isalnum(),  # matched against processes' environments
