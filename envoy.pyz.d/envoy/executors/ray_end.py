@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from envoy.worker.record import Record
     from envoy.worker.store import State
 
+SETTLE_WAIT = 10.0  # seconds a look waits for another process recording a job's end (the watcher, say)
 NODE_DEATH = re.compile(r"node|raylet|died|dead|heartbeat", re.IGNORECASE)
 
 
