@@ -4,18 +4,20 @@ plane (node.py runs on the node). RayExecutor is the executor interface
 (base.py); its parts live beside it: ray_submit.py submits runs (a job commit
 pushed as refs/envoy/workers/<name>/job-<run>, the only ref envoy pushes, then
 a job per run), ray_stop.py stops them (a pending run taken back through git),
-ray_data.py is the git side, ray_end.py how a run ended, ray_watch.py the
-process that watches the fleet. Credentials are the nodes' own environment.
+ray_data.py is the git side, ray_end.py a job's status written into its record
+and how its run ended, ray_watch.py the process that watches the fleet.
+Credentials are the nodes' own environment.
 
 Watching: one GET /api/jobs/ per cluster for any number of workers. When a job
 ends, the worker's refs are fetched (branch, uncommitted work, the run's log and
-transcript) and the end is recorded as a local run's is (worker/finish.py).
+transcript) and the end is recorded as a local run's is (ray_end.settle,
+worker/finish.py).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from filelock import Timeout
 
@@ -23,11 +25,11 @@ from envoy import processes
 from envoy.errors import EnvoyError
 from envoy.executors import ray_stop
 from envoy.executors.ray_api import base_url, client
-from envoy.executors.ray_data import fetch_work, last_wip, remote_url
-from envoy.executors.ray_end import SETTLE_WAIT, job_ending, run_ending
+from envoy.executors.ray_data import last_wip, remote_url
+from envoy.executors.ray_end import settle
 from envoy.executors.ray_submit import JobRun, resources, submit_many
 from envoy.git import Git
-from envoy.worker import finish, locks
+from envoy.worker import locks
 from envoy.worker.record import ACTIVE, FINISHED, Record, now_iso, transition
 
 if TYPE_CHECKING:
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
     from envoy.worker.store import State
     from envoy.worker.workspace import Workspace
 
-TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 WATCHER = "ray-watch"  # the lock the remote watcher holds while it lives (ray_watch.py)
 
 
@@ -139,89 +140,10 @@ class RayExecutor:
                                                           "address": str(cluster)}}
                 continue
             for i in watched:
-                out[i] = self._settle(state, out[i], jobs.get(out[i]["job_id"]), cluster)
+                out[i] = settle(state, out[i], jobs.get(out[i]["job_id"]), cluster)
         if any(r.get("state") not in FINISHED for r in out):
             keep_watched(state)  # re-started here if it died: every look at an active remote worker
         return out
-
-    def _settle(self, state: State, record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
-        status = job.get("status") if job else None
-        if status == record.get("job_status") and status not in TERMINAL and job is not None:
-            return record  # nothing new: no write, no lock
-        lock = locks.lock(state, locks.worker(record["name"]))
-        try:  # another envoy process (the watcher) may be recording this very change: its record is the answer
-            lock.acquire(timeout=SETTLE_WAIT, poll_interval=0.05)
-        except Timeout:
-            return record
-        try:
-            fresh = state.read(record["name"])
-            if fresh is None or fresh.get("job_id") != record.get("job_id") or fresh["state"] in FINISHED:
-                return fresh or record
-            if job is None or status in TERMINAL:
-                return self._finish(state, fresh, job, cluster)
-            if status == "RUNNING":
-                self._to_running(fresh, job)
-            fresh["job_status"] = str(status)
-            state.write(fresh)
-            return fresh
-        finally:
-            lock.release()
-
-    @staticmethod
-    def _to_running(record: Record, job: dict[str, Any]) -> None:
-        if record["state"] == "queued":
-            transition(record, "starting")
-        if record["state"] == "starting":
-            start = job.get("start_time")
-            started = now_iso()
-            if isinstance(start, (int, float)) and not isinstance(start, bool):
-                from datetime import datetime, timezone
-
-                started = datetime.fromtimestamp(start / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            transition(record, "running", {"started_at": started, "finished_at": None, "duration_s": None,
-                                           "reason": None, "error": None, "exit_code": None})
-        node = job.get("driver_node_id")
-        if isinstance(node, str) and node:
-            record["node"] = node
-
-    def _finish(self, state: State, record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
-        """The job ended (or the cluster forgot it): fetch what the worker pushed and
-        record the end, from the run's own record if the node pushed one."""
-        name, run = record["name"], int(record.get("run") or 1)
-        if job is not None:
-            self._to_running(record, job)
-        else:
-            self._to_running(record, {})
-        record["job_status"] = str(job.get("status")) if job else "MISSING"
-        state.write(record)
-        git = Git(record["repo"])
-        try:
-            ending_file = fetch_work(git, record)
-        except EnvoyError as exc:  # the remote cannot be read now: the next look tries again
-            state.log(f"ray worker {name}: fetching its work: {exc.message}")
-            return {**record, "cluster_error": {"type": exc.kind, "message": exc.message,
-                                                "address": str(record.get("remote_url"))}}
-        result: dict[str, Any] = {}
-        if ending_file is not None:
-            ending, result = run_ending(state, git, record, run)
-            if job is not None and job.get("status") in ("STOPPED", "FAILED"):
-                # Ray's word on why its job ended (stopped, a node lost) comes before what the
-                # run saw of it (killed by a signal): the run's record keeps its cost and answer.
-                said = job_ending(record, job, cluster)
-                if said["reason"] != "job_failed" or ending.get("state") != "failed":
-                    ending = {**ending, **said, "exit_code": ending.get("exit_code")}  # an ending, not a record
-        else:
-            ending = job_ending(record, job, cluster)
-        finish.record_end(state, name, run, ending, result)
-        done = state.read(name) or record
-        if ending_file is not None and ending_file.get("wip"):
-            done["wip_ref"] = f"refs/envoy/wip/{name}"
-        elif ending_file is not None:  # this run left none: an earlier run's is not this one's to show
-            done.pop("wip_ref", None)
-        done["job_status"] = record["job_status"]
-        done["node"] = record.get("node")
-        state.write(done)
-        return done
 
     # -- resuming -----------------------------------------------------------
     def check_resumable(self, record: Record) -> None:
