@@ -500,3 +500,37 @@ def test_cleanup_all_takes_back_a_pending_fleet_in_one_push(envoy: Envoy, repo: 
     assert (remote / "pushes").read_text() == "push\n"
     assert git(remote, "for-each-ref") == ""
     assert envoy("parallel", "status", env=env).data["workers"] == []
+
+
+def test_the_budget_takes_back_a_pending_remote_worker_through_its_executor(envoy: Envoy, repo: Path,
+                                                                           remote: Path, ray: FakeRay) -> None:
+    env = {"PARALLEL_RAY_TOKEN": "t0ken", "PARALLEL_BUDGET_USD": "0.001"}  # the fake agent reports $0.0011 a run
+    view = spawn(envoy, ray, "feat/b", env=env).data
+    assert "refs/envoy/workers/feat-b/job-1" in git(remote, "for-each-ref")
+    # A local run goes over the budget: its finisher starts the budget stop (`envoy _budget`).
+    assert envoy("parallel", "spawn", "--branch", "costly", "--task", "@result ok", env=env).code == 0
+    row = wait_until(lambda: (lambda w: w if w["state"] == "stopped" else None)(
+        envoy("parallel", "status", "--worker", "feat-b", env=env).data["workers"][0]), timeout=60)
+    # Its job, still pending on the cluster, is cancelled: the task's ref is gone from the remote, so the
+    # job runs nothing if it ever gets a slot, and Ray was told to stop it.
+    assert "refs/envoy/workers/feat-b/job-1" not in git(remote, "for-each-ref")
+    assert ("POST", f"/api/jobs/{view['job_id']}/stop") in ray.calls()
+    assert row["reason"] == "cancelled" and "before it started" in row["error"], row
+
+
+def test_the_budget_stops_a_running_remote_worker_through_its_cluster(envoy: Envoy, repo: Path, remote: Path,
+                                                                     ray: FakeRay) -> None:
+    env = {"PARALLEL_RAY_TOKEN": "t0ken", "PARALLEL_BUDGET_USD": "0.001"}  # the fake agent reports $0.0011 a run
+    view = spawn(envoy, ray, "feat/u", env=env).data
+    # Its node took the run (node.claim moves the job ref) and Ray runs it; the record still says queued.
+    ref = "refs/envoy/workers/feat-u/job-1"
+    job = git(remote, "rev-parse", ref).strip()
+    started = git(remote, "commit-tree", f"{job}^{{tree}}", "-p", job, "-m", "started").strip()
+    git(remote, "update-ref", ref, started)
+    ray.jobs[view["job_id"]]["status"] = "RUNNING"
+    assert envoy("parallel", "spawn", "--branch", "costly", "--task", "@result ok", env=env).code == 0
+    wait_until(lambda: ray.jobs[view["job_id"]]["status"] == "STOPPED", timeout=60)  # the cluster was told
+    row = wait_until(lambda: (lambda w: w if w["state"] == "stopped" else None)(
+        envoy("parallel", "status", "--worker", "feat-u", env=env).data["workers"][0]), timeout=60)
+    assert row["reason"] == "stopped" and "by envoy" in row["error"], row
+    assert git(remote, "rev-parse", ref).strip() == started  # not cancelled: it ran, and was stopped

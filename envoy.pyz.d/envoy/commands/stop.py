@@ -56,10 +56,7 @@ def stop_where_it_runs(ws: Workspace, names: list[str], reason: str,
     """Local workers through their supervisors (stopping.stop_many); a cluster's through
     its executor (its job is stopped there), then waited for until the cluster says so."""
     records = {r["name"]: r for r in ws.state.all() if r["name"] in names}
-    # a remote worker with a job (pending or running there) is its executor's to stop; one not
-    # submitted yet (--after) is stopped here before it starts, as a local queued one is
-    remote = [n for n in names if n in records and not executors.is_local(records[n])
-              and (records[n]["state"] in ACTIVE or records[n].get("job_id") and records[n]["state"] == "queued")]
+    remote = [n for n in names if n in records and stopping.by_executor(records[n])]
     done, refused = stopping.stop_many(ws.state, [n for n in names if n not in remote], reason, error)
     asked = executors.stop_many(ws, [records[n] for n in remote])
     refused += [{"name": n, **EnvoyError("still_running", f"worker {n} has no job on its cluster yet",

@@ -1,38 +1,35 @@
 """The Ray executor: each worker is one job on a Ray cluster, submitted and
 watched through the Job Submission REST API (ray_api.py), with git as the data
-plane (node.py runs on the node).
-
-Submitting a run: a commit holding the task and the run's spec, whose parent is
-where the run starts (so the base travels with it), is pushed to the remote as
-refs/envoy/workers/<name>/job-<run>: the only ref envoy pushes. envoy.pyz goes
-to the cluster once per content hash as the job's working_dir package. The
-job's submission id is derived from the worker (envoy-<name>-<session>-<run>),
-its metadata names the worker, and `entrypoint_resources` (PARALLEL_RAY_RESOURCE,
-default {"envoy_worker": 1}) keeps it off nodes without the resource. Nothing
-secret goes in the entrypoint, runtime_env or metadata: the REST API shows them
-to anyone who can list jobs; credentials are the nodes' own environment.
+plane (node.py runs on the node). RayExecutor is the executor interface
+(base.py); its parts live beside it: ray_submit.py submits runs (a job commit
+pushed as refs/envoy/workers/<name>/job-<run>, the only ref envoy pushes, then
+a job per run), ray_stop.py stops them (a pending run taken back through git),
+ray_data.py is the git side, ray_end.py a job's status written into its record
+and how its run ended, ray_watch.py the process that watches the fleet.
+Credentials are the nodes' own environment.
 
 Watching: one GET /api/jobs/ per cluster for any number of workers. When a job
 ends, the worker's refs are fetched (branch, uncommitted work, the run's log and
-transcript) and the end is recorded as a local run's is (worker/finish.py).
+transcript) and the end is recorded as a local run's is (ray_end.settle,
+worker/finish.py).
 """
 from __future__ import annotations
 
-import json
 import os
-import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING
 
 from filelock import Timeout
 
 from envoy import processes
 from envoy.errors import EnvoyError
-from envoy.executors.ray_api import RayJobs, base_url
-from envoy.executors.ray_data import PREFIX, fetch_work, last_wip, package, remote_url
-from envoy.executors.ray_end import job_ending, run_ending
+from envoy.executors import ray_stop
+from envoy.executors.ray_api import base_url, client
+from envoy.executors.ray_data import last_wip, remote_url
+from envoy.executors.ray_end import settle
+from envoy.executors.ray_submit import JobRun, resources, submit_many
 from envoy.git import Git
-from envoy.worker import finish, locks
+from envoy.worker import locks
 from envoy.worker.record import ACTIVE, FINISHED, Record, now_iso, transition
 
 if TYPE_CHECKING:
@@ -40,32 +37,7 @@ if TYPE_CHECKING:
     from envoy.worker.store import State
     from envoy.worker.workspace import Workspace
 
-DEFAULT_RESOURCE = {"envoy_worker": 1}
-TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 WATCHER = "ray-watch"  # the lock the remote watcher holds while it lives (ray_watch.py)
-SETTLE_WAIT = 10.0  # seconds a look waits for another process recording a job's end (the watcher, say)
-
-
-def client(cluster: str) -> RayJobs:
-    """The cluster's API; PARALLEL_RAY_TOKEN (the environment only: never a settings
-    file, which is committed) is sent as the bearer token of Ray's token authentication."""
-    return RayJobs(base_url(cluster), os.environ.get("PARALLEL_RAY_TOKEN") or None)
-
-
-def resources(raw: str | None) -> dict[str, float]:
-    """PARALLEL_RAY_RESOURCE: a JSON object of custom resources each job asks for."""
-    if raw is None or not raw.strip():
-        return dict(DEFAULT_RESOURCE)
-    try:
-        found = json.loads(raw)
-    except ValueError:
-        found = None
-    if not isinstance(found, dict) or not found or not all(
-            isinstance(k, str) and k and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-            for k, v in found.items()):
-        raise EnvoyError("invalid_config", f"PARALLEL_RAY_RESOURCE={raw!r} is not a JSON object of resource amounts",
-                         'set it like {"envoy_worker": 1}')
-    return found
 
 
 def keep_watched(state: State) -> None:
@@ -81,46 +53,6 @@ def keep_watched(state: State) -> None:
                                  state.log_file)
     except OSError as exc:  # no fork left, say: the next look tries again
         state.log(f"remote watcher: could not start: {exc}")
-
-
-def submission_id(record: Record, run: int) -> str:
-    return f"envoy-{record['name']}-{record['session_id'][:8]}-{run}"
-
-
-POSTS_AT_ONCE = 8  # job submissions in flight at once: the dashboard answers each in a few ms
-
-
-class JobRun(NamedTuple):
-    """One run to submit: the worker, its task, its run number, the commit it starts
-    from, the session's transcript (a resumed run), the branches its task names and
-    the last run's uncommitted work (a commit on `start`, restored on the node)."""
-    record: Record
-    task: str
-    run: int
-    start: str
-    transcript: str | None
-    branches: dict[str, str] | None
-    wip: str | None = None
-
-
-def _job_commits(git: Git, runs: list[JobRun]) -> list[str]:
-    """The runs' job commits (made locally, not yet pushed; a few git processes for any
-    number): the task and the run's spec; the first parent is where the run starts, the
-    others carry the commits of the branches the task names (land --repair's target)
-    and the last run's uncommitted work (a resume's), so the node has them."""
-    commits = []
-    for r in runs:
-        record = r.record
-        spec = {k: record.get(k) for k in ("name", "branch", "base", "base_sha", "session_id", "options")}
-        branches = {b: sha for b, sha in (r.branches or {}).items() if b and not b.startswith("-")}
-        extra = {"wip": r.wip} if r.wip else {}
-        files = {"task": r.task.encode(),
-                 "spec.json": json.dumps({**spec, "run": r.run, "branches": branches, **extra}).encode()}
-        if r.transcript is not None:
-            files["transcript.jsonl"] = r.transcript.encode()
-        commits.append((files, list(dict.fromkeys([r.start, *branches.values(), *([r.wip] if r.wip else [])])),
-                        f"envoy: run {r.run} of worker {record['name']}"))
-    return git.commit_files_many(commits)
 
 
 class RayExecutor:
@@ -162,8 +94,8 @@ class RayExecutor:
             transition(record, "queued", {"queued_seq": 0})
             if not record.get("after"):
                 runs.append(JobRun(record, task, 1, record["base_sha"] or "", None, None))
-        submitted = iter(self.submit_many(ws.state, ws.git, runs, ws.config.raw("PARALLEL_RAY_RESOURCE")[0],
-                                          locked=False))
+        submitted = iter(submit_many(ws.state, ws.git, runs, ws.config.raw("PARALLEL_RAY_RESOURCE")[0],
+                                     locked=False))
         out: list[tuple[Record, EnvoyError | None]] = []
         for record in records:
             if record.get("after"):
@@ -179,86 +111,12 @@ class RayExecutor:
                wip: str | None = None) -> Record:
         """Submit one run (the caller holds the worker's lock): a batch of one. Raises
         what kept it from being submitted (a failed POST is recorded failed first)."""
-        record, error = self.submit_many(state, git, [JobRun(record, task, run, start, transcript, branches, wip)],
-                                         resource, locked=True)[0]
+        record, error = submit_many(state, git, [JobRun(record, task, run, start, transcript, branches, wip)],
+                                    resource, locked=True)[0]
         if error is not None:
             raise error
         keep_watched(state)
         return record
-
-    def submit_many(self, state: State, git: Git, runs: list[JobRun], resource: str | None, *,
-                    locked: bool) -> list[tuple[Record, EnvoyError | None]]:
-        """Push the runs' job refs (one `git push` per remote, however many runs), make sure
-        the package is there (once per cluster), then submit a job per run, a few at a
-        time. A failed upload or push raises with nothing recorded. A record names its
-        job before the job is submitted, under the worker's lock (taken here unless
-        `locked`: the caller holds it), so a `status` meanwhile does not take the job
-        for lost; a crash in between leaves a worker whose job the cluster does not know
-        (recorded failed at the next look). A POST that fails records its worker failed
-        (start_failed, the cluster's words); the others stay submitted: real jobs."""
-        asked = resources(resource)
-        packages: dict[str, str] = {}
-        for cluster in dict.fromkeys(r.record["cluster"] for r in runs):
-            api = client(cluster)
-            uri, blob = package(state)
-            if not api.has_package(uri):
-                api.upload_package(uri, blob)
-            packages[cluster] = uri
-        pushes: dict[str, list[str]] = {}
-        commits: dict[str, str] = {}  # worker -> its job commit
-        for r, job in zip(runs, _job_commits(git, runs)):
-            pushes.setdefault(r.record["remote_url"], []).append(f"+{job}:{PREFIX}/{r.record['name']}/job-{r.run}")
-            commits[r.record["name"]] = job
-        for url, refspecs in pushes.items():
-            git.push_refs(url, refspecs)
-
-        def post(r: JobRun) -> tuple[Record, EnvoyError | None]:
-            record, run = r.record, r.run
-            lock = None if locked else locks.lock(state, locks.worker(record["name"]))
-            try:
-                if lock is not None:
-                    lock.acquire(timeout=30)
-            except Timeout:  # a look holding it this long is stuck: submit as before locks were taken here
-                lock = None
-            try:
-                sid = submission_id(record, run)
-                before = {k: record.get(k) for k in ("job_id", "run", "job_status", "submitted_at", "job_commit")}
-                record.update({"job_id": sid, "run": run, "job_status": "PENDING", "node": None,
-                               "job_commit": commits[record["name"]],
-                               "stop_requested": False, "submitted_at": now_iso(), "last_action": None,
-                               "last_action_at": None})
-                state.write(record)
-                try:
-                    client(record["cluster"]).submit({
-                        "entrypoint": f"python3 envoy.pyz _remote {shlex.quote(record['remote_url'])} "
-                                      f"{record['name']} {run}",
-                        "submission_id": sid,
-                        "runtime_env": {"working_dir": packages[record["cluster"]]},
-                        "entrypoint_resources": asked,
-                        "metadata": {"envoy_worker": record["name"], "envoy_branch": record["branch"],
-                                     "envoy_run": str(run)},
-                    })
-                except EnvoyError as exc:
-                    transition(record, "failed", {"reason": "start_failed", "error": exc.message,
-                                                  "finished_at": now_iso()})
-                    for key, value in before.items():  # no such job: the record names its last real run
-                        if value is None:
-                            record.pop(key, None)  # type: ignore[misc]
-                        else:
-                            record[key] = value  # type: ignore[literal-required]
-                    state.write(record)
-                    return record, exc
-                return record, None
-            finally:
-                if lock is not None:
-                    lock.release()
-
-        if len(runs) <= 1:
-            return [post(r) for r in runs]
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(POSTS_AT_ONCE, len(runs))) as pool:
-            return list(pool.map(post, runs))
 
     # -- watching ---------------------------------------------------------
     def poll(self, state: State, records: list[Record]) -> list[Record]:
@@ -282,89 +140,10 @@ class RayExecutor:
                                                           "address": str(cluster)}}
                 continue
             for i in watched:
-                out[i] = self._settle(state, out[i], jobs.get(out[i]["job_id"]), cluster)
+                out[i] = settle(state, out[i], jobs.get(out[i]["job_id"]), cluster)
         if any(r.get("state") not in FINISHED for r in out):
             keep_watched(state)  # re-started here if it died: every look at an active remote worker
         return out
-
-    def _settle(self, state: State, record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
-        status = job.get("status") if job else None
-        if status == record.get("job_status") and status not in TERMINAL and job is not None:
-            return record  # nothing new: no write, no lock
-        lock = locks.lock(state, locks.worker(record["name"]))
-        try:  # another envoy process (the watcher) may be recording this very change: its record is the answer
-            lock.acquire(timeout=SETTLE_WAIT, poll_interval=0.05)
-        except Timeout:
-            return record
-        try:
-            fresh = state.read(record["name"])
-            if fresh is None or fresh.get("job_id") != record.get("job_id") or fresh["state"] in FINISHED:
-                return fresh or record
-            if job is None or status in TERMINAL:
-                return self._finish(state, fresh, job, cluster)
-            if status == "RUNNING":
-                self._to_running(fresh, job)
-            fresh["job_status"] = str(status)
-            state.write(fresh)
-            return fresh
-        finally:
-            lock.release()
-
-    @staticmethod
-    def _to_running(record: Record, job: dict[str, Any]) -> None:
-        if record["state"] == "queued":
-            transition(record, "starting")
-        if record["state"] == "starting":
-            start = job.get("start_time")
-            started = now_iso()
-            if isinstance(start, (int, float)) and not isinstance(start, bool):
-                from datetime import datetime, timezone
-
-                started = datetime.fromtimestamp(start / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            transition(record, "running", {"started_at": started, "finished_at": None, "duration_s": None,
-                                           "reason": None, "error": None, "exit_code": None})
-        node = job.get("driver_node_id")
-        if isinstance(node, str) and node:
-            record["node"] = node
-
-    def _finish(self, state: State, record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
-        """The job ended (or the cluster forgot it): fetch what the worker pushed and
-        record the end, from the run's own record if the node pushed one."""
-        name, run = record["name"], int(record.get("run") or 1)
-        if job is not None:
-            self._to_running(record, job)
-        else:
-            self._to_running(record, {})
-        record["job_status"] = str(job.get("status")) if job else "MISSING"
-        state.write(record)
-        git = Git(record["repo"])
-        try:
-            ending_file = fetch_work(git, record)
-        except EnvoyError as exc:  # the remote cannot be read now: the next look tries again
-            state.log(f"ray worker {name}: fetching its work: {exc.message}")
-            return {**record, "cluster_error": {"type": exc.kind, "message": exc.message,
-                                                "address": str(record.get("remote_url"))}}
-        result: dict[str, Any] = {}
-        if ending_file is not None:
-            ending, result = run_ending(state, git, record, run)
-            if job is not None and job.get("status") in ("STOPPED", "FAILED"):
-                # Ray's word on why its job ended (stopped, a node lost) comes before what the
-                # run saw of it (killed by a signal): the run's record keeps its cost and answer.
-                said = job_ending(record, job, cluster)
-                if said["reason"] != "job_failed" or ending.get("state") != "failed":
-                    ending = {**ending, **said, "exit_code": ending.get("exit_code")}  # an ending, not a record
-        else:
-            ending = job_ending(record, job, cluster)
-        finish.record_end(state, name, run, ending, result)
-        done = state.read(name) or record
-        if ending_file is not None and ending_file.get("wip"):
-            done["wip_ref"] = f"refs/envoy/wip/{name}"
-        elif ending_file is not None:  # this run left none: an earlier run's is not this one's to show
-            done.pop("wip_ref", None)
-        done["job_status"] = record["job_status"]
-        done["node"] = record.get("node")
-        state.write(done)
-        return done
 
     # -- resuming -----------------------------------------------------------
     def check_resumable(self, record: Record) -> None:
@@ -464,85 +243,9 @@ class RayExecutor:
         return bool(self.stop_many(ws, [record]))
 
     def stop_many(self, ws: Workspace, records: list[Record]) -> list[Record]:
-        """A run whose job has not started on its node is cancelled through git (see
-        cancel_many): recorded stopped at once. One that started is stopped by its
-        cluster (its end, with its work, is recorded when the cluster says so). The
-        records it could ask (not those with no job yet)."""
-        fresh = [ws.state.read(r["name"]) or r for r in records]
-        fresh = [r for r in fresh if r.get("job_id")]
-        cancelled = self.cancel_many(ws, [r for r in fresh if r["state"] in ("queued", "starting")])
-        for record in fresh:
-            if record["name"] in cancelled:
-                continue
-            record = ws.state.read(record["name"]) or record
-            record["stop_requested"] = True
-            ws.state.write(record)
-            client(record["cluster"]).stop(record["job_id"])
-        return fresh
-
-    def cancel_many(self, ws: Workspace, records: list[Record]) -> set[str]:
-        """Take back runs whose jobs have not started on their nodes: each one's job ref
-        (envoy's own, holding the task; never the work's head, wip or run refs) is
-        deleted from the remote if it still points at the job's commit, in one push per
-        remote. The node's first act is to move that ref the same way (node.claim), so
-        exactly one wins: a cancelled job runs nothing if it ever gets a slot, and a job
-        that started is not cancelled (the caller stops it through its cluster). Ray is
-        asked to stop the cancelled jobs too (Ray 2.60 answers yes and keeps a pending
-        job PENDING until it places it). The names of the workers cancelled."""
-        held: list[tuple[Any, Record]] = []
-        try:
-            for record in records:
-                lock = locks.lock(ws.state, locks.worker(record["name"]))
-                try:
-                    lock.acquire(timeout=SETTLE_WAIT, poll_interval=0.05)
-                except Timeout:
-                    continue
-                held.append((lock, record))
-            by_remote: dict[str, list[Record]] = {}
-            for _, record in held:
-                fresh = ws.state.read(record["name"])
-                if (fresh is not None and fresh.get("job_id") == record.get("job_id") and fresh.get("job_commit")
-                        and fresh["state"] in ("queued", "starting")):
-                    by_remote.setdefault(fresh["remote_url"], []).append(fresh)
-            cancelled: list[Record] = []
-            for url, fleet in by_remote.items():
-                refs = {f"{PREFIX}/{r['name']}/job-{r.get('run') or 1}": r for r in fleet}
-                try:
-                    taken = Git(fleet[0]["repo"]).swap_remote_refs(
-                        url, [(ref, None, r["job_commit"]) for ref, r in refs.items()])
-                except EnvoyError as exc:  # the remote cannot be reached: their clusters are asked instead
-                    ws.state.log(f"ray workers {', '.join(r['name'] for r in fleet)}: cancelling (deleting their "
-                                 f"job refs on {url}): {exc.message}")
-                    continue
-                # the others' nodes took their runs first: they run, and are stopped as running jobs are
-                for ref in taken:
-                    fresh = refs[ref]
-                    transition(fresh, "stopped", {
-                        "reason": "cancelled", "finished_at": now_iso(), "stop_requested": True,
-                        "error": f"cancelled before it started: its Ray job {fresh['job_id']} was still waiting "
-                                 f"for a slot on {fresh['cluster']}; its job ref is deleted, so it runs nothing if "
-                                 "it ever gets one"})
-                    ws.state.write(fresh)
-                    cancelled.append(fresh)
-        finally:
-            for lock, _ in held:
-                lock.release()
-
-        def tell(record: Record) -> None:
-            try:
-                client(record["cluster"]).stop(record["job_id"])
-            except EnvoyError as exc:
-                ws.state.log(f"ray worker {record['name']}: stopping cancelled job {record['job_id']}: {exc.message}")
-
-        if len(cancelled) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=min(POSTS_AT_ONCE, len(cancelled))) as pool:
-                list(pool.map(tell, cancelled))
-        else:
-            for record in cancelled:
-                tell(record)
-        return {r["name"] for r in cancelled}
+        """A pending run is taken back through git, a started one stopped by its cluster
+        (ray_stop.py): the records it could ask (not those with no job yet)."""
+        return ray_stop.stop_many(ws, records)
 
     def forget(self, ws: Workspace, record: Record) -> None:
         """Drop the job from the cluster's list (its logs go with it). The remote's refs

@@ -5,6 +5,7 @@ be reached at all, `cluster_error` when it answered with an error."""
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -179,3 +180,9 @@ class RayJobs:
     def upload_package(self, uri: str, data: bytes) -> None:
         protocol, name = uri.split("://", 1)
         self.request("PUT", f"/api/packages/{protocol}/{name}", data=data)
+
+
+def client(cluster: str) -> RayJobs:
+    """The cluster's API; PARALLEL_RAY_TOKEN (the environment only: never a settings
+    file, which is committed) is sent as the bearer token of Ray's token authentication."""
+    return RayJobs(base_url(cluster), os.environ.get("PARALLEL_RAY_TOKEN") or None)

@@ -1,18 +1,25 @@
-"""How a Ray worker's run ended: from the record its node pushed, or, when there is
-none (the node died, the job was stopped before it could push), from Ray's word."""
+"""How a Ray worker's run goes and ends, as its record says it: a job's status the
+cluster reports written into the record (settle: starting, running, ended), and
+how the run ended, from the record its node pushed, or, when there is none (the
+node died, the job was stopped before it could push), from Ray's word."""
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
 
-from envoy.executors.ray_data import json_object
-from envoy.worker import finish
+from filelock import Timeout
+
+from envoy.errors import EnvoyError
+from envoy.executors.ray_data import fetch_work, json_object
+from envoy.git import Git
+from envoy.worker import finish, locks
+from envoy.worker.record import FINISHED, Record, now_iso, transition
 
 if TYPE_CHECKING:
-    from envoy.git import Git
-    from envoy.worker.record import Record
     from envoy.worker.store import State
 
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+SETTLE_WAIT = 10.0  # seconds a look waits for another process recording a job's end (the watcher, say)
 NODE_DEATH = re.compile(r"node|raylet|died|dead|heartbeat", re.IGNORECASE)
 
 
@@ -66,3 +73,86 @@ def job_ending(record: Record, job: dict[str, Any] | None, cluster: str) -> Reco
                 "error": f"the node running it died (Ray: {message[:300]}){kept}"}
     return {"state": "failed", "reason": "job_failed", "exit_code": exit_code,
             "error": f"its Ray job failed (Ray: {message[:300] or 'no message'}){kept}"}
+
+
+def settle(state: State, record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
+    """The record with its job's status as the cluster says it (`job`; None: the cluster
+    does not know it): written under the worker's lock when it changed, the end
+    recorded (finish_job) when the job ended."""
+    status = job.get("status") if job else None
+    if status == record.get("job_status") and status not in TERMINAL and job is not None:
+        return record  # nothing new: no write, no lock
+    lock = locks.lock(state, locks.worker(record["name"]))
+    try:  # another envoy process (the watcher) may be recording this very change: its record is the answer
+        lock.acquire(timeout=SETTLE_WAIT, poll_interval=0.05)
+    except Timeout:
+        return record
+    try:
+        fresh = state.read(record["name"])
+        if fresh is None or fresh.get("job_id") != record.get("job_id") or fresh["state"] in FINISHED:
+            return fresh or record
+        if job is None or status in TERMINAL:
+            return finish_job(state, fresh, job, cluster)
+        if status == "RUNNING":
+            to_running(fresh, job)
+        fresh["job_status"] = str(status)
+        state.write(fresh)
+        return fresh
+    finally:
+        lock.release()
+
+def to_running(record: Record, job: dict[str, Any]) -> None:
+    """A record whose job started: running, since Ray's start time, on its node."""
+    if record["state"] == "queued":
+        transition(record, "starting")
+    if record["state"] == "starting":
+        start = job.get("start_time")
+        started = now_iso()
+        if isinstance(start, (int, float)) and not isinstance(start, bool):
+            from datetime import datetime, timezone
+
+            started = datetime.fromtimestamp(start / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        transition(record, "running", {"started_at": started, "finished_at": None, "duration_s": None,
+                                       "reason": None, "error": None, "exit_code": None})
+    node = job.get("driver_node_id")
+    if isinstance(node, str) and node:
+        record["node"] = node
+
+def finish_job(state: State, record: Record, job: dict[str, Any] | None, cluster: str) -> Record:
+    """The job ended (or the cluster forgot it): fetch what the worker pushed and
+    record the end, from the run's own record if the node pushed one."""
+    name, run = record["name"], int(record.get("run") or 1)
+    if job is not None:
+        to_running(record, job)
+    else:
+        to_running(record, {})
+    record["job_status"] = str(job.get("status")) if job else "MISSING"
+    state.write(record)
+    git = Git(record["repo"])
+    try:
+        ending_file = fetch_work(git, record)
+    except EnvoyError as exc:  # the remote cannot be read now: the next look tries again
+        state.log(f"ray worker {name}: fetching its work: {exc.message}")
+        return {**record, "cluster_error": {"type": exc.kind, "message": exc.message,
+                                            "address": str(record.get("remote_url"))}}
+    result: dict[str, Any] = {}
+    if ending_file is not None:
+        ending, result = run_ending(state, git, record, run)
+        if job is not None and job.get("status") in ("STOPPED", "FAILED"):
+            # Ray's word on why its job ended (stopped, a node lost) comes before what the
+            # run saw of it (killed by a signal): the run's record keeps its cost and answer.
+            said = job_ending(record, job, cluster)
+            if said["reason"] != "job_failed" or ending.get("state") != "failed":
+                ending = {**ending, **said, "exit_code": ending.get("exit_code")}  # an ending, not a record
+    else:
+        ending = job_ending(record, job, cluster)
+    finish.record_end(state, name, run, ending, result)
+    done = state.read(name) or record
+    if ending_file is not None and ending_file.get("wip"):
+        done["wip_ref"] = f"refs/envoy/wip/{name}"
+    elif ending_file is not None:  # this run left none: an earlier run's is not this one's to show
+        done.pop("wip_ref", None)
+    done["job_status"] = record["job_status"]
+    done["node"] = record.get("node")
+    state.write(done)
+    return done

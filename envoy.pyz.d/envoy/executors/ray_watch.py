@@ -35,7 +35,8 @@ from filelock import Timeout
 
 from envoy.errors import EnvoyError
 from envoy.executors import ray_api
-from envoy.executors.ray import EXECUTOR, WATCHER, client
+from envoy.executors.ray import EXECUTOR, WATCHER
+from envoy.executors.ray_api import client
 from envoy.output import one_line
 from envoy.worker import locks, on_end
 from envoy.worker.record import FINISHED, Record, now_iso

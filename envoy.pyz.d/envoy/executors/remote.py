@@ -21,10 +21,10 @@ def actions(record: Record, tail: int) -> dict[str, object]:
     last `tail` as "HH:MM:SS.mmm text" and how many there are, or why the cluster
     could not say."""
     from envoy.errors import EnvoyError
-    from envoy.executors import ray, ray_watch
+    from envoy.executors import ray_api, ray_watch
 
     try:
-        log = ray.client(record["cluster"]).logs(record["job_id"])
+        log = ray_api.client(record["cluster"]).logs(record["job_id"])
     except EnvoyError as exc:
         return {"cluster_error": {"type": exc.kind, "message": exc.message, "address": str(record["cluster"])}}
     lines = [f"{stamp} {text}" for stamp, text in ray_watch.action_lines(log)]

@@ -6,10 +6,14 @@ A running worker is stopped by its own supervisor: SIGTERM to it (checked to be
 the process holding the worker's lock) makes the watcher end the agent's group
 and the run's orphans and record the end. Why it was stopped (`stopped` by a
 user, `budget`) is left beside its logs first, for the finisher to record.
+
+A worker with a job on a cluster is its executor's to stop (`executors.stop_many`:
+a pending job is taken back, a running one stopped there); `by_executor` says
+which, for `stop` and the budget stop alike.
 """
 from __future__ import annotations
 
-from envoy import processes
+from envoy import executors, processes
 from envoy.errors import EnvoyError
 from envoy.worker.record import ACTIVE, Record, now_iso, transition
 from envoy.worker.stop_request import ask, forget, over_budget, stoppable
@@ -22,6 +26,14 @@ if TYPE_CHECKING:
 GRACE = 15.0  # the watcher gives the agent's group 5 s between TERM and KILL, then records the end
 USER = ("stopped", "stopped by envoy parallel stop")
 BUDGET = "budget"
+
+
+def by_executor(record: Record) -> bool:
+    """Whether the worker is stopped through its executor: a remote one with a job (pending
+    or running on its cluster). One not submitted yet (--after) is stopped here before it
+    starts, as a local queued one is."""
+    return not executors.is_local(record) and (
+        record["state"] in ACTIVE or bool(record.get("job_id")) and record["state"] == "queued")
 
 
 def refuse(record: Record) -> EnvoyError:
@@ -111,7 +123,8 @@ def stop_many(state: State, names: list[str], reason: str, error: str) -> tuple[
 def enforce_budget(common_dir: str) -> int:
     """`envoy _budget <git common dir>`: started by a finisher that found the workers'
     total cost over PARALLEL_BUDGET_USD: every queued and running worker is stopped,
-    with reason `budget`."""
+    with reason `budget`; one with a job on a cluster through its executor, as `stop`
+    does (a pending job is taken back, so it never runs the task)."""
     from pathlib import Path
 
     from envoy.config import Config
@@ -128,8 +141,20 @@ def enforce_budget(common_dir: str) -> int:
         from envoy import usage
 
         spent = usage.total_cost(records)
-        _done, refused = stop_many(state, stoppable(records), BUDGET,
+        names = stoppable(records)
+        remote = [r for r in records if r["name"] in names and by_executor(r)]
+        _done, refused = stop_many(state, [n for n in names if n not in {r["name"] for r in remote}], BUDGET,
                                    f"stopped: the workers' total cost ${spent:.4f} is over PARALLEL_BUDGET_USD (${budget:g})")
+        if remote:
+            from envoy.git import Git
+            from envoy.worker.workspace import Workspace
+
+            ws = Workspace(git=Git(repo, Path(common_dir)), toplevel=Path(repo), state=state,
+                           config=Config(Path(repo)))
+            asked = {r["name"] for r in executors.stop_many(ws, remote)}
+            refused += [{"name": r["name"], "type": "still_running",
+                         "message": "its executor could not be asked to stop it (no job on its cluster yet)"}
+                        for r in remote if r["name"] not in asked]
         for r in refused:
             if r.get("type") not in ("not_running", "already_stopped", "not_found"):
                 state.log(f"budget stop of {r['name']}: {r.get('message')}")
