@@ -335,19 +335,6 @@ def test_the_cluster_stopped_under_a_running_worker(renvoy: Any, cluster: Cluste
     assert view["reason"] == "job_lost" and cluster.ray.url in view["error"], view
 
 
-def test_a_node_killed_mid_run_fails_the_worker_and_keeps_its_commits(renvoy: Any, cluster: Cluster,
-                                                                      repo: Path, remote: Path,
-                                                                      tmp_path: Path) -> None:
-    record = spawn(renvoy, cluster, "feat/doomed", f"@write d.txt d\n@commit d\n@wait-for {tmp_path}/never")
-    wait_until(lambda: "refs/envoy/workers/feat-doomed/head" in git(remote, "for-each-ref"), 120, 0.5)
-    cluster.ray.kill_worker_node()
-    view = wait_until(lambda: (lambda v: v if v["state"] == "failed" else None)(status_of(renvoy, record["name"])),
-                      timeout=180, interval=2)
-    assert view["reason"] == "node_lost" and "node" in view["error"], view
-    assert git(repo, "show", "feat/doomed:d.txt").strip() == "d"
-    time.sleep(0)
-
-
 def test_after_is_submitted_by_the_watcher_with_no_verb_called(renvoy: Any, cluster: Cluster, repo: Path) -> None:
     from envoy.executors.ray_api import RayJobs
 
@@ -426,3 +413,18 @@ def test_pending_workers_are_taken_back_at_once_and_run_nothing_when_a_slot_free
     tip = subprocess.run(["git", "rev-parse", "--verify", "-q", "feat/pa"], cwd=repo, capture_output=True, text=True)
     assert tip.stdout.strip() in ("", git(repo, "rev-parse", "HEAD").strip())  # no commit came back
     assert status_of(renvoy, a["name"])["state"] == "stopped"
+
+
+# Last: it kills the cluster's only worker node, so no test after it can run a job
+# (pytest runs a module's tests in file order; the cluster is the module's).
+def test_a_node_killed_mid_run_fails_the_worker_and_keeps_its_commits(renvoy: Any, cluster: Cluster,
+                                                                      repo: Path, remote: Path,
+                                                                      tmp_path: Path) -> None:
+    record = spawn(renvoy, cluster, "feat/doomed", f"@write d.txt d\n@commit d\n@wait-for {tmp_path}/never")
+    wait_until(lambda: "refs/envoy/workers/feat-doomed/head" in git(remote, "for-each-ref"), 120, 0.5)
+    cluster.ray.kill_worker_node()
+    view = wait_until(lambda: (lambda v: v if v["state"] == "failed" else None)(status_of(renvoy, record["name"])),
+                      timeout=180, interval=2)
+    assert view["reason"] == "node_lost" and "node" in view["error"], view
+    assert git(repo, "show", "feat/doomed:d.txt").strip() == "d"
+    time.sleep(0)
