@@ -342,6 +342,18 @@ def test_resume_after_a_cancelled_resume_continues_the_last_run_that_ran(envoy: 
     assert git(remote, "show", f"{job}:task") == "now"
 
 
+def node_commit(repo: Path, path: str, message: str) -> str:
+    """A commit such as a worker's node makes (a file, on top of main), on no branch here."""
+    git(repo, "switch", "-qc", "node-work")
+    (repo / path).write_text(path + "\n")
+    git(repo, "add", path)
+    git(repo, "commit", "-qm", message)
+    tip = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "switch", "-q", "main")
+    git(repo, "branch", "-qD", "node-work")
+    return tip
+
+
 def push_run(repo: Path, name: str, run: int, stream: str, ending: dict[str, Any], head: str) -> None:
     """What a node pushes at a run's end: the branch and the run's record."""
     record_env = {"GIT_INDEX_FILE": str(repo / ".git" / "test-index")}
@@ -365,13 +377,7 @@ def test_after_submits_the_dependent_once_its_dependency_succeeded(envoy: Envoy,
     first = spawn(envoy, ray, "feat/first").data
     second = spawn(envoy, ray, "feat/second", "--after", "feat-first").data
     assert second["state"] == "queued" and "job_id" not in second and len(ray.jobs) == 1
-    git(repo, "switch", "-qc", "work")
-    (repo / "f.txt").write_text("f\n")
-    git(repo, "add", "f.txt")
-    git(repo, "commit", "-qm", "first's work")
-    tip = git(repo, "rev-parse", "HEAD").strip()
-    git(repo, "switch", "-q", "main")
-    git(repo, "branch", "-qD", "work")
+    tip = node_commit(repo, "f.txt", "first's work")
     sample = (Path(__file__).parent.parent / "samples" / "success.jsonl").read_text()
     push_run(repo, "feat-first", 1, sample, {"exit_code": 0, "why": None, "wip": None}, tip)
     ray.jobs[first["job_id"]].update(status="SUCCEEDED", driver_node_id="n1")

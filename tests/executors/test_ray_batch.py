@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import Envoy, git
-from executors.test_ray import FakeRay, push_run, ray, remote  # noqa: F401 (fixtures)
+from executors.test_ray import FakeRay, node_commit, push_run, ray, remote  # noqa: F401 (fixtures)
 
 TOKEN = {"PARALLEL_RAY_TOKEN": "t0ken"}
 
@@ -173,13 +173,7 @@ def test_an_after_line_waits_unsubmitted_until_its_dependency_succeeded(envoy: E
     assert rows["second"]["state"] == "queued" and "job_id" not in rows["second"]
     assert [j["metadata"]["envoy_worker"] for j in ray.jobs.values()] == ["first"]
     assert remote_refs(remote) == ["refs/envoy/workers/first/job-1"]
-    git(repo, "switch", "-qc", "work")
-    (repo / "f.txt").write_text("f\n")
-    git(repo, "add", "f.txt")
-    git(repo, "commit", "-qm", "first's work")
-    tip = git(repo, "rev-parse", "HEAD").strip()
-    git(repo, "switch", "-q", "main")
-    git(repo, "branch", "-qD", "work")
+    tip = node_commit(repo, "f.txt", "first's work")
     sample = (Path(__file__).parent.parent / "samples" / "success.jsonl").read_text()
     push_run(repo, "first", 1, sample, {"exit_code": 0, "why": None, "wip": None}, tip)
     ray.jobs[rows["first"]["job_id"]].update(status="SUCCEEDED")
