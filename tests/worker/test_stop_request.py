@@ -24,6 +24,18 @@ def test_a_stop_request_is_read_once(tmp_path):
     assert stop_request.asked(state, "w") is None  # read once: a later stop is not taken for this one
 
 
+def test_a_request_is_written_whole_never_seen_half_written(tmp_path):
+    # Two budget stops can ask at once (two finishers over the budget); the finisher reading
+    # the first request must never find the second one truncated to nothing.
+    state = a_state(tmp_path)
+    stop_request.ask(state, "w", "budget", "over the budget")
+    path = state.logs / "w" / "stop.json"
+    with open(path, "rb") as reader:  # a finisher that opened the request
+        stop_request.ask(state, "w", "budget", "over the budget again")
+        assert reader.read() == b'{"reason": "budget", "error": "over the budget"}'
+    assert stop_request.asked(state, "w") == ("budget", "over the budget again")
+
+
 def test_a_planted_request_that_is_a_symlink_is_not_followed(tmp_path):
     state = a_state(tmp_path)
     secret = tmp_path / "secret.json"

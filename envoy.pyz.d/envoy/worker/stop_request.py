@@ -9,7 +9,7 @@ import json
 
 from envoy import files, processes
 from envoy.worker.record import ACTIVE, Record
-from envoy.worker.store import State
+from envoy.worker.store import FILE_MODE, State
 
 
 def _request_file(state: State, name: str) -> str:
@@ -17,10 +17,13 @@ def _request_file(state: State, name: str) -> str:
 
 
 def ask(state: State, name: str, reason: str, error: str) -> None:
-    """Leave why the worker is being stopped where its finisher reads it."""
+    """Leave why the worker is being stopped where its finisher reads it: written whole
+    (beside it, renamed over it), since two stops can ask at once (two budget stops
+    started by two finishers) while the finisher reads: truncated in place, the reader
+    found nothing and took a budget stop for a cleanup's."""
     state.run_dir(name)
-    with state.private_open(_request_file(state, name), "w") as f:
-        json.dump({"reason": reason, "error": error}, f)
+    files.replace_below(state.base, _request_file(state, name),
+                        json.dumps({"reason": reason, "error": error}).encode(), FILE_MODE)
 
 
 def asked(state: State, name: str) -> tuple[str, str] | None:
