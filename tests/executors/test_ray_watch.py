@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import Envoy, git, wait_until
-from executors.test_ray import FakeRay, push_run, ray, remote, spawn, watchers  # noqa: F401 (fixtures)
+from executors.test_ray import FakeRay, node_commit, push_run, ray, remote, spawn, watchers  # noqa: F401 (fixtures)
 
 TOKEN = {"PARALLEL_RAY_TOKEN": "t0ken"}
 SAMPLE = (Path(__file__).parent.parent / "samples" / "success.jsonl").read_text()
@@ -29,21 +29,9 @@ def the_watcher(repo: Path) -> int:
     return int(found[0])
 
 
-def commit_aside(repo: Path, file: str) -> str:
-    """A commit made off main, as a node would make it: its sha."""
-    git(repo, "switch", "-qc", "aside")
-    (repo / file).write_text(file + "\n")
-    git(repo, "add", file)
-    git(repo, "commit", "-qm", file)
-    tip = git(repo, "rev-parse", "HEAD").strip()
-    git(repo, "switch", "-q", "main")
-    git(repo, "branch", "-qD", "aside")
-    return tip
-
-
 def succeed(repo: Path, ray: FakeRay, view: dict[str, Any], file: str) -> str:
     """What a node does at a good end: push the work and the run's record; then the job succeeds."""
-    tip = commit_aside(repo, file)
+    tip = node_commit(repo, file, file)
     push_run(repo, view["name"], 1, SAMPLE, {"exit_code": 0, "why": None, "wip": None}, tip)
     ray.jobs[view["job_id"]].update(status="SUCCEEDED", driver_node_id="n1")
     return tip
