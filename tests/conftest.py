@@ -127,6 +127,19 @@ def envoy(repo: Path) -> Envoy:
     return call
 
 
+def watchers(repo: Path) -> list[int]:
+    """The remote watchers (`envoy _ray_watch`) running for this repository."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid.isdigit() else []
+        except OSError:
+            continue
+        if b"_ray_watch" in argv and str(repo / ".git").encode() in argv:
+            found.append(int(pid))
+    return found
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -19,7 +19,7 @@ import pytest
 from fake_model import FakeModel, bash, delay, text, tool, write
 from ray_cluster import TOKEN, RayCluster
 
-from conftest import FAKE_CLAUDE, Result, git, run_envoy, wait_until  # tests/conftest.py
+from conftest import FAKE_CLAUDE, Result, git, run_envoy, wait_until, watchers  # tests/conftest.py
 from e2e.conftest import claude_environment  # tests/e2e/conftest.py (plain `conftest` is tests/'s)
 
 pytestmark = pytest.mark.timeout(900)
@@ -351,18 +351,7 @@ def test_after_is_submitted_by_the_watcher_with_no_verb_called(renvoy: Any, clus
     assert rows["a"]["state"] == rows["b"]["state"] == "succeeded", rows
     assert git(repo, "show", "b:a.txt").strip() == "alpha"  # b started from a's work
 
-    def watchers() -> list[str]:
-        found = []
-        for pid in os.listdir("/proc"):
-            try:
-                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid.isdigit() else []
-            except OSError:
-                continue
-            if b"_ray_watch" in argv and str(repo / ".git").encode() in argv:
-                found.append(pid)
-        return found
-
-    wait_until(lambda: not watchers(), timeout=60)  # nothing remote active: the watcher is gone
+    wait_until(lambda: not watchers(repo), timeout=60)  # nothing remote active: the watcher is gone
 
 
 def job_of(cluster: Cluster, job_id: str, what: str = "") -> Any:

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import Envoy, git, wait_until
+from conftest import Envoy, git, wait_until, watchers
 from envoy.errors import EnvoyError
 from envoy.executors.ray_api import RayJobs, base_url
 
@@ -111,19 +111,6 @@ def ray() -> Iterator[FakeRay]:
     fake = FakeRay(token="t0ken")
     yield fake
     fake.stop()
-
-
-def watchers(repo: Path) -> list[int]:
-    """The remote watchers (`envoy _ray_watch`) running for this repository."""
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid.isdigit() else []
-        except OSError:
-            continue
-        if b"_ray_watch" in argv and str(repo / ".git").encode() in argv:
-            found.append(int(pid))
-    return found
 
 
 def stop_watchers(repo: Path) -> None:

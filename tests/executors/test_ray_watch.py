@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import Envoy, git, wait_until
-from executors.test_ray import FakeRay, node_commit, push_run, ray, remote, spawn, watchers  # noqa: F401 (fixtures)
+from conftest import Envoy, git, wait_until, watchers
+from executors.test_ray import FakeRay, node_commit, push_run, ray, remote, spawn  # noqa: F401 (fixtures)
 
 TOKEN = {"PARALLEL_RAY_TOKEN": "t0ken"}
 SAMPLE = (Path(__file__).parent.parent / "samples" / "success.jsonl").read_text()
