@@ -118,10 +118,6 @@ class RayJobs:
         found = self.request("GET", "/api/jobs/")
         return [j for j in found if isinstance(j, dict)] if isinstance(found, list) else []
 
-    def job(self, submission_id: str) -> dict[str, Any] | None:
-        found = self.request("GET", f"/api/jobs/{urllib.parse.quote(submission_id, safe='')}", ok404=True)
-        return found if isinstance(found, dict) else None
-
     def submit(self, spec: dict[str, Any]) -> str:
         answer = self.request("POST", "/api/jobs/", body=spec)
         sid = answer.get("submission_id") if isinstance(answer, dict) else None
